@@ -1,0 +1,47 @@
+/**
+ * The CLI's client of a node's HTTP API. Any node answers any request, so the
+ * CLI talks to one (`--node URL`, env DSM_NODE, default http://127.0.0.1:8080).
+ */
+import { CLIENT_TIMEOUT_MS, DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT } from '../constants.ts'
+import { NodeUnreachableError, remoteError } from '../errors.ts'
+
+export const DEFAULT_NODE_URL = `http://${DEFAULT_HTTP_HOST}:${DEFAULT_HTTP_PORT}`
+
+export interface ClientOptions { signal?: AbortSignal }
+
+export class DsmClient {
+  readonly baseUrl: string
+
+  constructor (baseUrl: string) {
+    this.baseUrl = baseUrl.replace(/\/+$/, '')
+  }
+
+  /** fetch() against the node; network failures become NodeUnreachableError. */
+  async fetch (path: string, init: RequestInit & { timeoutMs?: number } = {}): Promise<Response> {
+    const signal = init.signal ?? AbortSignal.timeout(init.timeoutMs ?? CLIENT_TIMEOUT_MS)
+    let res: Response
+    try {
+      res = await fetch(`${this.baseUrl}${path}`, { ...init, signal })
+    } catch (err) {
+      const e = err as Error & { cause?: { code?: string, message?: string } }
+      const cause = e.name === 'TimeoutError' ? 'timed out' : e.cause?.code ?? e.cause?.message ?? e.message
+      throw new NodeUnreachableError(`cannot reach a dsm node at ${this.baseUrl} (${cause}); is it running? Point the CLI at one with --node URL or DSM_NODE`)
+    }
+    if (!res.ok) throw await errorOf(res)
+    return res
+  }
+
+  async json<T> (path: string, init: RequestInit & { timeoutMs?: number } = {}): Promise<T> {
+    const res = await this.fetch(path, init)
+    return await res.json() as T
+  }
+}
+
+async function errorOf (res: Response): Promise<Error> {
+  const text = await res.text()
+  try {
+    const body = JSON.parse(text) as { code?: unknown, message?: unknown }
+    if (typeof body.code === 'string' && typeof body.message === 'string') return remoteError(body.code, body.message)
+  } catch {}
+  return remoteError(`HTTP_${res.status}`, `${res.status} ${res.statusText}: ${text.slice(0, 200)}`)
+}

@@ -1,0 +1,57 @@
+/** `dsm id`, `dsm peers`, `dsm groups`: what a node knows of the cluster. */
+import { DsmClient } from '../client.ts'
+import { formatBytes, formatTable, shortPeerId } from '../format.ts'
+import type { Command } from 'commander'
+
+interface ClientFlags { node: string, json?: boolean }
+
+interface MemberJson {
+  peerId: string
+  state: string
+  group?: string | null
+  addrs: string[]
+  free: number
+  total: number
+  load: number
+  sync: { head: number, filesToGo: number, bytesToGo: number }
+  lastSeenMsAgo: number
+  self?: boolean
+  connected?: boolean
+}
+
+interface GroupJson { name: string, members: MemberJson[] }
+
+function print (flags: ClientFlags, value: unknown, text: () => string): void {
+  process.stdout.write(flags.json === true ? `${JSON.stringify(value, null, 2)}\n` : `${text()}\n`)
+}
+
+function syncText (m: MemberJson): string {
+  return m.state === 'SYNCING' ? `${m.sync.filesToGo} files / ${formatBytes(m.sync.bytesToGo)} to go` : ''
+}
+
+export function registerClusterCommands (program: Command, withClient: (cmd: Command) => Command): void {
+  withClient(program.command('id').description('show the node\'s peer id, addresses, group and state'))
+    .action(async (flags: ClientFlags) => {
+      const id = await new DsmClient(flags.node).json<{ peerId: string, addrs: string[], group: string | null, state: string }>('/api/id')
+      print(flags, id, () => [`peer   ${id.peerId}`, `group  ${id.group ?? '-'}`, `state  ${id.state}`, ...id.addrs.map(a => `addr   ${a}`)].join('\n'))
+    })
+
+  withClient(program.command('peers').description('list every member the node knows of'))
+    .action(async (flags: ClientFlags) => {
+      const peers = await new DsmClient(flags.node).json<MemberJson[]>('/api/peers')
+      print(flags, peers, () => formatTable(
+        ['PEER', 'GROUP', 'STATE', 'FREE', 'LOAD', 'SEEN', 'CONN'],
+        peers.map(p => [shortPeerId(p.peerId) + (p.self === true ? ' (self)' : ''), p.group ?? '-', p.state,
+          formatBytes(p.free), String(p.load), `${(p.lastSeenMsAgo / 1000).toFixed(1)}s`, p.connected === true ? 'yes' : 'no'])))
+    })
+
+  withClient(program.command('groups').description('list replica groups and their members'))
+    .action(async (flags: ClientFlags) => {
+      const groups = await new DsmClient(flags.node).json<GroupJson[]>('/api/groups')
+      print(flags, groups, () => groups.length === 0
+        ? 'no groups yet'
+        : formatTable(['GROUP', 'PEER', 'STATE', 'FREE', 'TOTAL', 'LOAD', 'SYNC'],
+          groups.flatMap(g => g.members.map(m => [g.name, shortPeerId(m.peerId), m.state, formatBytes(m.free),
+            formatBytes(m.total), String(m.load), syncText(m)]))))
+    })
+}

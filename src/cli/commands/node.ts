@@ -1,0 +1,71 @@
+/** `dsm node`: run a node in the foreground until SIGINT/SIGTERM. */
+import { InvalidArgumentError } from 'commander'
+import { resolveConfig } from '../../node/config.ts'
+import { DsmNode } from '../../node/dsm-node.ts'
+import type { ConfigLayer } from '../../node/config.ts'
+import type { Command } from 'commander'
+
+export function parsePositiveInt (value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError('expected a positive integer')
+  return Number(value)
+}
+
+interface NodeFlags {
+  data?: string
+  listen?: string[]
+  http?: string
+  bootstrap?: string[]
+  group?: string
+  groupSize?: number
+  spare?: boolean
+  logLevel?: string
+}
+
+export function flagsToLayer (flags: NodeFlags): ConfigLayer {
+  const layer: Record<string, unknown> = {
+    dataDir: flags.data,
+    listen: flags.listen,
+    http: flags.http,
+    bootstrap: flags.bootstrap,
+    group: flags.group,
+    groupSize: flags.groupSize,
+    spare: flags.spare,
+    logLevel: flags.logLevel
+  }
+  return Object.fromEntries(Object.entries(layer).filter(([, v]) => v !== undefined)) as ConfigLayer
+}
+
+export function registerNodeCommand (program: Command): void {
+  program.command('node')
+    .description('run a dsm node (storage, DHT, gossip and HTTP API) in the foreground')
+    .option('--data <dir>', 'data directory (env DSM_DATA; default ~/.local/share/dsm)')
+    .option('--listen <multiaddr...>', 'libp2p listen addresses (env DSM_LISTEN; default /ip4/0.0.0.0/tcp/4100)')
+    .option('--http <host:port>', 'HTTP API address (env DSM_HTTP; default 127.0.0.1:8080)')
+    .option('--bootstrap <multiaddr...>', 'peers to join through, with /p2p/<peer id> (env DSM_BOOTSTRAP)')
+    .option('--group <name>', 'join this replica group instead of auto-joining (env DSM_GROUP)')
+    .option('--group-size <n>', 'target members per group for auto-joining (env DSM_GROUP_SIZE; default 3)', parsePositiveInt)
+    .option('--spare', 'join no group; wait to be recruited by a group that lost a member (env DSM_SPARE)')
+    .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (env DSM_LOG_LEVEL; default info)')
+    .action(async (flags: NodeFlags) => {
+      const config = await resolveConfig({ flags: flagsToLayer(flags) })
+      const node = new DsmNode({ config })
+      await node.start()
+      const id = node.identity()
+      const out = process.stdout
+      out.write(`dsm node ${id.peerId}\n`)
+      for (const addr of id.addrs) out.write(`  libp2p  ${addr}\n`)
+      if (node.http != null) out.write(`  http    ${node.http.url}\n`)
+      out.write(`  data    ${config.dataDir}\n`)
+      const stop = async (signal: string): Promise<void> => {
+        out.write(`${signal}: leaving the cluster…\n`)
+        await node.stop()
+        process.exit(0)
+      }
+      process.once('SIGINT', () => { void stop('SIGINT') })
+      process.once('SIGTERM', () => { void stop('SIGTERM') })
+      const assignment = await node.ready()
+      out.write(assignment.group != null
+        ? `  group   ${assignment.group} (${assignment.how}), state ${node.status.state}\n`
+        : `  spare   waiting to be recruited, state ${node.status.state}\n`)
+    })
+}

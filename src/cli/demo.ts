@@ -1,0 +1,102 @@
+/**
+ * `npm start`: a local 3-node dsm cluster on 127.0.0.1, one OS process per
+ * node (exactly what `dsm node` runs on a host), data under ./.dsm-data.
+ * Node logs go to .dsm-data/nodeN/node.log; Ctrl-C stops the cluster cleanly.
+ */
+import { spawn } from 'node:child_process'
+import { createWriteStream, mkdirSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { DsmClient } from './client.ts'
+import type { ChildProcess } from 'node:child_process'
+
+const NODES = 3
+const FIRST_TCP_PORT = 4101
+const FIRST_HTTP_PORT = 8080
+const READY_TIMEOUT_MS = 60_000
+const MAIN = join(import.meta.dirname, 'main.ts')
+
+interface DemoNode { name: string, dataDir: string, http: string, proc: ChildProcess, stdout: string }
+
+async function startNode (root: string, i: number, bootstrap: string[]): Promise<DemoNode> {
+  const name = `node${i + 1}`
+  const dataDir = join(root, name)
+  mkdirSync(dataDir, { recursive: true })
+  const http = `127.0.0.1:${FIRST_HTTP_PORT + i}`
+  const args = ['--disable-warning=ExperimentalWarning', MAIN, 'node', '--data', dataDir,
+    '--listen', `/ip4/127.0.0.1/tcp/${FIRST_TCP_PORT + i}`, '--http', http,
+    ...(bootstrap.length > 0 ? ['--bootstrap', ...bootstrap] : [])]
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  const node: DemoNode = { name, dataDir, http: `http://${http}`, proc, stdout: '' }
+  proc.stdout?.on('data', (d: Buffer) => { node.stdout += d.toString() })
+  proc.stderr?.pipe(createWriteStream(join(dataDir, 'node.log'), { flags: 'a' }))
+  await new Promise<void>((resolve, reject) => {
+    const onData = (): void => { if (/http\s+http/.test(node.stdout)) { proc.stdout?.off('data', onData); resolve() } }
+    proc.stdout?.on('data', onData)
+    proc.once('exit', (code) => {
+      void readFile(join(dataDir, 'node.log'), 'utf8').catch(() => '').then(log => {
+        reject(new Error(`${name} exited with code ${code}:\n${node.stdout}${log.split('\n').slice(-5).join('\n')}`))
+      })
+    })
+  })
+  return node
+}
+
+async function waitActive (node: DemoNode, deadline: number): Promise<{ peerId: string, group: string | null, state: string }> {
+  const client = new DsmClient(node.http)
+  for (;;) {
+    const id = await client.json<{ peerId: string, group: string | null, state: string }>('/api/id').catch(() => undefined)
+    if (id?.state === 'ACTIVE') return id
+    if (Date.now() > deadline) throw new Error(`${node.name} did not become ACTIVE within ${READY_TIMEOUT_MS / 1000} s (see ${join(node.dataDir, 'node.log')})`)
+    // Another process: there is no event to wait on, so poll its API.
+    await sleep(250)
+  }
+}
+
+async function main (): Promise<void> {
+  const root = resolve('.dsm-data')
+  const nodes: DemoNode[] = []
+  const stopAll = async (): Promise<void> => {
+    await Promise.all(nodes.map(async n => {
+      if (n.proc.exitCode != null) return
+      const exited = new Promise(resolve => n.proc.once('exit', resolve))
+      n.proc.kill('SIGTERM')
+      await exited
+    }))
+  }
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => { process.stdout.write('\nstopping the cluster…\n'); void stopAll().then(() => process.exit(0)) })
+  }
+  try {
+    const first = await startNode(root, 0, [])
+    nodes.push(first)
+    const bootstrap = /libp2p\s+(\S+)/.exec(first.stdout)?.[1]
+    if (bootstrap == null) throw new Error(`node1 printed no libp2p address:\n${first.stdout}`)
+    for (let i = 1; i < NODES; i++) nodes.push(await startNode(root, i, [bootstrap]))
+    const deadline = Date.now() + READY_TIMEOUT_MS
+    const ids = await Promise.all(nodes.map(async n => waitActive(n, deadline)))
+    const out = process.stdout
+    out.write(`\ndsm: local cluster of ${NODES} nodes on 127.0.0.1, data in ${root}\n\n`)
+    nodes.forEach((n, i) => { out.write(`  ${n.name}  ${n.http}  group ${ids[i]?.group ?? '-'}  ${ids[i]?.state ?? ''}  ${ids[i]?.peerId ?? ''}\n`) })
+    out.write(`
+Try it (any node answers any request):
+  bin/dsm groups                         # groups and members (default node ${nodes[0]?.http})
+  bin/dsm peers --node ${nodes[1]?.http}
+  curl ${nodes[2]?.http}/api/groups
+
+Logs: ${root}/nodeN/node.log    Stop: Ctrl-C
+`)
+    for (const n of nodes) {
+      n.proc.once('exit', (code) => {
+        process.stderr.write(`${n.name} exited (code ${code}); see ${join(n.dataDir, 'node.log')}\n`)
+      })
+    }
+  } catch (err) {
+    process.stderr.write(`dsm demo: ${(err as Error).message}\n`)
+    await stopAll()
+    process.exit(1)
+  }
+}
+
+await main()

@@ -1,0 +1,59 @@
+/** Cluster introspection: `/healthz`, `/api/id`, `/api/peers`, `/api/groups`. */
+import type { GroupView, MemberRecord } from '../../node/membership/view.ts'
+import type { NodeState } from '../../node/state.ts'
+import type { RouteRegistrar } from '../server.ts'
+
+export interface NodeIdentity {
+  peerId: string
+  addrs: string[]
+  group: string | null
+  state: NodeState
+  spare: boolean
+  version: string
+}
+
+export interface ClusterApi {
+  identity(): NodeIdentity
+  members(): MemberRecord[]
+  groups(): GroupView[]
+  isConnected(peerId: string): boolean
+}
+
+function memberJson (m: MemberRecord, now: number): Record<string, unknown> {
+  return {
+    peerId: m.peerId,
+    state: m.state,
+    addrs: m.addrs,
+    free: m.free,
+    total: m.total,
+    load: m.load,
+    version: m.version,
+    sync: m.sync,
+    spare: m.spare,
+    lastSeenMsAgo: Math.max(0, now - m.lastSeen)
+  }
+}
+
+export function clusterRoutes (api: ClusterApi): RouteRegistrar {
+  return (app) => {
+    app.get('/healthz', async () => {
+      const { state, group } = api.identity()
+      return { ok: true, state, group }
+    })
+    app.get('/api/id', async () => api.identity())
+    app.get('/api/peers', async () => {
+      const now = Date.now()
+      return api.members().map(m => ({
+        ...memberJson(m, now),
+        group: m.group,
+        self: m.self,
+        connected: m.self || api.isConnected(m.peerId),
+        confirmed: m.confirmed
+      }))
+    })
+    app.get('/api/groups', async () => {
+      const now = Date.now()
+      return api.groups().map(({ name, members }) => ({ name, members: members.map(m => memberJson(m, now)) }))
+    })
+  }
+}

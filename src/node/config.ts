@@ -1,0 +1,156 @@
+/**
+ * Node configuration from four layers, later ones winning:
+ * built-in defaults < `<data dir>/dsm.json` < `DSM_*` env vars < command-line flags.
+ * Every layer is validated; a bad value names its source and changes nothing.
+ */
+import { readFile } from 'node:fs/promises'
+import { homedir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { multiaddr } from '@multiformats/multiaddr'
+import { z } from 'zod'
+import {
+  DEFAULT_GROUP_SIZE, DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, DEFAULT_TCP_PORT,
+  HEARTBEAT_INTERVAL_MS, JOIN_SETTLE_MS, OFFLINE_AFTER_MS
+} from '../constants.ts'
+import { InvalidConfigError } from '../errors.ts'
+import { formatZodError } from '../util/zod.ts'
+import { groupName } from '../wire/messages.ts'
+
+export const CONFIG_FILE_NAME = 'dsm.json'
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+export interface HttpAddress { host: string, port: number }
+
+export interface NodeConfig {
+  dataDir: string
+  listen: string[]
+  bootstrap: string[]
+  http: HttpAddress
+  /** Fixed group; null means auto-join (or stay a spare with `spare`). */
+  group: string | null
+  groupSize: number
+  spare: boolean
+  heartbeatIntervalMs: number
+  offlineAfterMs: number
+  joinSettleMs: number
+  logLevel: typeof LOG_LEVELS[number]
+}
+
+const multiaddrString = z.string().refine(s => {
+  try { multiaddr(s); return true } catch { return false }
+}, 'not a valid multiaddr')
+
+const httpAddress = z.string().transform((s, ctx): HttpAddress => {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(s)
+  const port = Number(m?.[3])
+  if (m == null || port > 65535) {
+    ctx.addIssue({ code: 'custom', message: `expected HOST:PORT (e.g. 127.0.0.1:8080), got "${s}"` })
+    return z.NEVER
+  }
+  return { host: m[1] ?? m[2] ?? DEFAULT_HTTP_HOST, port }
+})
+
+const positiveInt = z.number().int().positive()
+
+/** One layer: every key optional, unknown keys refused (they are usually typos). */
+const LayerSchema = z.object({
+  dataDir: z.string().min(1),
+  listen: z.array(multiaddrString),
+  bootstrap: z.array(multiaddrString),
+  http: httpAddress,
+  group: groupName.nullable(),
+  groupSize: positiveInt.max(64),
+  spare: z.boolean(),
+  heartbeatIntervalMs: positiveInt.min(10),
+  offlineAfterMs: positiveInt.min(20),
+  joinSettleMs: z.number().int().nonnegative(),
+  logLevel: z.enum(LOG_LEVELS)
+}).partial().strict()
+export type ConfigLayer = z.input<typeof LayerSchema>
+
+function parseLayer (source: string, raw: unknown): z.output<typeof LayerSchema> {
+  const parsed = LayerSchema.safeParse(raw)
+  if (!parsed.success) {
+    throw new InvalidConfigError(`${source}: ${formatZodError(parsed.error)}`)
+  }
+  return parsed.data
+}
+
+/** `DSM_GROUP_SIZE=3` → `{ groupSize: 3 }`; lists are comma or space separated. */
+export function layerFromEnv (env: NodeJS.ProcessEnv): ConfigLayer {
+  const list = (v: string): string[] => v.split(/[\s,]+/).filter(s => s !== '')
+  const num = (v: string): number | string => /^\d+$/.test(v) ? Number(v) : v
+  const bool = (v: string): boolean | string => ({ 1: true, true: true, 0: false, false: false } as Record<string, boolean>)[v] ?? v
+  const map: Record<string, [keyof ConfigLayer, (v: string) => unknown]> = {
+    DSM_DATA: ['dataDir', String],
+    DSM_LISTEN: ['listen', list],
+    DSM_BOOTSTRAP: ['bootstrap', list],
+    DSM_HTTP: ['http', String],
+    DSM_GROUP: ['group', String],
+    DSM_GROUP_SIZE: ['groupSize', num],
+    DSM_SPARE: ['spare', bool],
+    DSM_HEARTBEAT_INTERVAL_MS: ['heartbeatIntervalMs', num],
+    DSM_OFFLINE_AFTER_MS: ['offlineAfterMs', num],
+    DSM_LOG_LEVEL: ['logLevel', String]
+  }
+  const layer: Record<string, unknown> = {}
+  for (const [name, [key, convert]] of Object.entries(map)) {
+    const value = env[name]
+    if (value !== undefined && value !== '') layer[key] = convert(value)
+  }
+  return layer as ConfigLayer
+}
+
+export function defaultDataDir (env: NodeJS.ProcessEnv = process.env): string {
+  return join(env.XDG_DATA_HOME ?? join(homedir(), '.local', 'share'), 'dsm')
+}
+
+export const DEFAULTS: Omit<NodeConfig, 'dataDir'> = {
+  listen: [`/ip4/0.0.0.0/tcp/${DEFAULT_TCP_PORT}`],
+  bootstrap: [],
+  http: { host: DEFAULT_HTTP_HOST, port: DEFAULT_HTTP_PORT },
+  group: null,
+  groupSize: DEFAULT_GROUP_SIZE,
+  spare: false,
+  heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
+  offlineAfterMs: OFFLINE_AFTER_MS,
+  joinSettleMs: JOIN_SETTLE_MS,
+  logLevel: 'info'
+}
+
+export interface ResolveConfigInit {
+  flags?: ConfigLayer
+  env?: NodeJS.ProcessEnv
+}
+
+async function readConfigFile (dataDir: string): Promise<unknown> {
+  const path = join(dataDir, CONFIG_FILE_NAME)
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {}
+    throw new InvalidConfigError(`${path}: ${(err as Error).message}`)
+  }
+  try {
+    return JSON.parse(text)
+  } catch (err) {
+    throw new InvalidConfigError(`${path}: not valid JSON (${(err as Error).message})`)
+  }
+}
+
+export async function resolveConfig (init: ResolveConfigInit = {}): Promise<NodeConfig> {
+  const env = init.env ?? process.env
+  const flags = parseLayer('command line', init.flags ?? {})
+  const fromEnv = parseLayer('environment', layerFromEnv(env))
+  const dataDir = resolve(flags.dataDir ?? fromEnv.dataDir ?? defaultDataDir(env))
+  const fromFile = parseLayer(join(dataDir, CONFIG_FILE_NAME), await readConfigFile(dataDir))
+  const config: NodeConfig = { ...DEFAULTS, ...fromFile, ...fromEnv, ...flags, dataDir }
+  if (config.offlineAfterMs <= config.heartbeatIntervalMs) {
+    throw new InvalidConfigError(`offlineAfterMs (${config.offlineAfterMs}) must exceed heartbeatIntervalMs (${config.heartbeatIntervalMs})`)
+  }
+  if (config.spare && config.group != null) {
+    throw new InvalidConfigError('a spare node cannot also be given a group')
+  }
+  return config
+}

@@ -1,0 +1,245 @@
+/**
+ * A dsm node: the one thing every host runs. It composes the libp2p stack,
+ * membership, connectivity, group assignment, the DHT group directory and the
+ * HTTP API, starts them in order and stops them in reverse.
+ */
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import { TypedEventEmitter } from 'main-event'
+import { GroupDirectory } from '../dht/group-directory.ts'
+import { REFRESH_VIEW_TIMEOUT_MS } from '../constants.ts'
+import { NotStartedError, toError } from '../errors.ts'
+import { clusterRoutes } from '../http/routes/cluster.ts'
+import { startHttpServer } from '../http/server.ts'
+import { createLogger } from '../logger.ts'
+import { openDb } from '../store/db.ts'
+import { VERSION } from '../version.ts'
+import { createConnectivity } from './connectivity.ts'
+import { joinGroup } from './group-join.ts'
+import { loadOrCreateIdentity } from './identity.ts'
+import { createDsmLibp2p } from './libp2p.ts'
+import { LocalStatus, diskCapacity } from './local-status.ts'
+import { createMembership } from './membership/service.ts'
+import type { NodeConfig } from './config.ts'
+import type { Connectivity } from './connectivity.ts'
+import type { Assignment } from './group-join.ts'
+import type { DsmLibp2p, Libp2pInit } from './libp2p.ts'
+import type { Membership } from './membership/service.ts'
+import type { NodeState } from './state.ts'
+import type { NodeIdentity } from '../http/routes/cluster.ts'
+import type { HttpServer, RouteRegistrar } from '../http/server.ts'
+import type { Logger } from '../logger.ts'
+import type { Db } from '../store/db.ts'
+import type { ConnectionGater } from '@libp2p/interface'
+
+export interface DsmNodeInit {
+  config: NodeConfig
+  /** 'tcp' on hosts (default); 'memory' for in-process clusters. */
+  transport?: Libp2pInit['transport']
+  memoryLatencyMs?: number
+  connectionGater?: ConnectionGater
+  dhtInitialQuerySelfIntervalMs?: number
+  /** Serve the HTTP API (default true). */
+  http?: boolean
+  logger?: Logger
+}
+
+export interface DsmNodeEvents {
+  'state': CustomEvent<{ state: NodeState, group: string | null }>
+}
+
+interface Running {
+  db: Db
+  libp2p: DsmLibp2p
+  membership: Membership
+  connectivity: Connectivity
+  directory: GroupDirectory
+  http?: HttpServer
+  background: AbortController
+}
+
+export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
+  readonly config: NodeConfig
+  readonly status = new LocalStatus()
+  private readonly init: DsmNodeInit
+  private readonly log: Logger
+  private running?: Running
+  private assigned = Promise.withResolvers<Assignment>()
+
+  constructor (init: DsmNodeInit) {
+    super()
+    this.init = init
+    this.config = init.config
+    this.log = init.logger ?? createLogger(init.config.logLevel)
+    this.status.addEventListener('change', (evt) => { this.safeDispatchEvent('state', { detail: evt.detail }) })
+  }
+
+  private get r (): Running {
+    if (this.running == null) throw new NotStartedError('the node is not started')
+    return this.running
+  }
+
+  get libp2p (): DsmLibp2p { return this.r.libp2p }
+  get membership (): Membership { return this.r.membership }
+  get directory (): GroupDirectory { return this.r.directory }
+  get db (): Db { return this.r.db }
+  get http (): HttpServer | undefined { return this.running?.http }
+  get peerId (): string { return this.r.libp2p.peerId.toString() }
+  isStarted (): boolean { return this.running != null }
+
+  async start (): Promise<void> {
+    if (this.running != null) return
+    const { config } = this
+    const cleanup: Array<() => Promise<void>> = []
+    try {
+      // HTTP first: a taken port fails the start before anything else happened.
+      const http = this.init.http === false ? undefined : await startHttpServer(config.http, this.routes())
+      if (http != null) cleanup.unshift(async () => { await http.close() })
+      const db = openDb(config.dataDir)
+      cleanup.unshift(async () => { db.close() })
+      const privateKey = await loadOrCreateIdentity(config.dataDir)
+      const libp2p = await createDsmLibp2p({
+        privateKey,
+        listen: config.listen,
+        transport: this.init.transport ?? 'tcp',
+        memoryLatencyMs: this.init.memoryLatencyMs,
+        connectionGater: this.init.connectionGater,
+        dhtInitialQuerySelfIntervalMs: this.init.dhtInitialQuerySelfIntervalMs
+      })
+      cleanup.unshift(async () => { await libp2p.stop() })
+      const log = this.log.child({ peer: libp2p.peerId.toString().slice(-8) })
+      const membership = createMembership({
+        heartbeatIntervalMs: config.heartbeatIntervalMs,
+        offlineAfterMs: config.offlineAfterMs,
+        version: VERSION
+      })({
+        peerId: libp2p.peerId,
+        pubsub: libp2p.services.pubsub,
+        registrar: libp2p,
+        dialer: libp2p,
+        connectedPeers: () => [...new Map(libp2p.getConnections().map(c => [c.remotePeer.toString(), c.remotePeer])).values()],
+        status: this.status,
+        addresses: () => libp2p.getMultiaddrs(),
+        capacity: async () => diskCapacity(config.dataDir),
+        rememberAddrs: async (peer, addrs) => {
+          await libp2p.peerStore.merge(peerIdFromString(peer), { multiaddrs: addrs.map(a => multiaddr(a)) })
+        },
+        logger: log
+      })
+      await membership.start()
+      cleanup.unshift(async () => { await membership.stop({ leave: false }) })
+      const connectivity = createConnectivity({ bootstrap: config.bootstrap, intervalMs: config.heartbeatIntervalMs })({
+        dial: async (target, options) => libp2p.dial(target, options),
+        getConnections: () => libp2p.getConnections(),
+        view: membership.view,
+        status: this.status,
+        fetchView: async (peer, options) => membership.fetchView(peer, options),
+        logger: log
+      })
+      await connectivity.start()
+      cleanup.unshift(async () => { await connectivity.stop() })
+      const directory = new GroupDirectory({ dht: libp2p.services.dht })
+      this.running = { db, libp2p, membership, connectivity, directory, http, background: new AbortController() }
+      const running = this.running
+      this.assigned = Promise.withResolvers<Assignment>()
+      void this.assignGroup(running, log)
+    } catch (err) {
+      // Undo what started; the original error is the one worth reporting.
+      for (const undo of cleanup) await undo().catch(() => {})
+      throw err
+    }
+  }
+
+  /** HTTP routes read the running node lazily: while it starts they answer 503. */
+  private routes (): RouteRegistrar[] {
+    return [clusterRoutes({
+      identity: () => this.identity(),
+      members: () => this.r.membership.view.members(),
+      groups: () => this.r.membership.view.groups(),
+      isConnected: (peer) => this.r.libp2p.getConnections(peerIdFromString(peer)).length > 0
+    })]
+  }
+
+  /** Resolves when the node holds its place: ACTIVE in a group, or a spare. */
+  async ready (options: { signal?: AbortSignal } = {}): Promise<Assignment> {
+    const assignment = await raceAbort(this.assigned.promise, options.signal)
+    if (this.status.state !== 'ACTIVE') {
+      await new Promise<void>((resolve, reject) => {
+        const onState = (): void => { if (this.status.state === 'ACTIVE') { this.removeEventListener('state', onState); resolve() } }
+        this.addEventListener('state', onState)
+        options.signal?.addEventListener('abort', () => { this.removeEventListener('state', onState); reject(toError(options.signal?.reason)) }, { once: true })
+        onState()
+      })
+    }
+    return assignment
+  }
+
+  identity (): NodeIdentity {
+    const libp2p = this.r.libp2p
+    return {
+      peerId: libp2p.peerId.toString(),
+      addrs: libp2p.getMultiaddrs().map(a => a.toString()),
+      group: this.status.group,
+      state: this.status.state,
+      spare: this.status.spare,
+      version: VERSION
+    }
+  }
+
+  /**
+   * Stop the node. A clean stop (default) announces leave so peers mark it
+   * OFFLINE at once; `{ leave: false }` simulates a crash for tests.
+   */
+  async stop (options: { leave?: boolean } = {}): Promise<void> {
+    const running = this.running
+    if (running == null) return
+    this.running = undefined
+    running.background.abort()
+    await running.http?.close()
+    await running.connectivity.stop()
+    await running.membership.stop({ leave: options.leave })
+    await running.libp2p.stop()
+    running.db.close()
+    this.assigned.reject(new NotStartedError('the node stopped'))
+    this.assigned.promise.catch(() => {})
+  }
+
+  private async assignGroup (running: Running, log: Logger): Promise<void> {
+    const { signal } = running.background
+    try {
+      const assignment = await joinGroup({
+        selfId: running.libp2p.peerId.toString(),
+        db: running.db,
+        view: running.membership.view,
+        status: this.status,
+        waitForContact: async (options) => running.connectivity.waitForFirstContact(options),
+        refreshView: async (group, options) => {
+          const prefer = running.membership.view.groupMembers(group).map(m => m.peerId)
+          await running.membership.refresh({ prefer, signal: AbortSignal.any([AbortSignal.timeout(REFRESH_VIEW_TIMEOUT_MS), ...(options.signal != null ? [options.signal] : [])]) })
+        },
+        logger: log
+      }, this.config, { signal })
+      this.status.setState('ACTIVE')
+      this.assigned.resolve(assignment)
+      if (assignment.group != null) {
+        const group = assignment.group
+        running.directory.announce(group, { signal }).catch(err => {
+          if (!signal.aborted) log.warn({ err: toError(err).message, group }, 'could not provide the group key in the DHT')
+        })
+      }
+    } catch (err) {
+      if (!signal.aborted) {
+        log.error({ err: toError(err).message }, 'group assignment failed')
+        this.assigned.reject(toError(err))
+      }
+    }
+  }
+}
+
+async function raceAbort<T> (promise: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (signal == null) return promise
+  signal.throwIfAborted()
+  return Promise.race([promise, new Promise<never>((_resolve, reject) => {
+    signal.addEventListener('abort', () => { reject(toError(signal.reason)) }, { once: true })
+  })])
+}

@@ -1,0 +1,240 @@
+/**
+ * Membership over gossipsub: publish a heartbeat every interval, validate
+ * everyone else's, keep the view, mark silent members OFFLINE, announce leave
+ * on a clean stop. A joining node also pulls a full view from a peer
+ * (`/dsm/members/1.0.0`) so it need not wait for gossip to hear everyone.
+ */
+import { TopicValidatorResult } from '@libp2p/gossipsub'
+import { FORGET_OFFLINE_AFTER_MS, LEAVE_NOTICE_TIMEOUT_MS, MEMBERSHIP_TOPIC, REFRESH_VIEW_PEERS, REFRESH_VIEW_TIMEOUT_MS } from '../../constants.ts'
+import { InvalidHeartbeatError, toError } from '../../errors.ts'
+import { encodeMessage } from '../../wire/codec.ts'
+import { HeartbeatSchema, LeaveAckSchema, MembersRequestSchema, MembersResponseSchema, PROTOCOLS } from '../../wire/messages.ts'
+import { request, serve } from '../../wire/rpc.ts'
+import { DROP_REASONS, checkHeartbeat } from './heartbeat.ts'
+import { MembershipView } from './view.ts'
+import type { DropReason } from './heartbeat.ts'
+import type { Logger } from '../../logger.ts'
+import type { Heartbeat, MembersResponse } from '../../wire/messages.ts'
+import type { Dialer, Registrar } from '../../wire/rpc.ts'
+import type { Capacity, LocalStatus } from '../local-status.ts'
+import type { GossipSub, Message } from '@libp2p/gossipsub'
+import type { AbortOptions, PeerId, Startable } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+
+export interface MembershipInit {
+  heartbeatIntervalMs: number
+  offlineAfterMs: number
+  version: string
+}
+
+export interface MembershipComponents {
+  peerId: PeerId
+  pubsub: Pick<GossipSub, 'subscribe' | 'unsubscribe' | 'publish' | 'topicValidators' | 'addEventListener' | 'removeEventListener'>
+  registrar: Registrar
+  dialer: Dialer
+  /** Peers we hold a connection to (told directly when we leave). */
+  connectedPeers: () => PeerId[]
+  status: LocalStatus
+  /** Our own dialable addresses, as advertised in heartbeats. */
+  addresses: () => Multiaddr[]
+  capacity: () => Promise<Capacity>
+  /** Remember a member's addresses so it can be dialled by peer id. */
+  rememberAddrs: (peerId: string, addrs: string[]) => Promise<void>
+  logger: Logger
+}
+
+export class Membership implements Startable {
+  readonly view: MembershipView
+  readonly dropped: Record<DropReason, number>
+  private readonly components: MembershipComponents
+  private readonly init: MembershipInit
+  private readonly incarnation = Date.now()
+  private seq = 0
+  private timer?: ReturnType<typeof setInterval>
+  private started = false
+  private readonly decoded = new WeakMap<Message, Heartbeat>()
+
+  constructor (components: MembershipComponents, init: MembershipInit) {
+    this.components = components
+    this.init = init
+    this.view = new MembershipView({
+      selfId: components.peerId.toString(),
+      offlineAfterMs: init.offlineAfterMs,
+      forgetAfterMs: FORGET_OFFLINE_AFTER_MS
+    })
+    this.dropped = Object.fromEntries(DROP_REASONS.map(r => [r, 0])) as Record<DropReason, number>
+  }
+
+  isStarted (): boolean { return this.started }
+
+  async start (): Promise<void> {
+    if (this.started) return
+    this.started = true
+    const { pubsub } = this.components
+    pubsub.topicValidators.set(MEMBERSHIP_TOPIC, this.validate)
+    pubsub.addEventListener('message', this.onMessage)
+    pubsub.subscribe(MEMBERSHIP_TOPIC)
+    this.components.status.addEventListener('change', this.onStatusChange)
+    await serve(this.components.registrar, PROTOCOLS.members, MembersRequestSchema, MembersResponseSchema,
+      async () => this.snapshot())
+    await serve(this.components.registrar, PROTOCOLS.leave, HeartbeatSchema, LeaveAckSchema,
+      async (hb, remote) => this.onLeave(hb, remote.toString()))
+    this.timer = setInterval(this.tick, this.init.heartbeatIntervalMs)
+    await this.announce()
+  }
+
+  /** Stop; `leave` (the default) tells peers at once that we are going. */
+  async stop (options: { leave?: boolean } = {}): Promise<void> {
+    if (!this.started) return
+    this.started = false
+    clearInterval(this.timer)
+    this.components.status.removeEventListener('change', this.onStatusChange)
+    if (options.leave !== false) await this.leave()
+    const { pubsub } = this.components
+    pubsub.unsubscribe(MEMBERSHIP_TOPIC)
+    pubsub.removeEventListener('message', this.onMessage)
+    pubsub.topicValidators.delete(MEMBERSHIP_TOPIC)
+    await this.components.registrar.unhandle(PROTOCOLS.members)
+    await this.components.registrar.unhandle(PROTOCOLS.leave)
+  }
+
+  /**
+   * Announce leave by gossip and, to every connected peer, directly: a
+   * gossip message still queued when the connections close is lost, while a
+   * direct notice is answered, so we know it arrived (bounded by a timeout).
+   */
+  private async leave (): Promise<void> {
+    const hb = await this.heartbeat('OFFLINE')
+    this.view.apply(hb, Date.now())
+    await this.publish(hb)
+    const signal = AbortSignal.timeout(LEAVE_NOTICE_TIMEOUT_MS)
+    await Promise.allSettled(this.components.connectedPeers().map(async peer =>
+      request(this.components.dialer, peer, PROTOCOLS.leave, HeartbeatSchema, hb, LeaveAckSchema, { signal })))
+  }
+
+  private onLeave (hb: Heartbeat, remote: string): { ok: true } {
+    // The secure channel authenticated `remote`: only a member can announce its own leave.
+    if (hb.peer !== remote || hb.state !== 'OFFLINE') {
+      this.dropped.forged++
+      throw new InvalidHeartbeatError('a leave notice must come from the leaving member and say OFFLINE')
+    }
+    if (this.view.apply(hb, Date.now()) === 'stale') this.dropped.stale++
+    return { ok: true }
+  }
+
+  /** Publish our heartbeat now (also updates our own record in the view). */
+  async announce (): Promise<void> {
+    if (!this.started) return
+    const hb = await this.heartbeat()
+    this.view.apply(hb, Date.now())
+    await this.publish(hb)
+  }
+
+  /** Pull a peer's whole view and merge it (hearsay until members confirm). */
+  async fetchView (peer: PeerId | Multiaddr, options: AbortOptions = {}): Promise<number> {
+    const res = await request(this.components.dialer, peer, PROTOCOLS.members, MembersRequestSchema, {}, MembersResponseSchema, options)
+    const now = Date.now()
+    let applied = 0
+    for (const { heartbeat, ageMs } of res.members) {
+      if (heartbeat.peer === this.components.peerId.toString()) continue
+      if (this.view.apply(heartbeat, now, { ageMs, confirmed: false }) === 'applied') {
+        applied++
+        await this.components.rememberAddrs(heartbeat.peer, heartbeat.addrs)
+      }
+    }
+    return applied
+  }
+
+  /**
+   * Merge the views of up to `limit` connected peers, `prefer`red ones first:
+   * fresher than waiting for gossip while meshes are still forming.
+   */
+  async refresh (options: AbortOptions & { prefer?: string[], limit?: number } = {}): Promise<void> {
+    const prefer = new Set(options.prefer ?? [])
+    const peers = this.components.connectedPeers()
+      .sort((a, b) => Number(prefer.has(b.toString())) - Number(prefer.has(a.toString())))
+      .slice(0, options.limit ?? REFRESH_VIEW_PEERS)
+    const signal = options.signal ?? AbortSignal.timeout(REFRESH_VIEW_TIMEOUT_MS)
+    await Promise.allSettled(peers.map(async p => this.fetchView(p, { signal })))
+  }
+
+  private snapshot (): MembersResponse {
+    const now = Date.now()
+    return {
+      members: this.view.members().map(m => ({
+        heartbeat: {
+          peer: m.peerId, addrs: m.addrs, group: m.group, state: m.state, total: m.total, free: m.free,
+          load: m.load, version: m.version, incarnation: m.incarnation, seq: m.seq, ts: m.lastSeen,
+          sync: m.sync, spare: m.spare
+        },
+        ageMs: Math.max(0, now - m.lastSeen)
+      }))
+    }
+  }
+
+  private async heartbeat (state = this.components.status.state): Promise<Heartbeat> {
+    const { status } = this.components
+    const capacity = await this.components.capacity().catch(() => ({ total: 0, free: 0 }))
+    return {
+      peer: this.components.peerId.toString(),
+      addrs: this.components.addresses().map(a => a.toString()).slice(0, 32),
+      group: status.group,
+      state,
+      total: capacity.total,
+      free: capacity.free,
+      load: status.load,
+      version: this.init.version,
+      incarnation: this.incarnation,
+      seq: ++this.seq,
+      ts: Date.now(),
+      sync: status.sync,
+      spare: status.spare
+    }
+  }
+
+  private async publish (hb: Heartbeat): Promise<void> {
+    try {
+      await this.components.pubsub.publish(MEMBERSHIP_TOPIC, encodeMessage(HeartbeatSchema, hb))
+    } catch (err) {
+      this.components.logger.debug({ err: toError(err).message }, 'heartbeat publish failed')
+    }
+  }
+
+  private readonly tick = (): void => {
+    this.view.sweep(Date.now())
+    this.announce().catch(err => { this.components.logger.warn({ err: toError(err).message }, 'heartbeat failed') })
+  }
+
+  private readonly onStatusChange = (): void => {
+    this.announce().catch(err => { this.components.logger.warn({ err: toError(err).message }, 'announce failed') })
+  }
+
+  private readonly validate = (_from: PeerId, msg: Message): TopicValidatorResult => {
+    const check = checkHeartbeat(msg, Date.now())
+    if (!check.ok) {
+      this.dropped[check.reason]++
+      this.components.logger.debug({ reason: check.reason, detail: check.detail }, 'heartbeat dropped')
+      // Clock skew and reordering happen to honest peers: ignore, do not penalise.
+      return check.reason === 'stale' || check.reason === 'future' ? TopicValidatorResult.Ignore : TopicValidatorResult.Reject
+    }
+    this.decoded.set(msg, check.heartbeat)
+    return TopicValidatorResult.Accept
+  }
+
+  private readonly onMessage = (evt: CustomEvent<Message>): void => {
+    if (evt.detail.topic !== MEMBERSHIP_TOPIC) return
+    const hb = this.decoded.get(evt.detail)
+    if (hb == null) return
+    if (this.view.apply(hb, Date.now()) === 'stale') {
+      this.dropped.stale++
+      return
+    }
+    this.components.rememberAddrs(hb.peer, hb.addrs).catch(err => {
+      this.components.logger.debug({ err: toError(err).message, peer: hb.peer }, 'could not store member addresses')
+    })
+  }
+}
+
+export function createMembership (init: MembershipInit): (components: MembershipComponents) => Membership {
+  return (components) => new Membership(components, init)
+}

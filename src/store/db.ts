@@ -1,0 +1,70 @@
+/**
+ * The node's embedded database: Node's built-in `node:sqlite` (SQLite in WAL
+ * mode). Chosen over classic-level because the index needs transactions across
+ * several tables (files, chunk references, group log) and ordered range
+ * queries on the log, and because it ships with Node: no native build.
+ * Schema changes are numbered migrations tracked in `PRAGMA user_version`.
+ */
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { DatabaseSync } from 'node:sqlite'
+
+export const DB_FILE_NAME = 'dsm.db'
+
+const MIGRATIONS: string[] = [
+  // 1: node metadata (group assignment, ...)
+  `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;`
+]
+
+export interface Db {
+  readonly sql: DatabaseSync
+  getMeta(key: string): string | undefined
+  setMeta(key: string, value: string | undefined): void
+  /** Run `fn` in one transaction: all of it commits, or none. */
+  transaction<T>(fn: () => T): T
+  close(): void
+}
+
+export function openDb (dataDir: string): Db {
+  mkdirSync(dataDir, { recursive: true })
+  const sql = new DatabaseSync(join(dataDir, DB_FILE_NAME))
+  // WAL + synchronous=FULL: a committed transaction survives power loss.
+  sql.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;')
+  migrate(sql)
+  const get = sql.prepare('SELECT value FROM meta WHERE key = ?')
+  const put = sql.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value')
+  const del = sql.prepare('DELETE FROM meta WHERE key = ?')
+  let depth = 0
+  return {
+    sql,
+    getMeta: (key) => (get.get(key) as { value: string } | undefined)?.value,
+    setMeta: (key, value) => { value === undefined ? del.run(key) : put.run(key, value) },
+    transaction<T> (fn: () => T): T {
+      // Nested calls join the outer transaction.
+      if (depth > 0) return fn()
+      sql.exec('BEGIN IMMEDIATE')
+      depth++
+      try {
+        const result = fn()
+        sql.exec('COMMIT')
+        return result
+      } catch (err) {
+        sql.exec('ROLLBACK')
+        throw err
+      } finally {
+        depth--
+      }
+    },
+    close: () => { if (sql.isOpen) sql.close() }
+  }
+}
+
+function migrate (sql: DatabaseSync): void {
+  const { user_version: version } = sql.prepare('PRAGMA user_version').get() as { user_version: number }
+  for (let v = version; v < MIGRATIONS.length; v++) {
+    sql.exec('BEGIN')
+    sql.exec(MIGRATIONS[v] ?? '')
+    sql.exec(`PRAGMA user_version = ${v + 1}`)
+    sql.exec('COMMIT')
+  }
+}

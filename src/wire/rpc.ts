@@ -1,0 +1,88 @@
+/**
+ * Request/response over one libp2p stream: the dialer writes one request
+ * frame, the listener answers with one response frame, either `{ ok }` or
+ * `{ error: { code, message } }`. Frames are varint length-prefixed CBOR.
+ * Protocols that stream (put, get, sync) use ./frames.ts directly.
+ */
+import { lpStream } from '@libp2p/utils'
+import { z } from 'zod'
+import { MAX_CONTROL_FRAME_BYTES, MAX_INBOUND_STREAMS_PER_PEER, MAX_OUTBOUND_STREAMS_PER_PEER, REQUEST_TIMEOUT_MS } from '../constants.ts'
+import { DsmError, remoteError, toError } from '../errors.ts'
+import { decodeMessage, encodeMessage } from './codec.ts'
+import type { AbortOptions, PeerId, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+
+export interface Dialer {
+  dialProtocol(peer: PeerId | Multiaddr, protocols: string | string[], options?: AbortOptions): Promise<Stream>
+}
+
+export interface Registrar {
+  handle(protocol: string, handler: StreamHandler, options?: StreamHandlerOptions): Promise<void>
+  unhandle(protocol: string): Promise<void>
+}
+
+export const ErrorFrameSchema = z.object({ code: z.string().max(64), message: z.string().max(4096) })
+
+function responseSchema<T> (ok: z.ZodType<T>): z.ZodType<{ ok?: T, error?: z.infer<typeof ErrorFrameSchema> }> {
+  return z.object({ ok: ok.optional(), error: ErrorFrameSchema.optional() })
+}
+
+/** The default timeout applies only when the caller gave no signal of its own. */
+export function withDefaultTimeout (options: AbortOptions | undefined, timeoutMs: number): AbortSignal {
+  return options?.signal ?? AbortSignal.timeout(timeoutMs)
+}
+
+export interface RequestOptions extends AbortOptions {
+  maxResponseBytes?: number
+}
+
+export async function request<Req, Res> (
+  dialer: Dialer, peer: PeerId | Multiaddr, protocol: string,
+  reqSchema: z.ZodType<Req>, req: Req, resSchema: z.ZodType<Res>, options: RequestOptions = {}
+): Promise<Res> {
+  const signal = withDefaultTimeout(options, REQUEST_TIMEOUT_MS)
+  const stream = await dialer.dialProtocol(peer, protocol, { signal })
+  try {
+    const lp = lpStream(stream, { maxDataLength: options.maxResponseBytes ?? MAX_CONTROL_FRAME_BYTES })
+    await lp.write(encodeMessage(reqSchema, req), { signal })
+    const frame = await lp.read({ signal })
+    const res = decodeMessage(responseSchema(resSchema), frame, options.maxResponseBytes ?? MAX_CONTROL_FRAME_BYTES)
+    await stream.close({ signal })
+    if (res.error != null) throw remoteError(res.error.code, res.error.message)
+    if (res.ok === undefined) throw remoteError('ERR_PROTOCOL', `empty answer on ${protocol}`)
+    return res.ok
+  } catch (err) {
+    stream.abort(toError(err))
+    throw err
+  }
+}
+
+export interface ServeOptions {
+  maxRequestBytes?: number
+  timeoutMs?: number
+}
+
+/** Register a handler that answers one request per stream. */
+export async function serve<Req, Res> (
+  registrar: Registrar, protocol: string, reqSchema: z.ZodType<Req>, resSchema: z.ZodType<Res>,
+  handler: (req: Req, remote: PeerId, options: AbortOptions) => Promise<Res>, options: ServeOptions = {}
+): Promise<void> {
+  const maxBytes = options.maxRequestBytes ?? MAX_CONTROL_FRAME_BYTES
+  const schema = responseSchema(resSchema)
+  await registrar.handle(protocol, (stream, connection) => {
+    const signal = AbortSignal.timeout(options.timeoutMs ?? REQUEST_TIMEOUT_MS)
+    void (async () => {
+      const lp = lpStream(stream, { maxDataLength: maxBytes })
+      let answer: { ok?: Res, error?: { code: string, message: string } }
+      try {
+        const req = decodeMessage(reqSchema, await lp.read({ signal }), maxBytes)
+        answer = { ok: await handler(req, connection.remotePeer, { signal }) }
+      } catch (err) {
+        const e = toError(err)
+        answer = { error: { code: e instanceof DsmError ? e.code : 'ERR_INTERNAL', message: e.message.slice(0, 4096) } }
+      }
+      await lp.write(encodeMessage(schema, answer), { signal })
+      await stream.close({ signal })
+    })().catch((err: unknown) => { stream.abort(toError(err)) })
+  }, { maxInboundStreams: MAX_INBOUND_STREAMS_PER_PEER, maxOutboundStreams: MAX_OUTBOUND_STREAMS_PER_PEER })
+}

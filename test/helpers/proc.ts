@@ -1,0 +1,96 @@
+/**
+ * Real `bin/dsm node` processes on 127.0.0.1 over TCP, for tests across OS
+ * processes. Ports are chosen by the OS (0) and read back from the node's output.
+ */
+import { spawn } from 'node:child_process'
+import { execFile } from 'node:child_process'
+import { once } from 'node:events'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import type { ChildProcessWithoutNullStreams } from 'node:child_process'
+
+export const DSM_BIN = join(import.meta.dirname, '..', '..', 'bin', 'dsm')
+const run = promisify(execFile)
+
+export interface ProcNode {
+  proc: ChildProcessWithoutNullStreams
+  url: string
+  peerId: string
+  /** libp2p address with /p2p/<peer id>, for --bootstrap. */
+  addr: string
+  output: () => string
+  stop(signal?: NodeJS.Signals): Promise<number | null>
+}
+
+export interface ProcNodeInit {
+  dataDir: string
+  bootstrap?: string[]
+  args?: string[]
+  env?: Record<string, string>
+  /** Fixed ports (e.g. for a restart at the same address); 0 = any. */
+  tcpPort?: number
+  httpPort?: number
+}
+
+/** Fast heartbeats so process tests converge in seconds. */
+export const FAST_ENV = { DSM_HEARTBEAT_INTERVAL_MS: '300', DSM_OFFLINE_AFTER_MS: '1200', DSM_LOG_LEVEL: 'warn' }
+
+export async function startProcNode (init: ProcNodeInit): Promise<ProcNode> {
+  const args = ['node', '--data', init.dataDir, '--listen', `/ip4/127.0.0.1/tcp/${init.tcpPort ?? 0}`,
+    '--http', `127.0.0.1:${init.httpPort ?? 0}`, ...(init.bootstrap != null && init.bootstrap.length > 0 ? ['--bootstrap', ...init.bootstrap] : []), ...(init.args ?? [])]
+  const proc = spawn(DSM_BIN, args, { env: { ...process.env, ...FAST_ENV, ...init.env } })
+  let out = ''
+  proc.stdout.on('data', (d: Buffer) => { out += d.toString() })
+  proc.stderr.on('data', (d: Buffer) => { out += d.toString() })
+  const exited = once(proc, 'exit').then(([code]) => code as number | null)
+  const started = await Promise.race([
+    new Promise<{ url: string, addr: string, peerId: string }>((resolve) => {
+      const check = (): void => {
+        const url = /http\s+(http:\/\/\S+)/.exec(out)?.[1]
+        const addr = /libp2p\s+(\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/(\w+))/.exec(out)
+        if (url != null && addr?.[1] != null && addr[2] != null) {
+          proc.stdout.off('data', check)
+          resolve({ url, addr: addr[1], peerId: addr[2] })
+        }
+      }
+      proc.stdout.on('data', check)
+    }),
+    exited.then(code => { throw new Error(`dsm node exited with ${code} before starting:\n${out}`) }),
+    new Promise<never>((_resolve, reject) => setTimeout(() => { reject(new Error(`dsm node did not start in 20 s:\n${out}`)) }, 20_000).unref())
+  ])
+  return {
+    proc,
+    ...started,
+    output: () => out,
+    stop: async (signal = 'SIGTERM') => {
+      if (proc.exitCode == null && proc.signalCode == null) proc.kill(signal)
+      return exited
+    }
+  }
+}
+
+/** Run the CLI (`bin/dsm ...`) and return its exit code and output. */
+export async function dsm (args: string[], env: Record<string, string> = {}): Promise<{ code: number, stdout: string, stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(DSM_BIN, args, { env: { ...process.env, ...env }, maxBuffer: 64 * 1024 * 1024 })
+    return { code: 0, stdout, stderr }
+  } catch (err) {
+    const e = err as { code?: number, stdout?: string, stderr?: string }
+    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' }
+  }
+}
+
+/** Retry `fn` until it returns a value passing `ok`, or fail after `timeoutMs`. */
+export async function eventually<T> (fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let last: T | undefined
+  let lastErr: unknown
+  while (Date.now() < deadline) {
+    try {
+      last = await fn()
+      if (ok(last)) return last
+    } catch (err) { lastErr = err }
+    await new Promise(resolve => setTimeout(resolve, 200))
+  }
+  throw new Error(`timed out waiting for ${what}; last value: ${JSON.stringify(last)?.slice(0, 500)}; last error: ${String(lastErr)}`)
+}

@@ -1,0 +1,223 @@
+/**
+ * An in-process dsm cluster over the libp2p memory transport: real nodes,
+ * real protocols, simulated links (latency) and faults (kill, restart,
+ * partition, heal). The base of every distributed test.
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { DEFAULTS } from '../../src/node/config.ts'
+import { DsmNode } from '../../src/node/dsm-node.ts'
+import { createLogger, silentLogger } from '../../src/logger.ts'
+import { createRng } from './rng.ts'
+import type { NodeConfig } from '../../src/node/config.ts'
+import type { LogLevel } from '../../src/logger.ts'
+import type { Rng } from './rng.ts'
+import type { PeerId } from '@libp2p/interface'
+
+export interface SimClusterInit {
+  nodes: number
+  groupSize?: number
+  /** One-way delay added to every memory-transport message. */
+  latencyMs?: number
+  seed?: number
+  heartbeatIntervalMs?: number
+  offlineAfterMs?: number
+  joinSettleMs?: number
+  /** Give every node an HTTP API on 127.0.0.1 (random port). */
+  http?: boolean
+  /** Start nodes one after another (each ready before the next) instead of together. */
+  sequential?: boolean
+  /** Per-node config overrides, by index. */
+  configure?: (index: number) => Partial<NodeConfig>
+}
+
+export interface WaitOptions { timeoutMs?: number, message?: string }
+
+export class SimCluster {
+  readonly rng: Rng
+  readonly root: string
+  private readonly init: Required<Pick<SimClusterInit, 'groupSize' | 'latencyMs' | 'heartbeatIntervalMs' | 'offlineAfterMs' | 'joinSettleMs' | 'http'>> & SimClusterInit
+  private readonly prefix = randomBytes(4).toString('hex')
+  private readonly running: Array<DsmNode | undefined> = []
+  private readonly peerIds: string[] = []
+  /** Pairs of node indexes that cannot reach each other, as "a:b" with a < b. */
+  private readonly cut = new Set<string>()
+
+  constructor (root: string, init: SimClusterInit) {
+    this.root = root
+    this.init = { groupSize: 3, latencyMs: 0, heartbeatIntervalMs: 200, offlineAfterMs: 800, joinSettleMs: 500, http: false, ...init }
+    this.rng = createRng(init.seed ?? 1)
+  }
+
+  get size (): number { return this.running.length }
+
+  /** The running node at `index` (throws if it is down). */
+  node (index: number): DsmNode {
+    const node = this.running[index]
+    if (node == null) throw new Error(`sim node ${index} is not running`)
+    return node
+  }
+
+  isUp (index: number): boolean { return this.running[index] != null }
+
+  upIndexes (): number[] {
+    return this.running.flatMap((n, i) => n == null ? [] : [i])
+  }
+
+  peerId (index: number): string {
+    const id = this.peerIds[index]
+    if (id == null) throw new Error(`sim node ${index} never started`)
+    return id
+  }
+
+  address (index: number): string { return `/memory/dsm-${this.prefix}-${index}` }
+
+  config (index: number): NodeConfig {
+    return {
+      ...DEFAULTS,
+      dataDir: join(this.root, `node${index}`),
+      listen: [this.address(index)],
+      bootstrap: index === 0 ? [] : [`${this.address(0)}/p2p/${this.peerId(0)}`],
+      http: { host: '127.0.0.1', port: 0 },
+      groupSize: this.init.groupSize,
+      heartbeatIntervalMs: this.init.heartbeatIntervalMs,
+      offlineAfterMs: this.init.offlineAfterMs,
+      joinSettleMs: this.init.joinSettleMs,
+      logLevel: 'silent',
+      ...this.init.configure?.(index)
+    }
+  }
+
+  /** Start a new node (appended) and return its index. */
+  async add (): Promise<number> {
+    const index = this.running.length
+    this.running.push(undefined)
+    await this.boot(index)
+    return index
+  }
+
+  /** Crash a node: no leave announcement. */
+  async kill (index: number): Promise<void> {
+    const node = this.node(index)
+    this.running[index] = undefined
+    await node.stop({ leave: false })
+  }
+
+  /** Clean shutdown: peers are told at once. */
+  async stop (index: number): Promise<void> {
+    const node = this.node(index)
+    this.running[index] = undefined
+    await node.stop()
+  }
+
+  /** Start a stopped node again from its data dir (same peer id, same group). */
+  async restart (index: number): Promise<DsmNode> {
+    if (this.running[index] != null) throw new Error(`sim node ${index} is running`)
+    return this.boot(index)
+  }
+
+  /** Cut every link between side `a` and side `b` (nodes in neither keep both). */
+  async partition (a: number[], b: number[]): Promise<void> {
+    for (const i of a) for (const j of b) this.cut.add(pairKey(i, j))
+    await Promise.all(a.flatMap(i => b.map(async j => {
+      const ni = this.running[i]
+      const nj = this.running[j]
+      if (ni != null && nj != null) await ni.libp2p.hangUp(nj.libp2p.peerId).catch(() => {})
+    })))
+  }
+
+  /** Restore every link cut by partition(). */
+  heal (): void { this.cut.clear() }
+
+  /** Wait until every running node is ACTIVE (or a spare). */
+  async ready (options: WaitOptions = {}): Promise<void> {
+    const signal = AbortSignal.timeout(options.timeoutMs ?? 30_000)
+    await Promise.all(this.upIndexes().map(async i => this.node(i).ready({ signal })))
+  }
+
+  /** Re-check `condition` on every membership change of any node until it holds. */
+  async waitFor (condition: () => boolean, options: WaitOptions = {}): Promise<void> {
+    if (condition()) return
+    const timeoutMs = options.timeoutMs ?? 15_000
+    await new Promise<void>((resolve, reject) => {
+      const nodes = this.upIndexes().map(i => this.node(i))
+      const check = (): void => {
+        let ok = false
+        try { ok = condition() } catch {}
+        if (ok) { done(); resolve() }
+      }
+      // Membership changes drive most conditions; the interval covers the rest (e.g. disk state).
+      const timer = setInterval(check, 50)
+      const deadline = setTimeout(() => { done(); reject(new Error(`timed out after ${timeoutMs} ms waiting for: ${options.message ?? 'condition'}`)) }, timeoutMs)
+      const done = (): void => {
+        clearInterval(timer)
+        clearTimeout(deadline)
+        for (const n of nodes) if (n.isStarted()) n.membership.view.removeEventListener('change', check)
+      }
+      for (const n of nodes) n.membership.view.addEventListener('change', check)
+    })
+  }
+
+  async close (): Promise<void> {
+    await Promise.all(this.upIndexes().map(async i => this.stop(i).catch(() => {})))
+    await rm(this.root, { recursive: true, force: true })
+  }
+
+  private async boot (index: number): Promise<DsmNode> {
+    const level = process.env.DSM_SIM_LOG_LEVEL as LogLevel | undefined
+    const node = new DsmNode({
+      config: this.config(index),
+      transport: 'memory',
+      memoryLatencyMs: this.init.latencyMs,
+      dhtInitialQuerySelfIntervalMs: 50,
+      http: this.init.http,
+      logger: level != null ? createLogger(level, { sim: index }) : silentLogger,
+      connectionGater: {
+        denyDialPeer: (peer: PeerId) => this.isCut(index, peer),
+        denyInboundEncryptedConnection: (peer: PeerId) => this.isCut(index, peer)
+      }
+    })
+    await node.start()
+    this.running[index] = node
+    this.peerIds[index] = node.peerId
+    return node
+  }
+
+  private isCut (index: number, peer: PeerId): boolean {
+    const other = this.peerIds.indexOf(peer.toString())
+    return other !== -1 && this.cut.has(pairKey(index, other))
+  }
+
+  /** Boot the initial nodes: node 0 first (everyone bootstraps from it). */
+  async bootAll (count: number): Promise<void> {
+    for (let i = 0; i < count; i++) this.running.push(undefined)
+    await this.boot(0)
+    if (this.init.sequential === true) {
+      await this.node(0).ready()
+      for (let i = 1; i < count; i++) {
+        await this.boot(i)
+        await this.node(i).ready({ signal: AbortSignal.timeout(30_000) })
+      }
+    } else {
+      await Promise.all(Array.from({ length: count - 1 }, async (_, k) => this.boot(k + 1)))
+    }
+  }
+}
+
+function pairKey (a: number, b: number): string {
+  return a < b ? `${a}:${b}` : `${b}:${a}`
+}
+
+export async function createSimCluster (init: SimClusterInit): Promise<SimCluster> {
+  const root = await mkdtemp(join(tmpdir(), 'dsm-sim-'))
+  const cluster = new SimCluster(root, init)
+  try {
+    await cluster.bootAll(init.nodes)
+  } catch (err) {
+    await cluster.close()
+    throw err
+  }
+  return cluster
+}

@@ -1,0 +1,14 @@
+import { defineConfig } from 'vitest/config'
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    // Multi-node tests start real libp2p nodes: give them time, but not forever.
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    // Two cores: run files in parallel two at a time, tests within a file in order.
+    pool: 'forks',
+    maxWorkers: 2,
+    fileParallelism: true
+  }
+})
