@@ -65,6 +65,12 @@ export const REQUEST_TIMEOUT_MS = 10_000
 /** Concurrent inbound streams of one dsm protocol per connection. */
 export const MAX_INBOUND_STREAMS_PER_PEER = 32
 export const MAX_OUTBOUND_STREAMS_PER_PEER = 64
+/** Concurrent transfer streams (put, replicate, get) per connection, each way. */
+export const MAX_TRANSFER_STREAMS_PER_PEER = 256
+/** Uploads one coordinator runs at once; more wait their turn (their senders are paused). */
+export const MAX_CONCURRENT_UPLOADS = 32
+/** Uploads allowed to wait for a turn before new ones are refused (503). */
+export const MAX_QUEUED_UPLOADS = 4096
 
 // ---- http ----------------------------------------------------------------
 
@@ -81,3 +87,59 @@ export const DEFAULT_TCP_PORT = 4100
 /** libp2p's default (5 dials/s per host) refuses many local dials in one host. */
 export const INBOUND_CONNECTION_THRESHOLD = 1_000
 export const MAX_CONNECTIONS = 400
+
+// ---- files & storage -----------------------------------------------------
+
+/**
+ * Files are cut into fixed chunks of this size, each verified on its own.
+ * 1 MiB: the per-chunk costs (a frame, a hash, a file, an index row) vanish
+ * against the bytes at hundreds of MiB/s, while a seek still fetches and
+ * verifies at most 1 MiB before its first byte (a few ms on a LAN), in-flight
+ * memory stays a few MiB per transfer, and it matches the 1 MiB block limit
+ * of IPFS/bitswap, so chunks could travel there too.
+ */
+export const DEFAULT_CHUNK_SIZE_BYTES = 1024 * 1024
+/** Largest chunk size a manifest may declare (bounds every chunk frame). */
+export const MAX_CHUNK_SIZE_BYTES = 4 * 1024 * 1024
+/** Largest manifest accepted (≈ 2 M chunk hashes: a 2 TiB file at 1 MiB chunks). */
+export const MAX_MANIFEST_BYTES = 72 * 1024 * 1024
+/** Largest file accepted by an upload. */
+export const MAX_UPLOAD_BYTES = 2 ** 41
+/** Longest original file name, in UTF-8 bytes (the common file-system limit). */
+export const MAX_FILE_NAME_BYTES = 255
+/** Default free space every node keeps on its data disk, in percent of the disk. */
+export const DEFAULT_RESERVE_PERCENT = 10
+/** Raw data frames of an upload stream. */
+export const MAX_DATA_FRAME_BYTES = 1024 * 1024
+/** A replication or upload stream idle this long (no frame) is abandoned. */
+export const TRANSFER_IDLE_TIMEOUT_MS = 30_000
+/** After refusing a streaming request, how long to discard what the sender still sends. */
+export const DRAIN_AFTER_ERROR_TIMEOUT_MS = 10_000
+/** Room for framing around a chunk in a data frame. */
+export const FRAME_OVERHEAD_BYTES = 64 * 1024
+/** Manifests of remote files kept by the locator (bytes of manifest data). */
+export const LOCATE_CACHE_BYTES = 64 * 1024 * 1024
+/** Timeout of one locate question to one member. */
+export const LOCATE_TIMEOUT_MS = 3_000
+
+// ---- streaming -----------------------------------------------------------
+
+/** A replica that sends no chunk for this long is abandoned for the next one. */
+export const STALL_TIMEOUT_MS = 2_000
+/** Decoded manifests kept in memory for serving reads. */
+export const MANIFEST_CACHE_ENTRIES = 512
+
+// ---- group sync & repair -------------------------------------------------
+
+/** Entries per page of a group-log pull. */
+export const SYNC_PAGE_ENTRIES = 500
+/** Manifest bytes per page of a group-log pull (bounds the answer frame). */
+export const SYNC_PAGE_BYTES = 8 * 1024 * 1024
+/** Files fetched in parallel while catching up. */
+export const SYNC_FETCH_CONCURRENCY = 2
+/** A member OFFLINE this long is replaced by a recruit (the --repair-after default). */
+export const REPAIR_AFTER_MS = 60_000
+/** A recruit that has not shown up in its new group after this long may be replaced. */
+export const RECRUIT_GRACE_MS = 30_000
+/** Most files one listing returns (per group). */
+export const MAX_LIST_FILES_PER_GROUP = 10_000

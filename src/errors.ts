@@ -107,6 +107,90 @@ export class BadRequestError extends DsmError {
   override code = 'ERR_BAD_REQUEST'
 }
 
+/** A string is not a valid dsm file ID (CIDv1, dag-cbor, sha2-256). */
+export class InvalidFileIdError extends DsmError {
+  static override name = 'InvalidFileIdError'
+  override name = 'InvalidFileIdError'
+  override code = 'ERR_INVALID_FILE_ID'
+}
+
+/** A manifest is malformed or does not hash to the expected file ID. */
+export class InvalidManifestError extends DsmError {
+  static override name = 'InvalidManifestError'
+  override name = 'InvalidManifestError'
+  override code = 'ERR_INVALID_MANIFEST'
+}
+
+/** A file name is empty, too long, or contains path separators or control characters. */
+export class InvalidFileNameError extends DsmError {
+  static override name = 'InvalidFileNameError'
+  override name = 'InvalidFileNameError'
+  override code = 'ERR_INVALID_FILE_NAME'
+}
+
+/** No replica of the file could be found. */
+export class FileNotFoundError extends DsmError {
+  static override name = 'FileNotFoundError'
+  override name = 'FileNotFoundError'
+  override code = 'ERR_FILE_NOT_FOUND'
+}
+
+/** Storing this would cross the node's reserve of free disk space. */
+export class InsufficientStorageError extends DsmError {
+  static override name = 'InsufficientStorageError'
+  override name = 'InsufficientStorageError'
+  override code = 'ERR_INSUFFICIENT_STORAGE'
+}
+
+/** Fewer replicas than the write quorum stored the file; the upload is not acknowledged. */
+export class QuorumError extends DsmError {
+  static override name = 'QuorumError'
+  override name = 'QuorumError'
+  override code = 'ERR_QUORUM'
+}
+
+/** No group has an ACTIVE member to take the write. */
+export class NoGroupAvailableError extends DsmError {
+  static override name = 'NoGroupAvailableError'
+  override name = 'NoGroupAvailableError'
+  override code = 'ERR_NO_GROUP'
+}
+
+/** A chunk failed verification against its hash. */
+export class CorruptChunkError extends DsmError {
+  static override name = 'CorruptChunkError'
+  override name = 'CorruptChunkError'
+  override code = 'ERR_CORRUPT_CHUNK'
+}
+
+/** No replica could serve the request right now. */
+export class UnavailableError extends DsmError {
+  static override name = 'UnavailableError'
+  override name = 'UnavailableError'
+  override code = 'ERR_UNAVAILABLE'
+}
+
+/** The request needs a member of the group and this node is not one (or not ACTIVE). */
+export class NotAMemberError extends DsmError {
+  static override name = 'NotAMemberError'
+  override name = 'NotAMemberError'
+  override code = 'ERR_NOT_A_MEMBER'
+}
+
+/** The upload stream ended or was cancelled before it completed. */
+export class UploadAbortedError extends DsmError {
+  static override name = 'UploadAbortedError'
+  override name = 'UploadAbortedError'
+  override code = 'ERR_UPLOAD_ABORTED'
+}
+
+/** The requested byte range lies outside the file. */
+export class RangeNotSatisfiableError extends DsmError {
+  static override name = 'RangeNotSatisfiableError'
+  override name = 'RangeNotSatisfiableError'
+  override code = 'ERR_RANGE_NOT_SATISFIABLE'
+}
+
 /** Build an Error from a value thrown by code we do not control. */
 export function toError (err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err))

@@ -6,7 +6,7 @@ import type { SimCluster } from './sim/cluster.ts'
 
 function member (peerId: string, group: string | null, state: MemberRecord['state'] = 'ACTIVE', spare = false): MemberRecord {
   return {
-    peerId, group, state, spare, addrs: [], total: 0, free: 0, load: 0, version: '', incarnation: 1, seq: 1,
+    peerId, group, state, spare, reserve: 0, addrs: [], total: 0, free: 0, load: 0, version: '', incarnation: 1, seq: 1,
     sync: { head: 0, filesToGo: 0, bytesToGo: 0 }, lastSeen: 0, confirmed: true, self: false
   }
 }

@@ -98,7 +98,7 @@ describe('membership', () => {
       const real = before!
       const base: Heartbeat = {
         peer: victimId, addrs: [], group: 'evil', state: 'OFFLINE', total: 1, free: 1, load: 0, version: 'x',
-        incarnation: real.incarnation + 1, seq: 1, ts: Date.now(), sync: { head: 0, filesToGo: 0, bytesToGo: 0 }, spare: false
+        incarnation: real.incarnation + 1, seq: 1, ts: Date.now(), sync: { head: 0, filesToGo: 0, bytesToGo: 0 }, spare: false, reserve: 0
       }
       const pubsub = liar.libp2p.services.pubsub
       const receivers = [1, 2, 3]

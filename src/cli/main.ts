@@ -7,6 +7,7 @@ import { DsmError } from '../errors.ts'
 import { VERSION } from '../version.ts'
 import { DEFAULT_NODE_URL } from './client.ts'
 import { registerClusterCommands } from './commands/cluster.ts'
+import { registerFileCommands } from './commands/files.ts'
 import { registerNodeCommand } from './commands/node.ts'
 
 export const EXIT_FAILURE = 1
@@ -26,6 +27,7 @@ export function buildProgram (): Command {
     .showHelpAfterError('(run with --help for usage)')
   registerNodeCommand(program)
   registerClusterCommands(program, withClient)
+  registerFileCommands(program, withClient)
   return program
 }
 

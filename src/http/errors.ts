@@ -1,19 +1,31 @@
-/** Which HTTP status each named dsm error maps to. */
+/** Which HTTP status each dsm error code maps to (by code, so errors relayed from other nodes keep theirs). */
 import { DsmError } from '../errors.ts'
 
-const STATUS_BY_NAME: Record<string, number> = {
-  BadRequestError: 400,
-  InvalidGroupNameError: 400,
-  InvalidMessageError: 400,
-  NotFoundError: 404,
-  GroupNotFoundError: 404,
-  MessageTooLargeError: 413,
-  NotStartedError: 503,
-  TimeoutError: 504
+const STATUS_BY_CODE: Record<string, number> = {
+  ERR_BAD_REQUEST: 400,
+  ERR_INVALID_GROUP_NAME: 400,
+  ERR_INVALID_MESSAGE: 400,
+  ERR_INVALID_FILE_ID: 400,
+  ERR_INVALID_FILE_NAME: 400,
+  ERR_UPLOAD_ABORTED: 400,
+  ERR_NOT_FOUND: 404,
+  ERR_GROUP_NOT_FOUND: 404,
+  ERR_FILE_NOT_FOUND: 404,
+  ERR_NOT_A_MEMBER: 409,
+  ERR_MESSAGE_TOO_LARGE: 413,
+  ERR_RANGE_NOT_SATISFIABLE: 416,
+  ERR_INVALID_MANIFEST: 502,
+  ERR_CORRUPT_CHUNK: 502,
+  ERR_QUORUM: 503,
+  ERR_NO_GROUP: 503,
+  ERR_UNAVAILABLE: 503,
+  ERR_NOT_STARTED: 503,
+  ERR_TIMEOUT: 504,
+  ERR_INSUFFICIENT_STORAGE: 507
 }
 
 export function statusOf (err: Error & { statusCode?: number }): number {
-  if (err instanceof DsmError) return STATUS_BY_NAME[err.name] ?? 500
+  if (err instanceof DsmError) return STATUS_BY_CODE[err.code] ?? 500
   // Fastify's own errors (bad JSON, body too large, validation) carry a 4xx statusCode.
   if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 600) return err.statusCode
   return 500

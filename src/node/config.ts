@@ -9,12 +9,18 @@ import { join, resolve } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { z } from 'zod'
 import {
-  DEFAULT_GROUP_SIZE, DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, DEFAULT_TCP_PORT,
-  HEARTBEAT_INTERVAL_MS, JOIN_SETTLE_MS, OFFLINE_AFTER_MS
+  DEFAULT_CHUNK_SIZE_BYTES, DEFAULT_GROUP_SIZE, DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, DEFAULT_RESERVE_PERCENT, DEFAULT_TCP_PORT,
+  HEARTBEAT_INTERVAL_MS, JOIN_SETTLE_MS, MAX_CHUNK_SIZE_BYTES, OFFLINE_AFTER_MS, REPAIR_AFTER_MS, STALL_TIMEOUT_MS
 } from '../constants.ts'
 import { InvalidConfigError } from '../errors.ts'
+import { PLACEMENTS } from '../replica/placement.ts'
+import { parseDuration } from '../util/duration.ts'
+import { parseSize } from '../util/size.ts'
 import { formatZodError } from '../util/zod.ts'
-import { groupName } from '../wire/messages.ts'
+import { QuorumSchema, groupName } from '../wire/messages.ts'
+import type { Placement } from '../replica/placement.ts'
+import type { SizeSpec } from '../util/size.ts'
+import type { Quorum } from '../wire/messages.ts'
 
 export const CONFIG_FILE_NAME = 'dsm.json'
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -34,6 +40,17 @@ export interface NodeConfig {
   offlineAfterMs: number
   joinSettleMs: number
   logLevel: typeof LOG_LEVELS[number]
+  /** Free space to keep on the data disk: bytes or a percentage of the disk. */
+  reserve: SizeSpec
+  /** Copies an upload needs before it is acknowledged. */
+  writeQuorum: Quorum
+  placement: Placement
+  /** How long a member may stay OFFLINE before its group recruits a replacement. */
+  repairAfterMs: number
+  /** A replica sending nothing for this long is abandoned mid-read. */
+  stallTimeoutMs: number
+  /** Chunk size of new uploads (files keep theirs). */
+  chunkSize: number
 }
 
 const multiaddrString = z.string().refine(s => {
@@ -52,6 +69,26 @@ const httpAddress = z.string().transform((s, ctx): HttpAddress => {
 
 const positiveInt = z.number().int().positive()
 
+const reserveSpec = z.union([z.number().int().nonnegative(), z.string()]).transform((v, ctx): SizeSpec => {
+  const spec = typeof v === 'number' ? { bytes: v } : parseSize(v, { allowPercent: true })
+  if (spec == null) {
+    ctx.addIssue({ code: 'custom', message: `expected bytes ("5GiB", "500MB", 1000000) or a percentage ("10%"), got "${String(v)}"` })
+    return z.NEVER
+  }
+  return spec
+})
+
+const duration = z.union([z.number().int().nonnegative(), z.string()]).transform((v, ctx): number => {
+  const ms = typeof v === 'number' ? v : parseDuration(v)
+  if (ms == null) {
+    ctx.addIssue({ code: 'custom', message: `expected a duration ("60s", "500ms", "2m" or milliseconds), got "${String(v)}"` })
+    return z.NEVER
+  }
+  return ms
+})
+
+const quorumSpec = z.union([QuorumSchema, z.string().regex(/^[1-9]\d?$/).transform(Number)])
+
 /** One layer: every key optional, unknown keys refused (they are usually typos). */
 const LayerSchema = z.object({
   dataDir: z.string().min(1),
@@ -64,7 +101,13 @@ const LayerSchema = z.object({
   heartbeatIntervalMs: positiveInt.min(10),
   offlineAfterMs: positiveInt.min(20),
   joinSettleMs: z.number().int().nonnegative(),
-  logLevel: z.enum(LOG_LEVELS)
+  logLevel: z.enum(LOG_LEVELS),
+  reserve: reserveSpec,
+  writeQuorum: quorumSpec,
+  placement: z.enum(PLACEMENTS),
+  repairAfterMs: duration,
+  stallTimeoutMs: positiveInt.min(50),
+  chunkSize: positiveInt.min(1024).max(MAX_CHUNK_SIZE_BYTES)
 }).partial().strict()
 export type ConfigLayer = z.input<typeof LayerSchema>
 
@@ -91,7 +134,13 @@ export function layerFromEnv (env: NodeJS.ProcessEnv): ConfigLayer {
     DSM_SPARE: ['spare', bool],
     DSM_HEARTBEAT_INTERVAL_MS: ['heartbeatIntervalMs', num],
     DSM_OFFLINE_AFTER_MS: ['offlineAfterMs', num],
-    DSM_LOG_LEVEL: ['logLevel', String]
+    DSM_LOG_LEVEL: ['logLevel', String],
+    DSM_RESERVE: ['reserve', String],
+    DSM_WRITE_QUORUM: ['writeQuorum', String],
+    DSM_PLACEMENT: ['placement', String],
+    DSM_REPAIR_AFTER: ['repairAfterMs', String],
+    DSM_STALL_TIMEOUT_MS: ['stallTimeoutMs', num],
+    DSM_CHUNK_SIZE: ['chunkSize', num]
   }
   const layer: Record<string, unknown> = {}
   for (const [name, [key, convert]] of Object.entries(map)) {
@@ -115,7 +164,13 @@ export const DEFAULTS: Omit<NodeConfig, 'dataDir'> = {
   heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
   offlineAfterMs: OFFLINE_AFTER_MS,
   joinSettleMs: JOIN_SETTLE_MS,
-  logLevel: 'info'
+  logLevel: 'info',
+  reserve: { percent: DEFAULT_RESERVE_PERCENT },
+  writeQuorum: 'all',
+  placement: 'most-free',
+  repairAfterMs: REPAIR_AFTER_MS,
+  stallTimeoutMs: STALL_TIMEOUT_MS,
+  chunkSize: DEFAULT_CHUNK_SIZE_BYTES
 }
 
 export interface ResolveConfigInit {

@@ -10,15 +10,21 @@ import { GroupDirectory } from '../dht/group-directory.ts'
 import { REFRESH_VIEW_TIMEOUT_MS } from '../constants.ts'
 import { NotStartedError, toError } from '../errors.ts'
 import { clusterRoutes } from '../http/routes/cluster.ts'
+import { fileRoutes } from '../http/routes/files.ts'
 import { startHttpServer } from '../http/server.ts'
 import { createLogger } from '../logger.ts'
+import { ReplicaService } from '../replica/service.ts'
 import { openDb } from '../store/db.ts'
+import { LocalStore } from '../store/local-store.ts'
+import { sizeOf } from '../util/size.ts'
+import { raceSignal } from '../util/abort.ts'
 import { VERSION } from '../version.ts'
 import { createConnectivity } from './connectivity.ts'
-import { joinGroup } from './group-join.ts'
+import { joinGroup, persistGroup } from './group-join.ts'
 import { loadOrCreateIdentity } from './identity.ts'
 import { createDsmLibp2p } from './libp2p.ts'
 import { LocalStatus, diskCapacity } from './local-status.ts'
+import type { Capacity } from './local-status.ts'
 import { createMembership } from './membership/service.ts'
 import type { NodeConfig } from './config.ts'
 import type { Connectivity } from './connectivity.ts'
@@ -50,12 +56,15 @@ export interface DsmNodeEvents {
 
 interface Running {
   db: Db
+  store: LocalStore
+  replica: ReplicaService
   libp2p: DsmLibp2p
   membership: Membership
   connectivity: Connectivity
   directory: GroupDirectory
   http?: HttpServer
   background: AbortController
+  announcedGroup?: string
 }
 
 export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
@@ -83,6 +92,8 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
   get membership (): Membership { return this.r.membership }
   get directory (): GroupDirectory { return this.r.directory }
   get db (): Db { return this.r.db }
+  get store (): LocalStore { return this.r.store }
+  get replica (): ReplicaService { return this.r.replica }
   get http (): HttpServer | undefined { return this.running?.http }
   get peerId (): string { return this.r.libp2p.peerId.toString() }
   isStarted (): boolean { return this.running != null }
@@ -97,6 +108,9 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
       if (http != null) cleanup.unshift(async () => { await http.close() })
       const db = openDb(config.dataDir)
       cleanup.unshift(async () => { db.close() })
+      const capacity = async (): Promise<Capacity> => diskCapacity(config.dataDir)
+      const store = new LocalStore({ db, dataDir: config.dataDir, reserve: config.reserve, capacity })
+      const report = await store.start()
       const privateKey = await loadOrCreateIdentity(config.dataDir)
       const libp2p = await createDsmLibp2p({
         privateKey,
@@ -108,6 +122,7 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
       })
       cleanup.unshift(async () => { await libp2p.stop() })
       const log = this.log.child({ peer: libp2p.peerId.toString().slice(-8) })
+      if (report.orphanChunksRemoved > 0 || report.filesMissingChunks.length > 0) log.warn({ ...report }, 'start-up check repaired the store')
       const membership = createMembership({
         heartbeatIntervalMs: config.heartbeatIntervalMs,
         offlineAfterMs: config.offlineAfterMs,
@@ -120,7 +135,10 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
         connectedPeers: () => [...new Map(libp2p.getConnections().map(c => [c.remotePeer.toString(), c.remotePeer])).values()],
         status: this.status,
         addresses: () => libp2p.getMultiaddrs(),
-        capacity: async () => diskCapacity(config.dataDir),
+        capacity: async () => {
+          const disk = await capacity()
+          return { ...disk, reserve: sizeOf(config.reserve, disk.total) }
+        },
         rememberAddrs: async (peer, addrs) => {
           await libp2p.peerStore.merge(peerIdFromString(peer), { multiaddrs: addrs.map(a => multiaddr(a)) })
         },
@@ -139,7 +157,29 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
       await connectivity.start()
       cleanup.unshift(async () => { await connectivity.stop() })
       const directory = new GroupDirectory({ dht: libp2p.services.dht })
-      this.running = { db, libp2p, membership, connectivity, directory, http, background: new AbortController() }
+      const replica = new ReplicaService({
+        selfId: libp2p.peerId.toString(),
+        store,
+        status: this.status,
+        view: membership.view,
+        dialer: libp2p,
+        registrar: libp2p,
+        dht: libp2p.services.dht,
+        persistGroup: (group) => { persistGroup(db, group) },
+        waitForContact: async (options) => connectivity.waitForFirstContact(options),
+        logger: log
+      }, {
+        groupSize: config.groupSize,
+        writeQuorum: config.writeQuorum,
+        placement: config.placement,
+        repairAfterMs: config.repairAfterMs,
+        intervalMs: config.heartbeatIntervalMs,
+        stallTimeoutMs: config.stallTimeoutMs,
+        chunkSize: config.chunkSize
+      })
+      await replica.start()
+      cleanup.unshift(async () => { await replica.stop() })
+      this.running = { db, store, libp2p, membership, connectivity, directory, replica, http, background: new AbortController() }
       const running = this.running
       this.assigned = Promise.withResolvers<Assignment>()
       void this.assignGroup(running, log)
@@ -157,12 +197,19 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
       members: () => this.r.membership.view.members(),
       groups: () => this.r.membership.view.groups(),
       isConnected: (peer) => this.r.libp2p.getConnections(peerIdFromString(peer)).length > 0
+    }), fileRoutes({
+      upload: async (req, source, options) => this.r.replica.upload(req, source, options),
+      open: async (id, options) => this.r.replica.open(id, options),
+      read: (located, offset, length, options) => this.r.replica.read(located, offset, length, options),
+      stat: async (id, options) => this.r.replica.stat(id, options),
+      delete: async (id, options) => this.r.replica.delete(id, options),
+      list: async (options) => this.r.replica.list(options)
     })]
   }
 
   /** Resolves when the node holds its place: ACTIVE in a group, or a spare. */
   async ready (options: { signal?: AbortSignal } = {}): Promise<Assignment> {
-    const assignment = await raceAbort(this.assigned.promise, options.signal)
+    const assignment = await raceSignal(this.assigned.promise, options.signal)
     if (this.status.state !== 'ACTIVE') {
       await new Promise<void>((resolve, reject) => {
         const onState = (): void => { if (this.status.state === 'ACTIVE') { this.removeEventListener('state', onState); resolve() } }
@@ -196,12 +243,26 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
     this.running = undefined
     running.background.abort()
     await running.http?.close()
+    await running.replica.stop()
     await running.connectivity.stop()
     await running.membership.stop({ leave: options.leave })
     await running.libp2p.stop()
     running.db.close()
     this.assigned.reject(new NotStartedError('the node stopped'))
     this.assigned.promise.catch(() => {})
+  }
+
+  /** Provide our group's key in the DHT (again after a recruit moved us). */
+  private announceGroup (running: Running, log: Logger): void {
+    const group = this.status.group
+    if (group == null || group === running.announcedGroup) return
+    const previous = running.announcedGroup
+    running.announcedGroup = group
+    const { signal } = running.background
+    if (previous != null) running.directory.withdraw(previous).catch(err => { log.debug({ err: toError(err).message }, 'could not withdraw the old group key') })
+    running.directory.announce(group, { signal }).catch(err => {
+      if (!signal.aborted) log.warn({ err: toError(err).message, group }, 'could not provide the group key in the DHT')
+    })
   }
 
   private async assignGroup (running: Running, log: Logger): Promise<void> {
@@ -219,14 +280,12 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
         },
         logger: log
       }, this.config, { signal })
-      this.status.setState('ACTIVE')
+      // A member catches up with its group first (sync turns it ACTIVE); a spare has nothing to catch up.
+      this.status.setState(assignment.group != null ? 'SYNCING' : 'ACTIVE')
       this.assigned.resolve(assignment)
-      if (assignment.group != null) {
-        const group = assignment.group
-        running.directory.announce(group, { signal }).catch(err => {
-          if (!signal.aborted) log.warn({ err: toError(err).message, group }, 'could not provide the group key in the DHT')
-        })
-      }
+      running.replica.sync.kick()
+      this.announceGroup(running, log)
+      this.status.addEventListener('change', () => { this.announceGroup(running, log) }, { signal })
     } catch (err) {
       if (!signal.aborted) {
         log.error({ err: toError(err).message }, 'group assignment failed')
@@ -234,12 +293,4 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
       }
     }
   }
-}
-
-async function raceAbort<T> (promise: Promise<T>, signal?: AbortSignal): Promise<T> {
-  if (signal == null) return promise
-  signal.throwIfAborted()
-  return Promise.race([promise, new Promise<never>((_resolve, reject) => {
-    signal.addEventListener('abort', () => { reject(toError(signal.reason)) }, { once: true })
-  })])
 }

@@ -45,7 +45,7 @@ export async function joinGroup (c: GroupJoinComponents, init: GroupJoinInit, op
     return { group: persisted, spare: false, how: 'persisted' }
   }
   if (init.group != null) {
-    persist(c.db, init.group)
+    persistGroup(c.db, init.group)
     c.status.setGroup(init.group)
     return { group: init.group, spare: false, how: 'configured' }
   }
@@ -60,7 +60,7 @@ export async function joinGroup (c: GroupJoinComponents, init: GroupJoinInit, op
     c.status.setGroup(tentative)
     await sleep(init.joinSettleMs, undefined, options)
     if (await holdsSeat(c, init, tentative, options)) {
-      persist(c.db, tentative)
+      persistGroup(c.db, tentative)
       c.logger.info({ group: tentative }, 'joined group')
       return { group: tentative, spare: false, how: 'auto' }
     }
@@ -83,7 +83,8 @@ async function holdsSeat (c: GroupJoinComponents, init: GroupJoinInit, group: st
   return true
 }
 
-function persist (db: Db, group: string): void {
+/** Persist a group assignment (also used when a node is recruited). */
+export function persistGroup (db: Db, group: string): void {
   db.transaction(() => {
     db.setMeta(META_GROUP, group)
     db.setMeta(META_SPARE, undefined)

@@ -13,7 +13,33 @@ export const DB_FILE_NAME = 'dsm.db'
 
 const MIGRATIONS: string[] = [
   // 1: node metadata (group assignment, ...)
-  `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;`
+  `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;`,
+  // 2: the file index and the group log. One row per file: its latest operation
+  // (add or delete, last-writer-wins on (ts, origin)); \`seq\` orders the rows as
+  // this node's log, so "changes since seq N" is the log compacted per file.
+  `CREATE TABLE files (
+     id TEXT PRIMARY KEY,
+     grp TEXT NOT NULL,
+     state TEXT NOT NULL CHECK (state IN ('present', 'pending', 'deleted')),
+     ts INTEGER NOT NULL,
+     origin TEXT NOT NULL,
+     seq INTEGER NOT NULL UNIQUE,
+     manifest BLOB,
+     size INTEGER NOT NULL DEFAULT 0,
+     name TEXT NOT NULL DEFAULT '',
+     mime TEXT NOT NULL DEFAULT '',
+     created_at INTEGER NOT NULL DEFAULT 0,
+     chunk_count INTEGER NOT NULL DEFAULT 0
+   ) STRICT;
+   CREATE INDEX files_by_group_seq ON files (grp, seq);
+   CREATE TABLE file_chunks (
+     file_id TEXT NOT NULL REFERENCES files (id) ON DELETE CASCADE,
+     idx INTEGER NOT NULL,
+     digest BLOB NOT NULL,
+     PRIMARY KEY (file_id, idx)
+   ) STRICT, WITHOUT ROWID;
+   CREATE INDEX file_chunks_by_digest ON file_chunks (digest);
+   CREATE TABLE sync_cursors (source TEXT PRIMARY KEY, seq INTEGER NOT NULL) STRICT;`
 ]
 
 export interface Db {

@@ -6,16 +6,36 @@
 import { z } from 'zod'
 import { NODE_STATES } from '../node/state.ts'
 import {
-  GROUP_NAME_MAX_CHARS, HEARTBEAT_MAX_ADDRS, MULTIADDR_MAX_CHARS, PROTOCOL_PREFIX
+  GROUP_NAME_MAX_CHARS, HEARTBEAT_MAX_ADDRS, MAX_CHUNK_SIZE_BYTES, MAX_MANIFEST_BYTES, MAX_UPLOAD_BYTES, MULTIADDR_MAX_CHARS, PROTOCOL_PREFIX
 } from '../constants.ts'
 
 export const PROTOCOLS = {
   /** Request a peer's membership view (join and partition heal). */
   members: `${PROTOCOL_PREFIX}/members/1.0.0`,
   /** Tell a connected peer we are leaving (body: our OFFLINE heartbeat). */
-  leave: `${PROTOCOL_PREFIX}/leave/1.0.0`
+  leave: `${PROTOCOL_PREFIX}/leave/1.0.0`,
+  /** Stream an upload to a member of the target group (the coordinator). */
+  put: `${PROTOCOL_PREFIX}/put/1.0.0`,
+  /** Coordinator → other members: the chunks of an upload, then its commit. */
+  replicate: `${PROTOCOL_PREFIX}/replicate/1.0.0`,
+  /** Does this node hold a file? Answers with the manifest. */
+  locate: `${PROTOCOL_PREFIX}/locate/1.0.0`,
+  /** Read chunks of a file: (id, offset, length) → verified-by-receiver chunk frames. */
+  get: `${PROTOCOL_PREFIX}/get/1.0.0`,
+  /** Ask a group member to delete a file from its group. */
+  delete: `${PROTOCOL_PREFIX}/delete/1.0.0`,
+  /** Coordinator → members: apply a group operation (a delete). */
+  apply: `${PROTOCOL_PREFIX}/apply/1.0.0`,
+  /** Pull a member's group log after a position (anti-entropy). */
+  sync: `${PROTOCOL_PREFIX}/sync/1.0.0`,
+  /** A group asks a node to become its member (repair). */
+  recruit: `${PROTOCOL_PREFIX}/recruit/1.0.0`,
+  /** List the files a member holds. */
+  list: `${PROTOCOL_PREFIX}/list/1.0.0`
 } as const
 
+/** Binary data (any Uint8Array, whatever its buffer type). */
+export const bytesSchema = z.custom<Uint8Array>(v => v instanceof Uint8Array, 'expected bytes')
 const count = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)
 const peerIdString = z.string().min(1).max(128).regex(/^[1-9A-HJ-NP-Za-km-z]+$/, 'a base58btc peer id')
 export const groupName = z.string().min(1).max(GROUP_NAME_MAX_CHARS).regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" or "-", not starting with a symbol')
@@ -48,7 +68,9 @@ export const HeartbeatSchema = z.object({
   ts: count,
   sync: SyncStatusSchema,
   /** A spare holds no group and waits to be recruited by a group that lost a member. */
-  spare: z.boolean()
+  spare: z.boolean(),
+  /** Bytes this node keeps free (its --reserve): free - reserve is what it can take. */
+  reserve: count
 })
 export type Heartbeat = z.infer<typeof HeartbeatSchema>
 
@@ -66,3 +88,93 @@ export type MembersResponse = z.infer<typeof MembersResponseSchema>
 
 export const LeaveAckSchema = z.object({ ok: z.literal(true) })
 export type LeaveAck = z.infer<typeof LeaveAckSchema>
+
+// ---- files ----------------------------------------------------------------
+
+const fileId = z.string().min(1).max(128)
+const manifestBytes = bytesSchema.refine(b => b.byteLength <= MAX_MANIFEST_BYTES, 'manifest too large')
+const stamp = { ts: count, origin: peerIdString }
+
+/** Write quorum: every ACTIVE member of the group, or at least N copies. */
+export const QuorumSchema = z.union([z.literal('all'), z.number().int().positive().max(64)])
+export type Quorum = z.infer<typeof QuorumSchema>
+
+export const PutHeaderSchema = z.object({
+  group: groupName,
+  name: z.string().min(1).max(1024),
+  /** Explicit type (Content-Type of the upload); else from the name or sniffed. */
+  mime: z.string().min(1).max(255).optional(),
+  /** Declared size (Content-Length), when known: checked against space up front. */
+  size: count.max(MAX_UPLOAD_BYTES).optional(),
+  quorum: QuorumSchema
+})
+export type PutHeader = z.infer<typeof PutHeaderSchema>
+
+export const UploadResultSchema = z.object({
+  id: fileId,
+  size: count,
+  name: z.string(),
+  mime: z.string(),
+  group: groupName,
+  createdAt: count,
+  /** Members that durably hold the file, the coordinator first. */
+  replicas: z.array(peerIdString)
+})
+export type UploadResult = z.infer<typeof UploadResultSchema>
+
+export const ReplicateHeaderSchema = z.object({
+  group: groupName,
+  chunkSize: z.number().int().positive().max(MAX_CHUNK_SIZE_BYTES)
+})
+export type ReplicateHeader = z.infer<typeof ReplicateHeaderSchema>
+
+export const CommitFrameSchema = z.object({ manifest: manifestBytes, createdAt: count, ...stamp })
+export type CommitFrame = z.infer<typeof CommitFrameSchema>
+
+export const StoredSchema = z.object({ stored: z.literal(true) })
+
+export const LocateRequestSchema = z.object({ id: fileId })
+export const LocateResponseSchema = z.object({
+  state: z.enum(['present', 'pending', 'deleted', 'unknown']),
+  group: groupName.optional(),
+  manifest: manifestBytes.optional(),
+  createdAt: count.optional()
+})
+export type LocateResponse = z.infer<typeof LocateResponseSchema>
+
+export const GetRequestSchema = z.object({ id: fileId, offset: count, length: count })
+export type GetRequest = z.infer<typeof GetRequestSchema>
+/** First frame of a get answer; chunk frames follow it. */
+export const GetHeaderSchema = z.object({ first: count, last: z.number().int().min(-1) })
+
+export const DeleteRequestSchema = z.object({ id: fileId })
+export const DeleteResultSchema = z.object({ id: fileId, group: groupName, replicas: z.array(peerIdString) })
+export type DeleteResult = z.infer<typeof DeleteResultSchema>
+
+export const DeleteOpSchema = z.object({ kind: z.literal('delete'), id: fileId, group: groupName, ...stamp })
+export const ApplyRequestSchema = z.object({ op: DeleteOpSchema })
+export const ApplyResultSchema = z.object({ effect: z.enum(['ignored', 'added', 'restamped', 'deleted']) })
+
+export const LogEntrySchema = z.object({
+  id: fileId,
+  kind: z.enum(['add', 'delete']),
+  seq: count,
+  manifest: manifestBytes.optional(),
+  createdAt: count.optional(),
+  ...stamp
+})
+export type LogEntry = z.infer<typeof LogEntrySchema>
+export const SyncRequestSchema = z.object({ group: groupName, since: count, limit: z.number().int().positive().max(10_000) })
+export const SyncResponseSchema = z.object({ entries: z.array(LogEntrySchema), head: count, more: z.boolean() })
+export type SyncResponse = z.infer<typeof SyncResponseSchema>
+
+export const RecruitRequestSchema = z.object({ group: groupName, replaces: peerIdString.optional() })
+export const RecruitResponseSchema = z.object({ accepted: z.boolean(), reason: z.string().max(500).optional() })
+
+export const ListRequestSchema = z.object({ afterSeq: count, limit: z.number().int().positive().max(5_000) })
+export const FileSummarySchema = z.object({
+  id: fileId, size: count, name: z.string(), mime: z.string(), createdAt: count, chunks: count, seq: count
+})
+export type FileSummary = z.infer<typeof FileSummarySchema>
+export const ListResponseSchema = z.object({ group: groupName.nullable(), files: z.array(FileSummarySchema), more: z.boolean() })
+export type ListResponse = z.infer<typeof ListResponseSchema>

@@ -4,11 +4,11 @@
  * `{ error: { code, message } }`. Frames are varint length-prefixed CBOR.
  * Protocols that stream (put, get, sync) use ./frames.ts directly.
  */
-import { lpStream } from '@libp2p/utils'
 import { z } from 'zod'
-import { MAX_CONTROL_FRAME_BYTES, MAX_INBOUND_STREAMS_PER_PEER, MAX_OUTBOUND_STREAMS_PER_PEER, REQUEST_TIMEOUT_MS } from '../constants.ts'
+import { DRAIN_AFTER_ERROR_TIMEOUT_MS, MAX_CONTROL_FRAME_BYTES, MAX_INBOUND_STREAMS_PER_PEER, MAX_OUTBOUND_STREAMS_PER_PEER, REQUEST_TIMEOUT_MS } from '../constants.ts'
 import { DsmError, remoteError, toError } from '../errors.ts'
 import { decodeMessage, encodeMessage } from './codec.ts'
+import { FrameReader, writeFrame } from './frames.ts'
 import type { AbortOptions, PeerId, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
@@ -27,6 +27,11 @@ function responseSchema<T> (ok: z.ZodType<T>): z.ZodType<{ ok?: T, error?: z.inf
   return z.object({ ok: ok.optional(), error: ErrorFrameSchema.optional() })
 }
 
+/** An error as sent on the wire: named dsm errors keep their code. */
+export function errorFrame (err: Error): { code: string, message: string } {
+  return { code: err instanceof DsmError ? err.code : 'ERR_INTERNAL', message: err.message.slice(0, 4096) }
+}
+
 /** The default timeout applies only when the caller gave no signal of its own. */
 export function withDefaultTimeout (options: AbortOptions | undefined, timeoutMs: number): AbortSignal {
   return options?.signal ?? AbortSignal.timeout(timeoutMs)
@@ -43,10 +48,10 @@ export async function request<Req, Res> (
   const signal = withDefaultTimeout(options, REQUEST_TIMEOUT_MS)
   const stream = await dialer.dialProtocol(peer, protocol, { signal })
   try {
-    const lp = lpStream(stream, { maxDataLength: options.maxResponseBytes ?? MAX_CONTROL_FRAME_BYTES })
-    await lp.write(encodeMessage(reqSchema, req), { signal })
-    const frame = await lp.read({ signal })
-    const res = decodeMessage(responseSchema(resSchema), frame, options.maxResponseBytes ?? MAX_CONTROL_FRAME_BYTES)
+    const maxBytes = options.maxResponseBytes ?? MAX_CONTROL_FRAME_BYTES
+    const reader = new FrameReader(stream, { maxFrameBytes: maxBytes })
+    await writeFrame(stream, encodeMessage(reqSchema, req), { signal })
+    const res = decodeMessage(responseSchema(resSchema), await reader.readRequired({ signal }), maxBytes)
     await stream.close({ signal })
     if (res.error != null) throw remoteError(res.error.code, res.error.message)
     if (res.ok === undefined) throw remoteError('ERR_PROTOCOL', `empty answer on ${protocol}`)
@@ -72,17 +77,33 @@ export async function serve<Req, Res> (
   await registrar.handle(protocol, (stream, connection) => {
     const signal = AbortSignal.timeout(options.timeoutMs ?? REQUEST_TIMEOUT_MS)
     void (async () => {
-      const lp = lpStream(stream, { maxDataLength: maxBytes })
+      const reader = new FrameReader(stream, { maxFrameBytes: maxBytes })
       let answer: { ok?: Res, error?: { code: string, message: string } }
       try {
-        const req = decodeMessage(reqSchema, await lp.read({ signal }), maxBytes)
+        const req = decodeMessage(reqSchema, await reader.readRequired({ signal }), maxBytes)
         answer = { ok: await handler(req, connection.remotePeer, { signal }) }
       } catch (err) {
         const e = toError(err)
-        answer = { error: { code: e instanceof DsmError ? e.code : 'ERR_INTERNAL', message: e.message.slice(0, 4096) } }
+        answer = { error: errorFrame(e) }
       }
-      await lp.write(encodeMessage(schema, answer), { signal })
+      await writeFrame(stream, encodeMessage(schema, answer), { signal })
       await stream.close({ signal })
     })().catch((err: unknown) => { stream.abort(toError(err)) })
   }, { maxInboundStreams: MAX_INBOUND_STREAMS_PER_PEER, maxOutboundStreams: MAX_OUTBOUND_STREAMS_PER_PEER })
+}
+
+/**
+ * Answer a streaming request with an error, then discard what the sender
+ * still sends until it hangs up (senders check for an early answer between
+ * frames), so the error frame is read rather than lost in a reset.
+ */
+export async function refuseAndDrain (stream: Stream, reader: FrameReader, err: Error): Promise<void> {
+  try {
+    await writeFrame(stream, encodeMessage(z.object({ error: ErrorFrameSchema }), { error: errorFrame(err) }), { signal: AbortSignal.timeout(2_000) })
+    const signal = AbortSignal.timeout(DRAIN_AFTER_ERROR_TIMEOUT_MS)
+    while (await reader.read({ signal }) != null) { /* discard */ }
+    await stream.close({ signal })
+  } catch (closeErr) {
+    stream.abort(toError(closeErr))
+  }
 }

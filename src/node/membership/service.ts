@@ -37,7 +37,8 @@ export interface MembershipComponents {
   status: LocalStatus
   /** Our own dialable addresses, as advertised in heartbeats. */
   addresses: () => Multiaddr[]
-  capacity: () => Promise<Capacity>
+  /** Data-dir capacity and the bytes this node keeps free. */
+  capacity: () => Promise<Capacity & { reserve: number }>
   /** Remember a member's addresses so it can be dialled by peer id. */
   rememberAddrs: (peerId: string, addrs: string[]) => Promise<void>
   logger: Logger
@@ -165,7 +166,7 @@ export class Membership implements Startable {
         heartbeat: {
           peer: m.peerId, addrs: m.addrs, group: m.group, state: m.state, total: m.total, free: m.free,
           load: m.load, version: m.version, incarnation: m.incarnation, seq: m.seq, ts: m.lastSeen,
-          sync: m.sync, spare: m.spare
+          sync: m.sync, spare: m.spare, reserve: m.reserve
         },
         ageMs: Math.max(0, now - m.lastSeen)
       }))
@@ -174,7 +175,7 @@ export class Membership implements Startable {
 
   private async heartbeat (state = this.components.status.state): Promise<Heartbeat> {
     const { status } = this.components
-    const capacity = await this.components.capacity().catch(() => ({ total: 0, free: 0 }))
+    const capacity = await this.components.capacity().catch(() => ({ total: 0, free: 0, reserve: 0 }))
     return {
       peer: this.components.peerId.toString(),
       addrs: this.components.addresses().map(a => a.toString()).slice(0, 32),
@@ -188,7 +189,8 @@ export class Membership implements Startable {
       seq: ++this.seq,
       ts: Date.now(),
       sync: status.sync,
-      spare: status.spare
+      spare: status.spare,
+      reserve: capacity.reserve
     }
   }
 

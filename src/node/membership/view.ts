@@ -19,6 +19,8 @@ export interface MemberRecord {
   version: string
   sync: SyncStatus
   spare: boolean
+  /** Bytes the member keeps free: it can take `free - reserve` more. */
+  reserve: number
   incarnation: number
   seq: number
   /** Local clock (ms) when we last heard from it, directly or via another node. */
@@ -106,6 +108,7 @@ export class MembershipView extends TypedEventEmitter<MembershipEvents> {
       version: hb.version,
       sync: hb.sync,
       spare: hb.spare,
+      reserve: hb.reserve,
       incarnation: hb.incarnation,
       seq: hb.seq,
       lastSeen,

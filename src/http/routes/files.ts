@@ -1,0 +1,161 @@
+/**
+ * Files over HTTP: upload (POST /files), the streaming gateway
+ * (GET|HEAD /files/:id with Range, conditional requests and
+ * multipart/byteranges), metadata (GET /api/files/:id), listing
+ * (GET /api/files) and delete (DELETE /files/:id). Any node serves any file.
+ */
+import { randomBytes } from 'node:crypto'
+import { Readable } from 'node:stream'
+import { create as contentDisposition, parse as parseContentDisposition } from 'content-disposition'
+import { BadRequestError } from '../../errors.ts'
+import { parseRange } from '../range.ts'
+import type { ByteRange } from '../range.ts'
+import type { FileListing } from '../../replica/list.ts'
+import type { Located } from '../../replica/locate.ts'
+import type { UploadRequest } from '../../replica/service.ts'
+import type { FileStat } from '../../replica/stat.ts'
+import type { DeleteResult, Quorum, UploadResult } from '../../wire/messages.ts'
+import type { RouteRegistrar } from '../server.ts'
+import type { AbortOptions } from '@libp2p/interface'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+
+export interface FilesApi {
+  upload(req: UploadRequest, source: AsyncIterable<Uint8Array>, options: AbortOptions): Promise<UploadResult>
+  open(id: string, options: AbortOptions): Promise<Located>
+  read(located: Located, offset: number, length: number, options: AbortOptions): AsyncIterable<Uint8Array>
+  stat(id: string, options: AbortOptions): Promise<FileStat>
+  delete(id: string, options: AbortOptions): Promise<DeleteResult>
+  list(options: AbortOptions): Promise<FileListing[]>
+}
+
+/** Aborts when the client goes away before the response is complete. */
+function clientSignal (req: FastifyRequest, reply: FastifyReply): AbortSignal {
+  const controller = new AbortController()
+  reply.raw.once('close', () => { if (!reply.raw.writableFinished) controller.abort(new Error('client went away')) })
+  req.raw.once('aborted', () => { controller.abort(new Error('client aborted the request')) })
+  return controller.signal
+}
+
+function uploadRequest (req: FastifyRequest<{ Querystring: Record<string, string | undefined> }>): UploadRequest {
+  const q = req.query
+  let name = q.name
+  const disposition = req.headers['content-disposition']
+  if (name == null && disposition != null) {
+    try {
+      name = parseContentDisposition(disposition).parameters.filename
+    } catch {
+      throw new BadRequestError('malformed Content-Disposition header')
+    }
+  }
+  const length = req.headers['content-length']
+  const size = length != null ? Number(length) : undefined
+  if (size != null && !Number.isSafeInteger(size)) throw new BadRequestError('malformed Content-Length')
+  const type = req.headers['content-type']?.split(';')[0]?.trim().toLowerCase()
+  const mime = type != null && type !== '' && type !== 'application/octet-stream' && /^[\w.+-]+\/[\w.+-]+$/.test(type) ? type : undefined
+  let quorum: Quorum | undefined
+  if (q.quorum != null) {
+    if (q.quorum !== 'all' && !/^[1-9]\d?$/.test(q.quorum)) throw new BadRequestError('quorum must be "all" or a number of copies')
+    quorum = q.quorum === 'all' ? 'all' : Number(q.quorum)
+  }
+  return {
+    name: name ?? '',
+    ...(mime != null ? { mime } : {}),
+    ...(size != null ? { size } : {}),
+    ...(q.group != null ? { group: q.group } : {}),
+    ...(quorum != null ? { quorum } : {})
+  }
+}
+
+function etagMatches (header: string | undefined, etag: string): boolean {
+  if (header == null) return false
+  if (header.trim() === '*') return true
+  // Weak comparison (RFC 9110 §13.1.2): W/"x" matches "x".
+  return header.split(',').map(t => t.trim().replace(/^W\//, '')).includes(etag)
+}
+
+function httpDate (ms: number): string {
+  return new Date(Math.floor(ms / 1000) * 1000).toUTCString()
+}
+
+async function * multipart (api: FilesApi, located: Located, ranges: ByteRange[], boundary: string, options: AbortOptions): AsyncGenerator<Uint8Array> {
+  const enc = new TextEncoder()
+  const { size, mime } = located.manifest
+  for (const r of ranges) {
+    yield enc.encode(`\r\n--${boundary}\r\nContent-Type: ${mime}\r\nContent-Range: bytes ${r.start}-${r.end}/${size}\r\n\r\n`)
+    yield * api.read(located, r.start, r.end - r.start + 1, options)
+  }
+  yield enc.encode(`\r\n--${boundary}--\r\n`)
+}
+
+function multipartLength (ranges: ByteRange[], boundary: string, mime: string, size: number): number {
+  const enc = new TextEncoder()
+  let n = enc.encode(`\r\n--${boundary}--\r\n`).byteLength
+  for (const r of ranges) {
+    n += enc.encode(`\r\n--${boundary}\r\nContent-Type: ${mime}\r\nContent-Range: bytes ${r.start}-${r.end}/${size}\r\n\r\n`).byteLength + r.end - r.start + 1
+  }
+  return n
+}
+
+async function serveFile (api: FilesApi, req: FastifyRequest<{ Params: { id: string }, Querystring: Record<string, string | undefined> }>, reply: FastifyReply): Promise<unknown> {
+  const signal = clientSignal(req, reply)
+  const located = await api.open(req.params.id, { signal })
+  const { manifest } = located
+  const etag = `"${manifest.id.toString()}"`
+  void reply.header('ETag', etag)
+    .header('Last-Modified', httpDate(located.createdAt))
+    .header('Accept-Ranges', 'bytes')
+    .header('Cache-Control', 'public, max-age=31536000, immutable')
+    .header('X-Dsm-Group', located.group)
+  if (req.query.download === '1') void reply.header('Content-Disposition', contentDisposition(manifest.name))
+  const h = req.headers
+  const notModified = h['if-none-match'] != null
+    ? etagMatches(h['if-none-match'], etag)
+    : h['if-modified-since'] != null && Date.parse(h['if-modified-since']) >= Math.floor(located.createdAt / 1000) * 1000
+  if (notModified) return reply.status(304).send()
+  let decision = parseRange(h.range, manifest.size)
+  const ifRange = h['if-range']
+  if (decision.kind !== 'full' && ifRange != null && ifRange !== etag && ifRange !== httpDate(located.createdAt)) decision = { kind: 'full' }
+  const head = req.method === 'HEAD'
+  if (decision.kind === 'unsatisfiable') {
+    return reply.status(416).header('Content-Range', `bytes */${manifest.size}`)
+      .send({ code: 'ERR_RANGE_NOT_SATISFIABLE', message: `no satisfiable range in "${h.range ?? ''}" for ${manifest.size} bytes` })
+  }
+  const body = (it: AsyncIterable<Uint8Array>): Readable => Readable.from(it, { objectMode: false, highWaterMark: 1024 * 1024 })
+  if (decision.kind === 'full') {
+    void reply.status(200).type(manifest.mime).header('Content-Length', manifest.size)
+    return head ? reply.send() : reply.send(body(api.read(located, 0, manifest.size, { signal })))
+  }
+  const [only] = decision.ranges
+  if (decision.ranges.length === 1 && only != null) {
+    void reply.status(206).type(manifest.mime).header('Content-Range', `bytes ${only.start}-${only.end}/${manifest.size}`)
+      .header('Content-Length', only.end - only.start + 1)
+    return head ? reply.send() : reply.send(body(api.read(located, only.start, only.end - only.start + 1, { signal })))
+  }
+  const boundary = randomBytes(12).toString('hex')
+  void reply.status(206).type(`multipart/byteranges; boundary=${boundary}`)
+    .header('Content-Length', multipartLength(decision.ranges, boundary, manifest.mime, manifest.size))
+  return head ? reply.send() : reply.send(body(multipart(api, located, decision.ranges, boundary, { signal })))
+}
+
+export function fileRoutes (api: FilesApi): RouteRegistrar {
+  return (app) => {
+    // Uploads are streamed as they arrive: no body parser in this scope.
+    void app.register(async (scope) => {
+      scope.removeAllContentTypeParsers()
+      scope.addContentTypeParser('*', (_req, _payload, done) => { done(null) })
+      scope.post<{ Querystring: Record<string, string | undefined> }>('/files', async (req, reply) => {
+        const signal = clientSignal(req, reply)
+        // Not destroyed when the upload fails early: the client must still get our error response.
+        const body = req.raw.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>
+        const result = await api.upload(uploadRequest(req), body, { signal })
+        return reply.status(201).header('Location', `/files/${result.id}`).send(result)
+      })
+    })
+    app.route<{ Params: { id: string }, Querystring: Record<string, string | undefined> }>({
+      method: ['GET', 'HEAD'], url: '/files/:id', handler: async (req, reply) => serveFile(api, req, reply)
+    })
+    app.get<{ Params: { id: string } }>('/api/files/:id', async (req, reply) => api.stat(req.params.id, { signal: clientSignal(req, reply) }))
+    app.get('/api/files', async (req, reply) => api.list({ signal: clientSignal(req, reply) }))
+    app.delete<{ Params: { id: string } }>('/files/:id', async (req, reply) => api.delete(req.params.id, { signal: clientSignal(req, reply) }))
+  }
+}

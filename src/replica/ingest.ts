@@ -1,0 +1,160 @@
+/**
+ * The coordinator of an upload: a member of the target group reads the
+ * bytes, cuts and hashes the chunks, writes each locally and streams it to
+ * the other members at the same time (the slowest member paces the upload:
+ * backpressure, never a whole file in memory), then commits and asks the
+ * members to commit. The upload is acknowledged only when the write quorum
+ * of durable copies exists.
+ */
+import mime from 'mime'
+import { fileTypeFromBuffer } from 'file-type'
+import { DEFAULT_CHUNK_SIZE_BYTES, MAX_UPLOAD_BYTES } from '../constants.ts'
+import { InsufficientStorageError, NotAMemberError, QuorumError, toError } from '../errors.ts'
+import { anySignal } from '../util/abort.ts'
+import { chunkStream } from './chunker.ts'
+import { createManifest, sha256Digest } from './manifest.ts'
+import { ReplicaSession } from './replicate.ts'
+import type { Logger } from '../logger.ts'
+import type { LocalStatus } from '../node/local-status.ts'
+import type { MembershipView } from '../node/membership/view.ts'
+import type { LocalStore } from '../store/local-store.ts'
+import type { PutHeader, UploadResult } from '../wire/messages.ts'
+import type { Dialer } from '../wire/rpc.ts'
+import type { AbortOptions } from '@libp2p/interface'
+import type { Uint8ArrayList } from 'uint8arraylist'
+
+export interface IngestComponents {
+  selfId: string
+  store: LocalStore
+  status: LocalStatus
+  view: MembershipView
+  dialer: Dialer
+  logger: Logger
+  chunkSize?: number
+}
+
+/** Type from the name, else sniffed from the first bytes, else octet-stream. */
+export async function detectMime (name: string, head: Uint8Array | undefined): Promise<string> {
+  const byName = mime.getType(name)
+  if (byName != null) return byName
+  if (head != null && head.byteLength > 0) {
+    const sniffed = await fileTypeFromBuffer(head).catch(() => undefined)
+    if (sniffed != null) return sniffed.mime
+  }
+  return 'application/octet-stream'
+}
+
+interface Plan { targets: string[], mustStore: Set<string>, copies: number }
+
+/** Who gets the file, and which copies the quorum needs. */
+function plan (c: IngestComponents, header: PutHeader): Plan {
+  const members = c.view.groupMembers(header.group).filter(m => !m.self && (m.state === 'ACTIVE' || m.state === 'SYNCING'))
+  const active = members.filter(m => m.state === 'ACTIVE').map(m => m.peerId)
+  // 'all': every member ACTIVE now must store it. N: any N durable copies (ours included).
+  const mustStore = new Set(header.quorum === 'all' ? active : [])
+  const copies = header.quorum === 'all' ? active.length + 1 : header.quorum
+  if (copies > members.length + 1) {
+    throw new QuorumError(`group ${header.group} has ${members.length + 1} members able to store; a quorum of ${copies} cannot be met`)
+  }
+  return { targets: members.map(m => m.peerId), mustStore, copies }
+}
+
+/**
+ * With a declared size, leave out members that cannot fit it above their
+ * reserve, and refuse up front (507) when that leaves the quorum unreachable.
+ */
+async function checkSpace (c: IngestComponents, header: PutHeader, p: Plan): Promise<Plan> {
+  if (header.size == null) return p
+  await c.store.ensureSpace(header.size)
+  const size = header.size
+  const full = p.targets.filter(peer => {
+    const m = c.view.get(peer)
+    return m != null && m.total > 0 && m.free - size < m.reserve
+  })
+  const targets = p.targets.filter(peer => !full.includes(peer))
+  if (full.some(peer => p.mustStore.has(peer)) || targets.length + 1 < p.copies) {
+    const names = full.map(peer => peer.slice(-8)).join(', ')
+    throw new InsufficientStorageError(`member(s) ${names} of ${header.group} cannot fit ${size} bytes above their reserve`)
+  }
+  return { ...p, targets }
+}
+
+export async function ingest (c: IngestComponents, header: PutHeader, source: AsyncIterable<Uint8Array | Uint8ArrayList>, options: AbortOptions = {}): Promise<UploadResult> {
+  if (c.status.group !== header.group || c.status.state !== 'ACTIVE') {
+    throw new NotAMemberError(`this node cannot coordinate writes to ${header.group} (group ${c.status.group ?? 'none'}, ${c.status.state})`)
+  }
+  const chunkSize = c.chunkSize ?? DEFAULT_CHUNK_SIZE_BYTES
+  const { targets, mustStore, copies } = await checkSpace(c, header, plan(c, header))
+  const controller = new AbortController()
+  const signal = anySignal(options.signal, controller.signal)
+  const endTransfer = c.status.beginTransfer()
+  const opened = await Promise.allSettled(targets.map(async peer => ReplicaSession.open(c.dialer, peer, { group: header.group, chunkSize }, { signal })))
+  const sessions = opened.flatMap(r => r.status === 'fulfilled' ? [r.value] : [])
+  const unreachable = targets.filter((_, i) => opened[i]?.status === 'rejected')
+  const digests: Uint8Array[] = []
+  const dirs = new Set<string>()
+  try {
+    if (unreachable.some(p => mustStore.has(p)) || sessions.length + 1 < copies) {
+      const why = opened.flatMap((r, i) => r.status === 'rejected' ? [`${targets[i]?.slice(-8) ?? '?'}: ${toError(r.reason).message}`] : [])
+      throw new QuorumError(`cannot reach members of ${header.group} (${why.join('; ')}); a quorum of ${copies} copies is out of reach`)
+    }
+    let head: Uint8Array | undefined
+    let size = 0
+    for await (const chunk of chunkStream(source, chunkSize, { maxBytes: header.size ?? MAX_UPLOAD_BYTES })) {
+      head ??= chunk.slice(0, 4100)
+      const digest = await sha256Digest(chunk)
+      dirs.add(await c.store.putChunk(digest, chunk))
+      digests.push(digest)
+      size += chunk.byteLength
+      await Promise.all(sessions.map(async s => s.sendChunk(chunk, { signal })))
+      assertQuorumPossible(sessions, mustStore, copies, header.group)
+    }
+    if (header.size != null && size !== header.size) {
+      throw new QuorumError(`the upload ended after ${size} of the ${header.size} bytes announced`)
+    }
+    const manifest = await createManifest({
+      size, chunkSize, chunks: digests, name: header.name, mime: header.mime ?? await detectMime(header.name, head)
+    })
+    const id = manifest.id.toString()
+    const createdAt = Date.now()
+    const ts = c.store.clock.next(c.store.index.get(id)?.ts)
+    await c.store.commitAdd({
+      kind: 'add', id, group: header.group, ts, origin: c.selfId, manifest: manifest.bytes,
+      size, name: manifest.name, mime: manifest.mime, createdAt, chunks: digests
+    }, dirs)
+    const commits = await Promise.allSettled(sessions.map(async s => s.commit({ manifest: manifest.bytes, createdAt, ts, origin: c.selfId }, { signal })))
+    const stored = sessions.filter((_, i) => commits[i]?.status === 'fulfilled').map(s => s.peer)
+    const replicas = [c.selfId, ...stored]
+    const missing = [...mustStore].filter(p => !stored.includes(p))
+    if (replicas.length < copies || missing.length > 0) {
+      const why = sessions.filter(s => s.failure != null).map(s => `${s.peer.slice(-8)}: ${s.failure?.message ?? ''}`).join('; ')
+      throw new QuorumError(`stored on ${replicas.length} of the ${copies} members required (${why}); not acknowledged — the group will still converge on the copies made, and retrying is safe`)
+    }
+    return { id, size, name: manifest.name, mime: manifest.mime, group: header.group, createdAt, replicas }
+  } catch (err) {
+    controller.abort(err)
+    for (const s of sessions) s.abort(toError(err))
+    throw err
+  } finally {
+    c.store.unpin(digests)
+    // Chunks of an upload that never committed are garbage now (unless another file uses them).
+    if (digests.length > 0) {
+      await c.store.collect(digests).catch(err => { c.logger.warn({ err: toError(err).message }, 'could not collect the chunks of a failed upload') })
+    }
+    endTransfer()
+  }
+}
+
+function assertQuorumPossible (sessions: ReplicaSession[], mustStore: Set<string>, copies: number, group: string): void {
+  const alive = sessions.filter(s => s.failure == null)
+  const lostRequired = sessions.find(s => s.failure != null && mustStore.has(s.peer))
+  if (lostRequired != null || alive.length + 1 < copies) {
+    const failed = lostRequired ?? sessions.find(s => s.failure != null)
+    const reason = failed?.failure
+    // Out of space on a member is the member's 507, not a quorum problem.
+    if (reason?.name === 'RemoteError' && (reason as { code?: string }).code === 'ERR_INSUFFICIENT_STORAGE') {
+      throw new InsufficientStorageError(reason.message)
+    }
+    throw new QuorumError(`lost member ${failed?.peer.slice(-8) ?? '?'} of ${group} during the upload (${reason?.message ?? 'unknown'}); not acknowledged`)
+  }
+}

@@ -1,0 +1,140 @@
+/**
+ * Finding a file from any node: the local index, then the manifest cache,
+ * then one ACTIVE member of every group at once (`/dsm/locate/1.0.0`), then
+ * the other ACTIVE members, then the DHT's providers of the file ID. The
+ * answer carries the manifest, checked against the ID (self-certifying), so
+ * a lying member cannot make us serve other bytes.
+ *
+ * Every ACTIVE member stores a file before its upload is acknowledged, so the
+ * first wave finds it at once; the second wave covers a write quorum smaller
+ * than the group, and the DHT covers a membership view that has not yet
+ * converged (a node started a moment ago).
+ */
+import { peerIdFromString } from '@libp2p/peer-id'
+import { LRUCache } from 'lru-cache'
+import { LOCATE_CACHE_BYTES, LOCATE_TIMEOUT_MS, MAX_MANIFEST_BYTES, FRAME_OVERHEAD_BYTES } from '../constants.ts'
+import { FileNotFoundError, toError } from '../errors.ts'
+import { anySignal } from '../util/abort.ts'
+import { LocateRequestSchema, LocateResponseSchema, PROTOCOLS } from '../wire/messages.ts'
+import { request } from '../wire/rpc.ts'
+import { decodeManifest } from './manifest.ts'
+import type { Manifest } from './manifest.ts'
+import type { Logger } from '../logger.ts'
+import type { MembershipView } from '../node/membership/view.ts'
+import type { FileIndex } from '../store/file-index.ts'
+import type { LocateResponse } from '../wire/messages.ts'
+import type { Dialer } from '../wire/rpc.ts'
+import type { KadDHT } from '@libp2p/kad-dht'
+import type { AbortOptions } from '@libp2p/interface'
+import type { CID } from 'multiformats/cid'
+
+export interface Located {
+  manifest: Manifest
+  group: string
+  createdAt: number
+  /** Where the answer came from. */
+  via: 'local' | 'cache' | 'member' | 'dht'
+  /** The member that answered (when it was not us). */
+  holder?: string
+}
+
+export interface LocatorComponents {
+  index: FileIndex
+  view: MembershipView
+  dialer: Dialer
+  dht: Pick<KadDHT, 'findProviders'>
+  logger: Logger
+}
+
+/** What this node answers about a file. */
+export function answerLocate (index: FileIndex, id: string): LocateResponse {
+  const row = index.get(id)
+  if (row == null) return { state: 'unknown' }
+  if (row.state === 'deleted' || row.manifest == null) return { state: 'deleted', group: row.group }
+  return { state: row.state, group: row.group, manifest: row.manifest, createdAt: row.createdAt }
+}
+
+export class Locator {
+  private readonly c: LocatorComponents
+  private readonly cache = new LRUCache<string, Located>({
+    maxSize: LOCATE_CACHE_BYTES,
+    sizeCalculation: (l) => l.manifest.bytes.byteLength + 256
+  })
+
+  constructor (components: LocatorComponents) {
+    this.c = components
+  }
+
+  /** Forget a file (it was deleted, or a member said so). */
+  forget (id: string): void {
+    this.cache.delete(id)
+  }
+
+  async locate (id: CID, options: AbortOptions = {}): Promise<Located> {
+    const key = id.toString()
+    const row = this.c.index.get(key)
+    if (row?.manifest != null && row.state !== 'deleted') {
+      return { manifest: await decodeManifest(row.manifest, id), group: row.group, createdAt: row.createdAt, via: 'local' }
+    }
+    if (row?.state === 'deleted') throw new FileNotFoundError(`file ${key} was deleted`)
+    const cached = this.cache.get(key)
+    if (cached != null) return { ...cached, via: 'cache' }
+    const found = await this.askMembers(id, options) ?? await this.askDht(id, options)
+    if (found == null) throw new FileNotFoundError(`no replica of ${key} was found`)
+    this.cache.set(key, found)
+    return found
+  }
+
+  /** Ask one ACTIVE member per group, then the rest. */
+  private async askMembers (id: CID, options: AbortOptions): Promise<Located | undefined> {
+    const waves: string[][] = [[], []]
+    for (const g of this.c.view.groups()) {
+      const active = g.members.filter(m => m.state === 'ACTIVE' && !m.self).sort((a, b) => a.load - b.load)
+      active.forEach((m, i) => waves[i === 0 ? 0 : 1]?.push(m.peerId))
+    }
+    for (const wave of waves) {
+      const found = await this.askAll(id, wave, 'member', options)
+      if (found === 'deleted') throw new FileNotFoundError(`file ${id.toString()} was deleted`)
+      if (found != null) return found
+    }
+    return undefined
+  }
+
+  private async askDht (id: CID, options: AbortOptions): Promise<Located | undefined> {
+    const signal = anySignal(options.signal, AbortSignal.timeout(LOCATE_TIMEOUT_MS * 3))
+    const providers: string[] = []
+    try {
+      for await (const event of this.c.dht.findProviders(id, { signal })) {
+        if (event.name === 'PROVIDER') providers.push(...event.providers.map(p => p.id.toString()))
+        if (providers.length >= 3) break
+      }
+    } catch (err) {
+      this.c.logger.debug({ err: toError(err).message, id: id.toString() }, 'DHT provider lookup failed')
+    }
+    const found = await this.askAll(id, [...new Set(providers)], 'dht', options)
+    return found === 'deleted' ? undefined : found
+  }
+
+  /** Ask peers in parallel; the first verified answer wins. */
+  private async askAll (id: CID, peers: string[], via: Located['via'], options: AbortOptions): Promise<Located | 'deleted' | undefined> {
+    if (peers.length === 0) return undefined
+    const controller = new AbortController()
+    const signal = anySignal(options.signal, controller.signal, AbortSignal.timeout(LOCATE_TIMEOUT_MS))
+    let deleted = false
+    const attempts = peers.map(async peer => {
+      const res = await request(this.c.dialer, peerIdFromString(peer), PROTOCOLS.locate, LocateRequestSchema, { id: id.toString() },
+        LocateResponseSchema, { signal, maxResponseBytes: MAX_MANIFEST_BYTES + FRAME_OVERHEAD_BYTES })
+      if (res.state === 'deleted') deleted = true
+      if (res.manifest == null || res.group == null) throw new FileNotFoundError(`${peer.slice(-8)} has no ${id.toString()}`)
+      const manifest = await decodeManifest(res.manifest, id)
+      return { manifest, group: res.group, createdAt: res.createdAt ?? 0, via, holder: peer }
+    })
+    try {
+      return await Promise.any(attempts)
+    } catch {
+      return deleted ? 'deleted' : undefined
+    } finally {
+      controller.abort()
+    }
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * Self-certifying file IDs. A file is cut into fixed-size chunks, each hashed
+ * with SHA-256; the manifest core (size, chunk size, chunk hashes, name, mime)
+ * is encoded as DAG-CBOR and its CIDv1 (dag-cbor, sha2-256) is the file ID.
+ * Anyone holding the ID can verify the manifest, and with it every chunk.
+ *
+ * `createdAt` travels with the manifest but is not part of the ID, so the same
+ * bytes under the same name (and type) always get the same ID.
+ */
+import * as dagCbor from '@ipld/dag-cbor'
+import { CID } from 'multiformats/cid'
+import { sha256 } from 'multiformats/hashes/sha2'
+import { equals } from 'uint8arrays/equals'
+import { z } from 'zod'
+import { MAX_CHUNK_SIZE_BYTES, MAX_MANIFEST_BYTES } from '../constants.ts'
+import { InvalidFileIdError, InvalidManifestError } from '../errors.ts'
+import { formatZodError } from '../util/zod.ts'
+import { bytesSchema } from '../wire/messages.ts'
+
+export const MANIFEST_VERSION = 1
+const DIGEST_BYTES = 32
+
+const ManifestCoreSchema = z.object({
+  v: z.literal(MANIFEST_VERSION),
+  size: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+  chunkSize: z.number().int().positive().max(MAX_CHUNK_SIZE_BYTES),
+  chunks: z.array(bytesSchema.refine(d => d.byteLength === DIGEST_BYTES, 'a 32-byte SHA-256 digest')),
+  name: z.string().min(1).max(1024),
+  mime: z.string().min(1).max(255)
+}).strict().refine(m => m.chunks.length === Math.ceil(m.size / m.chunkSize), 'chunk count must match size / chunkSize')
+
+export type ManifestCore = z.infer<typeof ManifestCoreSchema>
+
+export interface Manifest extends ManifestCore {
+  /** The file ID. */
+  id: CID
+  /** The manifest core's DAG-CBOR bytes (what the ID hashes). */
+  bytes: Uint8Array
+}
+
+export async function sha256Digest (bytes: Uint8Array): Promise<Uint8Array> {
+  return (await sha256.digest(bytes)).digest
+}
+
+/** Build a manifest (and so the file ID) from its parts. */
+export async function createManifest (core: Omit<ManifestCore, 'v'>): Promise<Manifest> {
+  const full: ManifestCore = { v: MANIFEST_VERSION, ...core }
+  const parsed = ManifestCoreSchema.safeParse(full)
+  if (!parsed.success) throw new InvalidManifestError(formatZodError(parsed.error))
+  const bytes = dagCbor.encode(full)
+  const id = CID.createV1(dagCbor.code, await sha256.digest(bytes))
+  return { ...full, id, bytes }
+}
+
+/** Decode manifest bytes received from anywhere; `expected` makes it self-certifying. */
+export async function decodeManifest (bytes: Uint8Array, expected?: CID): Promise<Manifest> {
+  if (bytes.byteLength > MAX_MANIFEST_BYTES) throw new InvalidManifestError(`manifest of ${bytes.byteLength} bytes is too large`)
+  const id = CID.createV1(dagCbor.code, await sha256.digest(bytes))
+  if (expected != null && !id.equals(expected)) {
+    throw new InvalidManifestError(`manifest hashes to ${id.toString()}, not ${expected.toString()}`)
+  }
+  let value: unknown
+  try {
+    value = dagCbor.decode(bytes)
+  } catch (err) {
+    throw new InvalidManifestError(`undecodable manifest: ${(err as Error).message}`)
+  }
+  const parsed = ManifestCoreSchema.safeParse(value)
+  if (!parsed.success) throw new InvalidManifestError(formatZodError(parsed.error))
+  return { ...parsed.data, id, bytes }
+}
+
+/** Parse a file ID string: a CIDv1 with the dag-cbor codec and a sha2-256 hash. */
+export function parseFileId (text: string): CID {
+  let cid: CID
+  try {
+    if (text.length > 128) throw new Error('too long')
+    cid = CID.parse(text)
+  } catch {
+    throw new InvalidFileIdError(`"${text.slice(0, 80)}" is not a dsm file ID (a CIDv1 such as bafyrei…)`)
+  }
+  if (cid.version !== 1 || cid.code !== dagCbor.code || cid.multihash.code !== sha256.code || cid.toString() !== text) {
+    throw new InvalidFileIdError(`"${text.slice(0, 80)}" is not a dsm file ID (a base32 CIDv1, dag-cbor, sha2-256)`)
+  }
+  return cid
+}
+
+export function chunkCount (m: Pick<ManifestCore, 'size' | 'chunkSize'>): number {
+  return Math.ceil(m.size / m.chunkSize)
+}
+
+/** Byte length of chunk `index` (the last one may be short). */
+export function chunkLength (m: Pick<ManifestCore, 'size' | 'chunkSize'>, index: number): number {
+  return Math.min(m.chunkSize, m.size - index * m.chunkSize)
+}
+
+/** Chunks overlapping bytes [offset, offset + length). */
+export function chunksForRange (m: Pick<ManifestCore, 'size' | 'chunkSize'>, offset: number, length: number): { first: number, last: number } {
+  if (length <= 0) return { first: 0, last: -1 }
+  return { first: Math.floor(offset / m.chunkSize), last: Math.floor((offset + length - 1) / m.chunkSize) }
+}
+
+/** True when `data` is chunk `index` of the manifest. */
+export async function verifyChunk (m: Pick<ManifestCore, 'chunks' | 'size' | 'chunkSize'>, index: number, data: Uint8Array): Promise<boolean> {
+  const expected = m.chunks[index]
+  if (expected == null || data.byteLength !== chunkLength(m, index)) return false
+  return equals(await sha256Digest(data), expected)
+}

@@ -1,0 +1,58 @@
+/**
+ * Where a write goes. Placement picks the group: `most-free` (default) takes
+ * the group whose fullest ACTIVE member has the most room above its reserve
+ * (every member stores every file, so the fullest one bounds the group);
+ * `round-robin` cycles through groups by name. The coordinator is this node
+ * when it is an ACTIVE member, else the least-loaded ACTIVE member.
+ */
+import { GroupNotFoundError, NoGroupAvailableError } from '../errors.ts'
+import { compareGroupNames } from '../node/membership/view.ts'
+import type { MembershipView, MemberRecord } from '../node/membership/view.ts'
+
+export const PLACEMENTS = ['most-free', 'round-robin'] as const
+export type Placement = typeof PLACEMENTS[number]
+
+function activeOf (view: MembershipView, group: string): MemberRecord[] {
+  return view.groupMembers(group).filter(m => m.state === 'ACTIVE')
+}
+
+function room (members: MemberRecord[]): number {
+  return Math.min(...members.map(m => m.free - m.reserve))
+}
+
+export class PlacementPolicy {
+  private readonly policy: Placement
+  private turn = 0
+
+  constructor (policy: Placement) {
+    this.policy = policy
+  }
+
+  chooseGroup (view: MembershipView, explicit?: string): string {
+    if (explicit != null) {
+      if (view.groupMembers(explicit).length === 0) throw new GroupNotFoundError(`no group named "${explicit}" is known to the cluster`)
+      if (activeOf(view, explicit).length === 0) throw new NoGroupAvailableError(`group ${explicit} has no ACTIVE member right now`)
+      return explicit
+    }
+    const open = view.groups().filter(g => activeOf(view, g.name).length > 0)
+    if (open.length === 0) throw new NoGroupAvailableError('no group has an ACTIVE member to take the write')
+    if (this.policy === 'round-robin') {
+      const names = open.map(g => g.name).sort(compareGroupNames)
+      return names[this.turn++ % names.length] as string
+    }
+    const ranked = open
+      .map(g => ({ name: g.name, room: room(activeOf(view, g.name)) }))
+      .sort((a, b) => b.room - a.room || compareGroupNames(a.name, b.name))
+    return ranked[0]?.name as string
+  }
+}
+
+/** This node if it is an ACTIVE member of `group`, else the least-loaded ACTIVE member. */
+export function chooseCoordinator (view: MembershipView, group: string): MemberRecord {
+  const active = activeOf(view, group)
+  const self = active.find(m => m.self)
+  if (self != null) return self
+  const best = active.sort((a, b) => a.load - b.load || (b.free - b.reserve) - (a.free - a.reserve) || (a.peerId < b.peerId ? -1 : 1))[0]
+  if (best == null) throw new NoGroupAvailableError(`group ${group} has no ACTIVE member right now`)
+  return best
+}

@@ -1,0 +1,84 @@
+/**
+ * `/dsm/put/1.0.0`: a node that is not a member of the target group streams
+ * an upload to a member, which coordinates it (./ingest.ts).
+ *
+ *   client → coordinator: header, data frames…, empty frame
+ *   coordinator → client: { ok: UploadResult } | { error } (an error may come
+ *   early, e.g. out of space: the client checks between frames)
+ */
+import { peerIdFromString } from '@libp2p/peer-id'
+import { Uint8ArrayList } from 'uint8arraylist'
+import { FRAME_OVERHEAD_BYTES, MAX_CONTROL_FRAME_BYTES, MAX_DATA_FRAME_BYTES, TRANSFER_IDLE_TIMEOUT_MS } from '../constants.ts'
+import { remoteError, toError } from '../errors.ts'
+import { IdleTimeout } from '../util/abort.ts'
+import { decodeMessage, encodeMessage } from '../wire/codec.ts'
+import { FrameReader, writeFrame } from '../wire/frames.ts'
+import { PROTOCOLS, PutHeaderSchema, UploadResultSchema } from '../wire/messages.ts'
+import { ErrorFrameSchema, refuseAndDrain } from '../wire/rpc.ts'
+import { z } from 'zod'
+import type { PutHeader, UploadResult } from '../wire/messages.ts'
+import type { Dialer } from '../wire/rpc.ts'
+import type { AbortOptions, Stream } from '@libp2p/interface'
+
+const AnswerSchema = z.object({ ok: UploadResultSchema.optional(), error: ErrorFrameSchema.optional() })
+const EMPTY = new Uint8Array(0)
+
+export type Ingest = (header: PutHeader, source: AsyncIterable<Uint8Array>, options: AbortOptions) => Promise<UploadResult>
+
+/** The coordinator's end: feed the data frames to `ingest`, answer with its result. */
+export async function servePut (stream: Stream, ingest: Ingest): Promise<void> {
+  const idle = new IdleTimeout(TRANSFER_IDLE_TIMEOUT_MS, 'upload')
+  const reader = new FrameReader(stream, { maxFrameBytes: MAX_DATA_FRAME_BYTES + FRAME_OVERHEAD_BYTES })
+  const options = { signal: idle.signal }
+  try {
+    const header = decodeMessage(PutHeaderSchema, await reader.readRequired(options), MAX_CONTROL_FRAME_BYTES)
+    const source = (async function * () {
+      for (;;) {
+        const frame = await reader.readRequired(options)
+        idle.touch()
+        if (frame.byteLength === 0) return
+        yield frame
+      }
+    })()
+    const result = await ingest(header, source, options)
+    await writeFrame(stream, encodeMessage(AnswerSchema, { ok: result }), options)
+    await stream.close(options)
+  } catch (err) {
+    await refuseAndDrain(stream, reader, toError(err))
+  } finally {
+    idle.clear()
+    reader.release()
+  }
+}
+
+/** The client's end: stream `source` to a coordinator and return its answer. */
+export async function putRemote (dialer: Dialer, peer: string, header: PutHeader, source: AsyncIterable<Uint8Array | Uint8ArrayList>, options: AbortOptions = {}): Promise<UploadResult> {
+  const stream = await dialer.dialProtocol(peerIdFromString(peer), PROTOCOLS.put, options)
+  const reader = new FrameReader(stream, { maxFrameBytes: MAX_CONTROL_FRAME_BYTES })
+  const answer = async (): Promise<UploadResult> => {
+    const a = decodeMessage(AnswerSchema, await reader.readRequired(options), MAX_CONTROL_FRAME_BYTES)
+    if (a.error != null) throw remoteError(a.error.code, a.error.message)
+    if (a.ok == null) throw remoteError('ERR_PROTOCOL', 'the coordinator answered nothing')
+    return a.ok
+  }
+  try {
+    await writeFrame(stream, encodeMessage(PutHeaderSchema, header), options)
+    for await (const piece of source) {
+      // An early answer is always an error (the coordinator refused mid-way).
+      if (reader.ready()) return await answer()
+      const list = piece instanceof Uint8ArrayList ? piece : new Uint8ArrayList(piece)
+      for (let at = 0; at < list.byteLength; at += MAX_DATA_FRAME_BYTES) {
+        await writeFrame(stream, list.subarray(at, Math.min(list.byteLength, at + MAX_DATA_FRAME_BYTES)), options)
+      }
+    }
+    await writeFrame(stream, EMPTY, options)
+    const result = await answer()
+    await stream.close(options)
+    return result
+  } catch (err) {
+    stream.abort(toError(err))
+    throw err
+  } finally {
+    reader.release()
+  }
+}

@@ -1,0 +1,152 @@
+/**
+ * `/dsm/replicate/1.0.0`: the coordinator of an upload streams every chunk to
+ * the other members of the group as it reads it, then a commit frame (the
+ * manifest and the operation stamp). A member verifies that the manifest
+ * lists exactly the chunks it received, makes them durable, commits the file
+ * to its index and answers `stored`. Only then does the coordinator count it
+ * as a copy.
+ *
+ *   coordinator → member: header, chunk frames…, empty frame, commit frame
+ *   member → coordinator: { ok: { stored: true } } | { error }   (an error
+ *   may come early, e.g. out of space: the coordinator checks before each chunk)
+ */
+import { peerIdFromString } from '@libp2p/peer-id'
+import { equals } from 'uint8arrays/equals'
+import { FRAME_OVERHEAD_BYTES, MAX_CHUNK_SIZE_BYTES, MAX_CONTROL_FRAME_BYTES, MAX_MANIFEST_BYTES, TRANSFER_IDLE_TIMEOUT_MS } from '../constants.ts'
+import { InvalidManifestError, NotAMemberError, remoteError, toError } from '../errors.ts'
+import { IdleTimeout } from '../util/abort.ts'
+import { decodeMessage, encodeMessage } from '../wire/codec.ts'
+import { FrameReader, writeFrame } from '../wire/frames.ts'
+import { CommitFrameSchema, PROTOCOLS, ReplicateHeaderSchema, StoredSchema } from '../wire/messages.ts'
+import { ErrorFrameSchema, refuseAndDrain } from '../wire/rpc.ts'
+import { decodeManifest, sha256Digest } from './manifest.ts'
+import { z } from 'zod'
+import type { Logger } from '../logger.ts'
+import type { LocalStatus } from '../node/local-status.ts'
+import type { LocalStore } from '../store/local-store.ts'
+import type { CommitFrame, ReplicateHeader } from '../wire/messages.ts'
+import type { Dialer } from '../wire/rpc.ts'
+import type { AbortOptions, Stream } from '@libp2p/interface'
+
+const MAX_CHUNK_FRAME_BYTES = MAX_CHUNK_SIZE_BYTES + FRAME_OVERHEAD_BYTES
+const AnswerSchema = z.object({ ok: StoredSchema.optional(), error: ErrorFrameSchema.optional() })
+const EMPTY = new Uint8Array(0)
+
+/** The coordinator's end of one replication stream. */
+export class ReplicaSession {
+  readonly peer: string
+  /** Set once this member dropped out; it no longer counts as a copy. */
+  failure?: Error
+  private readonly stream: Stream
+  private readonly reader: FrameReader
+
+  private constructor (peer: string, stream: Stream) {
+    this.peer = peer
+    this.stream = stream
+    this.reader = new FrameReader(stream, { maxFrameBytes: MAX_CONTROL_FRAME_BYTES })
+  }
+
+  static async open (dialer: Dialer, peer: string, header: ReplicateHeader, options: AbortOptions): Promise<ReplicaSession> {
+    const stream = await dialer.dialProtocol(peerIdFromString(peer), PROTOCOLS.replicate, options)
+    const session = new ReplicaSession(peer, stream)
+    await writeFrame(stream, encodeMessage(ReplicateHeaderSchema, header), options)
+    return session
+  }
+
+  /** Send one chunk; a member that failed is dropped, never fatal for the others. */
+  async sendChunk (chunk: Uint8Array, options: AbortOptions): Promise<void> {
+    if (this.failure != null) return
+    try {
+      if (this.reader.ready()) await this.readAnswer(options)
+      await writeFrame(this.stream, chunk, options)
+    } catch (err) {
+      this.fail(toError(err))
+    }
+  }
+
+  /** End the chunks, send the commit, wait for `stored`. Throws if the member did not store it. */
+  async commit (frame: CommitFrame, options: AbortOptions): Promise<void> {
+    if (this.failure != null) throw this.failure
+    try {
+      await writeFrame(this.stream, EMPTY, options)
+      await writeFrame(this.stream, encodeMessage(CommitFrameSchema, frame), options)
+      await this.readAnswer(options)
+      await this.stream.close(options)
+    } catch (err) {
+      this.fail(toError(err))
+      throw this.failure ?? err
+    }
+  }
+
+  abort (err: Error): void {
+    this.fail(err)
+  }
+
+  private async readAnswer (options: AbortOptions): Promise<void> {
+    const answer = decodeMessage(AnswerSchema, await this.reader.readRequired(options), MAX_CONTROL_FRAME_BYTES)
+    if (answer.error != null) throw remoteError(answer.error.code, `replica ${this.peer.slice(-8)}: ${answer.error.message}`)
+    if (answer.ok == null) throw remoteError('ERR_PROTOCOL', `replica ${this.peer.slice(-8)} answered nothing`)
+  }
+
+  private fail (err: Error): void {
+    this.failure ??= err
+    this.reader.release()
+    if (this.stream.status === 'open') this.stream.abort(err)
+  }
+}
+
+export interface ReplicateServerComponents {
+  store: LocalStore
+  status: LocalStatus
+  logger: Logger
+}
+
+/** The member's end: store the chunks, verify the manifest, commit. */
+export async function serveReplicate (c: ReplicateServerComponents, stream: Stream, remote: string): Promise<void> {
+  const idle = new IdleTimeout(TRANSFER_IDLE_TIMEOUT_MS, 'replication')
+  const reader = new FrameReader(stream, { maxFrameBytes: Math.max(MAX_CHUNK_FRAME_BYTES, MAX_MANIFEST_BYTES + FRAME_OVERHEAD_BYTES), highWaterBytes: 2 * MAX_CHUNK_FRAME_BYTES })
+  const endTransfer = c.status.beginTransfer()
+  const digests: Uint8Array[] = []
+  const dirs = new Set<string>()
+  const options = { signal: idle.signal }
+  let committed = false
+  try {
+    const header = decodeMessage(ReplicateHeaderSchema, await reader.readRequired(options), MAX_CONTROL_FRAME_BYTES)
+    if (c.status.group !== header.group || (c.status.state !== 'ACTIVE' && c.status.state !== 'SYNCING')) {
+      throw new NotAMemberError(`not a member of group ${header.group} (group ${c.status.group ?? 'none'}, ${c.status.state})`)
+    }
+    for (;;) {
+      const frame = await reader.readRequired(options)
+      idle.touch()
+      if (frame.byteLength === 0) break
+      if (frame.byteLength > header.chunkSize) throw new InvalidManifestError(`chunk of ${frame.byteLength} bytes exceeds the chunk size ${header.chunkSize}`)
+      const digest = await sha256Digest(frame)
+      dirs.add(await c.store.putChunk(digest, frame))
+      digests.push(digest)
+    }
+    const commit = decodeMessage(CommitFrameSchema, await reader.readRequired(options), MAX_MANIFEST_BYTES + FRAME_OVERHEAD_BYTES)
+    const manifest = await decodeManifest(commit.manifest)
+    if (manifest.chunkSize !== header.chunkSize || manifest.chunks.length !== digests.length ||
+      !manifest.chunks.every((d, i) => equals(d, digests[i] ?? EMPTY))) {
+      throw new InvalidManifestError('the manifest does not list the chunks that were sent')
+    }
+    await c.store.commitAdd({
+      kind: 'add', id: manifest.id.toString(), group: header.group, ts: commit.ts, origin: commit.origin,
+      manifest: manifest.bytes, size: manifest.size, name: manifest.name, mime: manifest.mime, createdAt: commit.createdAt, chunks: manifest.chunks
+    }, dirs)
+    committed = true
+    await writeFrame(stream, encodeMessage(AnswerSchema, { ok: { stored: true } }), options)
+    await stream.close(options)
+  } catch (err) {
+    const e = toError(err)
+    c.logger.debug({ err: e.message, from: remote.slice(-8) }, 'replication refused')
+    await refuseAndDrain(stream, reader, e)
+  } finally {
+    idle.clear()
+    reader.release()
+    c.store.unpin(digests)
+    // An upload that never committed here leaves its chunks as garbage (unless another file uses them).
+    if (!committed) await c.store.collect(digests).catch(err => { c.logger.warn({ err: toError(err).message }, 'could not collect the chunks of a failed replication') })
+    endTransfer()
+  }
+}

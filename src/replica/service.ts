@@ -1,0 +1,271 @@
+/**
+ * The replica side of a node: serves the file protocols, runs group sync and
+ * repair, announces files in the DHT, and offers the file operations the HTTP
+ * API and CLI use (upload, open/read, stat, delete, list).
+ */
+import { peerIdFromString } from '@libp2p/peer-id'
+import { LRUCache } from 'lru-cache'
+import { Queue } from '@libp2p/utils'
+import { MANIFEST_CACHE_ENTRIES, MAX_CONCURRENT_UPLOADS, MAX_QUEUED_UPLOADS, MAX_TRANSFER_STREAMS_PER_PEER, REQUEST_TIMEOUT_MS } from '../constants.ts'
+import { NotAMemberError, UnavailableError, toError } from '../errors.ts'
+import { FileAnnouncer } from '../dht/file-announcer.ts'
+import { serveGet } from '../stream/get.ts'
+import { readRange } from '../stream/range-reader.ts'
+import { localSource, remoteSource } from '../stream/sources.ts'
+import {
+  ApplyRequestSchema, ApplyResultSchema, DeleteRequestSchema, DeleteResultSchema, ListRequestSchema, ListResponseSchema,
+  LocateRequestSchema, LocateResponseSchema, PROTOCOLS, RecruitRequestSchema, RecruitResponseSchema, SyncRequestSchema, SyncResponseSchema
+} from '../wire/messages.ts'
+import { request, serve } from '../wire/rpc.ts'
+import { applyPushedDelete, deleteAsMember } from './delete.ts'
+import { ingest } from './ingest.ts'
+import { answerList, listCluster } from './list.ts'
+import { Locator, answerLocate } from './locate.ts'
+import { decodeManifest, parseFileId } from './manifest.ts'
+import { validateFileName } from './names.ts'
+import { PlacementPolicy, chooseCoordinator } from './placement.ts'
+import { putRemote, servePut } from './put.ts'
+import { Repair } from './repair.ts'
+import { serveReplicate } from './replicate.ts'
+import { statFile } from './stat.ts'
+import { GroupSync, answerSync } from './sync.ts'
+import type { FileListing } from './list.ts'
+import type { Located } from './locate.ts'
+import type { Manifest } from './manifest.ts'
+import type { Placement } from './placement.ts'
+import type { FileStat } from './stat.ts'
+import type { Logger } from '../logger.ts'
+import type { LocalStatus } from '../node/local-status.ts'
+import type { MembershipView } from '../node/membership/view.ts'
+import type { LocalStore } from '../store/local-store.ts'
+import type { ChunkSource } from '../stream/range-reader.ts'
+import type { DeleteResult, PutHeader, Quorum, UploadResult } from '../wire/messages.ts'
+import type { Dialer, Registrar } from '../wire/rpc.ts'
+import type { KadDHT } from '@libp2p/kad-dht'
+import type { AbortOptions, Startable, Stream } from '@libp2p/interface'
+import type { Uint8ArrayList } from 'uint8arraylist'
+
+export interface ReplicaInit {
+  groupSize: number
+  writeQuorum: Quorum
+  placement: Placement
+  repairAfterMs: number
+  /** Sync and repair rounds run at this period (the heartbeat interval). */
+  intervalMs: number
+  stallTimeoutMs: number
+  chunkSize?: number
+}
+
+export interface ReplicaComponents {
+  selfId: string
+  store: LocalStore
+  status: LocalStatus
+  view: MembershipView
+  dialer: Dialer
+  registrar: Registrar
+  dht: Pick<KadDHT, 'provide' | 'findProviders' | 'cancelReprovide'>
+  /** Resolves once the node heard from the cluster (see GroupSync). */
+  waitForContact: (options: AbortOptions) => Promise<void>
+  /** Switch this node to `group` (persisted) — used by repair. */
+  persistGroup: (group: string) => void
+  logger: Logger
+}
+
+export interface UploadRequest {
+  name: string
+  mime?: string
+  size?: number
+  group?: string
+  quorum?: Quorum
+}
+
+export class ReplicaService implements Startable {
+  readonly locator: Locator
+  readonly sync: GroupSync
+  readonly repair: Repair
+  private readonly c: ReplicaComponents
+  private readonly init: ReplicaInit
+  private readonly placement: PlacementPolicy
+  private readonly announcer: FileAnnouncer
+  private readonly manifests = new LRUCache<string, Manifest>({ max: MANIFEST_CACHE_ENTRIES })
+  private readonly handlers: string[] = []
+  private readonly uploads = new Queue<UploadResult>({ concurrency: MAX_CONCURRENT_UPLOADS, maxSize: MAX_QUEUED_UPLOADS })
+
+  constructor (components: ReplicaComponents, init: ReplicaInit) {
+    this.c = components
+    this.init = init
+    this.placement = new PlacementPolicy(init.placement)
+    this.announcer = new FileAnnouncer(components.dht, components.logger)
+    this.locator = new Locator({ index: components.store.index, view: components.view, dialer: components.dialer, dht: components.dht, logger: components.logger })
+    this.sync = new GroupSync(components, { intervalMs: init.intervalMs })
+    this.repair = new Repair({ ...components, joinGroup: (g) => { this.joinGroup(g) } }, init)
+  }
+
+  async start (): Promise<void> {
+    await this.registerHandlers()
+    const { store, status } = this.c
+    store.addEventListener('file:present', this.onPresent)
+    store.addEventListener('file:deleted', this.onDeleted)
+    store.addEventListener('chunk:corrupt', this.onCorrupt)
+    status.addEventListener('change', this.onStatus)
+    for (const row of store.index.withState('present')) this.announcer.announce(parseFileId(row.id))
+    await this.sync.start()
+    await this.repair.start()
+  }
+
+  async stop (): Promise<void> {
+    const { store, status } = this.c
+    store.removeEventListener('file:present', this.onPresent)
+    store.removeEventListener('file:deleted', this.onDeleted)
+    store.removeEventListener('chunk:corrupt', this.onCorrupt)
+    status.removeEventListener('change', this.onStatus)
+    this.announcer.stop()
+    this.uploads.abort()
+    await this.repair.stop()
+    await this.sync.stop()
+    for (const p of this.handlers.splice(0)) await this.c.registrar.unhandle(p)
+  }
+
+  /** Store a file in the cluster; resolves when the write quorum holds it. */
+  async upload (req: UploadRequest, source: AsyncIterable<Uint8Array | Uint8ArrayList>, options: AbortOptions = {}): Promise<UploadResult> {
+    const header: PutHeader = {
+      group: this.placement.chooseGroup(this.c.view, req.group),
+      name: validateFileName(req.name),
+      quorum: req.quorum ?? this.init.writeQuorum,
+      ...(req.mime != null ? { mime: req.mime } : {}),
+      ...(req.size != null ? { size: req.size } : {})
+    }
+    const coordinator = chooseCoordinator(this.c.view, header.group)
+    return coordinator.self
+      ? this.coordinate(header, source, options)
+      : putRemote(this.c.dialer, coordinator.peerId, header, source, options)
+  }
+
+  /** Run an upload as its coordinator, at most MAX_CONCURRENT_UPLOADS at a time. */
+  private async coordinate (header: PutHeader, source: AsyncIterable<Uint8Array | Uint8ArrayList>, options: AbortOptions): Promise<UploadResult> {
+    if (this.uploads.size >= MAX_QUEUED_UPLOADS) throw new UnavailableError('too many uploads in progress; retry later')
+    return this.uploads.add(async () => ingest(this.ingestComponents(), header, source, options), options)
+  }
+
+  /** Locate a file by its ID (from any node). */
+  async open (id: string, options: AbortOptions = {}): Promise<Located> {
+    return this.locator.locate(parseFileId(id), options)
+  }
+
+  /** Verified bytes of [offset, offset + length): local copy first, then the group's ACTIVE members. */
+  read (located: Located, offset: number, length: number, options: AbortOptions = {}): AsyncIterable<Uint8Array> {
+    return readRange(located.manifest, offset, length, this.sourcesFor(located), {
+      ...options,
+      stallTimeoutMs: this.init.stallTimeoutMs,
+      onSourceFailed: (source, err) => { this.c.logger.info({ source: source.id.slice(-8), err: err.message }, 'replica failed mid-read; moving on') }
+    })
+  }
+
+  async stat (id: string, options: AbortOptions = {}): Promise<FileStat> {
+    return statFile(this.c, await this.open(id, options), options)
+  }
+
+  async delete (id: string, options: AbortOptions = {}): Promise<DeleteResult> {
+    const located = await this.open(id, options)
+    this.locator.forget(id)
+    if (located.via === 'local') return deleteAsMember(this.c, id, options)
+    // The member that told us about the file holds it, so it knows the stamp the delete must beat.
+    const holder = located.holder ?? chooseCoordinator(this.c.view, located.group).peerId
+    return request(this.c.dialer, peerIdFromString(holder), PROTOCOLS.delete, DeleteRequestSchema, { id }, DeleteResultSchema, options)
+  }
+
+  async list (options: AbortOptions = {}): Promise<FileListing[]> {
+    return listCluster(this.c, options)
+  }
+
+  private sourcesFor (located: Located): ChunkSource[] {
+    const sources: ChunkSource[] = []
+    if (this.c.store.index.get(located.manifest.id.toString())?.state === 'present') sources.push(localSource(this.c.store))
+    const replicas = this.c.view.groupMembers(located.group)
+      .filter(m => !m.self && m.state === 'ACTIVE')
+      .sort((a, b) => a.load - b.load)
+    for (const m of replicas) sources.push(remoteSource(this.c.dialer, m.peerId))
+    return sources
+  }
+
+  private ingestComponents (): Parameters<typeof ingest>[0] {
+    return { ...this.c, ...(this.init.chunkSize != null ? { chunkSize: this.init.chunkSize } : {}) }
+  }
+
+  private joinGroup (group: string): void {
+    this.c.persistGroup(group)
+    this.c.status.setGroup(group)
+    this.c.status.setState('SYNCING')
+    this.sync.kick()
+  }
+
+  private async manifestOf (id: string): Promise<Manifest | undefined> {
+    const cached = this.manifests.get(id)
+    if (cached != null) return cached
+    const row = this.c.store.index.get(id)
+    if (row?.manifest == null) return undefined
+    const m = await decodeManifest(row.manifest)
+    this.manifests.set(id, m)
+    return m
+  }
+
+  private async registerHandlers (): Promise<void> {
+    const { registrar, store } = this.c
+    const stream = async (protocol: string, handler: (s: Stream, remote: string) => Promise<void>): Promise<void> => {
+      await registrar.handle(protocol, (s, connection) => {
+        handler(s, connection.remotePeer.toString()).catch(err => {
+          this.c.logger.debug({ err: toError(err).message, protocol }, 'stream handler failed')
+          s.abort(toError(err))
+        })
+      }, { maxInboundStreams: MAX_TRANSFER_STREAMS_PER_PEER, maxOutboundStreams: MAX_TRANSFER_STREAMS_PER_PEER })
+      this.handlers.push(protocol)
+    }
+    await stream(PROTOCOLS.put, async (s) => { await servePut(s, async (h, src, o) => this.coordinate(h, src, o)) })
+    await stream(PROTOCOLS.replicate, async (s, remote) => { await serveReplicate(this.c, s, remote) })
+    await stream(PROTOCOLS.get, async (s) => {
+      await serveGet({ ...this.c, manifestOf: async (id) => this.manifestOf(id) }, s, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS * 60) })
+    })
+    const rpc = async <Req, Res>(protocol: string, reqSchema: Parameters<typeof serve<Req, Res>>[2], resSchema: Parameters<typeof serve<Req, Res>>[3],
+      handler: (req: Req, remote: string, o: AbortOptions) => Promise<Res>): Promise<void> => {
+      await serve(registrar, protocol, reqSchema, resSchema, async (req, remote, o) => handler(req, remote.toString(), o))
+      this.handlers.push(protocol)
+    }
+    await rpc(PROTOCOLS.locate, LocateRequestSchema, LocateResponseSchema, async (req) => answerLocate(store.index, req.id))
+    await rpc(PROTOCOLS.delete, DeleteRequestSchema, DeleteResultSchema, async (req, _r, o) => deleteAsMember(this.c, req.id, o))
+    await rpc(PROTOCOLS.apply, ApplyRequestSchema, ApplyResultSchema, async (req) => applyPushedDelete(this.c, req.op))
+    await rpc(PROTOCOLS.sync, SyncRequestSchema, SyncResponseSchema, async (req) => {
+      if (this.c.status.group !== req.group) throw new NotAMemberError(`not a member of ${req.group}`)
+      return answerSync(store, req.group, req.since, req.limit)
+    })
+    await rpc(PROTOCOLS.recruit, RecruitRequestSchema, RecruitResponseSchema, async (req, remote) => this.repair.answerRecruit(req.group, remote))
+    await rpc(PROTOCOLS.list, ListRequestSchema, ListResponseSchema, async (req) => answerList(store.index, this.c.status.group, req.afterSeq, req.limit))
+  }
+
+  private readonly onPresent = (evt: CustomEvent<{ id: string }>): void => {
+    this.announcer.announce(parseFileId(evt.detail.id))
+  }
+
+  private readonly onDeleted = (evt: CustomEvent<{ id: string }>): void => {
+    this.manifests.delete(evt.detail.id)
+    this.locator.forget(evt.detail.id)
+    this.announcer.withdraw(parseFileId(evt.detail.id))
+  }
+
+  /** A chunk on our disk is bad: its files turn pending, and sync fetches a good copy. */
+  private readonly onCorrupt = (evt: CustomEvent<{ digest: Uint8Array, files: string[] }>): void => {
+    for (const id of evt.detail.files) {
+      if (this.c.store.index.get(id)?.state === 'present') this.c.store.index.setState(id, 'pending')
+    }
+    this.c.logger.warn({ files: evt.detail.files }, 'corrupt chunk on disk: fetching a good copy from the group')
+    this.sync.kick()
+  }
+
+  /** Once ACTIVE in a new group, drop the files of the group we left. */
+  private readonly onStatus = (): void => {
+    const { status, store } = this.c
+    if (status.state !== 'ACTIVE' || status.group == null) return
+    store.dropOtherGroups(status.group)
+      .then(n => { if (n > 0) this.c.logger.info({ dropped: n }, 'dropped the files of the group this node left') })
+      .catch(err => { this.c.logger.warn({ err: toError(err).message }, 'could not drop the files of the previous group') })
+  }
+}

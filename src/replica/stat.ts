@@ -1,0 +1,67 @@
+/** `dsm stat`: a file's metadata and, for every member of its group, whether it holds a copy. */
+import { peerIdFromString } from '@libp2p/peer-id'
+import { LOCATE_TIMEOUT_MS, FRAME_OVERHEAD_BYTES, MAX_MANIFEST_BYTES } from '../constants.ts'
+import { anySignal } from '../util/abort.ts'
+import { LocateRequestSchema, LocateResponseSchema, PROTOCOLS } from '../wire/messages.ts'
+import { request } from '../wire/rpc.ts'
+import { answerLocate } from './locate.ts'
+import type { Located } from './locate.ts'
+import type { MembershipView } from '../node/membership/view.ts'
+import type { NodeState } from '../node/state.ts'
+import type { LocalStore } from '../store/local-store.ts'
+import type { Dialer } from '../wire/rpc.ts'
+import type { AbortOptions } from '@libp2p/interface'
+
+export type CopyState = 'present' | 'pending' | 'deleted' | 'unknown' | 'unreachable'
+
+export interface ReplicaStat {
+  peerId: string
+  /** The member's state in the group. */
+  state: NodeState
+  /** What the member says about its copy: present, pending (being fetched or repaired), … */
+  copy: CopyState
+}
+
+export interface FileStat {
+  id: string
+  size: number
+  name: string
+  mime: string
+  chunks: number
+  chunkSize: number
+  createdAt: number
+  group: string
+  replicas: ReplicaStat[]
+}
+
+export interface StatComponents {
+  view: MembershipView
+  store: LocalStore
+  dialer: Dialer
+}
+
+async function copyAt (c: StatComponents, peer: string, self: boolean, id: string, options: AbortOptions): Promise<CopyState> {
+  if (self) return answerLocate(c.store.index, id).state
+  try {
+    const res = await request(c.dialer, peerIdFromString(peer), PROTOCOLS.locate, LocateRequestSchema, { id }, LocateResponseSchema,
+      { signal: anySignal(options.signal, AbortSignal.timeout(LOCATE_TIMEOUT_MS)), maxResponseBytes: MAX_MANIFEST_BYTES + FRAME_OVERHEAD_BYTES })
+    return res.state
+  } catch {
+    return 'unreachable'
+  }
+}
+
+export async function statFile (c: StatComponents, located: Located, options: AbortOptions = {}): Promise<FileStat> {
+  const { manifest, group, createdAt } = located
+  const id = manifest.id.toString()
+  const members = c.view.groupMembers(group)
+  const replicas = await Promise.all(members.map(async m => ({
+    peerId: m.peerId,
+    state: m.state,
+    copy: m.state === 'OFFLINE' ? 'unreachable' as const : await copyAt(c, m.peerId, m.self, id, options)
+  })))
+  return {
+    id, size: manifest.size, name: manifest.name, mime: manifest.mime, chunks: manifest.chunks.length,
+    chunkSize: manifest.chunkSize, createdAt, group, replicas
+  }
+}

@@ -1,0 +1,247 @@
+/**
+ * Group sync (anti-entropy). Every member keeps, per other member, a cursor
+ * in that member's group log; it pulls what lies after the cursor
+ * (`/dsm/sync/1.0.0`), applies it last-writer-wins, then fetches the chunks
+ * of files it learned about (pending) from any member that holds them,
+ * verified. Cursors and pending files are persisted, so a restarted or
+ * interrupted sync resumes where it stopped, from whichever member answers.
+ *
+ * A SYNCING member turns ACTIVE once, in one round, it has pulled every
+ * reachable ACTIVE member's log to its head and has nothing pending.
+ */
+import { peerIdFromString } from '@libp2p/peer-id'
+import { SYNC_FETCH_CONCURRENCY, SYNC_PAGE_BYTES, SYNC_PAGE_ENTRIES, FRAME_OVERHEAD_BYTES } from '../constants.ts'
+import { toError } from '../errors.ts'
+import { readChunks } from '../stream/range-reader.ts'
+import { remoteSource } from '../stream/sources.ts'
+import { PROTOCOLS, SyncRequestSchema, SyncResponseSchema } from '../wire/messages.ts'
+import { request } from '../wire/rpc.ts'
+import { decodeManifest } from './manifest.ts'
+import type { Manifest } from './manifest.ts'
+import type { Logger } from '../logger.ts'
+import type { LocalStatus } from '../node/local-status.ts'
+import type { MembershipView, MemberRecord } from '../node/membership/view.ts'
+import type { FileRow } from '../store/file-index.ts'
+import type { LocalStore } from '../store/local-store.ts'
+import type { LogEntry, SyncResponse } from '../wire/messages.ts'
+import type { Dialer } from '../wire/rpc.ts'
+import type { AbortOptions, Startable } from '@libp2p/interface'
+
+export interface SyncComponents {
+  selfId: string
+  store: LocalStore
+  status: LocalStatus
+  view: MembershipView
+  dialer: Dialer
+  /**
+   * Resolves once we heard from the cluster (bootstrap view merged). Until
+   * then an empty view would look like a group of one: a restarted member
+   * must not declare itself caught up before it knows its group mates.
+   */
+  waitForContact: (options: AbortOptions) => Promise<void>
+  logger: Logger
+}
+
+export interface SyncInit {
+  intervalMs: number
+}
+
+/** Answer a pull: our log for `group` after `since`, bounded by entries and bytes. */
+export function answerSync (store: LocalStore, group: string, since: number, limit: number): SyncResponse {
+  const head = store.index.head()
+  const rows = store.index.changesSince(group, since, Math.min(limit, SYNC_PAGE_ENTRIES))
+  const entries: LogEntry[] = []
+  let bytes = 0
+  for (const r of rows) {
+    bytes += (r.manifest?.byteLength ?? 0) + 200
+    if (entries.length > 0 && bytes > SYNC_PAGE_BYTES) break
+    entries.push(toEntry(r))
+  }
+  const more = entries.length < rows.length || rows.length === Math.min(limit, SYNC_PAGE_ENTRIES)
+  return { entries, head: more ? (entries.at(-1)?.seq ?? since) : head, more }
+}
+
+function toEntry (r: FileRow): LogEntry {
+  return r.state === 'deleted'
+    ? { id: r.id, kind: 'delete', seq: r.seq, ts: r.ts, origin: r.origin }
+    : { id: r.id, kind: 'add', seq: r.seq, ts: r.ts, origin: r.origin, ...(r.manifest != null ? { manifest: r.manifest } : {}), createdAt: r.createdAt }
+}
+
+export class GroupSync implements Startable {
+  private readonly c: SyncComponents
+  private readonly init: SyncInit
+  private timer?: ReturnType<typeof setInterval>
+  private controller?: AbortController
+  private running?: Promise<void>
+  private again = false
+
+  constructor (components: SyncComponents, init: SyncInit) {
+    this.c = components
+    this.init = init
+  }
+
+  async start (): Promise<void> {
+    if (this.controller != null) return
+    this.controller = new AbortController()
+    this.timer = setInterval(() => { this.kick() }, this.init.intervalMs)
+    this.c.view.addEventListener('change', this.onMemberChange)
+    this.kick()
+  }
+
+  async stop (): Promise<void> {
+    clearInterval(this.timer)
+    this.c.view.removeEventListener('change', this.onMemberChange)
+    this.controller?.abort()
+    this.controller = undefined
+    await this.running?.catch(() => {})
+  }
+
+  /** Run a round now (or right after the one in progress). */
+  kick (): void {
+    if (this.controller == null) return
+    if (this.running != null) { this.again = true; return }
+    const signal = this.controller.signal
+    this.running = this.round({ signal })
+      .catch(err => { if (!signal.aborted) this.c.logger.warn({ err: toError(err).message }, 'sync round failed') })
+      .finally(() => {
+        this.running = undefined
+        if (this.again) { this.again = false; this.kick() }
+      })
+  }
+
+  /** A member whose log moved past our cursor is worth a pull now. */
+  private readonly onMemberChange = (evt: CustomEvent<MemberRecord>): void => {
+    const m = evt.detail
+    if (!m.self && m.group != null && m.group === this.c.status.group && m.sync.head > this.c.store.index.cursor(m.peerId)) this.kick()
+  }
+
+  private async round (options: AbortOptions): Promise<void> {
+    await this.c.waitForContact(options)
+    const group = this.c.status.group
+    if (group == null) return
+    const peers = this.c.view.groupMembers(group).filter(m => !m.self && m.state !== 'OFFLINE' && m.state !== 'JOINING')
+    const pulled = new Set<string>()
+    for (const peer of peers) {
+      try {
+        await this.pull(peer.peerId, group, options)
+        pulled.add(peer.peerId)
+      } catch (err) {
+        options.signal?.throwIfAborted()
+        this.c.logger.debug({ err: toError(err).message, peer: peer.peerId.slice(-8) }, 'pull failed; other members cover it')
+      }
+    }
+    await this.fetchPending(group, options)
+    this.publishProgress()
+    const active = peers.filter(p => p.state === 'ACTIVE')
+    const caughtUp = this.pendingCount() === 0 && (active.length === 0 || active.some(p => pulled.has(p.peerId)))
+    if (caughtUp && this.c.status.state === 'SYNCING' && this.c.status.group === group) {
+      this.c.status.setState('ACTIVE')
+      this.c.logger.info({ group }, 'caught up with the group: ACTIVE')
+    }
+  }
+
+  /** Pull one member's log from our cursor to its head. */
+  private async pull (peer: string, group: string, options: AbortOptions): Promise<void> {
+    for (;;) {
+      const since = this.c.store.index.cursor(peer)
+      const page = await request(this.c.dialer, peerIdFromString(peer), PROTOCOLS.sync, SyncRequestSchema,
+        { group, since, limit: SYNC_PAGE_ENTRIES }, SyncResponseSchema, { ...options, maxResponseBytes: SYNC_PAGE_BYTES * 2 + FRAME_OVERHEAD_BYTES })
+      for (const entry of page.entries) await this.applyEntry(group, entry)
+      this.c.store.index.setCursor(peer, Math.max(page.head, page.entries.at(-1)?.seq ?? since))
+      this.publishProgress()
+      if (!page.more) return
+    }
+  }
+
+  private async applyEntry (group: string, e: LogEntry): Promise<void> {
+    if (e.kind === 'delete') {
+      await this.c.store.applyDelete({ kind: 'delete', id: e.id, group, ts: e.ts, origin: e.origin })
+      return
+    }
+    if (e.manifest == null) return
+    const m = await decodeManifest(e.manifest)
+    if (m.id.toString() !== e.id) throw new Error(`log entry ${e.id} carries the manifest of ${m.id.toString()}`)
+    const hasAll = await this.hasAllChunks(m)
+    await this.c.store.commitAdd({
+      kind: 'add', id: e.id, group, ts: e.ts, origin: e.origin, manifest: m.bytes, size: m.size,
+      name: m.name, mime: m.mime, createdAt: e.createdAt ?? 0, chunks: m.chunks
+    }, [], hasAll)
+  }
+
+  private async hasAllChunks (m: Manifest): Promise<boolean> {
+    for (const d of m.chunks) if (!await this.c.store.chunks.has(d)) return false
+    return true
+  }
+
+  /** Fetch the chunks of pending files from members that hold them. */
+  private async fetchPending (group: string, options: AbortOptions): Promise<void> {
+    const pending = this.c.store.index.withState('pending').filter(r => r.group === group)
+    let next = 0
+    const worker = async (): Promise<void> => {
+      while (next < pending.length) {
+        const row = pending[next++] as FileRow
+        try {
+          await this.fetchFile(row, options)
+        } catch (err) {
+          options.signal?.throwIfAborted()
+          this.c.logger.debug({ err: toError(err).message, id: row.id }, 'fetch failed; retried next round')
+        }
+      }
+    }
+    await Promise.all(Array.from({ length: SYNC_FETCH_CONCURRENCY }, worker))
+  }
+
+  private async fetchFile (row: FileRow, options: AbortOptions): Promise<void> {
+    if (row.manifest == null) return
+    const m = await decodeManifest(row.manifest)
+    const missing: number[] = []
+    for (let i = 0; i < m.chunks.length; i++) if (!await this.c.store.chunks.has(m.chunks[i] as Uint8Array)) missing.push(i)
+    // Members first by state (ACTIVE ones hold everything), least loaded first.
+    const sources = this.c.view.groupMembers(row.group)
+      .filter(p => !p.self && (p.state === 'ACTIVE' || p.state === 'SYNCING'))
+      .sort((a, b) => Number(b.state === 'ACTIVE') - Number(a.state === 'ACTIVE') || a.load - b.load)
+      .map(p => remoteSource(this.c.dialer, p.peerId))
+    const dirs = new Set<string>()
+    const pinned: Uint8Array[] = []
+    try {
+      for (const run of runs(missing)) {
+        for await (const chunk of readChunks(m, run.first, run.last, sources, options)) {
+          const digest = m.chunks[chunk.index] as Uint8Array
+          dirs.add(await this.c.store.putChunk(digest, chunk.data))
+          pinned.push(digest)
+          this.c.status.sync = { ...this.c.status.sync, bytesToGo: Math.max(0, this.c.status.sync.bytesToGo - chunk.data.byteLength) }
+        }
+      }
+      await this.c.store.chunks.syncDirs(dirs)
+      if (this.c.store.index.get(row.id)?.state === 'pending') this.c.store.markPresent(row.id)
+    } finally {
+      this.c.store.unpin(pinned)
+      // Deleted while we fetched: what we wrote is garbage.
+      if (this.c.store.index.get(row.id)?.state === 'deleted') await this.c.store.collect(pinned)
+    }
+  }
+
+  private pendingCount (): number {
+    return this.c.store.index.stats().pending.files
+  }
+
+  private publishProgress (): void {
+    const { pending } = this.c.store.index.stats()
+    this.c.status.sync = { head: this.c.store.index.head(), filesToGo: pending.files, bytesToGo: pending.bytes }
+  }
+}
+
+/** [1,2,3,7,8] → [{1,3},{7,8}]: consecutive chunk indexes as ranges. */
+function runs (indexes: number[]): Array<{ first: number, last: number }> {
+  const out: Array<{ first: number, last: number }> = []
+  for (const i of indexes) {
+    const cur = out.at(-1)
+    if (cur != null && cur.last === i - 1) cur.last = i
+    else out.push({ first: i, last: i })
+  }
+  return out
+}
+
+export function createGroupSync (init: SyncInit): (components: SyncComponents) => GroupSync {
+  return (components) => new GroupSync(components, init)
+}

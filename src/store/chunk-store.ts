@@ -1,0 +1,101 @@
+/**
+ * Chunks on disk, content-addressed by their SHA-256: `chunks/ab/cd/abcd…`
+ * (two levels of 256 directories keep any directory small). A chunk is
+ * written to `tmp/`, fsynced and renamed into place; the directories touched
+ * are fsynced before the index commits the file, so a committed file's chunks
+ * survive a crash, and a crash before the commit leaves only unreferenced
+ * chunks that the start-up check removes. Reads verify the hash.
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { toString as toHex, fromString as fromHex } from 'uint8arrays'
+import { equals } from 'uint8arrays/equals'
+import { CorruptChunkError } from '../errors.ts'
+import { sha256Digest } from '../replica/manifest.ts'
+import { fsyncDir } from '../util/fs.ts'
+
+export class ChunkStore {
+  readonly root: string
+  private readonly tmp: string
+
+  constructor (dataDir: string) {
+    this.root = join(dataDir, 'chunks')
+    this.tmp = join(dataDir, 'tmp')
+  }
+
+  /** Create the directories and drop temp files left by a crash. */
+  async init (): Promise<void> {
+    await rm(this.tmp, { recursive: true, force: true })
+    await mkdir(this.tmp, { recursive: true })
+    await mkdir(this.root, { recursive: true })
+  }
+
+  pathOf (digest: Uint8Array): string {
+    const hex = toHex(digest, 'base16')
+    return join(this.root, hex.slice(0, 2), hex.slice(2, 4), hex)
+  }
+
+  async has (digest: Uint8Array): Promise<boolean> {
+    try {
+      await stat(this.pathOf(digest))
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  /**
+   * Store a chunk whose digest the caller computed. Returns the directory to
+   * fsync before committing. An existing copy is kept if it verifies.
+   */
+  async write (digest: Uint8Array, data: Uint8Array): Promise<string> {
+    const path = this.pathOf(digest)
+    if (await this.read(digest).then(() => true, () => false)) return dirname(path)
+    const tmp = join(this.tmp, randomBytes(8).toString('hex'))
+    try {
+      const fh = await open(tmp, 'wx')
+      try {
+        await fh.writeFile(data)
+        await fh.datasync()
+      } finally {
+        await fh.close()
+      }
+      await mkdir(dirname(path), { recursive: true })
+      await rename(tmp, path)
+    } catch (err) {
+      await rm(tmp, { force: true })
+      throw err
+    }
+    return dirname(path)
+  }
+
+  /** Make the renames into these directories durable. */
+  async syncDirs (dirs: Iterable<string>): Promise<void> {
+    await Promise.all([...new Set(dirs)].map(async d => fsyncDir(d)))
+  }
+
+  /** Read and verify a chunk; a mismatch throws CorruptChunkError. */
+  async read (digest: Uint8Array): Promise<Uint8Array> {
+    const data = new Uint8Array(await readFile(this.pathOf(digest)))
+    if (!equals(await sha256Digest(data), digest)) {
+      throw new CorruptChunkError(`chunk ${toHex(digest, 'base16').slice(0, 16)}… on disk does not match its hash`)
+    }
+    return data
+  }
+
+  async delete (digest: Uint8Array): Promise<void> {
+    await rm(this.pathOf(digest), { force: true })
+  }
+
+  /** Every chunk digest on disk (for the start-up consistency check). */
+  async * list (): AsyncGenerator<Uint8Array> {
+    for (const a of await readdir(this.root).catch(() => [])) {
+      for (const b of await readdir(join(this.root, a)).catch(() => [])) {
+        for (const name of await readdir(join(this.root, a, b)).catch(() => [])) {
+          if (/^[0-9a-f]{64}$/.test(name)) yield fromHex(name, 'base16')
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,200 @@
+/**
+ * A node's local replica store: chunk files + index + clock, with the rules
+ * that keep them consistent — keep the disk reserve free, commit a file only
+ * after its chunks are durable, never collect a chunk that a live file or an
+ * upload in flight still needs, and check index against disk at start.
+ */
+import { TypedEventEmitter } from 'main-event'
+import { toString as toHex } from 'uint8arrays'
+import { InsufficientStorageError } from '../errors.ts'
+import { HybridClock } from '../replica/clock.ts'
+import { sizeOf } from '../util/size.ts'
+import { ChunkStore } from './chunk-store.ts'
+import { FileIndex } from './file-index.ts'
+import type { Db } from './db.ts'
+import type { AddOp, ApplyEffect, DeleteOp, FileRow } from './file-index.ts'
+import type { Capacity } from '../node/local-status.ts'
+import type { SizeSpec } from '../util/size.ts'
+
+export interface LocalStoreEvents {
+  /** A file became present here (committed, synced or repaired). */
+  'file:present': CustomEvent<FileRow>
+  'file:deleted': CustomEvent<{ id: string }>
+  /** A chunk on disk failed verification. */
+  'chunk:corrupt': CustomEvent<{ digest: Uint8Array, files: string[] }>
+}
+
+export interface LocalStoreInit {
+  db: Db
+  dataDir: string
+  reserve: SizeSpec
+  capacity: () => Promise<Capacity>
+}
+
+export interface ConsistencyReport {
+  /** Chunk files no live file refers to (crash leftovers), removed. */
+  orphanChunksRemoved: number
+  /** Present files with a chunk missing on disk, turned pending (to be fetched again). */
+  filesMissingChunks: string[]
+}
+
+export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
+  readonly index: FileIndex
+  readonly chunks: ChunkStore
+  readonly clock = new HybridClock()
+  private readonly init: LocalStoreInit
+  private readonly pins = new Map<string, number>()
+
+  constructor (init: LocalStoreInit) {
+    super()
+    this.init = init
+    this.index = new FileIndex(init.db)
+    this.chunks = new ChunkStore(init.dataDir)
+  }
+
+  async start (): Promise<ConsistencyReport> {
+    await this.chunks.init()
+    const report = await this.checkConsistency()
+    for (const row of this.index.withState('present', 1)) this.clock.observe(row.ts)
+    return report
+  }
+
+  /** Bytes to keep free: the configured reserve of the disk holding the data dir. */
+  async reserveBytes (): Promise<number> {
+    return sizeOf(this.init.reserve, (await this.init.capacity()).total)
+  }
+
+  /** Throw InsufficientStorageError unless `bytes` more fit above the reserve. */
+  async ensureSpace (bytes: number): Promise<void> {
+    const { free, total } = await this.init.capacity()
+    const reserve = sizeOf(this.init.reserve, total)
+    if (free - bytes < reserve) {
+      throw new InsufficientStorageError(`storing ${bytes} more bytes would leave ${Math.max(0, free - bytes)} free, below the reserve of ${reserve} bytes`)
+    }
+  }
+
+  /** Write a chunk for an upload or a sync, pinned until `unpin`. Returns its directory. */
+  async putChunk (digest: Uint8Array, data: Uint8Array): Promise<string> {
+    this.pin(digest)
+    try {
+      await this.ensureSpace(data.byteLength)
+      return await this.chunks.write(digest, data)
+    } catch (err) {
+      this.unpin([digest])
+      throw err
+    }
+  }
+
+  /** Keep chunks from being collected while an upload or fetch still needs them. */
+  pin (digest: Uint8Array): void {
+    const key = toHex(digest, 'base16')
+    this.pins.set(key, (this.pins.get(key) ?? 0) + 1)
+  }
+
+  unpin (digests: Iterable<Uint8Array>): void {
+    for (const d of digests) {
+      const key = toHex(d, 'base16')
+      const n = (this.pins.get(key) ?? 0) - 1
+      if (n <= 0) this.pins.delete(key)
+      else this.pins.set(key, n)
+    }
+  }
+
+  /** Make chunk directories durable, then commit the add to the index. */
+  async commitAdd (op: AddOp, dirs: Iterable<string>, hasAllChunks = true): Promise<ApplyEffect> {
+    await this.chunks.syncDirs(dirs)
+    this.clock.observe(op.ts)
+    const effect = this.index.apply(op, hasAllChunks)
+    const row = this.index.get(op.id)
+    if (effect === 'added' && row?.state === 'present') this.safeDispatchEvent('file:present', { detail: row })
+    // Sync may have learned of the file first (pending); the chunks are all here now.
+    if (hasAllChunks && row?.state === 'pending') this.markPresent(op.id)
+    return effect
+  }
+
+  /** Apply a delete; chunks no other live file uses are removed. */
+  async applyDelete (op: DeleteOp): Promise<ApplyEffect> {
+    const digests = this.index.chunksOf(op.id)
+    this.clock.observe(op.ts)
+    const effect = this.index.apply(op, false)
+    if (effect === 'deleted') {
+      await this.collect(digests)
+      this.safeDispatchEvent('file:deleted', { detail: { id: op.id } })
+    }
+    return effect
+  }
+
+  /** Drop every file of groups other than `group` (we moved; they live on in their group). */
+  async dropOtherGroups (group: string): Promise<number> {
+    const ids = this.index.filesOutside(group)
+    for (const id of ids) {
+      const digests = this.index.chunksOf(id)
+      this.index.forget(id)
+      await this.collect(digests)
+    }
+    return ids.length
+  }
+
+  /** A pending file got all its chunks. */
+  markPresent (id: string): void {
+    this.index.setState(id, 'present')
+    const row = this.index.get(id)
+    if (row != null) this.safeDispatchEvent('file:present', { detail: row })
+  }
+
+  /** Chunks found corrupt on this disk since start. */
+  corruptChunks = 0
+
+  /**
+   * Read a chunk, verified. A corrupt chunk is removed (so a good copy can
+   * take its place), reported (event) and the error rethrown.
+   */
+  async readChunk (digest: Uint8Array): Promise<Uint8Array> {
+    try {
+      return await this.chunks.read(digest)
+    } catch (err) {
+      if ((err as Error).name === 'CorruptChunkError') {
+        this.corruptChunks++
+        await this.chunks.delete(digest)
+        this.safeDispatchEvent('chunk:corrupt', { detail: { digest, files: this.index.filesWithChunk(digest) } })
+      }
+      throw err
+    }
+  }
+
+  /** Remove chunks that no live file references and no transfer pins. */
+  async collect (digests: Iterable<Uint8Array>): Promise<void> {
+    for (const d of digests) {
+      if (this.pins.has(toHex(d, 'base16')) || this.index.isReferenced(d)) continue
+      await this.chunks.delete(d)
+    }
+  }
+
+  /**
+   * The start-up check: the index and the chunk files must agree. Chunk files
+   * no live file refers to are leftovers of uploads that never committed:
+   * removed. A present file with a chunk missing turns pending, so sync
+   * fetches it again from the group.
+   */
+  async checkConsistency (): Promise<ConsistencyReport> {
+    const live = new Set(this.index.liveDigests().map(d => toHex(d, 'base16')))
+    let orphanChunksRemoved = 0
+    for await (const d of this.chunks.list()) {
+      if (!live.has(toHex(d, 'base16'))) {
+        await this.chunks.delete(d)
+        orphanChunksRemoved++
+      }
+    }
+    const filesMissingChunks: string[] = []
+    for (const row of this.index.withState('present')) {
+      for (const d of this.index.chunksOf(row.id)) {
+        if (!await this.chunks.has(d)) {
+          this.index.setState(row.id, 'pending')
+          filesMissingChunks.push(row.id)
+          break
+        }
+      }
+    }
+    return { orphanChunksRemoved, filesMissingChunks }
+  }
+}

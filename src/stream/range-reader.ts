@@ -1,0 +1,76 @@
+/**
+ * Read a byte range of a file from an ordered list of sources (the local
+ * store first when this node holds the file, then replicas), verified chunk
+ * by chunk. When a source fails, sends a bad chunk or stalls (no chunk for
+ * `stallTimeoutMs`), reading continues from the next unsent chunk on the next
+ * source: the consumer sees one uninterrupted, byte-identical stream.
+ */
+import { STALL_TIMEOUT_MS } from '../constants.ts'
+import { UnavailableError, toError } from '../errors.ts'
+import { chunksForRange } from '../replica/manifest.ts'
+import { IdleTimeout } from '../util/abort.ts'
+import type { Chunk } from './get.ts'
+import type { Manifest } from '../replica/manifest.ts'
+import type { AbortOptions } from '@libp2p/interface'
+
+export interface ChunkSource {
+  /** 'local' or a peer id. */
+  readonly id: string
+  /** Verified chunks of [offset, offset + length), in order. */
+  fetch(manifest: Manifest, offset: number, length: number, options: AbortOptions): AsyncIterable<Chunk>
+}
+
+export interface ReadRangeOptions extends AbortOptions {
+  stallTimeoutMs?: number
+  /** A source failed or stalled; the read moves on. */
+  onSourceFailed?: (source: ChunkSource, err: Error) => void
+}
+
+/**
+ * Yield the verified chunks first..last, in order, from the first source
+ * that can serve each one (failing over on error, bad chunk or stall).
+ */
+export async function * readChunks (manifest: Manifest, first: number, last: number, sources: ChunkSource[], options: ReadRangeOptions = {}): AsyncGenerator<Chunk> {
+  let next = first
+  let lastError: Error | undefined
+  for (const source of sources) {
+    if (next > last) return
+    options.signal?.throwIfAborted()
+    const stall = new IdleTimeout(options.stallTimeoutMs ?? STALL_TIMEOUT_MS, `source ${source.id.slice(-8)}`, options.signal)
+    try {
+      const from = next * manifest.chunkSize
+      const to = Math.min(manifest.size, (last + 1) * manifest.chunkSize)
+      for await (const chunk of source.fetch(manifest, from, to - from, { signal: stall.signal })) {
+        if (chunk.index !== next) throw new Error(`source ${source.id} skipped from chunk ${next} to ${chunk.index}`)
+        // A slow consumer is not a stalled source: the clock only runs while we wait for the source.
+        stall.clear()
+        yield chunk
+        stall.touch()
+        next++
+      }
+      if (next > last) return
+      throw new Error(`source ${source.id} ended at chunk ${next} of ${last}`)
+    } catch (err) {
+      // The consumer's own abort ends the read; anything else moves to the next source.
+      options.signal?.throwIfAborted()
+      lastError = toError(err)
+      options.onSourceFailed?.(source, lastError)
+    } finally {
+      stall.clear()
+    }
+  }
+  if (next <= last) {
+    throw new UnavailableError(`no replica could serve chunk ${next} of ${manifest.id.toString()}${lastError != null ? ` (last error: ${lastError.message})` : ''}`)
+  }
+}
+
+/** Yield the bytes of [offset, offset + length) (length already clipped to the file). */
+export async function * readRange (manifest: Manifest, offset: number, length: number, sources: ChunkSource[], options: ReadRangeOptions = {}): AsyncGenerator<Uint8Array> {
+  if (length <= 0) return
+  const { first, last } = chunksForRange(manifest, offset, length)
+  const end = offset + length
+  for await (const chunk of readChunks(manifest, first, last, sources, options)) {
+    const chunkStart = chunk.index * manifest.chunkSize
+    yield chunk.data.subarray(Math.max(0, offset - chunkStart), Math.min(chunk.data.byteLength, end - chunkStart))
+  }
+}

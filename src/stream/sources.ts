@@ -1,0 +1,35 @@
+/** Where verified chunks come from: this node's disk, or a replica over /dsm/get. */
+import { FileNotFoundError } from '../errors.ts'
+import { chunksForRange } from '../replica/manifest.ts'
+import { fetchChunks } from './get.ts'
+import type { Chunk } from './get.ts'
+import type { ChunkSource } from './range-reader.ts'
+import type { Manifest } from '../replica/manifest.ts'
+import type { LocalStore } from '../store/local-store.ts'
+import type { Dialer } from '../wire/rpc.ts'
+import type { AbortOptions } from '@libp2p/interface'
+
+export const LOCAL_SOURCE_ID = 'local'
+
+/** Chunks from the local store, verified as they are read (a corrupt one throws and is reported). */
+export function localSource (store: LocalStore): ChunkSource {
+  return {
+    id: LOCAL_SOURCE_ID,
+    async * fetch (manifest: Manifest, offset: number, length: number, options: AbortOptions): AsyncIterable<Chunk> {
+      if (store.index.get(manifest.id.toString())?.state !== 'present') throw new FileNotFoundError('not present locally')
+      const { first, last } = chunksForRange(manifest, offset, length)
+      for (let index = first; index <= last; index++) {
+        options.signal?.throwIfAborted()
+        yield { index, data: await store.readChunk(manifest.chunks[index] as Uint8Array) }
+      }
+    }
+  }
+}
+
+/** Chunks from a replica; fetchChunks verifies each against the manifest. */
+export function remoteSource (dialer: Dialer, peer: string): ChunkSource {
+  return {
+    id: peer,
+    fetch: (manifest, offset, length, options) => fetchChunks(dialer, peer, manifest, offset, length, options)
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * Varint length-prefixed frames on a libp2p stream, with backpressure in
+ * both directions.
+ *
+ * Writing waits for `drain` whenever the stream's write buffer is full.
+ * Reading pauses the stream once `highWaterBytes` are buffered and resumes
+ * when the reader catches up: paused, a yamux stream withholds window
+ * updates, so a slow consumer (a disk, an HTTP client) slows the sender
+ * instead of growing a buffer. `@libp2p/utils`' lpStream never pauses, so a
+ * slow reader there has its stream reset at 4 MiB.
+ */
+import { Uint8ArrayList } from 'uint8arraylist'
+import { encode as encodeVarint } from 'uint8-varint'
+import { InvalidMessageError, MessageTooLargeError, toError } from '../errors.ts'
+import type { AbortOptions, MessageStream, StreamCloseEvent, StreamMessageEvent } from '@libp2p/interface'
+
+/** yamux's largest stream window: data already in flight when we pause. */
+const MAX_IN_FLIGHT_BYTES = 16 * 1024 * 1024
+
+export interface FrameReaderInit {
+  maxFrameBytes: number
+  /** Pause the stream above this many buffered bytes (default: two max frames). */
+  highWaterBytes?: number
+}
+
+/** Decode a varint at the start of `buf`: [value, length] or undefined if incomplete. */
+function readVarint (buf: Uint8ArrayList): [number, number] | undefined {
+  let value = 0
+  for (let i = 0; i < Math.min(buf.byteLength, 8); i++) {
+    const b = buf.get(i)
+    value += (b & 0x7f) * 2 ** (7 * i)
+    if ((b & 0x80) === 0) return [value, i + 1]
+  }
+  if (buf.byteLength >= 8) throw new InvalidMessageError('frame length varint is longer than 8 bytes')
+  return undefined
+}
+
+export class FrameReader {
+  private readonly stream: MessageStream
+  private readonly maxFrameBytes: number
+  private readonly highWater: number
+  private readonly buf = new Uint8ArrayList()
+  private ended = false
+  private paused = false
+  private error?: Error
+  private wake?: PromiseWithResolvers<void>
+
+  constructor (stream: MessageStream, init: FrameReaderInit) {
+    this.stream = stream
+    this.maxFrameBytes = init.maxFrameBytes
+    this.highWater = init.highWaterBytes ?? 2 * init.maxFrameBytes + 64 * 1024
+    // While paused, up to one yamux window may still arrive: let it queue rather than reset.
+    stream.maxReadBufferLength = Math.max(stream.maxReadBufferLength, MAX_IN_FLIGHT_BYTES + this.highWater)
+    stream.addEventListener('message', this.onMessage)
+    stream.addEventListener('remoteCloseWrite', this.onEnd)
+    stream.addEventListener('close', this.onClose)
+    if (stream.readableEnded) this.ended = true
+  }
+
+  /** The next frame, or null when the remote closed cleanly between frames. */
+  async read (options: AbortOptions = {}): Promise<Uint8Array | null> {
+    for (;;) {
+      const frame = this.tryFrame()
+      if (frame != null) return frame
+      if (this.error != null) throw this.error
+      if (this.ended) {
+        if (this.buf.byteLength === 0) return null
+        throw new InvalidMessageError(`stream ended inside a frame (${this.buf.byteLength} bytes left)`)
+      }
+      this.resumeIfLow()
+      await this.waitForData(options.signal)
+    }
+  }
+
+  /** True when read() would return at once (a whole frame is buffered, or the stream ended). */
+  ready (): boolean {
+    const header = readVarint(this.buf)
+    return this.ended || this.error != null || (header != null && this.buf.byteLength >= header[0] + header[1])
+  }
+
+  /** Like read(), but end of stream is an error. */
+  async readRequired (options: AbortOptions = {}): Promise<Uint8Array> {
+    const frame = await this.read(options)
+    if (frame == null) throw new InvalidMessageError('stream ended before the expected frame')
+    return frame
+  }
+
+  /** Stop listening (the stream itself is left as it is). */
+  release (): void {
+    this.stream.removeEventListener('message', this.onMessage)
+    this.stream.removeEventListener('remoteCloseWrite', this.onEnd)
+    this.stream.removeEventListener('close', this.onClose)
+  }
+
+  private tryFrame (): Uint8Array | undefined {
+    const header = readVarint(this.buf)
+    if (header == null) return undefined
+    const [length, headerBytes] = header
+    if (length > this.maxFrameBytes) {
+      const err = new MessageTooLargeError(`frame of ${length} bytes exceeds the limit of ${this.maxFrameBytes}`)
+      this.stream.abort(err)
+      throw err
+    }
+    if (this.buf.byteLength < headerBytes + length) return undefined
+    const frame = this.buf.subarray(headerBytes, headerBytes + length)
+    this.buf.consume(headerBytes + length)
+    this.resumeIfLow()
+    return frame
+  }
+
+  private resumeIfLow (): void {
+    if (this.paused && this.buf.byteLength < this.highWater / 2) {
+      this.paused = false
+      if (!this.ended) this.stream.resume()
+    }
+  }
+
+  private async waitForData (signal?: AbortSignal): Promise<void> {
+    this.wake = Promise.withResolvers<void>()
+    if (signal == null) return this.wake.promise
+    signal.throwIfAborted()
+    const onAbort = (): void => { this.wake?.reject(toError(signal.reason)) }
+    signal.addEventListener('abort', onAbort, { once: true })
+    try {
+      await this.wake.promise
+    } finally {
+      signal.removeEventListener('abort', onAbort)
+    }
+  }
+
+  private readonly onMessage = (evt: StreamMessageEvent): void => {
+    this.buf.append(evt.data)
+    if (this.buf.byteLength > this.highWater && !this.paused && !this.ended) {
+      this.paused = true
+      this.stream.pause()
+    }
+    this.wake?.resolve()
+  }
+
+  private readonly onEnd = (): void => {
+    this.ended = true
+    this.wake?.resolve()
+  }
+
+  private readonly onClose = (evt: StreamCloseEvent): void => {
+    this.ended = true
+    const err = evt.error
+    if (err != null) this.error = err
+    this.wake?.resolve()
+  }
+}
+
+/** Write one frame, waiting for the stream to drain when its buffer is full. */
+export async function writeFrame (stream: MessageStream, payload: Uint8Array, options: AbortOptions = {}): Promise<void> {
+  const list = new Uint8ArrayList(encodeVarint(payload.byteLength), payload)
+  if (!stream.send(list)) await stream.onDrain(options)
+}
