@@ -3,7 +3,8 @@
  * and writes bench/results/<name>.json. Names: see BENCHES.
  */
 const BENCHES: Record<string, string> = {
-  transport: './transport.ts'
+  transport: './transport.ts',
+  upload: './upload.ts'
 }
 
 const [name, ...rest] = process.argv.slice(2)

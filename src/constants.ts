@@ -109,6 +109,8 @@ export const MAX_UPLOAD_BYTES = 2 ** 41
 export const MAX_FILE_NAME_BYTES = 255
 /** Default free space every node keeps on its data disk, in percent of the disk. */
 export const DEFAULT_RESERVE_PERCENT = 10
+/** How long a statfs of the data disk is trusted (writes in between are counted locally). */
+export const CAPACITY_REFRESH_MS = 1_000
 /** Raw data frames of an upload stream. */
 export const MAX_DATA_FRAME_BYTES = 1024 * 1024
 /** A replication or upload stream idle this long (no frame) is abandoned. */
@@ -143,3 +145,7 @@ export const REPAIR_AFTER_MS = 60_000
 export const RECRUIT_GRACE_MS = 30_000
 /** Most files one listing returns (per group). */
 export const MAX_LIST_FILES_PER_GROUP = 10_000
+/** Chunk writes (write + fsync) one transfer keeps in flight, overlapping disk and network. */
+export const CHUNK_WRITE_CONCURRENCY = 4
+/** Chunks one transfer may hold in memory waiting for the disk (bounds memory per transfer). */
+export const CHUNK_WRITE_BACKLOG = 8

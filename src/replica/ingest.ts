@@ -14,6 +14,7 @@ import { anySignal } from '../util/abort.ts'
 import { chunkStream } from './chunker.ts'
 import { createManifest, sha256Digest } from './manifest.ts'
 import { ReplicaSession } from './replicate.ts'
+import { ChunkWriter } from '../store/chunk-writer.ts'
 import type { Logger } from '../logger.ts'
 import type { LocalStatus } from '../node/local-status.ts'
 import type { MembershipView } from '../node/membership/view.ts'
@@ -91,8 +92,8 @@ export async function ingest (c: IngestComponents, header: PutHeader, source: As
   const opened = await Promise.allSettled(targets.map(async peer => ReplicaSession.open(c.dialer, peer, { group: header.group, chunkSize }, { signal })))
   const sessions = opened.flatMap(r => r.status === 'fulfilled' ? [r.value] : [])
   const unreachable = targets.filter((_, i) => opened[i]?.status === 'rejected')
-  const digests: Uint8Array[] = []
-  const dirs = new Set<string>()
+  const writer = new ChunkWriter(c.store)
+  const digests = writer.digests
   try {
     if (unreachable.some(p => mustStore.has(p)) || sessions.length + 1 < copies) {
       const why = opened.flatMap((r, i) => r.status === 'rejected' ? [`${targets[i]?.slice(-8) ?? '?'}: ${toError(r.reason).message}`] : [])
@@ -103,10 +104,9 @@ export async function ingest (c: IngestComponents, header: PutHeader, source: As
     for await (const chunk of chunkStream(source, chunkSize, { maxBytes: header.size ?? MAX_UPLOAD_BYTES })) {
       head ??= chunk.slice(0, 4100)
       const digest = await sha256Digest(chunk)
-      dirs.add(await c.store.putChunk(digest, chunk))
-      digests.push(digest)
       size += chunk.byteLength
-      await Promise.all(sessions.map(async s => s.sendChunk(chunk, { signal })))
+      // Disk and network at once: the writer queues the local write, the sessions stream the chunk.
+      await Promise.all([writer.put(digest, chunk, { signal }), ...sessions.map(async s => s.sendChunk(chunk, { signal }))])
       assertQuorumPossible(sessions, mustStore, copies, header.group)
     }
     if (header.size != null && size !== header.size) {
@@ -118,25 +118,36 @@ export async function ingest (c: IngestComponents, header: PutHeader, source: As
     const id = manifest.id.toString()
     const createdAt = Date.now()
     const ts = c.store.clock.next(c.store.index.get(id)?.ts)
+    const dirs = await writer.flush({ signal })
+    // Phase 1: every member makes the chunks durable; nothing is visible yet.
+    const frame = { manifest: manifest.bytes, createdAt, ts, origin: c.selfId }
+    const prepared = await Promise.allSettled(sessions.map(async s => s.prepare(frame, { signal })))
+    const ready = sessions.filter((_, i) => prepared[i]?.status === 'fulfilled')
+    assertQuorumPossible(sessions, mustStore, copies, header.group)
+    // Phase 2: commit here, then on the members.
     await c.store.commitAdd({
       kind: 'add', id, group: header.group, ts, origin: c.selfId, manifest: manifest.bytes,
       size, name: manifest.name, mime: manifest.mime, createdAt, chunks: digests
     }, dirs)
-    const commits = await Promise.allSettled(sessions.map(async s => s.commit({ manifest: manifest.bytes, createdAt, ts, origin: c.selfId }, { signal })))
-    const stored = sessions.filter((_, i) => commits[i]?.status === 'fulfilled').map(s => s.peer)
+    const commits = await Promise.allSettled(ready.map(async s => s.decide(true, { signal })))
+    const stored = ready.filter((_, i) => commits[i]?.status === 'fulfilled').map(s => s.peer)
     const replicas = [c.selfId, ...stored]
     const missing = [...mustStore].filter(p => !stored.includes(p))
     if (replicas.length < copies || missing.length > 0) {
+      // Only a member failing between its two phases gets here: the copies made stay and sync spreads them.
       const why = sessions.filter(s => s.failure != null).map(s => `${s.peer.slice(-8)}: ${s.failure?.message ?? ''}`).join('; ')
       throw new QuorumError(`stored on ${replicas.length} of the ${copies} members required (${why}); not acknowledged — the group will still converge on the copies made, and retrying is safe`)
     }
     return { id, size, name: manifest.name, mime: manifest.mime, group: header.group, createdAt, replicas }
   } catch (err) {
+    // Members still waiting for a decision drop what they prepared.
+    await Promise.allSettled(sessions.filter(s => s.prepared).map(async s => s.decide(false, { signal: AbortSignal.timeout(2_000) })))
     controller.abort(err)
     for (const s of sessions) s.abort(toError(err))
     throw err
   } finally {
-    c.store.unpin(digests)
+    await writer.flush().catch(() => {}) // let queued writes settle before collecting
+    writer.release()
     // Chunks of an upload that never committed are garbage now (unless another file uses them).
     if (digests.length > 0) {
       await c.store.collect(digests).catch(err => { c.logger.warn({ err: toError(err).message }, 'could not collect the chunks of a failed upload') })
@@ -150,11 +161,12 @@ function assertQuorumPossible (sessions: ReplicaSession[], mustStore: Set<string
   const lostRequired = sessions.find(s => s.failure != null && mustStore.has(s.peer))
   if (lostRequired != null || alive.length + 1 < copies) {
     const failed = lostRequired ?? sessions.find(s => s.failure != null)
-    const reason = failed?.failure
-    // Out of space on a member is the member's 507, not a quorum problem.
-    if (reason?.name === 'RemoteError' && (reason as { code?: string }).code === 'ERR_INSUFFICIENT_STORAGE') {
-      throw new InsufficientStorageError(reason.message)
-    }
-    throw new QuorumError(`lost member ${failed?.peer.slice(-8) ?? '?'} of ${group} during the upload (${reason?.message ?? 'unknown'}); not acknowledged`)
+    throw outOfSpace(sessions) ?? new QuorumError(`lost member ${failed?.peer.slice(-8) ?? '?'} of ${group} during the upload (${failed?.failure?.message ?? 'unknown'}); not acknowledged`)
   }
+}
+
+/** A member out of space makes the upload a 507 (the client must free space), not a quorum problem. */
+function outOfSpace (sessions: ReplicaSession[]): InsufficientStorageError | undefined {
+  const full = sessions.find(s => (s.failure as { code?: string } | undefined)?.code === 'ERR_INSUFFICIENT_STORAGE')
+  return full?.failure != null ? new InsufficientStorageError(full.failure.message) : undefined
 }

@@ -9,7 +9,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { FRAME_OVERHEAD_BYTES, MAX_CONTROL_FRAME_BYTES, MAX_DATA_FRAME_BYTES, TRANSFER_IDLE_TIMEOUT_MS } from '../constants.ts'
-import { remoteError, toError } from '../errors.ts'
+import { RemoteError, UnavailableError, remoteError, toError } from '../errors.ts'
 import { IdleTimeout } from '../util/abort.ts'
 import { decodeMessage, encodeMessage } from '../wire/codec.ts'
 import { FrameReader, writeFrame } from '../wire/frames.ts'
@@ -61,12 +61,22 @@ export async function putRemote (dialer: Dialer, peer: string, header: PutHeader
     if (a.ok == null) throw remoteError('ERR_PROTOCOL', 'the coordinator answered nothing')
     return a.ok
   }
+  let sourceFailed = false
   try {
     await writeFrame(stream, encodeMessage(PutHeaderSchema, header), options)
-    for await (const piece of source) {
+    const pieces = source[Symbol.asyncIterator]()
+    for (;;) {
+      let next: IteratorResult<Uint8Array | Uint8ArrayList>
+      try {
+        next = await pieces.next()
+      } catch (err) {
+        sourceFailed = true
+        throw err
+      }
+      if (next.done === true) break
       // An early answer is always an error (the coordinator refused mid-way).
       if (reader.ready()) return await answer()
-      const list = piece instanceof Uint8ArrayList ? piece : new Uint8ArrayList(piece)
+      const list = next.value instanceof Uint8ArrayList ? next.value : new Uint8ArrayList(next.value)
       for (let at = 0; at < list.byteLength; at += MAX_DATA_FRAME_BYTES) {
         await writeFrame(stream, list.subarray(at, Math.min(list.byteLength, at + MAX_DATA_FRAME_BYTES)), options)
       }
@@ -77,7 +87,9 @@ export async function putRemote (dialer: Dialer, peer: string, header: PutHeader
     return result
   } catch (err) {
     stream.abort(toError(err))
-    throw err
+    // The coordinator's own answer and our sender's failure keep their meaning; a broken stream is "unavailable".
+    if (sourceFailed || err instanceof RemoteError) throw err
+    throw new UnavailableError(`the coordinator ${peer.slice(-8)} of ${header.group} failed during the upload (${toError(err).message}); not acknowledged — retry`)
   } finally {
     reader.release()
   }

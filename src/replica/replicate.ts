@@ -1,14 +1,21 @@
 /**
  * `/dsm/replicate/1.0.0`: the coordinator of an upload streams every chunk to
- * the other members of the group as it reads it, then a commit frame (the
- * manifest and the operation stamp). A member verifies that the manifest
- * lists exactly the chunks it received, makes them durable, commits the file
- * to its index and answers `stored`. Only then does the coordinator count it
- * as a copy.
+ * the other members of the group as it reads it, then the manifest and the
+ * operation stamp. Two phases, so that a failed upload leaves nothing
+ * visible anywhere:
+ *
+ *   prepare: a member checks that the manifest lists exactly the chunks it
+ *            received and makes them durable, then answers `prepared`
+ *            (nothing is in its index yet);
+ *   decide:  once enough members prepared, the coordinator commits its own
+ *            copy and tells them to commit (they answer `stored`); otherwise
+ *            it tells them to drop the chunks.
  *
  *   coordinator → member: header, chunk frames…, empty frame, commit frame
- *   member → coordinator: { ok: { stored: true } } | { error }   (an error
- *   may come early, e.g. out of space: the coordinator checks before each chunk)
+ *   member → coordinator: { ok: { prepared } } | { error }  (an error may come
+ *                         early, e.g. out of space: checked before each chunk)
+ *   coordinator → member: decision { commit }
+ *   member → coordinator: { ok: { stored } } | { error }    (after commit only)
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { equals } from 'uint8arrays/equals'
@@ -20,6 +27,7 @@ import { FrameReader, writeFrame } from '../wire/frames.ts'
 import { CommitFrameSchema, PROTOCOLS, ReplicateHeaderSchema, StoredSchema } from '../wire/messages.ts'
 import { ErrorFrameSchema, refuseAndDrain } from '../wire/rpc.ts'
 import { decodeManifest, sha256Digest } from './manifest.ts'
+import { ChunkWriter } from '../store/chunk-writer.ts'
 import { z } from 'zod'
 import type { Logger } from '../logger.ts'
 import type { LocalStatus } from '../node/local-status.ts'
@@ -30,6 +38,7 @@ import type { AbortOptions, Stream } from '@libp2p/interface'
 
 const MAX_CHUNK_FRAME_BYTES = MAX_CHUNK_SIZE_BYTES + FRAME_OVERHEAD_BYTES
 const AnswerSchema = z.object({ ok: StoredSchema.optional(), error: ErrorFrameSchema.optional() })
+const DecisionSchema = z.object({ commit: z.boolean() })
 const EMPTY = new Uint8Array(0)
 
 /** The coordinator's end of one replication stream. */
@@ -37,6 +46,8 @@ export class ReplicaSession {
   readonly peer: string
   /** Set once this member dropped out; it no longer counts as a copy. */
   failure?: Error
+  /** The member holds every chunk durably and waits for the decision. */
+  prepared = false
   private readonly stream: Stream
   private readonly reader: FrameReader
 
@@ -64,13 +75,27 @@ export class ReplicaSession {
     }
   }
 
-  /** End the chunks, send the commit, wait for `stored`. Throws if the member did not store it. */
-  async commit (frame: CommitFrame, options: AbortOptions): Promise<void> {
+  /** End the chunks and send the manifest; resolves when the member holds them durably (not yet visible). */
+  async prepare (frame: CommitFrame, options: AbortOptions): Promise<void> {
     if (this.failure != null) throw this.failure
     try {
       await writeFrame(this.stream, EMPTY, options)
       await writeFrame(this.stream, encodeMessage(CommitFrameSchema, frame), options)
       await this.readAnswer(options)
+      this.prepared = true
+    } catch (err) {
+      this.fail(toError(err))
+      throw this.failure ?? err
+    }
+  }
+
+  /** Tell a prepared member to commit (resolves when it stored the file) or to drop it. */
+  async decide (commit: boolean, options: AbortOptions): Promise<void> {
+    if (this.failure != null) throw this.failure
+    if (!this.prepared) throw new Error('no decision before the member prepared')
+    try {
+      await writeFrame(this.stream, encodeMessage(DecisionSchema, { commit }), options)
+      if (commit) await this.readAnswer(options)
       await this.stream.close(options)
     } catch (err) {
       this.fail(toError(err))
@@ -106,8 +131,8 @@ export async function serveReplicate (c: ReplicateServerComponents, stream: Stre
   const idle = new IdleTimeout(TRANSFER_IDLE_TIMEOUT_MS, 'replication')
   const reader = new FrameReader(stream, { maxFrameBytes: Math.max(MAX_CHUNK_FRAME_BYTES, MAX_MANIFEST_BYTES + FRAME_OVERHEAD_BYTES), highWaterBytes: 2 * MAX_CHUNK_FRAME_BYTES })
   const endTransfer = c.status.beginTransfer()
-  const digests: Uint8Array[] = []
-  const dirs = new Set<string>()
+  const writer = new ChunkWriter(c.store)
+  const digests = writer.digests
   const options = { signal: idle.signal }
   let committed = false
   try {
@@ -120,9 +145,7 @@ export async function serveReplicate (c: ReplicateServerComponents, stream: Stre
       idle.touch()
       if (frame.byteLength === 0) break
       if (frame.byteLength > header.chunkSize) throw new InvalidManifestError(`chunk of ${frame.byteLength} bytes exceeds the chunk size ${header.chunkSize}`)
-      const digest = await sha256Digest(frame)
-      dirs.add(await c.store.putChunk(digest, frame))
-      digests.push(digest)
+      await writer.put(await sha256Digest(frame), frame, options)
     }
     const commit = decodeMessage(CommitFrameSchema, await reader.readRequired(options), MAX_MANIFEST_BYTES + FRAME_OVERHEAD_BYTES)
     const manifest = await decodeManifest(commit.manifest)
@@ -130,12 +153,18 @@ export async function serveReplicate (c: ReplicateServerComponents, stream: Stre
       !manifest.chunks.every((d, i) => equals(d, digests[i] ?? EMPTY))) {
       throw new InvalidManifestError('the manifest does not list the chunks that were sent')
     }
-    await c.store.commitAdd({
-      kind: 'add', id: manifest.id.toString(), group: header.group, ts: commit.ts, origin: commit.origin,
-      manifest: manifest.bytes, size: manifest.size, name: manifest.name, mime: manifest.mime, createdAt: commit.createdAt, chunks: manifest.chunks
-    }, dirs)
-    committed = true
+    const dirs = await writer.flush(options)
+    await c.store.chunks.syncDirs(dirs)
     await writeFrame(stream, encodeMessage(AnswerSchema, { ok: { stored: true } }), options)
+    const decision = decodeMessage(DecisionSchema, await reader.readRequired(options), MAX_CONTROL_FRAME_BYTES)
+    if (decision.commit) {
+      await c.store.commitAdd({
+        kind: 'add', id: manifest.id.toString(), group: header.group, ts: commit.ts, origin: commit.origin,
+        manifest: manifest.bytes, size: manifest.size, name: manifest.name, mime: manifest.mime, createdAt: commit.createdAt, chunks: manifest.chunks
+      }, dirs)
+      committed = true
+      await writeFrame(stream, encodeMessage(AnswerSchema, { ok: { stored: true } }), options)
+    }
     await stream.close(options)
   } catch (err) {
     const e = toError(err)
@@ -144,7 +173,8 @@ export async function serveReplicate (c: ReplicateServerComponents, stream: Stre
   } finally {
     idle.clear()
     reader.release()
-    c.store.unpin(digests)
+    await writer.flush().catch(() => {}) // let queued writes settle before collecting
+    writer.release()
     // An upload that never committed here leaves its chunks as garbage (unless another file uses them).
     if (!committed) await c.store.collect(digests).catch(err => { c.logger.warn({ err: toError(err).message }, 'could not collect the chunks of a failed replication') })
     endTransfer()

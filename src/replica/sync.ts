@@ -17,6 +17,7 @@ import { remoteSource } from '../stream/sources.ts'
 import { PROTOCOLS, SyncRequestSchema, SyncResponseSchema } from '../wire/messages.ts'
 import { request } from '../wire/rpc.ts'
 import { decodeManifest } from './manifest.ts'
+import { ChunkWriter } from '../store/chunk-writer.ts'
 import type { Manifest } from './manifest.ts'
 import type { Logger } from '../logger.ts'
 import type { LocalStatus } from '../node/local-status.ts'
@@ -201,23 +202,21 @@ export class GroupSync implements Startable {
       .filter(p => !p.self && (p.state === 'ACTIVE' || p.state === 'SYNCING'))
       .sort((a, b) => Number(b.state === 'ACTIVE') - Number(a.state === 'ACTIVE') || a.load - b.load)
       .map(p => remoteSource(this.c.dialer, p.peerId))
-    const dirs = new Set<string>()
-    const pinned: Uint8Array[] = []
+    const writer = new ChunkWriter(this.c.store)
     try {
       for (const run of runs(missing)) {
         for await (const chunk of readChunks(m, run.first, run.last, sources, options)) {
-          const digest = m.chunks[chunk.index] as Uint8Array
-          dirs.add(await this.c.store.putChunk(digest, chunk.data))
-          pinned.push(digest)
+          await writer.put(m.chunks[chunk.index] as Uint8Array, chunk.data, options)
           this.c.status.sync = { ...this.c.status.sync, bytesToGo: Math.max(0, this.c.status.sync.bytesToGo - chunk.data.byteLength) }
         }
       }
-      await this.c.store.chunks.syncDirs(dirs)
+      await this.c.store.chunks.syncDirs(await writer.flush(options))
       if (this.c.store.index.get(row.id)?.state === 'pending') this.c.store.markPresent(row.id)
     } finally {
-      this.c.store.unpin(pinned)
+      await writer.flush().catch(() => {})
+      writer.release()
       // Deleted while we fetched: what we wrote is garbage.
-      if (this.c.store.index.get(row.id)?.state === 'deleted') await this.c.store.collect(pinned)
+      if (this.c.store.index.get(row.id)?.state === 'deleted') await this.c.store.collect(writer.digests)
     }
   }
 

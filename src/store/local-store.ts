@@ -6,6 +6,7 @@
  */
 import { TypedEventEmitter } from 'main-event'
 import { toString as toHex } from 'uint8arrays'
+import { CAPACITY_REFRESH_MS } from '../constants.ts'
 import { InsufficientStorageError } from '../errors.ts'
 import { HybridClock } from '../replica/clock.ts'
 import { sizeOf } from '../util/size.ts'
@@ -44,6 +45,7 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
   readonly clock = new HybridClock()
   private readonly init: LocalStoreInit
   private readonly pins = new Map<string, number>()
+  private capacity?: Capacity & { at: number }
 
   constructor (init: LocalStoreInit) {
     super()
@@ -64,25 +66,28 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
     return sizeOf(this.init.reserve, (await this.init.capacity()).total)
   }
 
-  /** Throw InsufficientStorageError unless `bytes` more fit above the reserve. */
+  /**
+   * Throw InsufficientStorageError unless `bytes` more fit above the reserve.
+   * The disk is asked (statfs) at most every CAPACITY_REFRESH_MS; in between,
+   * what we wrote since is subtracted, so the check stays cheap per chunk.
+   */
   async ensureSpace (bytes: number): Promise<void> {
-    const { free, total } = await this.init.capacity()
+    const now = Date.now()
+    if (this.capacity == null || now - this.capacity.at > CAPACITY_REFRESH_MS) {
+      this.capacity = { ...await this.init.capacity(), at: now }
+    }
+    const { free, total } = this.capacity
     const reserve = sizeOf(this.init.reserve, total)
     if (free - bytes < reserve) {
       throw new InsufficientStorageError(`storing ${bytes} more bytes would leave ${Math.max(0, free - bytes)} free, below the reserve of ${reserve} bytes`)
     }
+    this.capacity.free -= bytes
   }
 
-  /** Write a chunk for an upload or a sync, pinned until `unpin`. Returns its directory. */
+  /** Write a chunk (the caller pins it until its file commits). Returns its directory. */
   async putChunk (digest: Uint8Array, data: Uint8Array): Promise<string> {
-    this.pin(digest)
-    try {
-      await this.ensureSpace(data.byteLength)
-      return await this.chunks.write(digest, data)
-    } catch (err) {
-      this.unpin([digest])
-      throw err
-    }
+    await this.ensureSpace(data.byteLength)
+    return this.chunks.write(digest, data)
   }
 
   /** Keep chunks from being collected while an upload or fetch still needs them. */
