@@ -6,7 +6,7 @@
  * and fsyncs it (one durable copy, no hashing, no network hop).
  */
 import { createWriteStream } from 'node:fs'
-import { mkdtemp, open, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -15,16 +15,29 @@ import { eventually, dsm, startProcNode } from '../test/helpers/proc.ts'
 import { MiB, printTable, writeResults } from './lib.ts'
 import type { ProcNode } from '../test/helpers/proc.ts'
 
-interface Args { smallCount: number, mediumCount: number, bigMiB: number, concurrency: number }
+interface Args { smallCount: number, mediumCount: number, bigMiB: number, flatMiB: number, concurrency: number }
 
 function parseArgs (args: string[]): Args {
   const get = (name: string, def: number): number => Number(args.find(a => a.startsWith(`--${name}=`))?.split('=')[1] ?? def)
-  return { smallCount: get('small', 400), mediumCount: get('medium', 100), bigMiB: get('big-mib', 256), concurrency: get('concurrency', 16) }
+  return { smallCount: get('small', 400), mediumCount: get('medium', 100), bigMiB: get('big-mib', 256), flatMiB: get('flat-mib', 2048), concurrency: get('concurrency', 16) }
 }
 
 async function peakRssMiB (pid: number | undefined): Promise<number> {
   const status = await readFile(`/proc/${pid ?? 0}/status`, 'utf8').catch(() => '')
   return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024
+}
+
+/** Reset the kernel's peak-RSS mark of a process (Linux: write 5 to clear_refs). */
+async function resetPeakRss (pid: number | undefined): Promise<void> {
+  await writeFile(`/proc/${pid ?? 0}/clear_refs`, '5').catch(() => {})
+}
+
+async function peaks (nodes: ProcNode[]): Promise<number[]> {
+  return Promise.all(nodes.map(async n => peakRssMiB(n.proc.pid)))
+}
+
+async function resetPeaks (nodes: ProcNode[]): Promise<void> {
+  await Promise.all(nodes.map(async n => resetPeakRss(n.proc.pid)))
 }
 
 /** Run `count` uploads of `size` bytes, `concurrency` at a time; returns uploads/s. */
@@ -106,10 +119,20 @@ export async function run (argv: string[]): Promise<void> {
     for (const copies of [3, 2]) {
       const nodes = await cluster(join(root, `c${copies}`), copies)
       const url = nodes[0]?.url ?? ''
+      rss[`copies${copies}_idle`] = await peaks(nodes)
+      await resetPeaks(nodes)
       results[`copies${copies}_4k_per_s`] = await uploadsPerSecond(url, args.smallCount, 4096, args.concurrency, '&group=g1')
       results[`copies${copies}_1m_per_s`] = await uploadsPerSecond(url, args.mediumCount, MiB, args.concurrency, '&group=g1')
+      rss[`copies${copies}_${args.concurrency}_concurrent`] = await peaks(nodes)
+      await resetPeaks(nodes)
       results[`copies${copies}_big_MBps`] = await bigUpload(url, args.bigMiB, '/files?name=big.bin&group=g1')
-      rss[`copies${copies}`] = await Promise.all(nodes.map(async n => peakRssMiB(n.proc.pid)))
+      rss[`copies${copies}_${args.bigMiB}MiB_file`] = await peaks(nodes)
+      if (copies === 3 && args.flatMiB > 0) {
+        // Memory stays flat: a file 8x larger must not raise the peak.
+        await resetPeaks(nodes)
+        results.flat_MBps = await bigUpload(url, args.flatMiB, '/files?name=flat.bin&group=g1')
+        rss[`copies3_${args.flatMiB}MiB_file`] = await peaks(nodes)
+      }
       await Promise.all(nodes.map(async n => n.stop()))
     }
   } finally {
@@ -123,7 +146,8 @@ export async function run (argv: string[]): Promise<void> {
       [`1 MiB files (uploads/s, ${args.mediumCount})`, results.baseline_1m_per_s ?? NaN, results.copies3_1m_per_s ?? NaN, results.copies2_1m_per_s ?? NaN, ratio(results.copies3_1m_per_s, results.baseline_1m_per_s)],
       [`one ${args.bigMiB} MiB file (MiB/s)`, results.baseline_big_MBps ?? NaN, results.copies3_big_MBps ?? NaN, results.copies2_big_MBps ?? NaN, ratio(results.copies3_big_MBps, results.baseline_big_MBps)]
     ])
-  printTable('peak RSS per node (MiB)', ['cluster', 'n1 (coordinator)', 'n2', 'n3'],
+  if (results.flat_MBps != null) process.stdout.write(`\none ${args.flatMiB} MiB file, 3 copies: ${results.flat_MBps.toFixed(1)} MiB/s\n`)
+  printTable('peak RSS per node during each phase (MiB)', ['phase', 'n1 (coordinator)', 'n2', 'n3'],
     Object.entries(rss).map(([k, v]) => [k, v[0] ?? NaN, v[1] ?? NaN, v[2] ?? NaN]))
   const path = writeResults('upload', { args, results, peak_rss_mb: rss })
   process.stdout.write(`\nwrote ${path}\n`)

@@ -87,6 +87,12 @@ export const DEFAULT_TCP_PORT = 4100
 /** libp2p's default (5 dials/s per host) refuses many local dials in one host. */
 export const INBOUND_CONNECTION_THRESHOLD = 1_000
 export const MAX_CONNECTIONS = 400
+/**
+ * yamux grows a stream's receive window up to this (its default is 16 MiB).
+ * A window is what one transfer may have in flight, so it bounds memory per
+ * stream; 4 MiB still covers the bandwidth-delay product of a LAN.
+ */
+export const YAMUX_MAX_STREAM_WINDOW_BYTES = 4 * 1024 * 1024
 
 // ---- files & storage -----------------------------------------------------
 

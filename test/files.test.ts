@@ -50,11 +50,18 @@ describe('files on replica groups', () => {
     expect(stat.replicas.map(r => [r.state, r.copy])).toEqual([['ACTIVE', 'present'], ['ACTIVE', 'present'], ['ACTIVE', 'present']])
   })
 
-  it('the same bytes and name give the same ID (an idempotent retry)', async () => {
+  it('the same bytes and name give the same ID (an idempotent retry), whichever way they are uploaded', async () => {
     const data = randomBytes(1000, 8)
     const a = await upload(url(c, 0), data, 'same.bin', { group: 'g1' })
     const b = await upload(url(c, 3), data, 'same.bin', { group: 'g1' })
     expect(a.body.id).toBe(b.body.id)
+    // `curl -T same.bin http://node/files/` (PUT /files/<name>) and a Content-Disposition name.
+    const put = await fetch(`${url(c, 1)}/files/same.bin`, { method: 'PUT', body: data })
+    expect(put.status).toBe(201)
+    expect(put.headers.get('location')).toBe(`/files/${String(a.body.id)}`)
+    expect((await put.json() as { id: string }).id).toBe(a.body.id)
+    const disposition = await fetch(`${url(c, 2)}/files`, { method: 'POST', body: data, headers: { 'content-disposition': 'attachment; filename="same.bin"' } })
+    expect((await disposition.json() as { id: string }).id).toBe(a.body.id)
   })
 
   it('200 concurrent small uploads: each one is on every replica the moment it is acknowledged', async () => {

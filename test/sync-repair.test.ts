@@ -92,14 +92,23 @@ describe('repair', () => {
       const files = await uploadMany(c, 0, 5, 700 * 1024)
       await c.kill(2)
       const spare = c.node(3)
+      // Until the repair, the group is degraded; while the recruit syncs, repairing.
+      const healthSeen = new Set<string>()
+      const watch = setInterval(() => {
+        void fetch(`${url(c, 0)}/api/groups`).then(async r => r.json() as Promise<Array<{ name: string, health: { state: string } }>>)
+          .then(g => { const s = g.find(x => x.name === 'g1')?.health.state; if (s != null) healthSeen.add(s) }).catch(() => {})
+      }, 50)
       await c.waitFor(() => spare.status.group === 'g1' && spare.status.state === 'ACTIVE', { message: 'spare recruited and caught up', timeoutMs: 20_000 })
+      clearInterval(watch)
+      expect(healthSeen.has('degraded')).toBe(true)
       expect(spare.store.index.stats().present.files).toBe(5)
       for (const [id, sha] of files) {
         for (const i of [0, 1, 3]) expect(sha256hex((await download(url(c, i), id)).bytes)).toBe(sha)
       }
       // `dsm groups` shows it: three ACTIVE members and the lost one OFFLINE.
       await c.waitFor(() => c.node(0).membership.view.get(c.peerId(3))?.state === 'ACTIVE', { message: 'recruit seen' })
-      const groups = await (await fetch(`${url(c, 1)}/api/groups`)).json() as Array<{ name: string, members: Array<{ peerId: string, state: string }> }>
+      const groups = await (await fetch(`${url(c, 1)}/api/groups`)).json() as Array<{ name: string, health: { state: string, active: number }, members: Array<{ peerId: string, state: string }> }>
+      expect(groups.find(g => g.name === 'g1')?.health).toMatchObject({ state: 'healthy', active: 3, target: 3, offline: 1 })
       const g1 = groups.find(g => g.name === 'g1')?.members ?? []
       expect(g1.filter(m => m.state === 'ACTIVE').map(m => m.peerId).sort()).toEqual([0, 1, 3].map(i => c.peerId(i)).sort())
       expect(g1.find(m => m.peerId === c.peerId(2))?.state).toBe('OFFLINE')

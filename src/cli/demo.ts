@@ -81,9 +81,11 @@ async function main (): Promise<void> {
     nodes.forEach((n, i) => { out.write(`  ${n.name}  ${n.http}  group ${ids[i]?.group ?? '-'}  ${ids[i]?.state ?? ''}  ${ids[i]?.peerId ?? ''}\n`) })
     out.write(`
 Try it (any node answers any request):
-  bin/dsm groups                         # groups and members (default node ${nodes[0]?.http})
-  bin/dsm peers --node ${nodes[1]?.http}
-  curl ${nodes[2]?.http}/api/groups
+  bin/dsm upload video.mp4                       # prints the file ID (default node ${nodes[0]?.http})
+  curl -T video.mp4 ${nodes[1]?.http}/files/      # the same over plain HTTP
+  bin/dsm download <id> -o copy.mp4 --node ${nodes[2]?.http}
+  curl -r 0-999 ${nodes[2]?.http}/files/<id>       # any byte range, from any node
+  bin/dsm ls ; bin/dsm stat <id> ; bin/dsm groups ; bin/dsm delete <id>
 
 Logs: ${root}/nodeN/node.log    Stop: Ctrl-C
 `)

@@ -196,7 +196,8 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
       identity: () => this.identity(),
       members: () => this.r.membership.view.members(),
       groups: () => this.r.membership.view.groups(),
-      isConnected: (peer) => this.r.libp2p.getConnections(peerIdFromString(peer)).length > 0
+      isConnected: (peer) => this.r.libp2p.getConnections(peerIdFromString(peer)).length > 0,
+      groupSize: () => this.config.groupSize
     }), fileRoutes({
       upload: async (req, source, options) => this.r.replica.upload(req, source, options),
       open: async (id, options) => this.r.replica.open(id, options),

@@ -17,7 +17,7 @@ import { tls } from '@libp2p/tls'
 import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
-import { INBOUND_CONNECTION_THRESHOLD, MAX_CONNECTIONS, PROTOCOL_PREFIX } from '../constants.ts'
+import { INBOUND_CONNECTION_THRESHOLD, MAX_CONNECTIONS, PROTOCOL_PREFIX, YAMUX_MAX_STREAM_WINDOW_BYTES } from '../constants.ts'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
 import type { KadDHT } from '@libp2p/kad-dht'
@@ -54,7 +54,8 @@ export async function createDsmLibp2p (init: Libp2pInit): Promise<DsmLibp2p> {
     addresses: { listen: init.listen },
     transports,
     connectionEncrypters: [tls(), noise()],
-    streamMuxers: [yamux()],
+    // Bounded stream windows bound the bytes in flight per transfer (memory stays flat under many transfers).
+    streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: YAMUX_MAX_STREAM_WINDOW_BYTES } })],
     connectionGater: {
       // libp2p refuses private addresses by default; dsm clusters live on LANs and loopback.
       denyDialMultiaddr: () => false,

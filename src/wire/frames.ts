@@ -14,7 +14,7 @@ import { encode as encodeVarint } from 'uint8-varint'
 import { InvalidMessageError, MessageTooLargeError, toError } from '../errors.ts'
 import type { AbortOptions, MessageStream, StreamCloseEvent, StreamMessageEvent } from '@libp2p/interface'
 
-/** yamux's largest stream window: data already in flight when we pause. */
+/** yamux's largest stream window (its default; dsm sets less): data already in flight when we pause. */
 const MAX_IN_FLIGHT_BYTES = 16 * 1024 * 1024
 
 export interface FrameReaderInit {

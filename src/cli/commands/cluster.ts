@@ -19,7 +19,7 @@ interface MemberJson {
   connected?: boolean
 }
 
-interface GroupJson { name: string, members: MemberJson[] }
+interface GroupJson { name: string, health: { target: number, active: number, state: string }, members: MemberJson[] }
 
 function print (flags: ClientFlags, value: unknown, text: () => string): void {
   process.stdout.write(flags.json === true ? `${JSON.stringify(value, null, 2)}\n` : `${text()}\n`)
@@ -50,8 +50,8 @@ export function registerClusterCommands (program: Command, withClient: (cmd: Com
       const groups = await new DsmClient(flags.node).json<GroupJson[]>('/api/groups')
       print(flags, groups, () => groups.length === 0
         ? 'no groups yet'
-        : formatTable(['GROUP', 'PEER', 'STATE', 'FREE', 'TOTAL', 'LOAD', 'SYNC'],
-          groups.flatMap(g => g.members.map(m => [g.name, shortPeerId(m.peerId), m.state, formatBytes(m.free),
-            formatBytes(m.total), String(m.load), syncText(m)]))))
+        : formatTable(['GROUP', 'HEALTH', 'PEER', 'STATE', 'FREE', 'TOTAL', 'LOAD', 'SYNC'],
+          groups.flatMap(g => g.members.map((m, i) => [i === 0 ? g.name : '', i === 0 ? `${g.health.state} ${g.health.active}/${g.health.target}` : '',
+            shortPeerId(m.peerId), m.state, formatBytes(m.free), formatBytes(m.total), String(m.load), syncText(m)]))))
     })
 }

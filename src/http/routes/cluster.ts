@@ -17,6 +17,24 @@ export interface ClusterApi {
   members(): MemberRecord[]
   groups(): GroupView[]
   isConnected(peerId: string): boolean
+  /** Target members per group (this node's --group-size). */
+  groupSize(): number
+}
+
+export interface GroupHealth {
+  target: number
+  active: number
+  syncing: number
+  offline: number
+  /** healthy: ≥ target ACTIVE; repairing: short but a member is catching up; degraded: short. */
+  state: 'healthy' | 'repairing' | 'degraded'
+}
+
+export function groupHealth (members: MemberRecord[], target: number): GroupHealth {
+  const count = (state: string): number => members.filter(m => m.state === state).length
+  const active = count('ACTIVE')
+  const syncing = count('SYNCING') + count('JOINING')
+  return { target, active, syncing, offline: count('OFFLINE'), state: active >= target ? 'healthy' : syncing > 0 ? 'repairing' : 'degraded' }
 }
 
 function memberJson (m: MemberRecord, now: number): Record<string, unknown> {
@@ -53,7 +71,7 @@ export function clusterRoutes (api: ClusterApi): RouteRegistrar {
     })
     app.get('/api/groups', async () => {
       const now = Date.now()
-      return api.groups().map(({ name, members }) => ({ name, members: members.map(m => memberJson(m, now)) }))
+      return api.groups().map(({ name, members }) => ({ name, health: groupHealth(members, api.groupSize()), members: members.map(m => memberJson(m, now)) }))
     })
   }
 }

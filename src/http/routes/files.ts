@@ -143,13 +143,19 @@ export function fileRoutes (api: FilesApi): RouteRegistrar {
     void app.register(async (scope) => {
       scope.removeAllContentTypeParsers()
       scope.addContentTypeParser('*', (_req, _payload, done) => { done(null) })
-      scope.post<{ Querystring: Record<string, string | undefined> }>('/files', async (req, reply) => {
+      const handler = async (req: FastifyRequest<{ Params: { name?: string }, Querystring: Record<string, string | undefined> }>, reply: FastifyReply): Promise<unknown> => {
         const signal = clientSignal(req, reply)
+        const request = uploadRequest(req)
+        // `curl -T video.mp4 http://node/files/` sends PUT /files/video.mp4.
+        if (request.name === '' && req.params.name != null) request.name = req.params.name
         // Not destroyed when the upload fails early: the client must still get our error response.
         const body = req.raw.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>
-        const result = await api.upload(uploadRequest(req), body, { signal })
+        const result = await api.upload(request, body, { signal })
         return reply.status(201).header('Location', `/files/${result.id}`).send(result)
-      })
+      }
+      scope.post('/files', handler)
+      scope.put('/files', handler)
+      scope.put('/files/:name', handler)
     })
     app.route<{ Params: { id: string }, Querystring: Record<string, string | undefined> }>({
       method: ['GET', 'HEAD'], url: '/files/:id', handler: async (req, reply) => serveFile(api, req, reply)
