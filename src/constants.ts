@@ -155,3 +155,11 @@ export const MAX_LIST_FILES_PER_GROUP = 10_000
 export const CHUNK_WRITE_CONCURRENCY = 4
 /** Chunks one transfer may hold in memory waiting for the disk (bounds memory per transfer). */
 export const CHUNK_WRITE_BACKLOG = 8
+/** Default size of the chunk cache of a node that streams files it does not hold (--cache-size). */
+export const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
+/** Consecutive chunks fetched from one replica in one request (a segment). */
+export const SEGMENT_CHUNKS = 4
+/** Chunks a remote read fetches ahead of the consumer (per replica in use, at most 3 replicas). */
+export const READ_AHEAD_CHUNKS_PER_SOURCE = 4
+/** Replicas one read fetches from in parallel. */
+export const MAX_PARALLEL_SOURCES = 3

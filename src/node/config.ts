@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { z } from 'zod'
 import {
-  DEFAULT_CHUNK_SIZE_BYTES, DEFAULT_GROUP_SIZE, DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, DEFAULT_RESERVE_PERCENT, DEFAULT_TCP_PORT,
+  DEFAULT_CACHE_BYTES, DEFAULT_CHUNK_SIZE_BYTES, DEFAULT_GROUP_SIZE, DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, DEFAULT_RESERVE_PERCENT, DEFAULT_TCP_PORT,
   HEARTBEAT_INTERVAL_MS, JOIN_SETTLE_MS, MAX_CHUNK_SIZE_BYTES, OFFLINE_AFTER_MS, REPAIR_AFTER_MS, STALL_TIMEOUT_MS
 } from '../constants.ts'
 import { InvalidConfigError } from '../errors.ts'
@@ -51,6 +51,8 @@ export interface NodeConfig {
   stallTimeoutMs: number
   /** Chunk size of new uploads (files keep theirs). */
   chunkSize: number
+  /** Bytes of chunks kept for files this node streams but does not hold. */
+  cacheSize: number
 }
 
 const multiaddrString = z.string().refine(s => {
@@ -87,6 +89,15 @@ const duration = z.union([z.number().int().nonnegative(), z.string()]).transform
   return ms
 })
 
+const byteCount = z.union([z.number().int().nonnegative(), z.string()]).transform((v, ctx): number => {
+  const spec = typeof v === 'number' ? { bytes: v } : parseSize(v)
+  if (spec == null || !('bytes' in spec)) {
+    ctx.addIssue({ code: 'custom', message: `expected bytes ("256MiB", "1GB", 1000000), got "${String(v)}"` })
+    return z.NEVER
+  }
+  return spec.bytes
+})
+
 const quorumSpec = z.union([QuorumSchema, z.string().regex(/^[1-9]\d?$/).transform(Number)])
 
 /** One layer: every key optional, unknown keys refused (they are usually typos). */
@@ -107,7 +118,8 @@ const LayerSchema = z.object({
   placement: z.enum(PLACEMENTS),
   repairAfterMs: duration,
   stallTimeoutMs: positiveInt.min(50),
-  chunkSize: positiveInt.min(1024).max(MAX_CHUNK_SIZE_BYTES)
+  chunkSize: positiveInt.min(1024).max(MAX_CHUNK_SIZE_BYTES),
+  cacheSize: byteCount
 }).partial().strict()
 export type ConfigLayer = z.input<typeof LayerSchema>
 
@@ -140,7 +152,8 @@ export function layerFromEnv (env: NodeJS.ProcessEnv): ConfigLayer {
     DSM_PLACEMENT: ['placement', String],
     DSM_REPAIR_AFTER: ['repairAfterMs', String],
     DSM_STALL_TIMEOUT_MS: ['stallTimeoutMs', num],
-    DSM_CHUNK_SIZE: ['chunkSize', num]
+    DSM_CHUNK_SIZE: ['chunkSize', num],
+    DSM_CACHE_SIZE: ['cacheSize', String]
   }
   const layer: Record<string, unknown> = {}
   for (const [name, [key, convert]] of Object.entries(map)) {
@@ -170,7 +183,8 @@ export const DEFAULTS: Omit<NodeConfig, 'dataDir'> = {
   placement: 'most-free',
   repairAfterMs: REPAIR_AFTER_MS,
   stallTimeoutMs: STALL_TIMEOUT_MS,
-  chunkSize: DEFAULT_CHUNK_SIZE_BYTES
+  chunkSize: DEFAULT_CHUNK_SIZE_BYTES,
+  cacheSize: DEFAULT_CACHE_BYTES
 }
 
 export interface ResolveConfigInit {

@@ -167,6 +167,7 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
         dht: libp2p.services.dht,
         persistGroup: (group) => { persistGroup(db, group) },
         waitForContact: async (options) => connectivity.waitForFirstContact(options),
+        rttOf: (peer) => libp2p.getConnections(peerIdFromString(peer)).find(c => c.rtt != null)?.rtt,
         logger: log
       }, {
         groupSize: config.groupSize,
@@ -175,6 +176,7 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
         repairAfterMs: config.repairAfterMs,
         intervalMs: config.heartbeatIntervalMs,
         stallTimeoutMs: config.stallTimeoutMs,
+        cacheBytes: config.cacheSize,
         chunkSize: config.chunkSize
       })
       await replica.start()

@@ -10,7 +10,10 @@ import { MANIFEST_CACHE_ENTRIES, MAX_CONCURRENT_UPLOADS, MAX_QUEUED_UPLOADS, MAX
 import { NotAMemberError, UnavailableError, toError } from '../errors.ts'
 import { FileAnnouncer } from '../dht/file-announcer.ts'
 import { serveGet } from '../stream/get.ts'
-import { readRange } from '../stream/range-reader.ts'
+import { ChunkCache } from '../stream/chunk-cache.ts'
+import { readRange, sliceChunks } from '../stream/range-reader.ts'
+import { readRemoteChunks } from '../stream/remote-read.ts'
+import { orderReplicas } from '../stream/replica-choice.ts'
 import { localSource, remoteSource } from '../stream/sources.ts'
 import {
   ApplyRequestSchema, ApplyResultSchema, DeleteRequestSchema, DeleteResultSchema, ListRequestSchema, ListResponseSchema,
@@ -21,7 +24,7 @@ import { applyPushedDelete, deleteAsMember } from './delete.ts'
 import { ingest } from './ingest.ts'
 import { answerList, listCluster } from './list.ts'
 import { Locator, answerLocate } from './locate.ts'
-import { decodeManifest, parseFileId } from './manifest.ts'
+import { chunksForRange, decodeManifest, parseFileId } from './manifest.ts'
 import { validateFileName } from './names.ts'
 import { PlacementPolicy, chooseCoordinator } from './placement.ts'
 import { putRemote, servePut } from './put.ts'
@@ -53,6 +56,8 @@ export interface ReplicaInit {
   /** Sync and repair rounds run at this period (the heartbeat interval). */
   intervalMs: number
   stallTimeoutMs: number
+  /** Bytes of the chunk cache for files this node does not hold (0 disables it). */
+  cacheBytes: number
   chunkSize?: number
 }
 
@@ -66,6 +71,8 @@ export interface ReplicaComponents {
   dht: Pick<KadDHT, 'provide' | 'findProviders' | 'cancelReprovide'>
   /** Resolves once the node heard from the cluster (see GroupSync). */
   waitForContact: (options: AbortOptions) => Promise<void>
+  /** Round-trip time to a peer, when libp2p measured one. */
+  rttOf: (peerId: string) => number | undefined
   /** Switch this node to `group` (persisted) — used by repair. */
   persistGroup: (group: string) => void
   logger: Logger
@@ -81,6 +88,10 @@ export interface UploadRequest {
 
 export class ReplicaService implements Startable {
   readonly locator: Locator
+  /** Chunks this node streamed for files it does not hold. */
+  readonly cache: ChunkCache
+  /** Bytes this node served to others as a replica, and fetched from replicas for its own readers. */
+  readonly counters = { servedBytes: 0, fetchedBytes: 0 }
   readonly sync: GroupSync
   readonly repair: Repair
   private readonly c: ReplicaComponents
@@ -95,6 +106,7 @@ export class ReplicaService implements Startable {
     this.c = components
     this.init = init
     this.placement = new PlacementPolicy(init.placement)
+    this.cache = new ChunkCache(init.cacheBytes)
     this.announcer = new FileAnnouncer(components.dht, components.logger)
     this.locator = new Locator({ index: components.store.index, view: components.view, dialer: components.dialer, dht: components.dht, logger: components.logger })
     this.sync = new GroupSync(components, { intervalMs: init.intervalMs })
@@ -152,13 +164,28 @@ export class ReplicaService implements Startable {
     return this.locator.locate(parseFileId(id), options)
   }
 
-  /** Verified bytes of [offset, offset + length): local copy first, then the group's ACTIVE members. */
+  /**
+   * Verified bytes of [offset, offset + length). A replica reads its own copy
+   * (other replicas only if a local chunk is damaged); any other node reads
+   * from the group's ACTIVE members in parallel, through its chunk cache.
+   */
   read (located: Located, offset: number, length: number, options: AbortOptions = {}): AsyncIterable<Uint8Array> {
-    return readRange(located.manifest, offset, length, this.sourcesFor(located), {
+    const { manifest } = located
+    const remote = orderReplicas(this.c.view.groupMembers(located.group), this.c.rttOf).map(m => remoteSource(this.c.dialer, m.peerId))
+    const onSourceFailed = (source: ChunkSource, err: Error): void => {
+      this.c.logger.info({ source: source.id.slice(-8), err: err.message }, 'replica failed mid-read; moving on')
+    }
+    if (this.c.store.index.get(manifest.id.toString())?.state === 'present') {
+      return readRange(manifest, offset, length, [localSource(this.c.store), ...remote], { ...options, stallTimeoutMs: this.init.stallTimeoutMs, onSourceFailed })
+    }
+    const { first, last } = chunksForRange(manifest, offset, length)
+    return sliceChunks(manifest, offset, length, readRemoteChunks(manifest, first, last, remote, {
       ...options,
+      cache: this.cache,
       stallTimeoutMs: this.init.stallTimeoutMs,
-      onSourceFailed: (source, err) => { this.c.logger.info({ source: source.id.slice(-8), err: err.message }, 'replica failed mid-read; moving on') }
-    })
+      onSourceFailed,
+      onFetched: (_source, bytes) => { this.counters.fetchedBytes += bytes }
+    }))
   }
 
   async stat (id: string, options: AbortOptions = {}): Promise<FileStat> {
@@ -176,16 +203,6 @@ export class ReplicaService implements Startable {
 
   async list (options: AbortOptions = {}): Promise<FileListing[]> {
     return listCluster(this.c, options)
-  }
-
-  private sourcesFor (located: Located): ChunkSource[] {
-    const sources: ChunkSource[] = []
-    if (this.c.store.index.get(located.manifest.id.toString())?.state === 'present') sources.push(localSource(this.c.store))
-    const replicas = this.c.view.groupMembers(located.group)
-      .filter(m => !m.self && m.state === 'ACTIVE')
-      .sort((a, b) => a.load - b.load)
-    for (const m of replicas) sources.push(remoteSource(this.c.dialer, m.peerId))
-    return sources
   }
 
   private ingestComponents (): Parameters<typeof ingest>[0] {
@@ -223,7 +240,11 @@ export class ReplicaService implements Startable {
     await stream(PROTOCOLS.put, async (s) => { await servePut(s, async (h, src, o) => this.coordinate(h, src, o)) })
     await stream(PROTOCOLS.replicate, async (s, remote) => { await serveReplicate(this.c, s, remote) })
     await stream(PROTOCOLS.get, async (s) => {
-      await serveGet({ ...this.c, manifestOf: async (id) => this.manifestOf(id) }, s, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS * 60) })
+      await serveGet({
+        ...this.c,
+        manifestOf: async (id) => this.manifestOf(id),
+        onServed: (bytes) => { this.counters.servedBytes += bytes }
+      }, s, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS * 60) })
     })
     const rpc = async <Req, Res>(protocol: string, reqSchema: Parameters<typeof serve<Req, Res>>[2], resSchema: Parameters<typeof serve<Req, Res>>[3],
       handler: (req: Req, remote: string, o: AbortOptions) => Promise<Res>): Promise<void> => {

@@ -68,8 +68,13 @@ export async function * readChunks (manifest: Manifest, first: number, last: num
 export async function * readRange (manifest: Manifest, offset: number, length: number, sources: ChunkSource[], options: ReadRangeOptions = {}): AsyncGenerator<Uint8Array> {
   if (length <= 0) return
   const { first, last } = chunksForRange(manifest, offset, length)
+  yield * sliceChunks(manifest, offset, length, readChunks(manifest, first, last, sources, options))
+}
+
+/** Cut whole chunks (in order) down to the bytes of [offset, offset + length). */
+export async function * sliceChunks (manifest: Manifest, offset: number, length: number, chunks: AsyncIterable<Chunk>): AsyncGenerator<Uint8Array> {
   const end = offset + length
-  for await (const chunk of readChunks(manifest, first, last, sources, options)) {
+  for await (const chunk of chunks) {
     const chunkStart = chunk.index * manifest.chunkSize
     yield chunk.data.subarray(Math.max(0, offset - chunkStart), Math.min(chunk.data.byteLength, end - chunkStart))
   }

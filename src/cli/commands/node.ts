@@ -19,6 +19,11 @@ interface NodeFlags {
   groupSize?: number
   spare?: boolean
   logLevel?: string
+  reserve?: string
+  writeQuorum?: string
+  placement?: string
+  repairAfter?: string
+  cacheSize?: string
 }
 
 export function flagsToLayer (flags: NodeFlags): ConfigLayer {
@@ -30,7 +35,12 @@ export function flagsToLayer (flags: NodeFlags): ConfigLayer {
     group: flags.group,
     groupSize: flags.groupSize,
     spare: flags.spare,
-    logLevel: flags.logLevel
+    logLevel: flags.logLevel,
+    reserve: flags.reserve,
+    writeQuorum: flags.writeQuorum,
+    placement: flags.placement,
+    repairAfterMs: flags.repairAfter,
+    cacheSize: flags.cacheSize
   }
   return Object.fromEntries(Object.entries(layer).filter(([, v]) => v !== undefined)) as ConfigLayer
 }
@@ -45,6 +55,11 @@ export function registerNodeCommand (program: Command): void {
     .option('--group <name>', 'join this replica group instead of auto-joining (env DSM_GROUP)')
     .option('--group-size <n>', 'target members per group for auto-joining (env DSM_GROUP_SIZE; default 3)', parsePositiveInt)
     .option('--spare', 'join no group; wait to be recruited by a group that lost a member (env DSM_SPARE)')
+    .option('--reserve <size>', 'free space to keep on the data disk: "10%" or bytes like "50GiB" (env DSM_RESERVE; default 10%)')
+    .option('--write-quorum <n>', 'copies an upload needs before it is acknowledged: "all" ACTIVE members or a number (env DSM_WRITE_QUORUM; default all)')
+    .option('--placement <policy>', 'group for uploads without ?group=: most-free | round-robin (env DSM_PLACEMENT; default most-free)')
+    .option('--repair-after <duration>', 'replace a member OFFLINE this long: "60s", "5m" (env DSM_REPAIR_AFTER; default 60s)')
+    .option('--cache-size <size>', 'chunk cache for files streamed but not held: "256MiB", 0 to disable (env DSM_CACHE_SIZE; default 256MiB)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (env DSM_LOG_LEVEL; default info)')
     .action(async (flags: NodeFlags) => {
       const config = await resolveConfig({ flags: flagsToLayer(flags) })

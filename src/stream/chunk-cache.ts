@@ -1,0 +1,47 @@
+/**
+ * Verified chunks that a node streamed but does not store, kept in a bounded
+ * LRU (by bytes), so a hot video watched through one node does not hit the
+ * replicas again for every viewer. Chunks are content-addressed, so an entry
+ * can never be stale. Fetches in flight are shared too: viewers asking for a
+ * chunk someone is already fetching wait for that fetch (single flight).
+ */
+import { LRUCache } from 'lru-cache'
+import { toString as toHex } from 'uint8arrays'
+
+export class ChunkCache {
+  hits = 0
+  misses = 0
+  private readonly lru?: LRUCache<string, Uint8Array>
+  private readonly inflight = new Map<string, Promise<Uint8Array>>()
+
+  constructor (maxBytes: number) {
+    if (maxBytes > 0) this.lru = new LRUCache({ maxSize: maxBytes, sizeCalculation: (v) => Math.max(1, v.byteLength) })
+  }
+
+  get (digest: Uint8Array): Uint8Array | undefined {
+    const hit = this.lru?.get(toHex(digest, 'base16'))
+    if (hit != null) this.hits++
+    return hit
+  }
+
+  set (digest: Uint8Array, data: Uint8Array): void {
+    this.lru?.set(toHex(digest, 'base16'), data)
+  }
+
+  /** A fetch of this chunk already under way, if any. */
+  pending (digest: Uint8Array): Promise<Uint8Array> | undefined {
+    return this.inflight.get(toHex(digest, 'base16'))
+  }
+
+  /** Register a fetch so others can share it; it unregisters itself when settled. */
+  track (digest: Uint8Array, fetch: Promise<Uint8Array>): void {
+    const key = toHex(digest, 'base16')
+    this.misses++
+    this.inflight.set(key, fetch)
+    fetch.then(data => { this.set(digest, data) }, () => {}).finally(() => { this.inflight.delete(key) })
+  }
+
+  get bytes (): number {
+    return this.lru?.calculatedSize ?? 0
+  }
+}
