@@ -4,7 +4,8 @@
  */
 const BENCHES: Record<string, string> = {
   transport: './transport.ts',
-  upload: './upload.ts'
+  upload: './upload.ts',
+  stream: './stream.ts'
 }
 
 const [name, ...rest] = process.argv.slice(2)

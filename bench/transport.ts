@@ -17,7 +17,7 @@ import type { ChildProcess } from 'node:child_process'
 const PROTOCOL = '/dsm-bench/sink/1.0.0'
 const WRITE_BYTES = 64 * 1024
 
-type Mode = 'tcp' | 'noise' | 'tls'
+export type Mode = 'tcp' | 'noise' | 'tls'
 
 async function serve (mode: Mode): Promise<void> {
   if (mode === 'tcp') {
@@ -44,7 +44,7 @@ async function serve (mode: Mode): Promise<void> {
   process.send?.({ addr: node.getMultiaddrs()[0]?.toString() })
 }
 
-async function sendTcp (port: number, total: number): Promise<number> {
+export async function sendTcp (port: number, total: number): Promise<number> {
   const block = Buffer.alloc(WRITE_BYTES, 7)
   return new Promise((resolve, reject) => {
     const socket = createConnection({ port, host: '127.0.0.1' }, async () => {
@@ -61,7 +61,7 @@ async function sendTcp (port: number, total: number): Promise<number> {
   })
 }
 
-async function sendLibp2p (mode: 'noise' | 'tls', addr: string, total: number): Promise<number> {
+export async function sendLibp2p (mode: 'noise' | 'tls', addr: string, total: number): Promise<number> {
   const node = await createLibp2p({
     transports: [tcp()],
     connectionEncrypters: [mode === 'tls' ? tls() : noise()],
@@ -84,7 +84,7 @@ async function sendLibp2p (mode: 'noise' | 'tls', addr: string, total: number): 
   }
 }
 
-async function startServer (mode: Mode): Promise<{ child: ChildProcess, addr: string }> {
+export async function startServer (mode: Mode): Promise<{ child: ChildProcess, addr: string }> {
   const child = fork(import.meta.filename, ['--serve', mode], { execArgv: ['--disable-warning=ExperimentalWarning'] })
   const addr = await new Promise<string>((resolve, reject) => {
     child.once('message', (m: { addr: string }) => { resolve(m.addr) })
@@ -93,19 +93,27 @@ async function startServer (mode: Mode): Promise<{ child: ChildProcess, addr: st
   return { child, addr }
 }
 
+/** MiB/s of one `mib` MiB stream to a fresh server process, median of `rounds`. */
+export async function measureTransport (mode: Mode, mib: number, rounds: number): Promise<number[]> {
+  const { child, addr } = await startServer(mode)
+  const out: number[] = []
+  try {
+    for (let r = 0; r < rounds; r++) {
+      const ms = mode === 'tcp' ? await sendTcp(Number(addr), mib * MiB) : await sendLibp2p(mode, addr, mib * MiB)
+      out.push(mib / (ms / 1000))
+    }
+  } finally {
+    child.kill()
+  }
+  return out
+}
+
 export async function run (args: string[]): Promise<void> {
   const mib = Number(args.find(a => a.startsWith('--mib='))?.slice(6) ?? 256)
   const rounds = Number(args.find(a => a.startsWith('--rounds='))?.slice(9) ?? 3)
-  const total = mib * MiB
   const results: Record<string, { mibps: number[], stats: ReturnType<typeof stats> }> = {}
   for (const mode of ['tcp', 'noise', 'tls'] as const) {
-    const { child, addr } = await startServer(mode)
-    const mibps: number[] = []
-    for (let r = 0; r < rounds; r++) {
-      const ms = mode === 'tcp' ? await sendTcp(Number(addr), total) : await sendLibp2p(mode, addr, total)
-      mibps.push(mib / (ms / 1000))
-    }
-    child.kill()
+    const mibps = await measureTransport(mode, mib, rounds)
     results[mode] = { mibps, stats: stats(mibps) }
   }
   const tcpMedian = results.tcp?.stats.median ?? NaN
@@ -121,4 +129,4 @@ export async function run (args: string[]): Promise<void> {
   process.stdout.write(`wrote ${path}\n`)
 }
 
-if (process.argv[2] === '--serve') await serve(process.argv[3] as Mode)
+if (process.argv[2] === '--serve' && import.meta.filename === process.argv[1]) await serve(process.argv[3] as Mode)

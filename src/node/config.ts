@@ -10,7 +10,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { z } from 'zod'
 import {
   DEFAULT_CACHE_BYTES, DEFAULT_CHUNK_SIZE_BYTES, DEFAULT_GROUP_SIZE, DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, DEFAULT_RESERVE_PERCENT, DEFAULT_TCP_PORT,
-  HEARTBEAT_INTERVAL_MS, JOIN_SETTLE_MS, MAX_CHUNK_SIZE_BYTES, OFFLINE_AFTER_MS, REPAIR_AFTER_MS, STALL_TIMEOUT_MS
+  HEARTBEAT_INTERVAL_MS, JOIN_SETTLE_MS, MAX_CHUNK_SIZE_BYTES, MAX_PARALLEL_SOURCES, OFFLINE_AFTER_MS, REPAIR_AFTER_MS, STALL_TIMEOUT_MS
 } from '../constants.ts'
 import { InvalidConfigError } from '../errors.ts'
 import { PLACEMENTS } from '../replica/placement.ts'
@@ -53,6 +53,8 @@ export interface NodeConfig {
   chunkSize: number
   /** Bytes of chunks kept for files this node streams but does not hold. */
   cacheSize: number
+  /** Replicas one read of a remote file fetches from in parallel. */
+  readSources: number
 }
 
 const multiaddrString = z.string().refine(s => {
@@ -119,7 +121,8 @@ const LayerSchema = z.object({
   repairAfterMs: duration,
   stallTimeoutMs: positiveInt.min(50),
   chunkSize: positiveInt.min(1024).max(MAX_CHUNK_SIZE_BYTES),
-  cacheSize: byteCount
+  cacheSize: byteCount,
+  readSources: positiveInt.max(MAX_PARALLEL_SOURCES)
 }).partial().strict()
 export type ConfigLayer = z.input<typeof LayerSchema>
 
@@ -153,7 +156,8 @@ export function layerFromEnv (env: NodeJS.ProcessEnv): ConfigLayer {
     DSM_REPAIR_AFTER: ['repairAfterMs', String],
     DSM_STALL_TIMEOUT_MS: ['stallTimeoutMs', num],
     DSM_CHUNK_SIZE: ['chunkSize', num],
-    DSM_CACHE_SIZE: ['cacheSize', String]
+    DSM_CACHE_SIZE: ['cacheSize', String],
+    DSM_READ_SOURCES: ['readSources', num]
   }
   const layer: Record<string, unknown> = {}
   for (const [name, [key, convert]] of Object.entries(map)) {
@@ -184,7 +188,8 @@ export const DEFAULTS: Omit<NodeConfig, 'dataDir'> = {
   repairAfterMs: REPAIR_AFTER_MS,
   stallTimeoutMs: STALL_TIMEOUT_MS,
   chunkSize: DEFAULT_CHUNK_SIZE_BYTES,
-  cacheSize: DEFAULT_CACHE_BYTES
+  cacheSize: DEFAULT_CACHE_BYTES,
+  readSources: MAX_PARALLEL_SOURCES
 }
 
 export interface ResolveConfigInit {

@@ -11,6 +11,7 @@ import { REFRESH_VIEW_TIMEOUT_MS } from '../constants.ts'
 import { NotStartedError, toError } from '../errors.ts'
 import { clusterRoutes } from '../http/routes/cluster.ts'
 import { fileRoutes } from '../http/routes/files.ts'
+import { uiRoutes } from '../http/routes/ui.ts'
 import { startHttpServer } from '../http/server.ts'
 import { createLogger } from '../logger.ts'
 import { ReplicaService } from '../replica/service.ts'
@@ -177,6 +178,7 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
         intervalMs: config.heartbeatIntervalMs,
         stallTimeoutMs: config.stallTimeoutMs,
         cacheBytes: config.cacheSize,
+        readSources: config.readSources,
         chunkSize: config.chunkSize
       })
       await replica.start()
@@ -207,7 +209,7 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
       stat: async (id, options) => this.r.replica.stat(id, options),
       delete: async (id, options) => this.r.replica.delete(id, options),
       list: async (options) => this.r.replica.list(options)
-    })]
+    }), uiRoutes()]
   }
 
   /** Resolves when the node holds its place: ACTIVE in a group, or a spare. */

@@ -58,6 +58,8 @@ export interface ReplicaInit {
   stallTimeoutMs: number
   /** Bytes of the chunk cache for files this node does not hold (0 disables it). */
   cacheBytes: number
+  /** Replicas one read fetches from in parallel. */
+  readSources: number
   chunkSize?: number
 }
 
@@ -182,6 +184,7 @@ export class ReplicaService implements Startable {
     return sliceChunks(manifest, offset, length, readRemoteChunks(manifest, first, last, remote, {
       ...options,
       cache: this.cache,
+      parallelSources: this.init.readSources,
       stallTimeoutMs: this.init.stallTimeoutMs,
       onSourceFailed,
       onFetched: (_source, bytes) => { this.counters.fetchedBytes += bytes }

@@ -24,6 +24,8 @@ import type { AbortOptions } from '@libp2p/interface'
 
 export interface RemoteReadOptions extends AbortOptions {
   cache: ChunkCache
+  /** Replicas to read from in parallel (default MAX_PARALLEL_SOURCES). */
+  parallelSources?: number
   stallTimeoutMs?: number
   onSourceFailed?: (source: ChunkSource, err: Error) => void
   /** Bytes received from a replica (metrics). */
@@ -33,25 +35,23 @@ export interface RemoteReadOptions extends AbortOptions {
 /** The replicas of one read: handed out in turn, minus those that failed it. */
 class SourcePool {
   private readonly sources: ChunkSource[]
+  private readonly parallel: number
   private readonly failed = new Set<ChunkSource>()
   private turn = 0
   lastError?: Error
 
-  constructor (sources: ChunkSource[]) {
+  constructor (sources: ChunkSource[], parallel: number) {
     this.sources = sources
+    this.parallel = parallel
   }
 
   get healthy (): number { return this.sources.length - this.failed.size }
 
+  /** The next healthy replica among the first `parallel` healthy ones, in turn. */
   next (): ChunkSource | undefined {
-    for (let i = 0; i < this.sources.length; i++) {
-      const s = this.sources[(this.turn + i) % this.sources.length] as ChunkSource
-      if (!this.failed.has(s)) {
-        this.turn = (this.turn + i + 1) % this.sources.length
-        return s
-      }
-    }
-    return undefined
+    const active = this.sources.filter(s => !this.failed.has(s)).slice(0, this.parallel)
+    if (active.length === 0) return undefined
+    return active[this.turn++ % active.length]
   }
 
   fail (source: ChunkSource, err: Error): void {
@@ -98,9 +98,11 @@ async function fetchSegment (manifest: Manifest, indexes: number[], deferred: Ma
 
 export async function * readRemoteChunks (manifest: Manifest, first: number, last: number, sources: ChunkSource[], options: RemoteReadOptions): AsyncGenerator<Chunk> {
   if (sources.length === 0) throw new UnavailableError(`no ACTIVE replica of ${manifest.id.toString()} is known`)
-  const pool = new SourcePool(sources)
+  // The first `parallel` replicas take turns; the others stand by for failover.
+  const parallel = Math.max(1, Math.min(options.parallelSources ?? MAX_PARALLEL_SOURCES, sources.length))
+  const pool = new SourcePool(sources, parallel)
   const { cache } = options
-  const ahead = READ_AHEAD_CHUNKS_PER_SOURCE * Math.min(MAX_PARALLEL_SOURCES, sources.length)
+  const ahead = READ_AHEAD_CHUNKS_PER_SOURCE * parallel
   const waiting = new Map<number, Promise<Uint8Array>>()
   let planned = first
 

@@ -1,0 +1,149 @@
+/**
+ * `npm run bench -- stream`: a 256 MiB file on a local cluster of `bin/dsm node`
+ * processes over TCP — n1, n2 in g1 hold it; n3 and n4 do not (n4 reads from one
+ * replica at a time, n3 from both in parallel; both with their cache off so
+ * every byte crosses the network). Measures, in the same run:
+ *   (a) GET from a node holding it       (b) GET from a node that does not
+ *   (c) a bare libp2p stream (TLS+yamux) (d) raw TCP     (e) nginx, if installed
+ * plus time to first byte of 200 random Range requests on a non-holder, and
+ * peak RSS of each node. Writes bench/results/stream.json.
+ */
+import { execFileSync, spawn } from 'node:child_process'
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { dsm, eventually, startProcNode } from '../test/helpers/proc.ts'
+import { MiB, percentile, printTable, stats, writeResults } from './lib.ts'
+import { measureTransport } from './transport.ts'
+import type { ProcNode } from '../test/helpers/proc.ts'
+
+async function peakRssMiB (pid: number | undefined): Promise<number> {
+  const status = await readFile(`/proc/${pid ?? 0}/status`, 'utf8').catch(() => '')
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024
+}
+
+/** MiB/s of a full GET, body consumed and counted. */
+async function getMBps (url: string, expected: number): Promise<number> {
+  const start = performance.now()
+  const res = await fetch(url)
+  let n = 0
+  for await (const chunk of res.body as AsyncIterable<Uint8Array>) n += chunk.byteLength
+  if (n !== expected) throw new Error(`short body from ${url}: ${n} of ${expected}`)
+  return (n / MiB) / ((performance.now() - start) / 1000)
+}
+
+/** Milliseconds to the first body byte of a Range request. */
+async function ttfbMs (url: string, range: string): Promise<number> {
+  const start = performance.now()
+  const res = await fetch(url, { headers: { range } })
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader()
+  await reader.read()
+  const ms = performance.now() - start
+  await reader.cancel()
+  if (res.status !== 206) throw new Error(`range answered ${res.status}`)
+  return ms
+}
+
+async function startNginx (dir: string, file: string): Promise<{ url: string, stop: () => void } | undefined> {
+  try { execFileSync('nginx', ['-v'], { stdio: 'ignore' }) } catch { return undefined }
+  const port = 18000 + Math.floor(Math.random() * 1000)
+  // nginx workers run as an unprivileged user: let them read the file.
+  await chmod(dir, 0o755)
+  await chmod(join(dir, file), 0o644)
+  const conf = join(dir, 'nginx.conf')
+  await writeFile(conf, `daemon off; worker_processes 1; pid ${dir}/nginx.pid; error_log ${dir}/error.log;
+events { worker_connections 64; }
+http { access_log off; sendfile on; server { listen 127.0.0.1:${port}; root ${dir}; location / { } } }
+`)
+  const proc = spawn('nginx', ['-c', conf, '-p', dir], { stdio: 'ignore' })
+  const url = `http://127.0.0.1:${port}/${file}`
+  await eventually(async () => (await fetch(url, { method: 'HEAD' })).status, s => s === 200, 10_000, 'nginx up')
+  return { url, stop: () => { proc.kill() } }
+}
+
+export async function run (argv: string[]): Promise<void> {
+  const mib = Number(argv.find(a => a.startsWith('--mib='))?.split('=')[1] ?? 256)
+  const rounds = Number(argv.find(a => a.startsWith('--rounds='))?.split('=')[1] ?? 3)
+  const seeks = Number(argv.find(a => a.startsWith('--seeks='))?.split('=')[1] ?? 200)
+  const root = await mkdtemp(join(tmpdir(), 'dsm-bench-stream-'))
+  const nodes: ProcNode[] = []
+  const env = { DSM_LOG_LEVEL: 'error' }
+  try {
+    nodes.push(await startProcNode({ dataDir: join(root, 'n1'), args: ['--group', 'g1'], env }))
+    const boot = [nodes[0]?.addr ?? '']
+    nodes.push(await startProcNode({ dataDir: join(root, 'n2'), args: ['--group', 'g1'], bootstrap: boot, env }))
+    nodes.push(await startProcNode({ dataDir: join(root, 'n3'), args: ['--spare', '--cache-size', '0'], bootstrap: boot, env }))
+    nodes.push(await startProcNode({ dataDir: join(root, 'n4'), args: ['--spare', '--cache-size', '0'], bootstrap: boot, env: { ...env, DSM_READ_SOURCES: '1' } }))
+    const [n1, , n3, n4] = nodes as [ProcNode, ProcNode, ProcNode, ProcNode]
+    await eventually(async () => JSON.parse((await dsm(['peers', '--json', '--node', n3.url])).stdout) as Array<{ state: string }>,
+      p => p.length === 4 && p.every(m => m.state === 'ACTIVE'), 30_000, 'cluster ready')
+
+    const data = new Uint8Array(mib * MiB)
+    for (let i = 0; i < data.byteLength; i += 4096) new DataView(data.buffer).setUint32(i, (i * 2654435761) >>> 0)
+    const fileName = 'media.bin'
+    await writeFile(join(root, fileName), data)
+    const up = await fetch(`${n1.url}/files?name=${fileName}&group=g1`, { method: 'POST', body: data })
+    const { id } = await up.json() as { id: string }
+    if (up.status !== 201) throw new Error(`upload failed: ${up.status}`)
+
+    const local = []; const remote = []; const remote1 = []
+    for (let r = 0; r < rounds; r++) {
+      local.push(await getMBps(`${n1.url}/files/${id}`, data.byteLength))
+      remote.push(await getMBps(`${n3.url}/files/${id}`, data.byteLength))
+      remote1.push(await getMBps(`${n4.url}/files/${id}`, data.byteLength))
+    }
+    const ttfbRemote: number[] = []
+    const ttfbLocal: number[] = []
+    for (let i = 0; i < seeks; i++) {
+      const at = Math.floor(Math.random() * (data.byteLength - 65_536))
+      ttfbRemote.push(await ttfbMs(`${n3.url}/files/${id}`, `bytes=${at}-${at + 65_535}`))
+      ttfbLocal.push(await ttfbMs(`${n1.url}/files/${id}`, `bytes=${at}-${at + 65_535}`))
+    }
+    const rss = await Promise.all(nodes.map(async n => peakRssMiB(n.proc.pid)))
+    await Promise.all(nodes.map(async n => n.stop()))
+    nodes.length = 0
+
+    const libp2p = await measureTransport('tls', mib, rounds)
+    const tcp = await measureTransport('tcp', mib, rounds)
+    const nginx = await startNginx(root, fileName)
+    const nginxMBps: number[] = []
+    if (nginx != null) {
+      for (let r = 0; r < rounds; r++) nginxMBps.push(await getMBps(nginx.url, data.byteLength))
+      nginx.stop()
+    }
+
+    const med = (v: number[]): number => stats(v).median
+    const result = {
+      local_MBps: med(local),
+      remote_MBps: med(remote),
+      remote_one_source_MBps: med(remote1),
+      libp2p_MBps: med(libp2p),
+      tcp_MBps: med(tcp),
+      nginx_MBps: nginx != null ? med(nginxMBps) : null,
+      ttfb_p50_ms: percentile(ttfbRemote, 50),
+      ttfb_p99_ms: percentile(ttfbRemote, 99),
+      ttfb_local_p50_ms: percentile(ttfbLocal, 50),
+      ttfb_local_p99_ms: percentile(ttfbLocal, 99),
+      peak_rss_mb: { n1_holder: rss[0], n2_holder: rss[1], n3_reader: rss[2], n4_reader_one_source: rss[3] }
+    }
+    const ratio = (a: number, b: number | null): string => b == null ? 'n/a' : `${(a / b).toFixed(2)}`
+    printTable(`streaming a ${mib} MiB file (MiB/s, median of ${rounds}; TCP loopback, 2 cores)`, ['path', 'MiB/s'], [
+      ['(a) GET from a node holding it', result.local_MBps],
+      ['(b) GET from a node that does not (2 replicas in parallel)', result.remote_MBps],
+      ['(b1) the same, one replica at a time', result.remote_one_source_MBps],
+      ['(c) bare libp2p stream, TLS + yamux', result.libp2p_MBps],
+      ['(d) raw TCP', result.tcp_MBps],
+      ['(e) nginx, sendfile from disk', result.nginx_MBps ?? (nginx == null ? 'skipped: nginx not installed' : NaN)]
+    ])
+    printTable('ratios', ['ratio', 'value'], [['b/c (remote GET vs bare libp2p stream)', ratio(result.remote_MBps, result.libp2p_MBps)], ['a/e (local GET vs nginx)', ratio(result.local_MBps, result.nginx_MBps)]])
+    printTable(`time to first byte of ${seeks} random 64 KiB Range requests (ms)`, ['node', 'p50', 'p99'], [
+      ['n3, not holding the file', result.ttfb_p50_ms, result.ttfb_p99_ms],
+      ['n1, holding it', result.ttfb_local_p50_ms, result.ttfb_local_p99_ms]
+    ])
+    printTable('peak RSS (MiB)', ['n1 (holder)', 'n2 (holder)', 'n3 (reader)', 'n4 (reader, 1 source)'], [rss.map(r => r ?? NaN)])
+    process.stdout.write(`\nwrote ${writeResults('stream', { mib, rounds, seeks, ...result, samples: { local, remote, remote1, libp2p, tcp, nginx: nginxMBps } })}\n`)
+  } finally {
+    await Promise.all(nodes.map(async n => n.stop()))
+    await rm(root, { recursive: true, force: true })
+  }
+}

@@ -1,0 +1,201 @@
+// The dsm web page: upload with progress, the file list, a player that
+// streams from this node (HTTP Range: every node serves every file), and the
+// cluster, refreshed every two seconds. Plain ES modules, no build step.
+
+const $ = (sel) => document.querySelector(sel)
+const REFRESH_MS = 2000
+
+const state = { files: [], filter: '', current: null }
+
+function formatBytes (n) {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
+  let i = 0
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++ }
+  return i === 0 ? `${n} B` : `${n.toFixed(1)} ${units[i]}`
+}
+
+function ago (ms) {
+  const s = Math.max(0, Math.round((Date.now() - ms) / 1000))
+  if (s < 60) return `${s}s ago`
+  if (s < 3600) return `${Math.round(s / 60)} min ago`
+  if (s < 86400) return `${Math.round(s / 3600)} h ago`
+  return new Date(ms).toLocaleDateString()
+}
+
+function el (tag, props = {}, ...children) {
+  const node = document.createElement(tag)
+  for (const [k, v] of Object.entries(props)) {
+    if (k === 'class') node.className = v
+    else if (k.startsWith('on')) node.addEventListener(k.slice(2), v)
+    else if (k === 'title' || k === 'href' || k === 'download' || k === 'style' || k.startsWith('data-')) node.setAttribute(k, v)
+    else node[k] = v
+  }
+  for (const c of children) node.append(c)
+  return node
+}
+
+function toast (text) {
+  const t = el('div', { class: 'toast' }, text)
+  document.body.append(t)
+  setTimeout(() => t.remove(), 3500)
+}
+
+async function api (path, init) {
+  const res = await fetch(path, init)
+  const body = res.headers.get('content-type')?.includes('json') ? await res.json() : null
+  if (!res.ok) throw new Error(body?.message ?? `${res.status} ${res.statusText}`)
+  return body
+}
+
+// ---- node -----------------------------------------------------------------
+
+async function refreshNode () {
+  try {
+    const id = await api('/api/id')
+    const badge = $('#node-state')
+    badge.textContent = id.state
+    badge.className = `badge ${id.state}`
+    $('#node-id').textContent = `${id.peerId.slice(0, 8)}…${id.peerId.slice(-6)} · ${id.group ?? 'no group'}`
+  } catch {
+    $('#node-state').textContent = 'unreachable'
+    $('#node-state').className = 'badge OFFLINE'
+  }
+}
+
+// ---- cluster --------------------------------------------------------------
+
+async function refreshCluster () {
+  let groups
+  try { groups = await api('/api/groups') } catch { return }
+  const select = $('#group-select')
+  const chosen = select.value
+  select.replaceChildren(el('option', { value: '' }, 'automatic (most free space)'),
+    ...groups.map(g => el('option', { value: g.name }, `${g.name} — ${g.health.active}/${g.health.target} active`)))
+  select.value = groups.some(g => g.name === chosen) ? chosen : ''
+  $('#groups').replaceChildren(...groups.map(g => el('div', { class: 'group' },
+    el('div', { class: 'group-head' },
+      el('strong', {}, g.name),
+      el('span', { class: `badge ${g.health.state}`, title: `${g.health.active} ACTIVE of ${g.health.target}` }, `${g.health.state} ${g.health.active}/${g.health.target}`)),
+    ...g.members.map(m => {
+      const used = m.total > 0 ? 1 - m.free / m.total : 0
+      const sync = m.state === 'SYNCING' ? ` · ${m.sync.filesToGo} files / ${formatBytes(m.sync.bytesToGo)} to go` : ''
+      return el('div', { class: 'member' },
+        el('span', { class: 'mono', title: m.peerId }, `${m.peerId.slice(0, 8)}…${m.peerId.slice(-6)}`),
+        el('span', { class: `badge ${m.state}` }, m.state),
+        el('span', { class: 'small muted' }, `${formatBytes(m.free)} free of ${formatBytes(m.total)} · load ${m.load}${sync}`),
+        el('span', { class: 'small muted' }, m.lastSeenMsAgo < 1000 ? 'now' : `${Math.round(m.lastSeenMsAgo / 1000)}s`),
+        el('div', { class: 'bar', title: `${Math.round(used * 100)}% used` }, el('span', { style: `width: ${Math.round(used * 100)}%` })))
+    }))))
+  if (groups.length === 0) $('#groups').replaceChildren(el('p', { class: 'muted' }, 'No groups yet: nodes are still joining.'))
+  $('#cluster-updated').textContent = `updated ${new Date().toLocaleTimeString()}`
+}
+
+// ---- files ----------------------------------------------------------------
+
+async function refreshFiles () {
+  try { state.files = await api('/api/files') } catch { return }
+  renderFiles()
+}
+
+function renderFiles () {
+  const rows = state.files.filter(f => f.name.toLowerCase().includes(state.filter))
+  if (rows.length === 0) {
+    $('#files-body').replaceChildren(el('tr', {}, el('td', { colSpan: 6, class: 'muted' }, state.files.length === 0 ? 'No files yet — upload one above.' : 'No file matches.')))
+    return
+  }
+  $('#files-body').replaceChildren(...rows.map(f => el('tr', { class: state.current === f.id ? 'current' : '', 'data-id': f.id },
+    el('td', { class: 'name', title: f.id }, f.name),
+    el('td', { class: 'num' }, formatBytes(f.size)),
+    el('td', {}, f.group),
+    el('td', { class: 'num' }, String(f.copies)),
+    el('td', { class: 'muted' }, ago(f.createdAt)),
+    el('td', {}, el('div', { class: 'actions' },
+      el('button', { class: 'play', onclick: () => play(f) }, 'Play'),
+      el('a', { class: 'btn', href: `/files/${f.id}?download=1`, download: f.name }, 'Download'),
+      el('button', { onclick: () => copyLink(f) }, 'Link'),
+      el('button', { class: 'danger', onclick: () => remove(f) }, 'Delete'))))))
+}
+
+function play (file) {
+  state.current = file.id
+  const video = $('#video')
+  video.src = `/files/${file.id}`
+  $('#screen').classList.add('playing')
+  $('#now-playing').replaceChildren(el('strong', {}, file.name), el('span', { class: 'muted' }, ` · ${file.mime} · ${formatBytes(file.size)} · group ${file.group}`))
+  video.play().catch(() => {})
+  renderFiles()
+}
+
+async function copyLink (file) {
+  const link = `${location.origin}/files/${file.id}`
+  try { await navigator.clipboard.writeText(link); toast('Link copied') } catch { toast(link) }
+}
+
+async function remove (file) {
+  if (!confirm(`Delete ${file.name} from every replica?`)) return
+  try {
+    await api(`/files/${file.id}`, { method: 'DELETE' })
+    toast(`Deleted ${file.name}`)
+    if (state.current === file.id) { $('#video').removeAttribute('src'); $('#screen').classList.remove('playing'); state.current = null }
+    await refreshFiles()
+  } catch (err) { toast(`Delete failed: ${err.message}`) }
+}
+
+// ---- upload ---------------------------------------------------------------
+
+function upload (file) {
+  const item = $('#upload-item').content.firstElementChild.cloneNode(true)
+  item.querySelector('.up-name').textContent = file.name
+  const bar = item.querySelector('progress')
+  const status = item.querySelector('.up-status')
+  $('#uploads').prepend(item)
+  const query = new URLSearchParams({ name: file.name })
+  if ($('#group-select').value !== '') query.set('group', $('#group-select').value)
+  // XMLHttpRequest, because fetch() reports no upload progress.
+  const xhr = new XMLHttpRequest()
+  xhr.open('POST', `/files?${query}`)
+  if (file.type !== '') xhr.setRequestHeader('content-type', file.type)
+  const started = Date.now()
+  xhr.upload.onprogress = (e) => {
+    if (!e.lengthComputable) return
+    bar.value = e.loaded / e.total
+    const rate = e.loaded / Math.max(0.001, (Date.now() - started) / 1000)
+    status.textContent = `${formatBytes(e.loaded)} of ${formatBytes(e.total)} · ${formatBytes(rate)}/s${e.loaded === e.total ? ' · replicating…' : ''}`
+  }
+  xhr.onload = async () => {
+    let body = {}
+    try { body = JSON.parse(xhr.responseText) } catch {}
+    if (xhr.status === 201) {
+      bar.value = 1
+      status.textContent = `stored on ${body.replicas.length} replicas of ${body.group} · ${body.id.slice(0, 14)}…`
+      item.dataset.id = body.id
+      await refreshFiles()
+      if (state.current == null && /^(video|audio)\//.test(body.mime)) play({ ...body })
+    } else {
+      status.textContent = `failed: ${body.message ?? xhr.statusText}`
+      status.classList.add('error')
+    }
+  }
+  xhr.onerror = () => { status.textContent = 'failed: the node could not be reached' }
+  xhr.send(file)
+}
+
+function setupUpload () {
+  const drop = $('#drop')
+  const input = $('#file-input')
+  input.addEventListener('change', () => { for (const f of input.files) upload(f); input.value = '' })
+  for (const ev of ['dragenter', 'dragover']) drop.addEventListener(ev, (e) => { e.preventDefault(); drop.classList.add('over') })
+  for (const ev of ['dragleave', 'drop']) drop.addEventListener(ev, () => drop.classList.remove('over'))
+  drop.addEventListener('drop', (e) => { e.preventDefault(); for (const f of e.dataTransfer.files) upload(f) })
+}
+
+// ---- start ----------------------------------------------------------------
+
+$('#filter').addEventListener('input', (e) => { state.filter = e.target.value.toLowerCase(); renderFiles() })
+$('#video').addEventListener('error', () => { toast('This file cannot be played here; use Download.') })
+setupUpload()
+async function tick () {
+  await Promise.all([refreshNode(), refreshCluster(), refreshFiles()])
+}
+await tick()
+setInterval(tick, REFRESH_MS)
