@@ -161,5 +161,7 @@ export const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
 export const SEGMENT_CHUNKS = 4
 /** Chunks a remote read fetches ahead of the consumer (per replica in use, at most 3 replicas). */
 export const READ_AHEAD_CHUNKS_PER_SOURCE = 4
+/** Times one read goes back to replicas that only stalled, once all replicas failed it. */
+export const MAX_STALL_RETRIES = 2
 /** Replicas one read fetches from in parallel. */
 export const MAX_PARALLEL_SOURCES = 3

@@ -165,7 +165,8 @@ describe('streaming from replicas', () => {
   it('a replica that sends a chunk failing verification is caught and avoided; the client gets the right bytes', async () => {
     const c = await cluster()
     try {
-      const data = randomBytes(6 * 1024 * 1024, 303)
+      // 16 chunks: segments of 4 go to the three replicas in turn, so the liar serves some.
+      const data = randomBytes(16 * 1024 * 1024, 303)
       const { body } = await upload(url(c, 0), data, 'lie.bin', { group: 'g1' })
       const id = body.id as string
       // Node 1 turns liar: it serves altered bytes and skips its own check (as a broken or malicious node would).

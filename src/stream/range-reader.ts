@@ -5,7 +5,7 @@
  * `stallTimeoutMs`), reading continues from the next unsent chunk on the next
  * source: the consumer sees one uninterrupted, byte-identical stream.
  */
-import { STALL_TIMEOUT_MS } from '../constants.ts'
+import { MAX_STALL_RETRIES, STALL_TIMEOUT_MS } from '../constants.ts'
 import { UnavailableError, toError } from '../errors.ts'
 import { chunksForRange } from '../replica/manifest.ts'
 import { IdleTimeout } from '../util/abort.ts'
@@ -33,7 +33,10 @@ export interface ReadRangeOptions extends AbortOptions {
 export async function * readChunks (manifest: Manifest, first: number, last: number, sources: ChunkSource[], options: ReadRangeOptions = {}): AsyncGenerator<Chunk> {
   let next = first
   let lastError: Error | undefined
-  for (const source of sources) {
+  // A source that only stalled goes to the back of the queue (slow is not wrong), a few times per read.
+  const queue = [...sources]
+  let retries = 0
+  for (let source = queue.shift(); source != null; source = queue.shift()) {
     if (next > last) return
     options.signal?.throwIfAborted()
     const stall = new IdleTimeout(options.stallTimeoutMs ?? STALL_TIMEOUT_MS, `source ${source.id.slice(-8)}`, options.signal)
@@ -54,6 +57,10 @@ export async function * readChunks (manifest: Manifest, first: number, last: num
       // The consumer's own abort ends the read; anything else moves to the next source.
       options.signal?.throwIfAborted()
       lastError = toError(err)
+      if (lastError.name === 'TimeoutError' && retries < MAX_STALL_RETRIES) {
+        retries++
+        queue.push(source)
+      }
       options.onSourceFailed?.(source, lastError)
     } finally {
       stall.clear()

@@ -12,7 +12,7 @@
  * through the node's ChunkCache: a cached chunk is not fetched, and a chunk
  * another reader is already fetching is waited for, not fetched twice.
  */
-import { MAX_PARALLEL_SOURCES, READ_AHEAD_CHUNKS_PER_SOURCE, SEGMENT_CHUNKS, STALL_TIMEOUT_MS } from '../constants.ts'
+import { MAX_PARALLEL_SOURCES, MAX_STALL_RETRIES, READ_AHEAD_CHUNKS_PER_SOURCE, SEGMENT_CHUNKS, STALL_TIMEOUT_MS } from '../constants.ts'
 import { UnavailableError, toError } from '../errors.ts'
 import { chunkLength } from '../replica/manifest.ts'
 import { IdleTimeout, raceSignal } from '../util/abort.ts'
@@ -32,11 +32,16 @@ export interface RemoteReadOptions extends AbortOptions {
   onFetched?: (source: ChunkSource, bytes: number) => void
 }
 
-/** The replicas of one read: handed out in turn, minus those that failed it. */
+/**
+ * The replicas of one read: handed out in turn, minus those that failed it.
+ * A replica that only stalled (slow, not wrong) may get a second chance once
+ * every replica has failed, up to MAX_STALL_RETRIES times per read.
+ */
 class SourcePool {
   private readonly sources: ChunkSource[]
   private readonly parallel: number
-  private readonly failed = new Set<ChunkSource>()
+  private readonly failed = new Map<ChunkSource, 'stalled' | 'broken'>()
+  private retries = 0
   private turn = 0
   lastError?: Error
 
@@ -45,17 +50,22 @@ class SourcePool {
     this.parallel = parallel
   }
 
-  get healthy (): number { return this.sources.length - this.failed.size }
+  get healthy (): number { return this.sources.length - this.failed.size + (this.retries < MAX_STALL_RETRIES ? [...this.failed.values()].filter(f => f === 'stalled').length : 0) }
 
   /** The next healthy replica among the first `parallel` healthy ones, in turn. */
   next (): ChunkSource | undefined {
-    const active = this.sources.filter(s => !this.failed.has(s)).slice(0, this.parallel)
+    let active = this.sources.filter(s => !this.failed.has(s)).slice(0, this.parallel)
+    if (active.length === 0 && this.retries < MAX_STALL_RETRIES) {
+      this.retries++
+      for (const [s, why] of this.failed) if (why === 'stalled') this.failed.delete(s)
+      active = this.sources.filter(s => !this.failed.has(s)).slice(0, this.parallel)
+    }
     if (active.length === 0) return undefined
     return active[this.turn++ % active.length]
   }
 
   fail (source: ChunkSource, err: Error): void {
-    this.failed.add(source)
+    this.failed.set(source, err.name === 'TimeoutError' ? 'stalled' : 'broken')
     this.lastError = err
   }
 }

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto'
 import { createRng } from '../sim/rng.ts'
 
-export function randomBytes (size: number, seed = 1): Uint8Array {
+export function randomBytes (size: number, seed = 1): Uint8Array<ArrayBuffer> {
   return createRng(seed).bytes(size)
 }
 
@@ -11,7 +11,7 @@ export function sha256hex (data: Uint8Array | Buffer): string {
 }
 
 /** Upload bytes to a node's HTTP API; returns the JSON answer and status. */
-export async function upload (url: string, data: Uint8Array, name: string, query: Record<string, string> = {}): Promise<{ status: number, body: Record<string, unknown> }> {
+export async function upload (url: string, data: Uint8Array<ArrayBuffer>, name: string, query: Record<string, string> = {}): Promise<{ status: number, body: Record<string, unknown> }> {
   const qs = new URLSearchParams({ name, ...query })
   const res = await fetch(`${url}/files?${qs.toString()}`, { method: 'POST', body: data, headers: { 'content-type': 'application/octet-stream' } })
   return { status: res.status, body: await res.json() as Record<string, unknown> }

@@ -6,7 +6,7 @@ export interface Rng {
   int(n: number): number
   pick<T>(items: readonly T[]): T
   /** `n` pseudo-random bytes. */
-  bytes(n: number): Uint8Array
+  bytes(n: number): Uint8Array<ArrayBuffer>
 }
 
 export function createRng (seed: number): Rng {
