@@ -53,7 +53,7 @@ export async function servePut (stream: Stream, ingest: Ingest): Promise<void> {
 
 /** The client's end: stream `source` to a coordinator and return its answer. */
 export async function putRemote (dialer: Dialer, peer: string, header: PutHeader, source: AsyncIterable<Uint8Array | Uint8ArrayList>, options: AbortOptions = {}): Promise<UploadResult> {
-  const stream = await dialer.dialProtocol(peerIdFromString(peer), PROTOCOLS.put, options)
+  const stream = await dialer.dialProtocol(peerIdFromString(peer), PROTOCOLS.put, { ...options, negotiateFully: false })
   const reader = new FrameReader(stream, { maxFrameBytes: MAX_CONTROL_FRAME_BYTES })
   const answer = async (): Promise<UploadResult> => {
     const a = decodeMessage(AnswerSchema, await reader.readRequired(options), MAX_CONTROL_FRAME_BYTES)

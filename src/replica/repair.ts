@@ -93,7 +93,7 @@ export class Repair implements Startable {
       const leader = members.filter(m => m.state === 'ACTIVE').map(m => m.peerId).sort()[0]
       if (leader !== this.c.selfId) return
       const now = Date.now()
-      const longGone = (m: MemberRecord): boolean => !live(m) && now - m.lastSeen > this.init.repairAfterMs
+      const longGone = (m: MemberRecord): boolean => !live(m) && now - (m.offlineSince ?? m.lastSeen) > this.init.repairAfterMs
       if (!members.some(longGone)) return
       for (const [peer, r] of this.recruits) {
         if (now - r.at > RECRUIT_GRACE_MS || this.c.view.get(peer)?.group === r.group) this.recruits.delete(peer)

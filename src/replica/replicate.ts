@@ -58,7 +58,7 @@ export class ReplicaSession {
   }
 
   static async open (dialer: Dialer, peer: string, header: ReplicateHeader, options: AbortOptions): Promise<ReplicaSession> {
-    const stream = await dialer.dialProtocol(peerIdFromString(peer), PROTOCOLS.replicate, options)
+    const stream = await dialer.dialProtocol(peerIdFromString(peer), PROTOCOLS.replicate, { ...options, negotiateFully: false })
     const session = new ReplicaSession(peer, stream)
     await writeFrame(stream, encodeMessage(ReplicateHeaderSchema, header), options)
     return session

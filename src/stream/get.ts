@@ -79,7 +79,7 @@ export async function serveGet (c: GetServerComponents, stream: Stream, options:
  * verified against the manifest before it is yielded.
  */
 export async function * fetchChunks (dialer: Dialer, peer: string, manifest: Manifest, offset: number, length: number, options: AbortOptions): AsyncGenerator<Chunk> {
-  const stream = await dialer.dialProtocol(peerIdFromString(peer), PROTOCOLS.get, options)
+  const stream = await dialer.dialProtocol(peerIdFromString(peer), PROTOCOLS.get, { ...options, negotiateFully: false })
   const reader = new FrameReader(stream, { maxFrameBytes: MAX_CHUNK_SIZE_BYTES + FRAME_OVERHEAD_BYTES })
   let done = false
   try {

@@ -12,8 +12,13 @@ import { FrameReader, writeFrame } from './frames.ts'
 import type { AbortOptions, PeerId, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
+export interface DialProtocolOptions extends AbortOptions {
+  /** false: send the protocol id together with the first frame (saves a round trip). */
+  negotiateFully?: boolean
+}
+
 export interface Dialer {
-  dialProtocol(peer: PeerId | Multiaddr, protocols: string | string[], options?: AbortOptions): Promise<Stream>
+  dialProtocol(peer: PeerId | Multiaddr, protocols: string | string[], options?: DialProtocolOptions): Promise<Stream>
 }
 
 export interface Registrar {
@@ -46,7 +51,7 @@ export async function request<Req, Res> (
   reqSchema: z.ZodType<Req>, req: Req, resSchema: z.ZodType<Res>, options: RequestOptions = {}
 ): Promise<Res> {
   const signal = withDefaultTimeout(options, REQUEST_TIMEOUT_MS)
-  const stream = await dialer.dialProtocol(peer, protocol, { signal })
+  const stream = await dialer.dialProtocol(peer, protocol, { signal, negotiateFully: false })
   try {
     const maxBytes = options.maxResponseBytes ?? MAX_CONTROL_FRAME_BYTES
     const reader = new FrameReader(stream, { maxFrameBytes: maxBytes })

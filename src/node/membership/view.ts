@@ -25,6 +25,8 @@ export interface MemberRecord {
   seq: number
   /** Local clock (ms) when we last heard from it, directly or via another node. */
   lastSeen: number
+  /** Local clock (ms) when we first saw it OFFLINE (left or silent), while it is. */
+  offlineSince?: number
   /** True once a heartbeat signed by the member itself reached us. */
   confirmed: boolean
   self: boolean
@@ -112,6 +114,7 @@ export class MembershipView extends TypedEventEmitter<MembershipEvents> {
       incarnation: hb.incarnation,
       seq: hb.seq,
       lastSeen,
+      ...(silent || hb.state === 'OFFLINE' ? { offlineSince: prev?.offlineSince ?? now } : {}),
       confirmed: confirmed || (prev?.confirmed ?? false),
       self: hb.peer === this.init.selfId
     }
@@ -136,7 +139,7 @@ export class MembershipView extends TypedEventEmitter<MembershipEvents> {
   }
 
   private setOffline (m: MemberRecord): void {
-    const next = { ...m, state: 'OFFLINE' as const }
+    const next = { ...m, state: 'OFFLINE' as const, offlineSince: Date.now() }
     this.records.set(m.peerId, next)
     this.emitChanges(m, next)
   }
