@@ -11,6 +11,7 @@ import { tls } from '@libp2p/tls'
 import { yamux } from '@libp2p/yamux'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
+import { writeBufferEmpty } from '../src/wire/frames.ts'
 import { MiB, printTable, stats, writeResults } from './lib.ts'
 import type { ChildProcess } from 'node:child_process'
 
@@ -72,7 +73,8 @@ export async function sendLibp2p (mode: 'noise' | 'tls', addr: string, total: nu
     const block = new Uint8Array(WRITE_BYTES).fill(7)
     const start = performance.now()
     for (let sent = 0; sent < total; sent += WRITE_BYTES) {
-      if (!stream.send(block)) await stream.onDrain()
+      // Not stream.onDrain(): it stops waiting after the first drain (see src/wire/frames.ts).
+      if (!stream.send(block)) await writeBufferEmpty(stream)
     }
     await stream.close()
     let ack = ''

@@ -150,8 +150,38 @@ export class FrameReader {
   }
 }
 
-/** Write one frame, waiting for the stream to drain when its buffer is full. */
+/**
+ * Write one frame. When the stream cannot take it all at once, wait until its
+ * write buffer is empty again ('idle'), so at most one frame beyond the yamux
+ * window is ever queued per stream.
+ *
+ * Not `stream.onDrain()`: @libp2p/utils 7.4's AbstractMessageStream keeps the
+ * promise the first 'drain' resolved and hands it out again, so from the
+ * second wait on it returns at once and a slow reader lets the sender's write
+ * buffer grow by everything it produces (found by heap snapshot: hundreds of
+ * MiB of chunk frames queued for the slowest replica).
+ */
 export async function writeFrame (stream: MessageStream, payload: Uint8Array, options: AbortOptions = {}): Promise<void> {
   const list = new Uint8ArrayList(encodeVarint(payload.byteLength), payload)
-  if (!stream.send(list)) await stream.onDrain(options)
+  if (stream.send(list)) return
+  await writeBufferEmpty(stream, options)
+}
+
+/** Resolves once the stream handed its whole write buffer to the muxer; rejects if it closes or the signal aborts. */
+export async function writeBufferEmpty (stream: MessageStream, options: AbortOptions = {}): Promise<void> {
+  options.signal?.throwIfAborted()
+  if (stream.writeBufferLength === 0) return
+  await new Promise<void>((resolve, reject) => {
+    const done = (): void => {
+      stream.removeEventListener('idle', onIdle)
+      stream.removeEventListener('close', onClose)
+      options.signal?.removeEventListener('abort', onAbort)
+    }
+    const onIdle = (): void => { done(); resolve() }
+    const onClose = (evt: StreamCloseEvent): void => { done(); reject(evt.error ?? new Error('the stream closed before its data was sent')) }
+    const onAbort = (): void => { done(); reject(toError(options.signal?.reason)) }
+    stream.addEventListener('idle', onIdle)
+    stream.addEventListener('close', onClose)
+    options.signal?.addEventListener('abort', onAbort)
+  })
 }
