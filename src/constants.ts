@@ -105,6 +105,13 @@ export const YAMUX_MAX_STREAM_WINDOW_BYTES = 4 * 1024 * 1024
  * of IPFS/bitswap, so chunks could travel there too.
  */
 export const DEFAULT_CHUNK_SIZE_BYTES = 1024 * 1024
+/**
+ * A chunk's hash is the SHA-256 of the SHA-256s of its 64 KiB leaves, so a
+ * replica can send — and a reader verify — just the leaves a seek needs
+ * (with the 16 leaf hashes, 512 bytes) instead of the whole 1 MiB chunk.
+ * Hashing a whole chunk this way costs the same as hashing it plainly.
+ */
+export const CHUNK_LEAF_BYTES = 64 * 1024
 /** Largest chunk size a manifest may declare (bounds every chunk frame). */
 export const MAX_CHUNK_SIZE_BYTES = 4 * 1024 * 1024
 /** Largest manifest accepted (≈ 2 M chunk hashes: a 2 TiB file at 1 MiB chunks). */

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest'
-import { chunksForRange, createManifest, decodeManifest, parseFileId, sha256Digest, verifyChunk } from '../src/replica/manifest.ts'
+import { chunkDigest } from '../src/replica/chunk-hash.ts'
+import { chunksForRange, createManifest, decodeManifest, parseFileId, verifyChunk } from '../src/replica/manifest.ts'
 import { randomBytes } from './helpers/data.ts'
 
 async function manifestOf (data: Uint8Array, name: string, chunkSize = 1024): Promise<Awaited<ReturnType<typeof createManifest>>> {
   const chunks: Uint8Array[] = []
-  for (let at = 0; at < data.byteLength; at += chunkSize) chunks.push(await sha256Digest(data.subarray(at, at + chunkSize)))
+  for (let at = 0; at < data.byteLength; at += chunkSize) chunks.push(await chunkDigest(data.subarray(at, at + chunkSize)))
   return createManifest({ size: data.byteLength, chunkSize, chunks, name, mime: 'video/mp4' })
 }
 

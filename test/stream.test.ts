@@ -187,6 +187,26 @@ describe('streaming from replicas', () => {
     }
   })
 
+  it('a seek moves only the leaves it needs: 1 KiB from a non-replica node costs the replicas one 64 KiB leaf, not a 1 MiB chunk', async () => {
+    const c = await cluster()
+    try {
+      const data = randomBytes(3 * 1024 * 1024, 606)
+      const { body } = await upload(url(c, 0), data, 'seek.bin', { group: 'g1' })
+      const served = (): number => [0, 1, 2].reduce((a, i) => a + c.node(i).replica.counters.servedBytes, 0)
+      const before = served()
+      const res = await fetch(`${url(c, 3)}/files/${body.id as string}`, { headers: { range: 'bytes=1500000-1501023' } })
+      expect(res.status).toBe(206)
+      expect(sha256hex(new Uint8Array(await res.arrayBuffer()))).toBe(sha256hex(data.subarray(1500000, 1501024)))
+      expect(served() - before).toBe(64 * 1024)
+      // Across a leaf boundary: two leaves.
+      const across = await fetch(`${url(c, 3)}/files/${body.id as string}`, { headers: { range: `bytes=${1048576 + 65536 - 10}-${1048576 + 65536 + 9}` } })
+      expect(sha256hex(new Uint8Array(await across.arrayBuffer()))).toBe(sha256hex(data.subarray(1048576 + 65536 - 10, 1048576 + 65536 + 10)))
+      expect(served() - before).toBe(3 * 64 * 1024)
+    } finally {
+      await c.close()
+    }
+  })
+
   it('a big read from a non-replica node fetches from several replicas in parallel', async () => {
     const c = await cluster()
     try {

@@ -23,6 +23,7 @@ import { VERSION } from '../version.ts'
 import { createConnectivity } from './connectivity.ts'
 import { joinGroup, persistGroup } from './group-join.ts'
 import { loadOrCreateIdentity } from './identity.ts'
+import { fastDialer } from './fast-dialer.ts'
 import { createDsmLibp2p } from './libp2p.ts'
 import { LocalStatus, diskCapacity } from './local-status.ts'
 import type { Capacity } from './local-status.ts'
@@ -123,6 +124,7 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
       })
       cleanup.unshift(async () => { await libp2p.stop() })
       const log = this.log.child({ peer: libp2p.peerId.toString().slice(-8) })
+      const dialer = fastDialer(libp2p)
       if (report.orphanChunksRemoved > 0 || report.filesMissingChunks.length > 0) log.warn({ ...report }, 'start-up check repaired the store')
       const membership = createMembership({
         heartbeatIntervalMs: config.heartbeatIntervalMs,
@@ -132,7 +134,7 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
         peerId: libp2p.peerId,
         pubsub: libp2p.services.pubsub,
         registrar: libp2p,
-        dialer: libp2p,
+        dialer,
         connectedPeers: () => [...new Map(libp2p.getConnections().map(c => [c.remotePeer.toString(), c.remotePeer])).values()],
         status: this.status,
         addresses: () => libp2p.getMultiaddrs(),
@@ -163,7 +165,7 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
         store,
         status: this.status,
         view: membership.view,
-        dialer: libp2p,
+        dialer,
         registrar: libp2p,
         dht: libp2p.services.dht,
         persistGroup: (group) => { persistGroup(db, group) },

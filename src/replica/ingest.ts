@@ -12,7 +12,8 @@ import { DEFAULT_CHUNK_SIZE_BYTES, MAX_UPLOAD_BYTES } from '../constants.ts'
 import { InsufficientStorageError, NotAMemberError, QuorumError, toError } from '../errors.ts'
 import { anySignal } from '../util/abort.ts'
 import { chunkStream } from './chunker.ts'
-import { createManifest, sha256Digest } from './manifest.ts'
+import { chunkDigest } from './chunk-hash.ts'
+import { createManifest } from './manifest.ts'
 import { ReplicaSession } from './replicate.ts'
 import { ChunkWriter } from '../store/chunk-writer.ts'
 import type { Logger } from '../logger.ts'
@@ -103,7 +104,7 @@ export async function ingest (c: IngestComponents, header: PutHeader, source: As
     let size = 0
     for await (const chunk of chunkStream(source, chunkSize, { maxBytes: header.size ?? MAX_UPLOAD_BYTES })) {
       head ??= chunk.slice(0, 4100)
-      const digest = await sha256Digest(chunk)
+      const digest = await chunkDigest(chunk)
       size += chunk.byteLength
       // Disk and network at once: the writer queues the local write, the sessions stream the chunk.
       await Promise.all([writer.put(digest, chunk, { signal }), ...sessions.map(async s => s.sendChunk(chunk, { signal }))])

@@ -12,9 +12,10 @@ import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { equals } from 'uint8arrays/equals'
 import { z } from 'zod'
-import { MAX_CHUNK_SIZE_BYTES, MAX_MANIFEST_BYTES } from '../constants.ts'
+import { CHUNK_LEAF_BYTES, MAX_CHUNK_SIZE_BYTES, MAX_MANIFEST_BYTES } from '../constants.ts'
 import { InvalidFileIdError, InvalidManifestError } from '../errors.ts'
 import { formatZodError } from '../util/zod.ts'
+import { chunkDigest } from './chunk-hash.ts'
 import { bytesSchema } from '../wire/messages.ts'
 
 export const MANIFEST_VERSION = 1
@@ -24,6 +25,8 @@ const ManifestCoreSchema = z.object({
   v: z.literal(MANIFEST_VERSION),
   size: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
   chunkSize: z.number().int().positive().max(MAX_CHUNK_SIZE_BYTES),
+  /** Leaf size of the chunk hashes (see ./chunk-hash.ts); one value in this version. */
+  leafSize: z.literal(CHUNK_LEAF_BYTES),
   chunks: z.array(bytesSchema.refine(d => d.byteLength === DIGEST_BYTES, 'a 32-byte SHA-256 digest')),
   name: z.string().min(1).max(1024),
   mime: z.string().min(1).max(255)
@@ -38,13 +41,9 @@ export interface Manifest extends ManifestCore {
   bytes: Uint8Array
 }
 
-export async function sha256Digest (bytes: Uint8Array): Promise<Uint8Array> {
-  return (await sha256.digest(bytes)).digest
-}
-
 /** Build a manifest (and so the file ID) from its parts. */
-export async function createManifest (core: Omit<ManifestCore, 'v'>): Promise<Manifest> {
-  const full: ManifestCore = { v: MANIFEST_VERSION, ...core }
+export async function createManifest (core: Omit<ManifestCore, 'v' | 'leafSize'>): Promise<Manifest> {
+  const full: ManifestCore = { v: MANIFEST_VERSION, leafSize: CHUNK_LEAF_BYTES, ...core }
   const parsed = ManifestCoreSchema.safeParse(full)
   if (!parsed.success) throw new InvalidManifestError(formatZodError(parsed.error))
   const bytes = dagCbor.encode(full)
@@ -101,8 +100,8 @@ export function chunksForRange (m: Pick<ManifestCore, 'size' | 'chunkSize'>, off
 }
 
 /** True when `data` is chunk `index` of the manifest. */
-export async function verifyChunk (m: Pick<ManifestCore, 'chunks' | 'size' | 'chunkSize'>, index: number, data: Uint8Array): Promise<boolean> {
+export async function verifyChunk (m: Pick<ManifestCore, 'chunks' | 'size' | 'chunkSize' | 'leafSize'>, index: number, data: Uint8Array): Promise<boolean> {
   const expected = m.chunks[index]
   if (expected == null || data.byteLength !== chunkLength(m, index)) return false
-  return equals(await sha256Digest(data), expected)
+  return equals(await chunkDigest(data, m.leafSize), expected)
 }

@@ -26,7 +26,8 @@ import { decodeMessage, encodeMessage } from '../wire/codec.ts'
 import { FrameReader, writeFrame } from '../wire/frames.ts'
 import { CommitFrameSchema, PROTOCOLS, ReplicateHeaderSchema, StoredSchema } from '../wire/messages.ts'
 import { ErrorFrameSchema, refuseAndDrain } from '../wire/rpc.ts'
-import { decodeManifest, sha256Digest } from './manifest.ts'
+import { chunkDigest } from './chunk-hash.ts'
+import { decodeManifest } from './manifest.ts'
 import { ChunkWriter } from '../store/chunk-writer.ts'
 import { z } from 'zod'
 import type { Logger } from '../logger.ts'
@@ -145,7 +146,7 @@ export async function serveReplicate (c: ReplicateServerComponents, stream: Stre
       idle.touch()
       if (frame.byteLength === 0) break
       if (frame.byteLength > header.chunkSize) throw new InvalidManifestError(`chunk of ${frame.byteLength} bytes exceeds the chunk size ${header.chunkSize}`)
-      await writer.put(await sha256Digest(frame), frame, options)
+      await writer.put(await chunkDigest(frame), frame, options)
     }
     const commit = decodeMessage(CommitFrameSchema, await reader.readRequired(options), MAX_MANIFEST_BYTES + FRAME_OVERHEAD_BYTES)
     const manifest = await decodeManifest(commit.manifest)

@@ -24,7 +24,7 @@ import { applyPushedDelete, deleteAsMember } from './delete.ts'
 import { ingest } from './ingest.ts'
 import { answerList, listCluster } from './list.ts'
 import { Locator, answerLocate } from './locate.ts'
-import { chunksForRange, decodeManifest, parseFileId } from './manifest.ts'
+import { decodeManifest, parseFileId } from './manifest.ts'
 import { validateFileName } from './names.ts'
 import { PlacementPolicy, chooseCoordinator } from './placement.ts'
 import { putRemote, servePut } from './put.ts'
@@ -180,8 +180,7 @@ export class ReplicaService implements Startable {
     if (this.c.store.index.get(manifest.id.toString())?.state === 'present') {
       return readRange(manifest, offset, length, [localSource(this.c.store), ...remote], { ...options, stallTimeoutMs: this.init.stallTimeoutMs, onSourceFailed })
     }
-    const { first, last } = chunksForRange(manifest, offset, length)
-    return sliceChunks(manifest, offset, length, readRemoteChunks(manifest, first, last, remote, {
+    return sliceChunks(manifest, offset, length, readRemoteChunks(manifest, offset, length, remote, {
       ...options,
       cache: this.cache,
       parallelSources: this.init.readSources,
@@ -244,8 +243,12 @@ export class ReplicaService implements Startable {
     await stream(PROTOCOLS.replicate, async (s, remote) => { await serveReplicate(this.c, s, remote) })
     await stream(PROTOCOLS.get, async (s) => {
       await serveGet({
-        ...this.c,
-        manifestOf: async (id) => this.manifestOf(id),
+        chunks: {
+          manifestOf: async (id) => store.index.get(id)?.state === 'present' ? this.manifestOf(id) : undefined,
+          readChunk: async (digest) => store.readChunkWithLeaves(digest)
+        },
+        status: this.c.status,
+        logger: this.c.logger,
         onServed: (bytes) => { this.counters.servedBytes += bytes }
       }, s, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS * 60) })
     })

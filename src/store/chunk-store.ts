@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path'
 import { toString as toHex, fromString as fromHex } from 'uint8arrays'
 import { equals } from 'uint8arrays/equals'
 import { CorruptChunkError } from '../errors.ts'
-import { sha256Digest } from '../replica/manifest.ts'
+import { hashChunk } from '../replica/chunk-hash.ts'
 import { fsyncDir } from '../util/fs.ts'
 
 export class ChunkStore {
@@ -84,11 +84,17 @@ export class ChunkStore {
 
   /** Read and verify a chunk; a mismatch throws CorruptChunkError. */
   async read (digest: Uint8Array): Promise<Uint8Array> {
+    return (await this.readWithLeaves(digest)).data
+  }
+
+  /** Read and verify a chunk, keeping the leaf hashes the check computed (a partial send needs them). */
+  async readWithLeaves (digest: Uint8Array): Promise<{ data: Uint8Array, leaves: Uint8Array }> {
     const data = new Uint8Array(await readFile(this.pathOf(digest)))
-    if (!equals(await sha256Digest(data), digest)) {
+    const hashed = await hashChunk(data)
+    if (!equals(hashed.digest, digest)) {
       throw new CorruptChunkError(`chunk ${toHex(digest, 'base16').slice(0, 16)}… on disk does not match its hash`)
     }
-    return data
+    return { data, leaves: hashed.leaves }
   }
 
   async delete (digest: Uint8Array): Promise<void> {

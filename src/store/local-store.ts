@@ -155,8 +155,13 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
    * take its place), reported (event) and the error rethrown.
    */
   async readChunk (digest: Uint8Array): Promise<Uint8Array> {
+    return (await this.readChunkWithLeaves(digest)).data
+  }
+
+  /** readChunk, also returning the leaf hashes its verification computed. */
+  async readChunkWithLeaves (digest: Uint8Array): Promise<{ data: Uint8Array, leaves: Uint8Array }> {
     try {
-      return await this.chunks.read(digest)
+      return await this.chunks.readWithLeaves(digest)
     } catch (err) {
       if ((err as Error).name === 'CorruptChunkError') {
         this.corruptChunks++

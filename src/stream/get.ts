@@ -2,19 +2,29 @@
  * `/dsm/get/1.0.0`: read part of a file from a replica.
  *
  *   reader → replica: { id, offset, length }
- *   replica → reader: { ok: { first, last } } | { error }, then the raw chunk
- *   frames first..last (whole chunks: the reader verifies each against the
- *   manifest before it uses a byte, and slices the range itself)
+ *   replica → reader: { ok: { first, last } } | { error }, then one frame per
+ *   chunk first..last:
+ *     [0] chunk bytes                       a whole chunk
+ *     [1] u32 firstLeaf, u32 leafCount,     only the leaves the range needs,
+ *         leaf hashes (32 × leafCount),     with all the chunk's leaf hashes
+ *         leaf bytes
+ *
+ * The reader verifies every frame against the manifest before it uses a byte
+ * (a whole chunk by its hash; leaves by their hashes, which hash to the chunk
+ * hash: see replica/chunk-hash.ts) and slices the range itself. A seek thus
+ * moves 64 KiB leaves, not a whole 1 MiB chunk, before its first byte.
  *
  * The replica verifies each chunk as it reads it from disk too: a corrupt
  * chunk is never sent; it is reported for repair and the stream is aborted,
  * so the reader moves on to another replica.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
+import { Uint8ArrayList } from 'uint8arraylist'
 import { z } from 'zod'
-import { FRAME_OVERHEAD_BYTES, MAX_CHUNK_SIZE_BYTES, MAX_CONTROL_FRAME_BYTES } from '../constants.ts'
-import { CorruptChunkError, FileNotFoundError, RangeNotSatisfiableError, remoteError, toError } from '../errors.ts'
-import { chunksForRange, verifyChunk } from '../replica/manifest.ts'
+import { CHUNK_LEAF_BYTES, FRAME_OVERHEAD_BYTES, MAX_CHUNK_SIZE_BYTES, MAX_CONTROL_FRAME_BYTES } from '../constants.ts'
+import { CorruptChunkError, FileNotFoundError, InvalidMessageError, RangeNotSatisfiableError, remoteError, toError } from '../errors.ts'
+import { leafCount, verifyLeaves } from '../replica/chunk-hash.ts'
+import { chunkLength, chunksForRange, verifyChunk } from '../replica/manifest.ts'
 import { decodeMessage, encodeMessage } from '../wire/codec.ts'
 import { FrameReader, writeFrame } from '../wire/frames.ts'
 import { GetHeaderSchema, GetRequestSchema, PROTOCOLS } from '../wire/messages.ts'
@@ -22,47 +32,77 @@ import { ErrorFrameSchema, errorFrame } from '../wire/rpc.ts'
 import type { Manifest } from '../replica/manifest.ts'
 import type { Logger } from '../logger.ts'
 import type { LocalStatus } from '../node/local-status.ts'
-import type { LocalStore } from '../store/local-store.ts'
 import type { Dialer } from '../wire/rpc.ts'
 import type { AbortOptions, Stream } from '@libp2p/interface'
 
 const HeaderAnswerSchema = z.object({ ok: GetHeaderSchema.optional(), error: ErrorFrameSchema.optional() })
+const WHOLE = 0
+const LEAVES = 1
+const LEAVES_HEADER_BYTES = 9
 
-export interface Chunk { index: number, data: Uint8Array }
+/** Verified bytes of chunk `index`, starting `start` bytes into the chunk (0: the whole chunk). */
+export interface Chunk { index: number, data: Uint8Array, start?: number }
+
+/** What a node serving reads needs: its files' manifests and verified chunk bytes. */
+export interface ChunkProvider {
+  /** The manifest of a file held whole here, or undefined. */
+  manifestOf(id: string): Promise<Manifest | undefined>
+  /** Verified chunk bytes with the leaf hashes the check computed; throws if missing or corrupt. */
+  readChunk(digest: Uint8Array): Promise<{ data: Uint8Array, leaves: Uint8Array }>
+}
 
 export interface GetServerComponents {
-  store: LocalStore
-  status: LocalStatus
-  manifestOf: (id: string) => Promise<Manifest | undefined>
+  chunks: ChunkProvider
+  status: Pick<LocalStatus, 'beginTransfer'>
   logger: Logger
-  /** Called with the size of every chunk sent (metrics). */
+  /** Called with the file bytes of every chunk frame sent (metrics). */
   onServed?: (bytes: number) => void
+}
+
+/** The frame for the part of chunk `index` that [offset, end) covers, and how many file bytes it carries. */
+function chunkFrame (m: Manifest, index: number, data: Uint8Array, leaves: Uint8Array, offset: number, end: number): { frame: Uint8ArrayList, bytes: number } {
+  const chunkStart = index * m.chunkSize
+  const from = Math.max(0, offset - chunkStart)
+  const to = Math.min(data.byteLength, end - chunkStart)
+  const firstLeaf = Math.floor(from / m.leafSize)
+  const lastLeaf = Math.floor((to - 1) / m.leafSize)
+  const count = leafCount(data.byteLength, m.leafSize)
+  if (firstLeaf === 0 && lastLeaf === count - 1) return { frame: new Uint8ArrayList(Uint8Array.of(WHOLE), data), bytes: data.byteLength }
+  const header = new Uint8Array(LEAVES_HEADER_BYTES)
+  const view = new DataView(header.buffer)
+  header[0] = LEAVES
+  view.setUint32(1, firstLeaf)
+  view.setUint32(5, count)
+  const part = data.subarray(firstLeaf * m.leafSize, Math.min(data.byteLength, (lastLeaf + 1) * m.leafSize))
+  return { frame: new Uint8ArrayList(header, leaves, part), bytes: part.byteLength }
 }
 
 export async function serveGet (c: GetServerComponents, stream: Stream, options: AbortOptions): Promise<void> {
   const reader = new FrameReader(stream, { maxFrameBytes: MAX_CONTROL_FRAME_BYTES })
   const endTransfer = c.status.beginTransfer()
   try {
-    let chunks: { first: number, last: number, digests: Uint8Array[] }
+    let plan: { manifest: Manifest, offset: number, end: number, first: number, last: number }
     try {
       const req = decodeMessage(GetRequestSchema, await reader.readRequired(options), MAX_CONTROL_FRAME_BYTES)
-      const manifest = c.store.index.get(req.id)?.state === 'present' ? await c.manifestOf(req.id) : undefined
+      const manifest = await c.chunks.manifestOf(req.id)
       if (manifest == null) throw new FileNotFoundError(`this replica does not hold ${req.id}`)
       if (req.offset > manifest.size || (req.offset === manifest.size && req.length > 0)) {
         throw new RangeNotSatisfiableError(`offset ${req.offset} is past the end (${manifest.size} bytes)`)
       }
       const length = Math.min(req.length, manifest.size - req.offset)
-      chunks = { ...chunksForRange(manifest, req.offset, length), digests: manifest.chunks }
+      plan = { manifest, offset: req.offset, end: req.offset + length, ...chunksForRange(manifest, req.offset, length) }
     } catch (err) {
       await writeFrame(stream, encodeMessage(HeaderAnswerSchema, { error: errorFrame(toError(err)) }), options)
       await stream.close(options)
       return
     }
-    await writeFrame(stream, encodeMessage(HeaderAnswerSchema, { ok: { first: chunks.first, last: chunks.last } }), options)
-    for (let i = chunks.first; i <= chunks.last; i++) {
-      const data = await c.store.readChunk(chunks.digests[i] as Uint8Array)
-      await writeFrame(stream, data, options)
-      c.onServed?.(data.byteLength)
+    const { manifest, offset, end, first, last } = plan
+    await writeFrame(stream, encodeMessage(HeaderAnswerSchema, { ok: { first, last } }), options)
+    for (let i = first; i <= last; i++) {
+      const { data, leaves } = await c.chunks.readChunk(manifest.chunks[i] as Uint8Array)
+      const { frame, bytes } = chunkFrame(manifest, i, data, leaves, offset, end)
+      await writeFrame(stream, frame, options)
+      c.onServed?.(bytes)
     }
     await stream.close(options)
   } catch (err) {
@@ -74,9 +114,33 @@ export async function serveGet (c: GetServerComponents, stream: Stream, options:
   }
 }
 
+/** Check a chunk frame from `peer` against the manifest; returns the verified bytes. */
+async function verifyFrame (manifest: Manifest, index: number, frame: Uint8Array, peer: string): Promise<Chunk> {
+  const bad = (why: string): CorruptChunkError =>
+    new CorruptChunkError(`replica ${peer} sent chunk ${index} of ${manifest.id.toString()} that fails verification (${why})`)
+  if (frame.byteLength < 1) throw new InvalidMessageError('empty chunk frame')
+  if (frame[0] === WHOLE) {
+    const data = frame.subarray(1)
+    if (!await verifyChunk(manifest, index, data)) throw bad('chunk hash')
+    return { index, data }
+  }
+  if (frame[0] !== LEAVES || frame.byteLength < LEAVES_HEADER_BYTES) throw new InvalidMessageError(`unknown chunk frame kind ${frame[0] ?? '?'}`)
+  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength)
+  const firstLeaf = view.getUint32(1)
+  const count = view.getUint32(5)
+  const hashesEnd = LEAVES_HEADER_BYTES + count * 32
+  if (count > MAX_CHUNK_SIZE_BYTES / CHUNK_LEAF_BYTES + 1 || frame.byteLength < hashesEnd) throw new InvalidMessageError('malformed leaf frame')
+  const data = frame.subarray(hashesEnd)
+  const ok = await verifyLeaves(manifest.chunks[index] as Uint8Array, frame.subarray(LEAVES_HEADER_BYTES, hashesEnd),
+    chunkLength(manifest, index), firstLeaf, data, manifest.leafSize)
+  if (!ok) throw bad('leaf hashes')
+  return { index, data, start: firstLeaf * manifest.leafSize }
+}
+
 /**
- * Fetch chunks covering [offset, offset + length) from one replica, each
- * verified against the manifest before it is yielded.
+ * Fetch the chunks covering [offset, offset + length) from one replica, each
+ * verified against the manifest before it is yielded; the first and last may
+ * come as leaves only.
  */
 export async function * fetchChunks (dialer: Dialer, peer: string, manifest: Manifest, offset: number, length: number, options: AbortOptions): AsyncGenerator<Chunk> {
   const stream = await dialer.dialProtocol(peerIdFromString(peer), PROTOCOLS.get, { ...options, negotiateFully: false })
@@ -91,11 +155,7 @@ export async function * fetchChunks (dialer: Dialer, peer: string, manifest: Man
       throw remoteError('ERR_PROTOCOL', `${peer.slice(-8)} answered the wrong chunk range`)
     }
     for (let index = expected.first; index <= expected.last; index++) {
-      const data = await reader.readRequired(options)
-      if (!await verifyChunk(manifest, index, data)) {
-        throw new CorruptChunkError(`replica ${peer} sent chunk ${index} of ${manifest.id.toString()} that fails verification`)
-      }
-      yield { index, data }
+      yield await verifyFrame(manifest, index, await reader.readRequired(options), peer)
     }
     done = true
     await stream.close(options)

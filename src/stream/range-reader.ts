@@ -82,7 +82,8 @@ export async function * readRange (manifest: Manifest, offset: number, length: n
 export async function * sliceChunks (manifest: Manifest, offset: number, length: number, chunks: AsyncIterable<Chunk>): AsyncGenerator<Uint8Array> {
   const end = offset + length
   for await (const chunk of chunks) {
-    const chunkStart = chunk.index * manifest.chunkSize
-    yield chunk.data.subarray(Math.max(0, offset - chunkStart), Math.min(chunk.data.byteLength, end - chunkStart))
+    // Where chunk.data starts in the file (a leaves-only chunk starts inside its chunk).
+    const dataStart = chunk.index * manifest.chunkSize + (chunk.start ?? 0)
+    yield chunk.data.subarray(Math.max(0, offset - dataStart), Math.min(chunk.data.byteLength, end - dataStart))
   }
 }

@@ -14,7 +14,7 @@
  */
 import { MAX_PARALLEL_SOURCES, MAX_STALL_RETRIES, READ_AHEAD_CHUNKS_PER_SOURCE, SEGMENT_CHUNKS, STALL_TIMEOUT_MS } from '../constants.ts'
 import { UnavailableError, toError } from '../errors.ts'
-import { chunkLength } from '../replica/manifest.ts'
+import { chunkLength, chunksForRange } from '../replica/manifest.ts'
 import { IdleTimeout, raceSignal } from '../util/abort.ts'
 import type { Chunk } from './get.ts'
 import type { ChunkCache } from './chunk-cache.ts'
@@ -71,10 +71,12 @@ class SourcePool {
 }
 
 /**
- * Fetch chunks `indexes` (consecutive) and settle each one's deferred as it
- * arrives; on failure the rest continues on the next healthy replica.
+ * Fetch the bytes [from, to) — whole chunks `indexes`, except that the first
+ * and last may be cut to the read's range (sent as leaves) — settling each
+ * chunk's deferred as it arrives; on failure the rest continues on the next
+ * healthy replica.
  */
-async function fetchSegment (manifest: Manifest, indexes: number[], deferred: Map<number, PromiseWithResolvers<Uint8Array>>, pool: SourcePool, options: RemoteReadOptions): Promise<void> {
+async function fetchSegment (manifest: Manifest, indexes: number[], from: number, to: number, deferred: Map<number, PromiseWithResolvers<Chunk>>, pool: SourcePool, options: RemoteReadOptions): Promise<void> {
   let pos = 0
   while (pos < indexes.length) {
     const source = pool.next()
@@ -83,17 +85,14 @@ async function fetchSegment (manifest: Manifest, indexes: number[], deferred: Ma
       for (const i of indexes.slice(pos)) deferred.get(i)?.reject(err)
       return
     }
-    const first = indexes[pos] as number
-    const last = indexes[indexes.length - 1] as number
-    const offset = first * manifest.chunkSize
-    const length = last * manifest.chunkSize + chunkLength(manifest, last) - offset
+    const offset = Math.max(from, (indexes[pos] as number) * manifest.chunkSize)
     const stall = new IdleTimeout(options.stallTimeoutMs ?? STALL_TIMEOUT_MS, `replica ${source.id.slice(-8)}`)
     try {
-      for await (const chunk of source.fetch(manifest, offset, length, { signal: stall.signal }) as AsyncIterable<Chunk>) {
+      for await (const chunk of source.fetch(manifest, offset, to - offset, { signal: stall.signal })) {
         stall.touch()
         if (chunk.index !== indexes[pos]) throw new Error(`replica ${source.id} sent chunk ${chunk.index}, expected ${indexes[pos] ?? '?'}`)
         options.onFetched?.(source, chunk.data.byteLength)
-        deferred.get(chunk.index)?.resolve(chunk.data)
+        deferred.get(chunk.index)?.resolve(chunk)
         pos++
       }
       if (pos < indexes.length) throw new Error(`replica ${source.id} ended the segment early`)
@@ -106,48 +105,62 @@ async function fetchSegment (manifest: Manifest, indexes: number[], deferred: Ma
   }
 }
 
-export async function * readRemoteChunks (manifest: Manifest, first: number, last: number, sources: ChunkSource[], options: RemoteReadOptions): AsyncGenerator<Chunk> {
+/** The chunks covering [offset, offset + length), in order; the first and last may be partial (see Chunk.start). */
+export async function * readRemoteChunks (manifest: Manifest, offset: number, length: number, sources: ChunkSource[], options: RemoteReadOptions): AsyncGenerator<Chunk> {
+  if (length <= 0) return
   if (sources.length === 0) throw new UnavailableError(`no ACTIVE replica of ${manifest.id.toString()} is known`)
+  const end = offset + length
+  const { first, last } = chunksForRange(manifest, offset, length)
   // The first `parallel` replicas take turns; the others stand by for failover.
   const parallel = Math.max(1, Math.min(options.parallelSources ?? MAX_PARALLEL_SOURCES, sources.length))
   const pool = new SourcePool(sources, parallel)
   const { cache } = options
   const ahead = READ_AHEAD_CHUNKS_PER_SOURCE * parallel
-  const waiting = new Map<number, Promise<Uint8Array>>()
+  const waiting = new Map<number, Promise<Chunk>>()
   let planned = first
+
+  /** Whole chunks are shared through the cache; the read's cut first and last chunks are its own. */
+  const whole = (i: number): boolean =>
+    (i > first || offset === i * manifest.chunkSize) && (i < last || end === i * manifest.chunkSize + chunkLength(manifest, i))
+  const known = (i: number): Promise<Uint8Array> | Uint8Array | undefined => {
+    const digest = manifest.chunks[i] as Uint8Array
+    return cache.get(digest) ?? (whole(i) ? cache.pending(digest) : undefined)
+  }
 
   /** Make sure chunks up to `until` are cached, being fetched, or scheduled. */
   const plan = (until: number): void => {
     while (planned <= until && planned <= last) {
-      const digest = manifest.chunks[planned] as Uint8Array
-      const ready = cache.get(digest) ?? cache.pending(digest)
+      const ready = known(planned)
       if (ready != null) {
-        waiting.set(planned, Promise.resolve(ready))
-        planned++
+        const index = planned++
+        waiting.set(index, Promise.resolve(ready).then(data => ({ index, data })))
         continue
       }
       // A new segment: the next chunks that nobody has or fetches, up to SEGMENT_CHUNKS.
       const indexes: number[] = []
-      const deferred = new Map<number, PromiseWithResolvers<Uint8Array>>()
-      while (indexes.length < SEGMENT_CHUNKS && planned <= last) {
-        const d = manifest.chunks[planned] as Uint8Array
-        if (cache.get(d) != null || cache.pending(d) != null) break
-        const p = Promise.withResolvers<Uint8Array>()
+      const deferred = new Map<number, PromiseWithResolvers<Chunk>>()
+      while (indexes.length < SEGMENT_CHUNKS && planned <= last && (indexes.length === 0 || known(planned) == null)) {
+        const p = Promise.withResolvers<Chunk>()
         // Rejections are handled by whoever awaits the chunk; this only keeps an unawaited one quiet.
         p.promise.catch(() => {})
-        cache.track(d, p.promise)
+        if (whole(planned)) cache.track(manifest.chunks[planned] as Uint8Array, p.promise.then(c => c.data))
         deferred.set(planned, p)
         waiting.set(planned, p.promise)
         indexes.push(planned++)
       }
-      void fetchSegment(manifest, indexes, deferred, pool, options)
+      const from = Math.max(offset, (indexes[0] as number) * manifest.chunkSize)
+      const lastIndex = indexes[indexes.length - 1] as number
+      const to = Math.min(end, lastIndex * manifest.chunkSize + chunkLength(manifest, lastIndex))
+      void fetchSegment(manifest, indexes, from, to, deferred, pool, options)
     }
   }
 
   /** One chunk on our own, for when a fetch we shared (another reader's) failed. */
-  const refetch = async (index: number): Promise<Uint8Array> => {
-    const p = Promise.withResolvers<Uint8Array>()
-    await fetchSegment(manifest, [index], new Map([[index, p]]), pool, options)
+  const refetch = async (index: number): Promise<Chunk> => {
+    const p = Promise.withResolvers<Chunk>()
+    const from = Math.max(offset, index * manifest.chunkSize)
+    const to = Math.min(end, index * manifest.chunkSize + chunkLength(manifest, index))
+    await fetchSegment(manifest, [index], from, to, new Map([[index, p]]), pool, options)
     return p.promise
   }
 
@@ -156,14 +169,12 @@ export async function * readRemoteChunks (manifest: Manifest, first: number, las
     plan(index + ahead - 1)
     const pending = waiting.get(index) ?? refetch(index)
     waiting.delete(index)
-    let data: Uint8Array
     try {
-      data = await raceSignal(pending, options.signal)
+      yield await raceSignal(pending, options.signal)
     } catch (err) {
       options.signal?.throwIfAborted()
       if (pool.healthy === 0) throw err
-      data = await raceSignal(refetch(index), options.signal)
+      yield await raceSignal(refetch(index), options.signal)
     }
-    yield { index, data }
   }
 }

@@ -161,7 +161,7 @@ export class FrameReader {
  * buffer grow by everything it produces (found by heap snapshot: hundreds of
  * MiB of chunk frames queued for the slowest replica).
  */
-export async function writeFrame (stream: MessageStream, payload: Uint8Array, options: AbortOptions = {}): Promise<void> {
+export async function writeFrame (stream: MessageStream, payload: Uint8Array | Uint8ArrayList, options: AbortOptions = {}): Promise<void> {
   const list = new Uint8ArrayList(encodeVarint(payload.byteLength), payload)
   if (stream.send(list)) return
   await writeBufferEmpty(stream, options)
