@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- stream`: a 256 MiB file on a local cluster of `bin/dsm node`
  * processes over TCP — n1, n2 in g1 hold it; n3 and n4 do not (n4 reads from one
- * replica at a time, n3 from both in parallel; both with their cache off so
+ * replica at a time (the default), n3 from both in parallel; both with their cache off so
  * every byte crosses the network). Measures, in the same run:
  *   (a) GET from a node holding it       (b) GET from a node that does not
  *   (c) a bare libp2p stream (TLS+yamux) (d) raw TCP     (e) nginx, if installed
@@ -72,7 +72,7 @@ export async function run (argv: string[]): Promise<void> {
     nodes.push(await startProcNode({ dataDir: join(root, 'n1'), args: ['--group', 'g1'], env }))
     const boot = [nodes[0]?.addr ?? '']
     nodes.push(await startProcNode({ dataDir: join(root, 'n2'), args: ['--group', 'g1'], bootstrap: boot, env }))
-    nodes.push(await startProcNode({ dataDir: join(root, 'n3'), args: ['--spare', '--cache-size', '0'], bootstrap: boot, env }))
+    nodes.push(await startProcNode({ dataDir: join(root, 'n3'), args: ['--spare', '--cache-size', '0'], bootstrap: boot, env: { ...env, DSM_READ_SOURCES: '3' } }))
     nodes.push(await startProcNode({ dataDir: join(root, 'n4'), args: ['--spare', '--cache-size', '0'], bootstrap: boot, env: { ...env, DSM_READ_SOURCES: '1' } }))
     const [n1, , n3, n4] = nodes as [ProcNode, ProcNode, ProcNode, ProcNode]
     await eventually(async () => JSON.parse((await dsm(['peers', '--json', '--node', n3.url])).stdout) as Array<{ state: string }>,

@@ -7,7 +7,7 @@ const url = (c: SimCluster, i: number): string => c.node(i).http?.url ?? ''
 
 /** g1 = nodes 0-2 hold the files; node 3 (g2) holds none of them. */
 async function cluster (): Promise<SimCluster> {
-  const c = await createSimCluster({ nodes: 4, http: true, configure: (i) => ({ group: i < 3 ? 'g1' : 'g2' }) })
+  const c = await createSimCluster({ nodes: 4, http: true, configure: (i) => ({ group: i < 3 ? 'g1' : 'g2', readSources: 3 }) })
   await c.ready()
   await c.waitFor(() => c.upIndexes().every(i => c.node(i).membership.view.members().filter(m => m.state === 'ACTIVE').length === 4), { message: 'all ACTIVE' })
   return c
