@@ -5,7 +5,8 @@
 const BENCHES: Record<string, string> = {
   transport: './transport.ts',
   upload: './upload.ts',
-  stream: './stream.ts'
+  stream: './stream.ts',
+  browser: './browser.ts'
 }
 
 const [name, ...rest] = process.argv.slice(2)

@@ -87,6 +87,8 @@ export const DEFAULT_TCP_PORT = 4100
 /** libp2p's default (5 dials/s per host) refuses many local dials in one host. */
 export const INBOUND_CONNECTION_THRESHOLD = 1_000
 export const MAX_CONNECTIONS = 400
+/** Browser nodes one storage node relays for (WebRTC signalling between tabs). */
+export const RELAY_MAX_RESERVATIONS = 256
 /**
  * yamux grows a stream's receive window up to this (its default is 16 MiB).
  * A window is what one transfer may have in flight, so it bounds memory per
@@ -172,3 +174,21 @@ export const READ_AHEAD_CHUNKS_PER_SOURCE = 4
 export const MAX_STALL_RETRIES = 2
 /** Replicas one read fetches from in parallel. */
 export const MAX_PARALLEL_SOURCES = 3
+
+// ---- browser nodes -------------------------------------------------------
+
+/** A browser watching a file is forgotten by the swarm registry after this long without an announce. */
+export const SWARM_TTL_MS = 30_000
+/** Viewers a storage node tracks per file, and files it tracks. */
+export const SWARM_MAX_PEERS_PER_FILE = 256
+export const SWARM_MAX_FILES = 10_000
+/** Peers a swarm answer lists (the freshest first). */
+export const SWARM_ANSWER_PEERS = 16
+/** How often a browser node announces what it holds for a file it watches. */
+export const SWARM_ANNOUNCE_INTERVAL_MS = 2_000
+/** Other browsers a browser node connects to per file. */
+export const SWARM_MAX_PEER_CONNECTIONS = 8
+/** Chunks a browser node fetches ahead of its player. */
+export const BROWSER_READ_AHEAD_CHUNKS = 3
+/** Default memory a browser node keeps for chunks (served to other browsers too). */
+export const BROWSER_CACHE_BYTES = 256 * 1024 * 1024

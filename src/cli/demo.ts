@@ -13,6 +13,7 @@ import type { ChildProcess } from 'node:child_process'
 
 const NODES = 3
 const FIRST_TCP_PORT = 4101
+const FIRST_WS_PORT = 4111
 const FIRST_HTTP_PORT = 8080
 const READY_TIMEOUT_MS = 60_000
 const MAIN = join(import.meta.dirname, 'main.ts')
@@ -25,7 +26,7 @@ async function startNode (root: string, i: number, bootstrap: string[]): Promise
   mkdirSync(dataDir, { recursive: true })
   const http = `127.0.0.1:${FIRST_HTTP_PORT + i}`
   const args = ['--disable-warning=ExperimentalWarning', MAIN, 'node', '--data', dataDir,
-    '--listen', `/ip4/127.0.0.1/tcp/${FIRST_TCP_PORT + i}`, '--http', http,
+    '--listen', `/ip4/127.0.0.1/tcp/${FIRST_TCP_PORT + i}`, `/ip4/127.0.0.1/tcp/${FIRST_WS_PORT + i}/ws`, '--http', http,
     ...(bootstrap.length > 0 ? ['--bootstrap', ...bootstrap] : [])]
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
   const node: DemoNode = { name, dataDir, http: `http://${http}`, proc, stdout: '' }
@@ -86,6 +87,7 @@ Try it (any node answers any request):
   bin/dsm download <id> -o copy.mp4 --node ${nodes[2]?.http}
   curl -r 0-999 ${nodes[2]?.http}/files/<id>       # any byte range, from any node
   bin/dsm ls ; bin/dsm stat <id> ; bin/dsm groups ; bin/dsm delete <id>
+  Web page: ${nodes[0]?.http}/   — peer-to-peer player: ${nodes[0]?.http}/?p2p=1
 
 Logs: ${root}/nodeN/node.log    Stop: Ctrl-C
 `)

@@ -172,7 +172,8 @@ export function defaultDataDir (env: NodeJS.ProcessEnv = process.env): string {
 }
 
 export const DEFAULTS: Omit<NodeConfig, 'dataDir'> = {
-  listen: [`/ip4/0.0.0.0/tcp/${DEFAULT_TCP_PORT}`],
+  // TCP for nodes, WebSockets for browser nodes (the P2P player).
+  listen: [`/ip4/0.0.0.0/tcp/${DEFAULT_TCP_PORT}`, `/ip4/0.0.0.0/tcp/${DEFAULT_TCP_PORT + 1}/ws`],
   bootstrap: [],
   http: { host: DEFAULT_HTTP_HOST, port: DEFAULT_HTTP_PORT },
   group: null,

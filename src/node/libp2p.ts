@@ -5,7 +5,10 @@
  * noise here, see README "Performance"); noise stays for browsers, which have
  * no TLS transport in libp2p. Muxer: yamux. DHT: kad-dht in server mode under
  * `/dsm/kad/1.0.0`, a private DHT apart from IPFS. Gossip: gossipsub, signed.
+ * On hosts also a circuit-relay server, so browser nodes (WebSockets) can be
+ * reached and can reach each other (WebRTC signalled through the relay).
  */
+import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
@@ -17,7 +20,8 @@ import { tls } from '@libp2p/tls'
 import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
-import { INBOUND_CONNECTION_THRESHOLD, MAX_CONNECTIONS, PROTOCOL_PREFIX, YAMUX_MAX_STREAM_WINDOW_BYTES } from '../constants.ts'
+import { INBOUND_CONNECTION_THRESHOLD, MAX_CONNECTIONS, PROTOCOL_PREFIX, RELAY_MAX_RESERVATIONS, YAMUX_MAX_STREAM_WINDOW_BYTES } from '../constants.ts'
+import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
 import type { KadDHT } from '@libp2p/kad-dht'
@@ -29,6 +33,8 @@ export type DsmServices = {
   ping: Ping
   dht: KadDHT
   pubsub: GossipSub
+  /** Circuit relay for browsers (hosts only): their reservations carry WebRTC signalling between tabs. */
+  relay?: CircuitRelayService
 }
 
 export type DsmLibp2p = Libp2p<DsmServices>
@@ -81,7 +87,10 @@ export async function createDsmLibp2p (init: Libp2pInit): Promise<DsmLibp2p> {
         allowPublishToZeroTopicPeers: true,
         emitSelf: false,
         globalSignaturePolicy: 'StrictSign'
-      })
+      }),
+      ...(init.transport === 'tcp'
+        ? { relay: circuitRelayServer({ reservations: { maxReservations: RELAY_MAX_RESERVATIONS } }) }
+        : {})
     }
   })
 }

@@ -46,12 +46,13 @@ export interface LocatorComponents {
   logger: Logger
 }
 
-/** What this node answers about a file. */
-export function answerLocate (index: FileIndex, id: string): LocateResponse {
+/** What this node answers about a file; with `view`, also the group's ACTIVE members and their addresses. */
+export function answerLocate (index: FileIndex, id: string, view?: MembershipView): LocateResponse {
   const row = index.get(id)
   if (row == null) return { state: 'unknown' }
   if (row.state === 'deleted' || row.manifest == null) return { state: 'deleted', group: row.group }
-  return { state: row.state, group: row.group, manifest: row.manifest, createdAt: row.createdAt }
+  const replicas = view?.groupMembers(row.group).filter(m => m.state === 'ACTIVE').map(m => ({ peerId: m.peerId, addrs: m.addrs }))
+  return { state: row.state, group: row.group, manifest: row.manifest, createdAt: row.createdAt, ...(replicas != null ? { replicas } : {}) }
 }
 
 export class Locator {

@@ -14,10 +14,12 @@ import { ChunkCache } from '../stream/chunk-cache.ts'
 import { readRange, sliceChunks } from '../stream/range-reader.ts'
 import { readRemoteChunks } from '../stream/remote-read.ts'
 import { orderReplicas } from '../stream/replica-choice.ts'
+import { SwarmRegistry } from '../stream/swarm.ts'
 import { localSource, remoteSource } from '../stream/sources.ts'
 import {
   ApplyRequestSchema, ApplyResultSchema, DeleteRequestSchema, DeleteResultSchema, ListRequestSchema, ListResponseSchema,
-  LocateRequestSchema, LocateResponseSchema, PROTOCOLS, RecruitRequestSchema, RecruitResponseSchema, SyncRequestSchema, SyncResponseSchema
+  LocateRequestSchema, LocateResponseSchema, PROTOCOLS, RecruitRequestSchema, RecruitResponseSchema, SwarmAnnounceSchema, SwarmPeersSchema,
+  SyncRequestSchema, SyncResponseSchema
 } from '../wire/messages.ts'
 import { request, serve } from '../wire/rpc.ts'
 import { applyPushedDelete, deleteAsMember } from './delete.ts'
@@ -90,6 +92,8 @@ export interface UploadRequest {
 
 export class ReplicaService implements Startable {
   readonly locator: Locator
+  /** Browser nodes watching files, and the chunks they hold (for browser-to-browser delivery). */
+  readonly swarm = new SwarmRegistry()
   /** Chunks this node streamed for files it does not hold. */
   readonly cache: ChunkCache
   /** Bytes this node served to others as a replica, and fetched from replicas for its own readers. */
@@ -257,7 +261,8 @@ export class ReplicaService implements Startable {
       await serve(registrar, protocol, reqSchema, resSchema, async (req, remote, o) => handler(req, remote.toString(), o))
       this.handlers.push(protocol)
     }
-    await rpc(PROTOCOLS.locate, LocateRequestSchema, LocateResponseSchema, async (req) => answerLocate(store.index, req.id))
+    await rpc(PROTOCOLS.locate, LocateRequestSchema, LocateResponseSchema, async (req) => answerLocate(store.index, req.id, this.c.view))
+    await rpc(PROTOCOLS.swarm, SwarmAnnounceSchema, SwarmPeersSchema, async (req, remote) => this.swarm.announce(remote, req))
     await rpc(PROTOCOLS.delete, DeleteRequestSchema, DeleteResultSchema, async (req, _r, o) => deleteAsMember(this.c, req.id, o))
     await rpc(PROTOCOLS.apply, ApplyRequestSchema, ApplyResultSchema, async (req) => applyPushedDelete(this.c, req.op))
     await rpc(PROTOCOLS.sync, SyncRequestSchema, SyncResponseSchema, async (req) => {

@@ -24,6 +24,11 @@ export class ChunkCache {
     return hit
   }
 
+  /** Held in the cache (without counting a hit). */
+  has (digest: Uint8Array): boolean {
+    return this.lru?.has(toHex(digest, 'base16')) ?? false
+  }
+
   set (digest: Uint8Array, data: Uint8Array): void {
     this.lru?.set(toHex(digest, 'base16'), data)
   }
@@ -38,6 +43,7 @@ export class ChunkCache {
     const key = toHex(digest, 'base16')
     this.misses++
     this.inflight.set(key, fetch)
+    // The fetcher's own caller sees a failure; this branch only stores a success.
     fetch.then(data => { this.set(digest, data) }, () => {}).finally(() => { this.inflight.delete(key) })
   }
 

@@ -31,7 +31,9 @@ export const PROTOCOLS = {
   /** A group asks a node to become its member (repair). */
   recruit: `${PROTOCOL_PREFIX}/recruit/1.0.0`,
   /** List the files a member holds. */
-  list: `${PROTOCOL_PREFIX}/list/1.0.0`
+  list: `${PROTOCOL_PREFIX}/list/1.0.0`,
+  /** Browser nodes announce which chunks of a file they hold and learn who else watches it. */
+  swarm: `${PROTOCOL_PREFIX}/swarm/1.0.0`
 } as const
 
 /** Binary data (any Uint8Array, whatever its buffer type). */
@@ -134,11 +136,19 @@ export type CommitFrame = z.infer<typeof CommitFrameSchema>
 export const StoredSchema = z.object({ stored: z.literal(true) })
 
 export const LocateRequestSchema = z.object({ id: fileId })
+const PeerAddrsSchema = z.object({
+  peerId: peerIdString,
+  addrs: z.array(z.string().min(1).max(MULTIADDR_MAX_CHARS)).max(HEARTBEAT_MAX_ADDRS)
+})
+export type PeerAddrs = z.infer<typeof PeerAddrsSchema>
+
 export const LocateResponseSchema = z.object({
   state: z.enum(['present', 'pending', 'deleted', 'unknown']),
   group: groupName.optional(),
   manifest: manifestBytes.optional(),
-  createdAt: count.optional()
+  createdAt: count.optional(),
+  /** ACTIVE members of the file's group and their addresses (for browser nodes, which keep no view). */
+  replicas: z.array(PeerAddrsSchema).max(64).optional()
 })
 export type LocateResponse = z.infer<typeof LocateResponseSchema>
 
@@ -178,3 +188,21 @@ export const FileSummarySchema = z.object({
 export type FileSummary = z.infer<typeof FileSummarySchema>
 export const ListResponseSchema = z.object({ group: groupName.nullable(), files: z.array(FileSummarySchema), more: z.boolean() })
 export type ListResponse = z.infer<typeof ListResponseSchema>
+
+/** A chunk bitmap: bit i (byte i >> 3, bit i & 7) set when chunk i is held. */
+const bitmap = bytesSchema.refine(b => b.byteLength <= 1024 * 1024, 'bitmap too large')
+
+export const SwarmAnnounceSchema = z.object({
+  id: fileId,
+  /** How other browsers reach the announcer (relay addresses). */
+  addrs: z.array(z.string().min(1).max(MULTIADDR_MAX_CHARS)).max(HEARTBEAT_MAX_ADDRS),
+  have: bitmap,
+  /** True: the announcer stops watching (remove it). */
+  leave: z.boolean().optional()
+})
+export type SwarmAnnounce = z.infer<typeof SwarmAnnounceSchema>
+
+export const SwarmPeersSchema = z.object({
+  peers: z.array(z.object({ peerId: peerIdString, addrs: PeerAddrsSchema.shape.addrs, have: bitmap })).max(256)
+})
+export type SwarmPeers = z.infer<typeof SwarmPeersSchema>

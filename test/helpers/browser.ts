@@ -13,7 +13,9 @@ export const CHROMIUM = '/usr/bin/chromium'
 export const MEDIA_DIR = join(import.meta.dirname, '..', '..', '..', 'shared', 'media')
 export const CHROMIUM_FLAGS = [
   '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-  '--disable-sync', '--no-first-run', '--disable-quic', '--autoplay-policy=no-user-gesture-required'
+  '--disable-sync', '--no-first-run', '--disable-quic', '--autoplay-policy=no-user-gesture-required',
+  // WebRTC between tabs on one host: offer real host candidates (not mDNS names) and allow loopback.
+  '--disable-features=WebRtcHideLocalIpsWithMdns', '--allow-loopback-in-peer-connection'
 ]
 
 /** Returns why browser tests cannot run here, or undefined when Chromium is ready. */

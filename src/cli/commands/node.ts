@@ -49,7 +49,7 @@ export function registerNodeCommand (program: Command): void {
   program.command('node')
     .description('run a dsm node (storage, DHT, gossip and HTTP API) in the foreground')
     .option('--data <dir>', 'data directory (env DSM_DATA; default ~/.local/share/dsm)')
-    .option('--listen <multiaddr...>', 'libp2p listen addresses (env DSM_LISTEN; default /ip4/0.0.0.0/tcp/4100)')
+    .option('--listen <multiaddr...>', 'libp2p listen addresses (env DSM_LISTEN; default /ip4/0.0.0.0/tcp/4100 and /ip4/0.0.0.0/tcp/4101/ws)')
     .option('--http <host:port>', 'HTTP API address (env DSM_HTTP; default 127.0.0.1:8080)')
     .option('--bootstrap <multiaddr...>', 'peers to join through, with /p2p/<peer id> (env DSM_BOOTSTRAP)')
     .option('--group <name>', 'join this replica group instead of auto-joining (env DSM_GROUP)')

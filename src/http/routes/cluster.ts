@@ -21,6 +21,14 @@ export interface ClusterApi {
   groupSize(): number
 }
 
+/** WebSocket addresses (with /p2p/) of this node and the other live members: what a browser can dial. */
+export function browserBootstrap (self: NodeIdentity, members: MemberRecord[]): Array<{ peerId: string, addrs: string[] }> {
+  const ws = (addrs: string[]): string[] => addrs.filter(a => /\/wss?(\/|$)/.test(a))
+  const others = members.filter(m => !m.self && m.state !== 'OFFLINE' && ws(m.addrs).length > 0)
+  return [{ peerId: self.peerId, addrs: ws(self.addrs) }, ...others.map(m => ({ peerId: m.peerId, addrs: ws(m.addrs) }))]
+    .filter(p => p.addrs.length > 0)
+}
+
 export interface GroupHealth {
   target: number
   active: number
@@ -69,6 +77,7 @@ export function clusterRoutes (api: ClusterApi): RouteRegistrar {
         confirmed: m.confirmed
       }))
     })
+    app.get('/api/bootstrap', async () => ({ peers: browserBootstrap(api.identity(), api.members()) }))
     app.get('/api/groups', async () => {
       const now = Date.now()
       return api.groups().map(({ name, members }) => ({ name, health: groupHealth(members, api.groupSize()), members: members.map(m => memberJson(m, now)) }))

@@ -5,7 +5,35 @@
 const $ = (sel) => document.querySelector(sel)
 const REFRESH_MS = 2000
 
-const state = { files: [], filter: '', current: null }
+const state = { files: [], filter: '', current: null, p2p: null }
+
+// P2P mode (?p2p=1): the page runs a libp2p node and the player reads through it.
+const P2P_WANTED = new URLSearchParams(location.search).get('p2p') === '1'
+
+async function startP2P () {
+  const toggle = $('#p2p-toggle')
+  toggle.textContent = 'P2P mode: starting…'
+  try {
+    const mod = await import('/ui/dsm-p2p.js')
+    const cache = Number(new URLSearchParams(location.search).get('cache'))
+    state.p2p = await mod.startP2P({
+      panel: $('#p2p-panel'),
+      ...(cache > 0 ? { cacheBytes: cache } : {}),
+      onFallback: (id, err) => { toast(`P2P could not serve this file (${err.message}); playing over HTTP`) }
+    })
+    toggle.textContent = 'P2P mode: on'
+    toggle.classList.add('on')
+    toggle.href = '/'
+  } catch (err) {
+    toggle.textContent = 'P2P mode: unavailable'
+    toggle.title = err.message
+    toast(`P2P unavailable (${err.message}): playing over HTTP`)
+  }
+}
+
+function mediaUrl (id) {
+  return state.p2p != null ? state.p2p.urlFor(id) : `/files/${id}`
+}
 
 function formatBytes (n) {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
@@ -119,7 +147,7 @@ function renderFiles () {
 function play (file) {
   state.current = file.id
   const video = $('#video')
-  video.src = `/files/${file.id}`
+  video.src = mediaUrl(file.id)
   $('#screen').classList.add('playing')
   $('#now-playing').replaceChildren(el('strong', {}, file.name), el('span', { class: 'muted' }, ` · ${file.mime} · ${formatBytes(file.size)} · group ${file.group}`))
   video.play().catch(() => {})
@@ -192,7 +220,20 @@ function setupUpload () {
 // ---- start ----------------------------------------------------------------
 
 $('#filter').addEventListener('input', (e) => { state.filter = e.target.value.toLowerCase(); renderFiles() })
-$('#video').addEventListener('error', () => { toast('This file cannot be played here; use Download.') })
+$('#video').addEventListener('error', () => {
+  const video = $('#video')
+  // P2P failed mid-play: continue from the same point over the HTTP gateway.
+  if (state.p2p != null && state.current != null && video.src.includes('/p2p/')) {
+    const at = video.currentTime
+    video.src = `/files/${state.current}`
+    video.currentTime = at
+    video.play().catch(() => {})
+    toast('P2P failed: continuing over HTTP')
+    return
+  }
+  toast('This file cannot be played here; use Download.')
+})
+if (P2P_WANTED) await startP2P()
 setupUpload()
 async function tick () {
   await Promise.all([refreshNode(), refreshCluster(), refreshFiles()])

@@ -1,0 +1,238 @@
+/**
+ * The browser node: a libp2p node in a tab that joins the cluster through
+ * the storage nodes' WebSocket addresses, locates files by asking them
+ * (/dsm/locate), reads verified chunks from other tabs (WebRTC) and from
+ * storage replicas, keeps what it read in a bounded memory cache, announces
+ * what it holds to the file's swarm (/dsm/swarm) and serves it to other tabs
+ * (/dsm/get) — the same protocol code as the Node binary.
+ */
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import { TypedEventEmitter } from 'main-event'
+import { BROWSER_CACHE_BYTES, FRAME_OVERHEAD_BYTES, LOCATE_TIMEOUT_MS, MAX_MANIFEST_BYTES, SWARM_ANNOUNCE_INTERVAL_MS, SWARM_MAX_PEER_CONNECTIONS } from '../constants.ts'
+import { FileNotFoundError, UnavailableError, toError } from '../errors.ts'
+import { fastDialer } from '../node/fast-dialer.ts'
+import { hashChunk } from '../replica/chunk-hash.ts'
+import { decodeManifest, parseFileId } from '../replica/manifest.ts'
+import { ChunkCache } from '../stream/chunk-cache.ts'
+import { serveGet } from '../stream/get.ts'
+import { LocateRequestSchema, LocateResponseSchema, PROTOCOLS, SwarmAnnounceSchema, SwarmPeersSchema } from '../wire/messages.ts'
+import { request } from '../wire/rpc.ts'
+import { createBrowserLibp2p } from './libp2p.ts'
+import { readP2P } from './reader.ts'
+import type { BrowserLibp2p } from './libp2p.ts'
+import type { SourceKind } from './reader.ts'
+import type { Logger } from '../logger.ts'
+import type { Manifest } from '../replica/manifest.ts'
+import type { Dialer } from '../wire/rpc.ts'
+import type { AbortOptions } from '@libp2p/interface'
+
+export interface P2PStats {
+  /** Bytes received per source peer id. */
+  bySource: Record<string, number>
+  fromStorage: number
+  fromPeers: number
+  servedToPeers: number
+  /** Chunks that failed verification (their senders are avoided). */
+  rejected: number
+  storageConnections: number
+  peerConnections: number
+}
+
+export interface EngineEvents {
+  'stats': CustomEvent<P2PStats>
+}
+
+interface Session {
+  manifest: Manifest
+  /** Storage replicas (peer ids) of the file's group. */
+  replicas: string[]
+  /** Other tabs watching the file: their addresses and chunk bitmaps. */
+  swarm: Map<string, { addrs: string[], have: Uint8Array }>
+  timer?: ReturnType<typeof setInterval>
+}
+
+const hasBit = (bitmap: Uint8Array, i: number): boolean => ((bitmap[i >> 3] ?? 0) & (1 << (i & 7))) !== 0
+const wsAddrs = (addrs: string[]): string[] => addrs.filter(a => /\/wss?(\/|$)/.test(a))
+
+const consoleLogger: Logger = {
+  error: (o, m) => { console.error('dsm', m, o) },
+  warn: (o, m) => { console.warn('dsm', m, o) },
+  info: () => {},
+  debug: () => {},
+  child: () => consoleLogger
+}
+
+export interface EngineInit {
+  /** Storage nodes to join through: peer ids and WebSocket multiaddrs (GET /api/bootstrap). */
+  bootstrap: Array<{ peerId: string, addrs: string[] }>
+  cacheBytes?: number
+}
+
+export class P2PEngine extends TypedEventEmitter<EngineEvents> {
+  readonly libp2p: BrowserLibp2p
+  readonly cache: ChunkCache
+  readonly stats: P2PStats = { bySource: {}, fromStorage: 0, fromPeers: 0, servedToPeers: 0, rejected: 0, storageConnections: 0, peerConnections: 0 }
+  /** Test hook: serve altered bytes, as a broken or malicious peer would. */
+  corruptServes = false
+  private readonly dialer: Dialer
+  private readonly storagePeers = new Set<string>()
+  private readonly banned = new Set<string>()
+  private readonly sessions = new Map<string, Promise<Session>>()
+  private readonly manifests = new Map<string, Manifest>()
+
+  private constructor (libp2p: BrowserLibp2p, cacheBytes: number) {
+    super()
+    this.libp2p = libp2p
+    this.cache = new ChunkCache(cacheBytes)
+    this.dialer = fastDialer(libp2p)
+  }
+
+  static async start (init: EngineInit): Promise<P2PEngine> {
+    const engine = new P2PEngine(await createBrowserLibp2p(), init.cacheBytes ?? BROWSER_CACHE_BYTES)
+    await engine.serve()
+    const reached = await Promise.allSettled(init.bootstrap.map(async p => engine.dialStorage(p.peerId, p.addrs)))
+    if (!reached.some(r => r.status === 'fulfilled')) {
+      await engine.stop()
+      throw new UnavailableError('no storage node could be reached over WebSockets')
+    }
+    engine.libp2p.addEventListener('connection:open', () => { engine.emitStats() })
+    engine.libp2p.addEventListener('connection:close', () => { engine.emitStats() })
+    return engine
+  }
+
+  async stop (): Promise<void> {
+    for (const s of this.sessions.values()) void s.then(x => { clearInterval(x.timer) }, () => {})
+    await this.libp2p.stop()
+  }
+
+  /** The manifest of a file (located once per session). */
+  async manifest (id: string, options: AbortOptions = {}): Promise<Manifest> {
+    return (await this.session(id, options)).manifest
+  }
+
+  /** Verified bytes [offset, offset + length) of a file. */
+  read (id: string, offset: number, length: number, options: AbortOptions = {}): AsyncIterable<Uint8Array> {
+    const self = this
+    return (async function * () {
+      const s = await self.session(id, options)
+      yield * readP2P({
+        dialer: self.dialer,
+        cache: self.cache,
+        banned: self.banned,
+        peersWith: (i) => {
+          // Spread the chunks over the tabs that have them: start at a different one for each chunk.
+          const holders = [...s.swarm.entries()].filter(([peer, p]) => hasBit(p.have, i) && self.connected(peer)).map(([peer]) => peer)
+          return holders.map((_, k) => holders[(i + k) % holders.length] as string)
+        },
+        storage: () => s.replicas.filter(p => self.connected(p)).concat(s.replicas.filter(p => !self.connected(p))),
+        onChunk: (kind: SourceKind, peer, bytes) => {
+          self.stats.bySource[peer] = (self.stats.bySource[peer] ?? 0) + bytes
+          if (kind === 'peer') self.stats.fromPeers += bytes
+          else self.stats.fromStorage += bytes
+          self.emitStats()
+        },
+        onRejected: () => { self.stats.rejected++; self.emitStats() }
+      }, s.manifest, offset, length, options)
+    })()
+  }
+
+  private connected (peer: string): boolean {
+    return this.libp2p.getConnections(peerIdFromString(peer)).some(c => c.status === 'open' && c.limits == null)
+  }
+
+  private async dialStorage (peerId: string, addrs: string[]): Promise<void> {
+    const ws = wsAddrs(addrs).map(a => multiaddr(a.includes('/p2p/') ? a : `${a}/p2p/${peerId}`))
+    if (ws.length === 0) throw new UnavailableError(`storage node ${peerId} has no WebSocket address`)
+    await this.libp2p.dial(ws, { signal: AbortSignal.timeout(LOCATE_TIMEOUT_MS * 2) })
+    this.storagePeers.add(peerId)
+  }
+
+  private async session (id: string, options: AbortOptions): Promise<Session> {
+    let s = this.sessions.get(id)
+    if (s == null) {
+      s = this.open(id, options)
+      this.sessions.set(id, s)
+      s.catch(() => { this.sessions.delete(id) })
+    }
+    return s
+  }
+
+  /** Locate through the storage nodes we are connected to; the manifest must hash to the ID. */
+  private async open (id: string, options: AbortOptions): Promise<Session> {
+    const cid = parseFileId(id)
+    const asked = [...this.storagePeers].filter(p => this.connected(p))
+    const answer = await Promise.any(asked.map(async peer => {
+      const res = await request(this.dialer, peerIdFromString(peer), PROTOCOLS.locate, LocateRequestSchema, { id }, LocateResponseSchema,
+        { signal: options.signal ?? AbortSignal.timeout(LOCATE_TIMEOUT_MS), maxResponseBytes: MAX_MANIFEST_BYTES + FRAME_OVERHEAD_BYTES })
+      if (res.manifest == null) throw new FileNotFoundError(`${peer.slice(-8)} does not know ${id}`)
+      return { res, manifest: await decodeManifest(res.manifest, cid) }
+    })).catch(() => { throw new FileNotFoundError(`no storage node knows ${id}`) })
+    const replicas = (answer.res.replicas ?? []).filter(r => wsAddrs(r.addrs).length > 0)
+    for (const r of replicas) {
+      if (!this.connected(r.peerId)) this.dialStorage(r.peerId, r.addrs).catch(err => { consoleLogger.warn({ err: toError(err).message }, 'replica unreachable') })
+    }
+    this.manifests.set(id, answer.manifest)
+    const session: Session = { manifest: answer.manifest, replicas: replicas.map(r => r.peerId).sort(), swarm: new Map() }
+    session.timer = setInterval(() => { void this.announce(id, session) }, SWARM_ANNOUNCE_INTERVAL_MS)
+    void this.announce(id, session)
+    return session
+  }
+
+  /** Tell the file's tracker (its replica with the lowest peer id, the same for every tab) what we hold. */
+  private async announce (id: string, s: Session): Promise<void> {
+    // Other tabs reach us through a relay they can dial (WebSockets) and then WebRTC.
+    const addrs = this.libp2p.getMultiaddrs().map(a => a.toString()).filter(a => a.includes('/p2p-circuit/webrtc') && /\/wss?\//.test(a))
+    const have = new Uint8Array(Math.ceil(s.manifest.chunks.length / 8))
+    s.manifest.chunks.forEach((d, i) => { if (this.cache.has(d)) have[i >> 3] = (have[i >> 3] ?? 0) | (1 << (i & 7)) })
+    for (const tracker of s.replicas.filter(p => this.connected(p))) {
+      try {
+        const answer = await request(this.dialer, peerIdFromString(tracker), PROTOCOLS.swarm, SwarmAnnounceSchema, { id, addrs, have }, SwarmPeersSchema)
+        s.swarm = new Map(answer.peers.filter(p => !this.banned.has(p.peerId)).map(p => [p.peerId, { addrs: p.addrs, have: p.have }]))
+        this.connectPeers(s)
+        return
+      } catch (err) {
+        consoleLogger.debug({ err: toError(err).message }, 'announce failed; trying the next replica')
+      }
+    }
+  }
+
+  private connectPeers (s: Session): void {
+    const connected = [...s.swarm.keys()].filter(p => this.connected(p)).length
+    const wanted = [...s.swarm.entries()].filter(([p]) => !this.connected(p)).slice(0, Math.max(0, SWARM_MAX_PEER_CONNECTIONS - connected))
+    for (const [peer, info] of wanted) {
+      const addrs = info.addrs.map(a => multiaddr(a))
+      if (addrs.length === 0) continue
+      this.libp2p.dial(addrs, { signal: AbortSignal.timeout(10_000) })
+        .then(() => { this.emitStats() })
+        .catch(err => { consoleLogger.debug({ err: toError(err).message, peer }, 'peer unreachable') })
+    }
+  }
+
+  /** Serve the chunks we hold to other tabs, over the same get protocol as storage nodes. */
+  private async serve (): Promise<void> {
+    await this.libp2p.handle(PROTOCOLS.get, (stream) => {
+      void serveGet({
+        chunks: {
+          manifestOf: async (id) => this.manifests.get(id),
+          readChunk: async (digest) => {
+            const held = this.cache.get(digest)
+            if (held == null) throw new FileNotFoundError('chunk not held here')
+            const data = this.corruptServes ? held.map((b, i) => i === 0 ? b ^ 0xff : b) : held
+            return { data, leaves: (await hashChunk(data)).leaves }
+          }
+        },
+        status: { beginTransfer: () => () => {} },
+        logger: consoleLogger,
+        onServed: (bytes) => { this.stats.servedToPeers += bytes; this.emitStats() }
+      }, stream, { signal: AbortSignal.timeout(60_000) })
+    }, { maxInboundStreams: 64 })
+  }
+
+  private emitStats (): void {
+    const conns = this.libp2p.getConnections().filter(c => c.status === 'open')
+    this.stats.storageConnections = conns.filter(c => this.storagePeers.has(c.remotePeer.toString())).length
+    this.stats.peerConnections = conns.filter(c => !this.storagePeers.has(c.remotePeer.toString()) && c.limits == null).length
+    this.safeDispatchEvent('stats', { detail: { ...this.stats, bySource: { ...this.stats.bySource } } })
+  }
+}
