@@ -33,15 +33,18 @@ export function parseRange (header: string | undefined, size: number): RangeDeci
     if (m == null) return { kind: 'full' }
     const [, a = '', b = ''] = m
     if (a === '' && b === '') return { kind: 'full' }
+    // Positions may exceed 2^53: compare them exactly (BigInt), then clip to the file.
     if (a === '') {
-      const suffix = Number(b)
-      if (suffix > 0) ranges.push({ start: Math.max(0, size - suffix), end: size - 1 })
+      const suffix = BigInt(b)
+      if (suffix > 0n) ranges.push({ start: suffix >= BigInt(size) ? 0 : size - Number(suffix), end: size - 1 })
       continue
     }
-    const first = Number(a)
-    const last = b === '' ? Infinity : Number(b)
-    if (last < first) return { kind: 'full' }
-    if (first < size) ranges.push({ start: first, end: Math.min(last, size - 1) })
+    const first = BigInt(a)
+    if (b !== '' && BigInt(b) < first) return { kind: 'full' }
+    if (first < BigInt(size)) {
+      const last = b === '' ? size - 1 : Number(BigInt(b) < BigInt(size - 1) ? BigInt(b) : BigInt(size - 1))
+      ranges.push({ start: Number(first), end: last })
+    }
   }
   if (ranges.length === 0) return { kind: 'unsatisfiable' }
   return { kind: 'partial', ranges: merge(ranges) }

@@ -5,11 +5,19 @@
 import Fastify from 'fastify'
 import { HTTP_CLOSE_GRACE_MS } from '../constants.ts'
 import { AddressInUseError, DsmError } from '../errors.ts'
-import { statusOf } from './errors.ts'
+import { errorAnswer } from './errors.ts'
 import type { HttpAddress } from '../node/config.ts'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply } from 'fastify'
 
 export type RouteRegistrar = (app: FastifyInstance) => void
+
+/** Every error leaves as JSON `{ code, message }` with the status its code maps to. */
+async function sendError (reply: FastifyReply, thrown: unknown): Promise<void> {
+  const err = thrown instanceof Error ? thrown : new Error(String(thrown))
+  const { status, code } = errorAnswer(err)
+  const message = status >= 500 && !(err instanceof DsmError) ? `internal error: ${err.message}` : err.message
+  await reply.status(status).type('application/json').send({ code, message })
+}
 
 export interface HttpServer {
   /** The bound address (the real port when 0 was asked for). */
@@ -24,15 +32,17 @@ export async function startHttpServer (at: HttpAddress, routes: RouteRegistrar[]
     // Uploads are streamed, not parsed: the body limit applies to JSON bodies only.
     bodyLimit: 1024 * 1024,
     forceCloseConnections: true,
-    return503OnClosing: true
+    return503OnClosing: true,
+    // Errors Fastify meets before a route runs (bad URL encoding, over-long parameters) answer like any other.
+    frameworkErrors: (err, _req, reply) => { void sendError(reply, err) },
+    // A request Node cannot even parse (unknown method, broken framing): still a JSON error.
+    clientErrorHandler: (err, socket) => {
+      if (!socket.writable) { socket.destroy(); return }
+      const body = JSON.stringify({ code: 'ERR_BAD_REQUEST', message: `malformed HTTP request (${(err as { code?: string }).code ?? err.message})` })
+      socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+    }
   })
-  app.setErrorHandler((thrown, _req, reply) => {
-    const err = thrown instanceof Error ? thrown : new Error(String(thrown))
-    const status = statusOf(err)
-    const code = err instanceof DsmError ? err.code : status === 400 ? 'ERR_BAD_REQUEST' : status === 413 ? 'ERR_MESSAGE_TOO_LARGE' : 'ERR_INTERNAL'
-    const message = status >= 500 && !(err instanceof DsmError) ? `internal error: ${err.message}` : err.message
-    void reply.status(status).type('application/json').send({ code, message })
-  })
+  app.setErrorHandler((thrown, _req, reply) => { void sendError(reply, thrown) })
   app.setNotFoundHandler((req, reply) => {
     void reply.status(404).send({ code: 'ERR_NOT_FOUND', message: `no route for ${req.method} ${req.url.split('?')[0] ?? ''}` })
   })

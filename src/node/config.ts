@@ -72,6 +72,8 @@ const httpAddress = z.string().transform((s, ctx): HttpAddress => {
 })
 
 const positiveInt = z.number().int().positive()
+/** Node timers cannot wait longer than 2^31-1 ms (a longer delay fires after 1 ms). */
+const MAX_TIMER_MS = 2 ** 31 - 1
 
 const reserveSpec = z.union([z.number().int().nonnegative(), z.string()]).transform((v, ctx): SizeSpec => {
   const spec = typeof v === 'number' ? { bytes: v } : parseSize(v, { allowPercent: true })
@@ -84,7 +86,7 @@ const reserveSpec = z.union([z.number().int().nonnegative(), z.string()]).transf
 
 const duration = z.union([z.number().int().nonnegative(), z.string()]).transform((v, ctx): number => {
   const ms = typeof v === 'number' ? v : parseDuration(v)
-  if (ms == null) {
+  if (ms == null || ms > MAX_TIMER_MS) {
     ctx.addIssue({ code: 'custom', message: `expected a duration ("60s", "500ms", "2m" or milliseconds), got "${String(v)}"` })
     return z.NEVER
   }
@@ -100,7 +102,7 @@ const byteCount = z.union([z.number().int().nonnegative(), z.string()]).transfor
   return spec.bytes
 })
 
-const quorumSpec = z.union([QuorumSchema, z.string().regex(/^[1-9]\d?$/).transform(Number)])
+const quorumSpec = z.union([QuorumSchema, z.string().regex(/^[1-9]\d?$/).transform(Number).pipe(z.number().int().max(64))])
 
 /** One layer: every key optional, unknown keys refused (they are usually typos). */
 const LayerSchema = z.object({
@@ -111,15 +113,15 @@ const LayerSchema = z.object({
   group: groupName.nullable(),
   groupSize: positiveInt.max(64),
   spare: z.boolean(),
-  heartbeatIntervalMs: positiveInt.min(10),
-  offlineAfterMs: positiveInt.min(20),
-  joinSettleMs: z.number().int().nonnegative(),
+  heartbeatIntervalMs: positiveInt.min(10).max(MAX_TIMER_MS),
+  offlineAfterMs: positiveInt.min(20).max(MAX_TIMER_MS),
+  joinSettleMs: z.number().int().nonnegative().max(MAX_TIMER_MS),
   logLevel: z.enum(LOG_LEVELS),
   reserve: reserveSpec,
   writeQuorum: quorumSpec,
   placement: z.enum(PLACEMENTS),
   repairAfterMs: duration,
-  stallTimeoutMs: positiveInt.min(50),
+  stallTimeoutMs: positiveInt.min(50).max(MAX_TIMER_MS),
   chunkSize: positiveInt.min(1024).max(MAX_CHUNK_SIZE_BYTES),
   cacheSize: byteCount,
   readSources: positiveInt.max(MAX_PARALLEL_SOURCES)

@@ -41,8 +41,9 @@ export async function chunkDigest (data: Uint8Array, leafSize = CHUNK_LEAF_BYTES
 export async function verifyLeaves (digest: Uint8Array, leaves: Uint8Array, chunkBytes: number, firstLeaf: number, data: Uint8Array, leafSize = CHUNK_LEAF_BYTES): Promise<boolean> {
   const n = leafCount(chunkBytes, leafSize)
   if (leaves.byteLength !== n * DIGEST_BYTES || !equals(await sha256Digest(leaves), digest)) return false
+  if (!Number.isInteger(firstLeaf) || firstLeaf < 0 || firstLeaf >= n) return false
   const start = firstLeaf * leafSize
-  if (firstLeaf >= n || data.byteLength === 0 || start + data.byteLength > chunkBytes) return false
+  if (data.byteLength === 0 || start + data.byteLength > chunkBytes) return false
   // Whole leaves only (the chunk's last leaf may be short): a cut leaf cannot be checked.
   if (data.byteLength % leafSize !== 0 && start + data.byteLength !== chunkBytes) return false
   for (let at = 0, leaf = firstLeaf; at < data.byteLength; at += leafSize, leaf++) {

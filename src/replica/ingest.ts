@@ -14,6 +14,7 @@ import { anySignal } from '../util/abort.ts'
 import { chunkStream } from './chunker.ts'
 import { chunkDigest } from './chunk-hash.ts'
 import { createManifest } from './manifest.ts'
+import { validateFileName, validateMime } from './names.ts'
 import { ReplicaSession } from './replicate.ts'
 import { ChunkWriter } from '../store/chunk-writer.ts'
 import type { Logger } from '../logger.ts'
@@ -82,6 +83,9 @@ async function checkSpace (c: IngestComponents, header: PutHeader, p: Plan): Pro
 }
 
 export async function ingest (c: IngestComponents, header: PutHeader, source: AsyncIterable<Uint8Array | Uint8ArrayList>, options: AbortOptions = {}): Promise<UploadResult> {
+  // The same rules whether the upload came over HTTP or from a peer over /dsm/put.
+  validateFileName(header.name)
+  if (header.mime != null) validateMime(header.mime)
   if (c.status.group !== header.group || c.status.state !== 'ACTIVE') {
     throw new NotAMemberError(`this node cannot coordinate writes to ${header.group} (group ${c.status.group ?? 'none'}, ${c.status.state})`)
   }

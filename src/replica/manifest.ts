@@ -16,6 +16,7 @@ import { CHUNK_LEAF_BYTES, MAX_CHUNK_SIZE_BYTES, MAX_MANIFEST_BYTES } from '../c
 import { InvalidFileIdError, InvalidManifestError } from '../errors.ts'
 import { formatZodError } from '../util/zod.ts'
 import { chunkDigest } from './chunk-hash.ts'
+import { MIME_PATTERN, fileNameProblem } from './names.ts'
 import { bytesSchema } from '../wire/messages.ts'
 
 export const MANIFEST_VERSION = 1
@@ -28,8 +29,8 @@ const ManifestCoreSchema = z.object({
   /** Leaf size of the chunk hashes (see ./chunk-hash.ts); one value in this version. */
   leafSize: z.literal(CHUNK_LEAF_BYTES),
   chunks: z.array(bytesSchema.refine(d => d.byteLength === DIGEST_BYTES, 'a 32-byte SHA-256 digest')),
-  name: z.string().min(1).max(1024),
-  mime: z.string().min(1).max(255)
+  name: z.string().superRefine((n, ctx) => { const p = fileNameProblem(n); if (p != null) ctx.addIssue({ code: 'custom', message: p }) }),
+  mime: z.string().max(255).regex(MIME_PATTERN, 'a media type (type/subtype)')
 }).strict().refine(m => m.chunks.length === Math.ceil(m.size / m.chunkSize), 'chunk count must match size / chunkSize')
 
 export type ManifestCore = z.infer<typeof ManifestCoreSchema>
@@ -66,6 +67,8 @@ export async function decodeManifest (bytes: Uint8Array, expected?: CID): Promis
   }
   const parsed = ManifestCoreSchema.safeParse(value)
   if (!parsed.success) throw new InvalidManifestError(formatZodError(parsed.error))
+  // One manifest, one encoding: out-of-order keys or invalid UTF-8 would give one file several IDs.
+  if (!equals(dagCbor.encode(parsed.data), bytes)) throw new InvalidManifestError('manifest is not in canonical DAG-CBOR')
   return { ...parsed.data, id, bytes }
 }
 

@@ -53,6 +53,8 @@ export async function servePut (stream: Stream, ingest: Ingest): Promise<void> {
 
 /** The client's end: stream `source` to a coordinator and return its answer. */
 export async function putRemote (dialer: Dialer, peer: string, header: PutHeader, source: AsyncIterable<Uint8Array | Uint8ArrayList>, options: AbortOptions = {}): Promise<UploadResult> {
+  // Encoded first: an invalid header is our caller's error, not the coordinator failing.
+  const headerFrame = encodeMessage(PutHeaderSchema, header)
   const stream = await dialer.dialProtocol(peerIdFromString(peer), PROTOCOLS.put, { ...options, negotiateFully: false })
   const reader = new FrameReader(stream, { maxFrameBytes: MAX_CONTROL_FRAME_BYTES })
   const answer = async (): Promise<UploadResult> => {
@@ -63,7 +65,7 @@ export async function putRemote (dialer: Dialer, peer: string, header: PutHeader
   }
   let sourceFailed = false
   try {
-    await writeFrame(stream, encodeMessage(PutHeaderSchema, header), options)
+    await writeFrame(stream, headerFrame, options)
     const pieces = source[Symbol.asyncIterator]()
     for (;;) {
       let next: IteratorResult<Uint8Array | Uint8ArrayList>

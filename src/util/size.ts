@@ -8,7 +8,8 @@ export type SizeSpec = { bytes: number } | { percent: number }
 
 /** Parse a size; returns undefined when the text is not one. */
 export function parseSize (text: string, options: { allowPercent?: boolean } = {}): SizeSpec | undefined {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z%]*)\s*$/.exec(text)
+  // Trim first: leading/trailing \s* in the pattern backtracks quadratically on long blank runs.
+  const m = /^(\d+(?:\.\d+)?) ?([a-zA-Z%]*)$/.exec(text.trim())
   if (m == null) return undefined
   const value = Number(m[1])
   const unit = (m[2] ?? '').toLowerCase()

@@ -52,7 +52,10 @@ export class FrameReader {
     // While paused, up to one yamux window may still arrive: let it queue rather than reset.
     stream.maxReadBufferLength = Math.max(stream.maxReadBufferLength, MAX_IN_FLIGHT_BYTES + this.highWater)
     stream.addEventListener('message', this.onMessage)
-    stream.addEventListener('remoteCloseWrite', this.onEnd)
+    // 'end': the remote closed AND everything it sent was delivered (not merely
+    // 'remoteCloseWrite', which fires while a paused stream still holds data).
+    stream.addEventListener('end', this.onEnd)
+    stream.addEventListener('remoteCloseWrite', this.onRemoteCloseWrite)
     stream.addEventListener('close', this.onClose)
     if (stream.readableEnded) this.ended = true
   }
@@ -67,7 +70,13 @@ export class FrameReader {
         if (this.buf.byteLength === 0) return null
         throw new InvalidMessageError(`stream ended inside a frame (${this.buf.byteLength} bytes left)`)
       }
-      this.resumeIfLow()
+      // No whole frame buffered: we need more bytes whatever the water mark says
+      // (a frame bigger than half the mark would otherwise never complete). Resuming
+      // may deliver buffered data at once, so look again before waiting.
+      if (this.paused) {
+        this.resume()
+        continue
+      }
       await this.waitForData(options.signal)
     }
   }
@@ -88,7 +97,8 @@ export class FrameReader {
   /** Stop listening (the stream itself is left as it is). */
   release (): void {
     this.stream.removeEventListener('message', this.onMessage)
-    this.stream.removeEventListener('remoteCloseWrite', this.onEnd)
+    this.stream.removeEventListener('end', this.onEnd)
+    this.stream.removeEventListener('remoteCloseWrite', this.onRemoteCloseWrite)
     this.stream.removeEventListener('close', this.onClose)
   }
 
@@ -109,9 +119,16 @@ export class FrameReader {
   }
 
   private resumeIfLow (): void {
-    if (this.paused && this.buf.byteLength < this.highWater / 2) {
-      this.paused = false
-      if (!this.ended) this.stream.resume()
+    if (this.buf.byteLength < this.highWater / 2) this.resume()
+  }
+
+  private resume (): void {
+    if (!this.paused) return
+    this.paused = false
+    try {
+      this.stream.resume()
+    } catch {
+      // Already closed for reading: whatever it held was delivered or discarded with the close.
     }
   }
 
@@ -142,10 +159,17 @@ export class FrameReader {
     this.wake?.resolve()
   }
 
+  /** The remote is done sending: let what the paused stream still holds come through, then 'end' follows. */
+  private readonly onRemoteCloseWrite = (): void => {
+    this.resume()
+    if (this.stream.readBufferLength === 0) this.ended = true
+    this.wake?.resolve()
+  }
+
   private readonly onClose = (evt: StreamCloseEvent): void => {
-    this.ended = true
-    const err = evt.error
-    if (err != null) this.error = err
+    if (evt.error != null) this.error = evt.error
+    this.resume()
+    if (evt.error != null || this.stream.readBufferLength === 0) this.ended = true
     this.wake?.resolve()
   }
 }

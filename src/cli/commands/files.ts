@@ -6,6 +6,7 @@ import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { InvalidArgumentError } from 'commander'
 import { BadRequestError } from '../../errors.ts'
+import { fileNameProblem } from '../../replica/names.ts'
 import { DsmClient } from '../client.ts'
 import { formatBytes, formatTable, shortPeerId } from '../format.ts'
 import { byteProgress, counted } from '../progress.ts'
@@ -68,7 +69,9 @@ export function registerFileCommands (program: Command, withClient: (cmd: Comman
       const res = await new DsmClient(flags.node).fetch(`/files/${encodeURIComponent(id)}?download=1`, { headers: range != null ? { range } : {}, ...NO_TIMEOUT })
       const name = /filename="?([^";]+)"?/.exec(res.headers.get('content-disposition') ?? '')?.[1]
       const total = Number(res.headers.get('content-length') ?? NaN)
-      const target = flags.output ?? (process.stdout.isTTY === true ? (name ?? id) : '-')
+      // Only a bare name from the node is used as a local path (never a directory part).
+      const safeName = name != null && fileNameProblem(name) == null ? basename(name) : undefined
+      const target = flags.output ?? (process.stdout.isTTY === true ? (safeName ?? id) : '-')
       if (res.body == null) throw new Error('the node sent no body')
       const source = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>)
       if (target === '-') {

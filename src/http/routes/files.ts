@@ -14,6 +14,7 @@ import type { FileListing } from '../../replica/list.ts'
 import type { Located } from '../../replica/locate.ts'
 import type { UploadRequest } from '../../replica/service.ts'
 import type { FileStat } from '../../replica/stat.ts'
+import { QuorumSchema, groupName } from '../../wire/messages.ts'
 import type { DeleteResult, Quorum, UploadResult } from '../../wire/messages.ts'
 import type { RouteRegistrar } from '../server.ts'
 import type { AbortOptions } from '@libp2p/interface'
@@ -36,8 +37,19 @@ function clientSignal (req: FastifyRequest, reply: FastifyReply): AbortSignal {
   return controller.signal
 }
 
+/** A query parameter given at most once (`?a=1&a=2` is a client error, not a list). */
+function single (q: Record<string, unknown>, key: string): string | undefined {
+  const v = q[key]
+  if (v === undefined || typeof v === 'string') return v
+  throw new BadRequestError(`query parameter "${key}" must be given once`)
+}
+
 function uploadRequest (req: FastifyRequest<{ Querystring: Record<string, string | undefined> }>): UploadRequest {
-  const q = req.query
+  const q = {
+    name: single(req.query, 'name'),
+    group: single(req.query, 'group'),
+    quorum: single(req.query, 'quorum')
+  }
   let name = q.name
   const disposition = req.headers['content-disposition']
   if (name == null && disposition != null) {
@@ -54,9 +66,11 @@ function uploadRequest (req: FastifyRequest<{ Querystring: Record<string, string
   const mime = type != null && type !== '' && type !== 'application/octet-stream' && /^[\w.+-]+\/[\w.+-]+$/.test(type) ? type : undefined
   let quorum: Quorum | undefined
   if (q.quorum != null) {
-    if (q.quorum !== 'all' && !/^[1-9]\d?$/.test(q.quorum)) throw new BadRequestError('quorum must be "all" or a number of copies')
-    quorum = q.quorum === 'all' ? 'all' : Number(q.quorum)
+    const parsed = QuorumSchema.safeParse(q.quorum === 'all' ? 'all' : /^\d{1,3}$/.test(q.quorum) ? Number(q.quorum) : q.quorum)
+    if (!parsed.success) throw new BadRequestError('quorum must be "all" or a number of copies from 1 to 64')
+    quorum = parsed.data
   }
+  if (q.group != null && !groupName.safeParse(q.group).success) throw new BadRequestError(`"${q.group.slice(0, 64)}" is not a group name`)
   return {
     name: name ?? '',
     ...(mime != null ? { mime } : {}),
@@ -106,7 +120,7 @@ async function serveFile (api: FilesApi, req: FastifyRequest<{ Params: { id: str
     .header('Accept-Ranges', 'bytes')
     .header('Cache-Control', 'public, max-age=31536000, immutable')
     .header('X-Dsm-Group', located.group)
-  if (req.query.download === '1') void reply.header('Content-Disposition', contentDisposition(manifest.name))
+  if (single(req.query, 'download') === '1') void reply.header('Content-Disposition', contentDisposition(manifest.name))
   const h = req.headers
   const notModified = h['if-none-match'] != null
     ? etagMatches(h['if-none-match'], etag)
