@@ -12,7 +12,7 @@
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { LRUCache } from 'lru-cache'
-import { LOCATE_CACHE_BYTES, LOCATE_TIMEOUT_MS, MAX_MANIFEST_BYTES, FRAME_OVERHEAD_BYTES } from '../constants.ts'
+import { LOCATE_CACHE_BYTES, LOCATE_CACHE_TTL_MS, LOCATE_TIMEOUT_MS, MAX_MANIFEST_BYTES, FRAME_OVERHEAD_BYTES } from '../constants.ts'
 import { FileNotFoundError, toError } from '../errors.ts'
 import { anySignal } from '../util/abort.ts'
 import { LocateRequestSchema, LocateResponseSchema, PROTOCOLS } from '../wire/messages.ts'
@@ -59,6 +59,7 @@ export class Locator {
   private readonly c: LocatorComponents
   private readonly cache = new LRUCache<string, Located>({
     maxSize: LOCATE_CACHE_BYTES,
+    ttl: LOCATE_CACHE_TTL_MS,
     sizeCalculation: (l) => l.manifest.bytes.byteLength + 256
   })
 

@@ -14,7 +14,7 @@ import { IdleTimeout } from '../util/abort.ts'
 import { decodeMessage, encodeMessage } from '../wire/codec.ts'
 import { FrameReader, writeFrame } from '../wire/frames.ts'
 import { PROTOCOLS, PutHeaderSchema, UploadResultSchema } from '../wire/messages.ts'
-import { ErrorFrameSchema, refuseAndDrain } from '../wire/rpc.ts'
+import { ErrorFrameSchema, dialStream, refuseAndDrain } from '../wire/rpc.ts'
 import { z } from 'zod'
 import type { PutHeader, UploadResult } from '../wire/messages.ts'
 import type { Dialer } from '../wire/rpc.ts'
@@ -55,18 +55,15 @@ export async function servePut (stream: Stream, ingest: Ingest): Promise<void> {
 export async function putRemote (dialer: Dialer, peer: string, header: PutHeader, source: AsyncIterable<Uint8Array | Uint8ArrayList>, options: AbortOptions = {}): Promise<UploadResult> {
   // Encoded first: an invalid header is our caller's error, not the coordinator failing.
   const headerFrame = encodeMessage(PutHeaderSchema, header)
-  const stream = await dialer.dialProtocol(peerIdFromString(peer), PROTOCOLS.put, { ...options, negotiateFully: false })
-  const reader = new FrameReader(stream, { maxFrameBytes: MAX_CONTROL_FRAME_BYTES })
-  const answer = async (): Promise<UploadResult> => {
-    const a = decodeMessage(AnswerSchema, await reader.readRequired(options), MAX_CONTROL_FRAME_BYTES)
-    if (a.error != null) throw remoteError(a.error.code, a.error.message)
-    if (a.ok == null) throw remoteError('ERR_PROTOCOL', 'the coordinator answered nothing')
-    return a.ok
-  }
+  const pieces = source[Symbol.asyncIterator]()
+  let sourceDone = false
   let sourceFailed = false
+  let stream: Stream | undefined
+  let reader: FrameReader | undefined
   try {
+    stream = await dialStream(dialer, peerIdFromString(peer), PROTOCOLS.put, options)
+    reader = new FrameReader(stream, { maxFrameBytes: MAX_CONTROL_FRAME_BYTES })
     await writeFrame(stream, headerFrame, options)
-    const pieces = source[Symbol.asyncIterator]()
     for (;;) {
       let next: IteratorResult<Uint8Array | Uint8ArrayList>
       try {
@@ -75,24 +72,36 @@ export async function putRemote (dialer: Dialer, peer: string, header: PutHeader
         sourceFailed = true
         throw err
       }
-      if (next.done === true) break
+      if (next.done === true) {
+        sourceDone = true
+        break
+      }
       // An early answer is always an error (the coordinator refused mid-way).
-      if (reader.ready()) return await answer()
+      if (reader.ready()) return await readAnswer(reader, options)
       const list = next.value instanceof Uint8ArrayList ? next.value : new Uint8ArrayList(next.value)
       for (let at = 0; at < list.byteLength; at += MAX_DATA_FRAME_BYTES) {
         await writeFrame(stream, list.subarray(at, Math.min(list.byteLength, at + MAX_DATA_FRAME_BYTES)), options)
       }
     }
     await writeFrame(stream, EMPTY, options)
-    const result = await answer()
+    const result = await readAnswer(reader, options)
     await stream.close(options)
     return result
   } catch (err) {
-    stream.abort(toError(err))
+    stream?.abort(toError(err))
     // The coordinator's own answer and our sender's failure keep their meaning; a broken stream is "unavailable".
-    if (sourceFailed || err instanceof RemoteError) throw err
+    if (sourceFailed || err instanceof RemoteError || err instanceof UnavailableError) throw err
     throw new UnavailableError(`the coordinator ${peer.slice(-8)} of ${header.group} failed during the upload (${toError(err).message}); not acknowledged — retry`)
   } finally {
-    reader.release()
+    reader?.release()
+    // Release the body we stopped reading (an HTTP request: its connection must not wedge).
+    if (!sourceDone && !sourceFailed) await pieces.return?.()
   }
+}
+
+async function readAnswer (reader: FrameReader, options: AbortOptions): Promise<UploadResult> {
+  const a = decodeMessage(AnswerSchema, await reader.readRequired(options), MAX_CONTROL_FRAME_BYTES)
+  if (a.error != null) throw remoteError(a.error.code, a.error.message)
+  if (a.ok == null) throw remoteError('ERR_PROTOCOL', 'the coordinator answered nothing')
+  return a.ok
 }

@@ -25,7 +25,7 @@ import { IdleTimeout } from '../util/abort.ts'
 import { decodeMessage, encodeMessage } from '../wire/codec.ts'
 import { FrameReader, writeFrame } from '../wire/frames.ts'
 import { CommitFrameSchema, PROTOCOLS, ReplicateHeaderSchema, StoredSchema } from '../wire/messages.ts'
-import { ErrorFrameSchema, refuseAndDrain } from '../wire/rpc.ts'
+import { ErrorFrameSchema, dialStream, refuseAndDrain } from '../wire/rpc.ts'
 import { chunkDigest } from './chunk-hash.ts'
 import { decodeManifest } from './manifest.ts'
 import { ChunkWriter } from '../store/chunk-writer.ts'
@@ -59,7 +59,7 @@ export class ReplicaSession {
   }
 
   static async open (dialer: Dialer, peer: string, header: ReplicateHeader, options: AbortOptions): Promise<ReplicaSession> {
-    const stream = await dialer.dialProtocol(peerIdFromString(peer), PROTOCOLS.replicate, { ...options, negotiateFully: false })
+    const stream = await dialStream(dialer, peerIdFromString(peer), PROTOCOLS.replicate, options)
     const session = new ReplicaSession(peer, stream)
     await writeFrame(stream, encodeMessage(ReplicateHeaderSchema, header), options)
     return session

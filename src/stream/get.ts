@@ -28,7 +28,7 @@ import { chunkLength, chunksForRange, verifyChunk } from '../replica/manifest.ts
 import { decodeMessage, encodeMessage } from '../wire/codec.ts'
 import { FrameReader, writeFrame } from '../wire/frames.ts'
 import { GetHeaderSchema, GetRequestSchema, PROTOCOLS } from '../wire/messages.ts'
-import { ErrorFrameSchema, errorFrame } from '../wire/rpc.ts'
+import { ErrorFrameSchema, dialStream, errorFrame } from '../wire/rpc.ts'
 import type { Manifest } from '../replica/manifest.ts'
 import type { Logger } from '../logger.ts'
 import type { LocalStatus } from '../node/local-status.ts'
@@ -143,7 +143,7 @@ async function verifyFrame (manifest: Manifest, index: number, frame: Uint8Array
  * come as leaves only.
  */
 export async function * fetchChunks (dialer: Dialer, peer: string, manifest: Manifest, offset: number, length: number, options: AbortOptions): AsyncGenerator<Chunk> {
-  const stream = await dialer.dialProtocol(peerIdFromString(peer), PROTOCOLS.get, { ...options, negotiateFully: false })
+  const stream = await dialStream(dialer, peerIdFromString(peer), PROTOCOLS.get, options)
   const reader = new FrameReader(stream, { maxFrameBytes: MAX_CHUNK_SIZE_BYTES + FRAME_OVERHEAD_BYTES })
   let done = false
   try {

@@ -6,19 +6,29 @@
  */
 import { z } from 'zod'
 import { DRAIN_AFTER_ERROR_TIMEOUT_MS, MAX_CONTROL_FRAME_BYTES, MAX_INBOUND_STREAMS_PER_PEER, MAX_OUTBOUND_STREAMS_PER_PEER, REQUEST_TIMEOUT_MS } from '../constants.ts'
-import { DsmError, remoteError, toError } from '../errors.ts'
+import { DsmError, UnavailableError, remoteError, toError } from '../errors.ts'
 import { decodeMessage, encodeMessage } from './codec.ts'
 import { FrameReader, writeFrame } from './frames.ts'
 import type { AbortOptions, PeerId, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
-export interface DialProtocolOptions extends AbortOptions {
-  /** false: send the protocol id together with the first frame (saves a round trip). */
-  negotiateFully?: boolean
+export interface Dialer {
+  dialProtocol(peer: PeerId | Multiaddr, protocols: string | string[], options?: AbortOptions): Promise<Stream>
 }
 
-export interface Dialer {
-  dialProtocol(peer: PeerId | Multiaddr, protocols: string | string[], options?: DialProtocolOptions): Promise<Stream>
+/**
+ * Open a protocol stream; a peer we cannot reach (dead, partitioned, refusing
+ * the protocol) is an UnavailableError, which the HTTP API answers with 503:
+ * the caller may retry, nothing was changed.
+ */
+export async function dialStream (dialer: Dialer, peer: PeerId | Multiaddr, protocol: string, options: AbortOptions = {}): Promise<Stream> {
+  try {
+    return await dialer.dialProtocol(peer, protocol, options)
+  } catch (err) {
+    if (err instanceof DsmError) throw err
+    const e = toError(err)
+    throw new UnavailableError(`cannot open ${protocol} to ${peer.toString().slice(-8)}: ${e.message}`, { cause: e })
+  }
 }
 
 export interface Registrar {
@@ -51,7 +61,7 @@ export async function request<Req, Res> (
   reqSchema: z.ZodType<Req>, req: Req, resSchema: z.ZodType<Res>, options: RequestOptions = {}
 ): Promise<Res> {
   const signal = withDefaultTimeout(options, REQUEST_TIMEOUT_MS)
-  const stream = await dialer.dialProtocol(peer, protocol, { signal, negotiateFully: false })
+  const stream = await dialStream(dialer, peer, protocol, { signal })
   try {
     const maxBytes = options.maxResponseBytes ?? MAX_CONTROL_FRAME_BYTES
     const reader = new FrameReader(stream, { maxFrameBytes: maxBytes })
@@ -63,7 +73,9 @@ export async function request<Req, Res> (
     return res.ok
   } catch (err) {
     stream.abort(toError(err))
-    throw err
+    // The peer's own answer keeps its meaning; a stream that broke or timed out is "unavailable".
+    if (err instanceof DsmError) throw err
+    throw new UnavailableError(`${protocol} to ${peer.toString().slice(-8)} failed: ${toError(err).message}`, { cause: err })
   }
 }
 
