@@ -136,6 +136,12 @@ export const DRAIN_AFTER_ERROR_TIMEOUT_MS = 10_000
 export const FRAME_OVERHEAD_BYTES = 64 * 1024
 /** Manifests of remote files kept by the locator (bytes of manifest data). */
 export const LOCATE_CACHE_BYTES = 64 * 1024 * 1024
+/**
+ * How long a node that holds no copy trusts a located manifest before asking
+ * the group again: the bound on how long a deleted file stays readable there
+ * (its chunks may still sit in the chunk cache). One small RPC per file per period.
+ */
+export const LOCATE_CACHE_TTL_MS = 3_000
 /** Timeout of one locate question to one member. */
 export const LOCATE_TIMEOUT_MS = 3_000
 
@@ -192,3 +198,22 @@ export const SWARM_MAX_PEER_CONNECTIONS = 8
 export const BROWSER_READ_AHEAD_CHUNKS = 3
 /** Default memory a browser node keeps for chunks (served to other browsers too). */
 export const BROWSER_CACHE_BYTES = 256 * 1024 * 1024
+
+// --- Security ---------------------------------------------------------------
+
+/** A cluster token shorter than this is refused: it would be guessable. */
+export const MIN_TOKEN_CHARS = 16
+/** Lifetime of a signed download URL when the signer asks for none. */
+export const DEFAULT_SIGNED_URL_TTL_S = 3_600
+/** Longest lifetime a signed URL may have (a week): a leaked link must die. */
+export const MAX_SIGNED_URL_TTL_S = 7 * 24 * 3_600
+/** Several peers this misbehaving (failed verifications) are tried last on reads. */
+export const PEER_SCORE_AVOID_BELOW = -10
+/** Penalty for one chunk that failed verification: one strike puts a peer below the threshold. */
+export const PEER_SCORE_BAD_CHUNK = -20
+/** Half-life of a peer's penalty: a replica whose disk was repaired is trusted again. */
+export const PEER_SCORE_HALF_LIFE_MS = 10 * 60_000
+/** Heartbeats a member may send in a burst (joining: several state changes at once). */
+export const HEARTBEAT_BURST = 20
+/** Sustained heartbeats per second a member may send before the excess counts as a flood. */
+export const HEARTBEAT_REFILL_PER_S = 5

@@ -191,6 +191,27 @@ export class RangeNotSatisfiableError extends DsmError {
   override code = 'ERR_RANGE_NOT_SATISFIABLE'
 }
 
+/** A write (upload, delete, signing) came without the cluster token, or with a wrong one. */
+export class UnauthorizedError extends DsmError {
+  static override name = 'UnauthorizedError'
+  override name = 'UnauthorizedError'
+  override code = 'ERR_UNAUTHORIZED'
+}
+
+/** A signed download URL whose expiry has passed. */
+export class UrlExpiredError extends DsmError {
+  static override name = 'UrlExpiredError'
+  override name = 'UrlExpiredError'
+  override code = 'ERR_URL_EXPIRED'
+}
+
+/** A download that needs a signed URL came without one, or with a signature that does not match. */
+export class UrlSignatureError extends DsmError {
+  static override name = 'UrlSignatureError'
+  override name = 'UrlSignatureError'
+  override code = 'ERR_BAD_SIGNATURE'
+}
+
 /** Build an Error from a value thrown by code we do not control. */
 export function toError (err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err))

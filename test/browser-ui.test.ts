@@ -6,6 +6,7 @@ import { createSimCluster } from './sim/cluster.ts'
 import type { SimCluster } from './sim/cluster.ts'
 import type { Browser } from 'playwright-core'
 
+const TOKEN = 'browser-test-token-0123456789'
 const SCREENSHOTS = join(import.meta.dirname, '..', 'test-results')
 const skip = chromiumUnavailable() ?? mediaUnavailable()
 if (skip != null) console.warn(`skipping the browser tests: ${skip}`)
@@ -14,7 +15,8 @@ describe.skipIf(skip != null)('the web page in headless Chromium', () => {
   let c: SimCluster
   let browser: Browser
   beforeAll(async () => {
-    c = await createSimCluster({ nodes: 3, http: true })
+    // A closed cluster: the page gets the token once through its URL fragment, as `npm start` prints it.
+    c = await createSimCluster({ nodes: 3, http: true, configure: () => ({ open: false, token: TOKEN }) })
     await c.ready()
     browser = await launchChromium()
   }, 120_000)
@@ -27,7 +29,8 @@ describe.skipIf(skip != null)('the web page in headless Chromium', () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
     const errors: string[] = []
     page.on('pageerror', (err) => { errors.push(err.message) })
-    await page.goto(c.node(1).http?.url ?? '')
+    await page.goto(`${c.node(1).http?.url ?? ''}/#token=${TOKEN}`)
+    expect(await page.evaluate(() => location.hash), 'the page takes the token out of its address').toBe('')
     await page.locator('#file-input').setInputFiles(join(MEDIA_DIR, 'sample-30s.mp4'))
     await page.locator('.uploads li .up-status', { hasText: 'stored on 3 replicas' }).waitFor({ timeout: 30_000 })
     expect(await page.locator('.uploads progress').evaluate((p: HTMLProgressElement) => p.value)).toBe(1)

@@ -162,26 +162,41 @@ describe('streaming from replicas', () => {
     }
   })
 
-  it('a replica that sends a chunk failing verification is caught and avoided; the client gets the right bytes', async () => {
+  it('a replica that sends chunks failing verification is caught, scored down and not asked again; the client gets the right bytes', async () => {
     const c = await cluster()
     try {
       // 16 chunks: segments of 4 go to the three replicas in turn, so the liar serves some.
       const data = randomBytes(16 * 1024 * 1024, 303)
       const { body } = await upload(url(c, 0), data, 'lie.bin', { group: 'g1' })
       const id = body.id as string
-      // Node 1 turns liar: it serves altered bytes and skips its own check (as a broken or malicious node would).
+      // Node 1 turns liar: its get server sends altered bytes with the true leaf hashes, skipping its own
+      // check (as a broken or malicious node would).
       const liar = c.node(1)
-      liar.store.readChunk = async (digest) => {
-        const bytes = new Uint8Array(await (await import('node:fs/promises')).readFile(liar.store.chunks.pathOf(digest)))
-        bytes[0] = (bytes[0] ?? 0) ^ 0xff
-        return bytes
+      const store = liar.store
+      const honest = Object.getPrototypeOf(store) as typeof store
+      store.readChunkWithLeaves = async (digest) => {
+        const { data: bytes, leaves } = await honest.readChunkWithLeaves.call(store, digest)
+        const altered = Uint8Array.from(bytes)
+        altered[0] = (altered[0] ?? 0) ^ 0xff
+        return { data: altered, leaves }
       }
-      for (let k = 0; k < 3; k++) {
+      const reader = c.node(3)
+      // The first read asks all three replicas in parallel: the liar's chunks fail verification and are refetched.
+      const first = await download(url(c, 3), id)
+      expect(first.status).toBe(200)
+      expect(sha256hex(first.bytes)).toBe(sha256hex(data))
+      expect(liar.replica.counters.servedBytes, 'the liar was asked').toBeGreaterThan(0)
+      expect(reader.replica.counters.peerCorruptChunks, 'its chunks were caught').toBeGreaterThan(0)
+      expect(reader.replica.scores.avoided(liar.peerId), 'and it is scored down').toBe(true)
+      // Later reads avoid it: not one more byte is asked of the liar, and every byte is right.
+      const servedByLiar = liar.replica.counters.servedBytes
+      for (let k = 0; k < 2; k++) {
+        reader.replica.cache.clear()
         const d = await download(url(c, 3), id)
         expect(d.status).toBe(200)
         expect(sha256hex(d.bytes)).toBe(sha256hex(data))
       }
-      expect(liar.replica.counters.servedBytes).toBeGreaterThan(0)
+      expect(liar.replica.counters.servedBytes, 'the scored-down liar is not asked again').toBe(servedByLiar)
     } finally {
       await c.close()
     }

@@ -11,9 +11,12 @@ export interface ClientOptions { signal?: AbortSignal }
 
 export class DsmClient {
   readonly baseUrl: string
+  private readonly token?: string
 
-  constructor (baseUrl: string) {
+  /** `token`: the cluster token, sent with every request (writes need it; reads may, on --signed-urls nodes). */
+  constructor (baseUrl: string, token?: string) {
     this.baseUrl = baseUrl.replace(/\/+$/, '')
+    if (token != null && token !== '') this.token = token
   }
 
   /** fetch() against the node; network failures become NodeUnreachableError. */
@@ -21,7 +24,9 @@ export class DsmClient {
     const signal = init.signal ?? AbortSignal.timeout(init.timeoutMs ?? CLIENT_TIMEOUT_MS)
     let res: Response
     try {
-      res = await fetch(`${this.baseUrl}${path}`, { ...init, signal })
+      const headers = new Headers(init.headers)
+      if (this.token != null) headers.set('authorization', `Bearer ${this.token}`)
+      res = await fetch(`${this.baseUrl}${path}`, { ...init, headers, signal })
     } catch (err) {
       const e = err as Error & { cause?: { code?: string, message?: string } }
       const cause = e.name === 'TimeoutError' ? 'timed out' : e.cause?.code ?? e.cause?.message ?? e.message

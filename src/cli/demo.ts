@@ -8,6 +8,7 @@ import { createWriteStream, mkdirSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { loadOrCreateToken } from '../node/token.ts'
 import { DsmClient } from './client.ts'
 import type { ChildProcess } from 'node:child_process'
 
@@ -20,7 +21,7 @@ const MAIN = join(import.meta.dirname, 'main.ts')
 
 interface DemoNode { name: string, dataDir: string, http: string, proc: ChildProcess, stdout: string }
 
-async function startNode (root: string, i: number, bootstrap: string[]): Promise<DemoNode> {
+async function startNode (root: string, i: number, bootstrap: string[], token: string): Promise<DemoNode> {
   const name = `node${i + 1}`
   const dataDir = join(root, name)
   mkdirSync(dataDir, { recursive: true })
@@ -28,7 +29,8 @@ async function startNode (root: string, i: number, bootstrap: string[]): Promise
   const args = ['--disable-warning=ExperimentalWarning', MAIN, 'node', '--data', dataDir,
     '--listen', `/ip4/127.0.0.1/tcp/${FIRST_TCP_PORT + i}`, `/ip4/127.0.0.1/tcp/${FIRST_WS_PORT + i}/ws`, '--http', http,
     ...(bootstrap.length > 0 ? ['--bootstrap', ...bootstrap] : [])]
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  // One token for the whole cluster, passed in the environment (arguments show in ps).
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DSM_TOKEN: token } })
   const node: DemoNode = { name, dataDir, http: `http://${http}`, proc, stdout: '' }
   proc.stdout?.on('data', (d: Buffer) => { node.stdout += d.toString() })
   proc.stderr?.pipe(createWriteStream(join(dataDir, 'node.log'), { flags: 'a' }))
@@ -70,24 +72,28 @@ async function main (): Promise<void> {
     process.once(signal, () => { process.stdout.write('\nstopping the cluster…\n'); void stopAll().then(() => process.exit(0)) })
   }
   try {
-    const first = await startNode(root, 0, [])
+    const { token, path: tokenPath } = await loadOrCreateToken(root, null)
+    const first = await startNode(root, 0, [], token)
     nodes.push(first)
     const bootstrap = /libp2p\s+(\S+)/.exec(first.stdout)?.[1]
     if (bootstrap == null) throw new Error(`node1 printed no libp2p address:\n${first.stdout}`)
-    for (let i = 1; i < NODES; i++) nodes.push(await startNode(root, i, [bootstrap]))
+    for (let i = 1; i < NODES; i++) nodes.push(await startNode(root, i, [bootstrap], token))
     const deadline = Date.now() + READY_TIMEOUT_MS
     const ids = await Promise.all(nodes.map(async n => waitActive(n, deadline)))
     const out = process.stdout
     out.write(`\ndsm: local cluster of ${NODES} nodes on 127.0.0.1, data in ${root}\n\n`)
     nodes.forEach((n, i) => { out.write(`  ${n.name}  ${n.http}  group ${ids[i]?.group ?? '-'}  ${ids[i]?.state ?? ''}  ${ids[i]?.peerId ?? ''}\n`) })
     out.write(`
+Writes need the cluster token (kept in ${tokenPath ?? root}):
+  export DSM_TOKEN=${token}
+
 Try it (any node answers any request):
   bin/dsm upload video.mp4                       # prints the file ID (default node ${nodes[0]?.http})
-  curl -T video.mp4 ${nodes[1]?.http}/files/      # the same over plain HTTP
+  curl -T video.mp4 -H "Authorization: Bearer $DSM_TOKEN" ${nodes[1]?.http}/files/   # the same over plain HTTP
   bin/dsm download <id> -o copy.mp4 --node ${nodes[2]?.http}
   curl -r 0-999 ${nodes[2]?.http}/files/<id>       # any byte range, from any node
   bin/dsm ls ; bin/dsm stat <id> ; bin/dsm groups ; bin/dsm delete <id>
-  Web page: ${nodes[0]?.http}/   — peer-to-peer player: ${nodes[0]?.http}/?p2p=1
+  Web page: ${nodes[0]?.http}/#token=${token}   — peer-to-peer player: ${nodes[0]?.http}/?p2p=1
 
 Logs: ${root}/nodeN/node.log    Stop: Ctrl-C
 `)

@@ -8,7 +8,7 @@ import { VERSION } from '../version.ts'
 import { DEFAULT_NODE_URL } from './client.ts'
 import { registerClusterCommands } from './commands/cluster.ts'
 import { registerFileCommands } from './commands/files.ts'
-import { registerNodeCommand } from './commands/node.ts'
+import { registerNodeCommand, registerSwarmKeyCommand } from './commands/node.ts'
 
 export const EXIT_FAILURE = 1
 export const EXIT_USAGE = 2
@@ -16,6 +16,7 @@ export const EXIT_USAGE = 2
 function withClient (cmd: Command): Command {
   return cmd
     .addOption(new Option('--node <url>', 'HTTP address of any dsm node').env('DSM_NODE').default(DEFAULT_NODE_URL))
+    .addOption(new Option('--token <token>', 'cluster token for writes (prefer the env var: arguments show in ps)').env('DSM_TOKEN'))
     .option('--json', 'machine-readable output')
 }
 
@@ -26,6 +27,7 @@ export function buildProgram (): Command {
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
   registerNodeCommand(program)
+  registerSwarmKeyCommand(program)
   registerClusterCommands(program, withClient)
   registerFileCommands(program, withClient)
   return program

@@ -16,6 +16,9 @@ async function sendError (reply: FastifyReply, thrown: unknown): Promise<void> {
   const err = thrown instanceof Error ? thrown : new Error(String(thrown))
   const { status, code } = errorAnswer(err)
   const message = status >= 500 && !(err instanceof DsmError) ? `internal error: ${err.message}` : err.message
+  if (status === 401) void reply.header('WWW-Authenticate', 'Bearer realm="dsm"')
+  // A refused upload leaves its body unread: close the connection, or the client's next request would wait behind it.
+  if (!reply.request.raw.complete) void reply.header('Connection', 'close')
   await reply.status(status).type('application/json').send({ code, message })
 }
 

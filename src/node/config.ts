@@ -10,7 +10,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { z } from 'zod'
 import {
   DEFAULT_CACHE_BYTES, DEFAULT_CHUNK_SIZE_BYTES, DEFAULT_GROUP_SIZE, DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, DEFAULT_RESERVE_PERCENT, DEFAULT_TCP_PORT,
-  HEARTBEAT_INTERVAL_MS, JOIN_SETTLE_MS, MAX_CHUNK_SIZE_BYTES, MAX_PARALLEL_SOURCES, OFFLINE_AFTER_MS, REPAIR_AFTER_MS, STALL_TIMEOUT_MS
+  HEARTBEAT_INTERVAL_MS, JOIN_SETTLE_MS, MAX_CHUNK_SIZE_BYTES, MAX_PARALLEL_SOURCES, MIN_TOKEN_CHARS, OFFLINE_AFTER_MS, REPAIR_AFTER_MS, STALL_TIMEOUT_MS
 } from '../constants.ts'
 import { InvalidConfigError } from '../errors.ts'
 import { PLACEMENTS } from '../replica/placement.ts'
@@ -55,6 +55,16 @@ export interface NodeConfig {
   cacheSize: number
   /** Replicas one read of a remote file fetches from in parallel. */
   readSources: number
+  /** Cluster token for HTTP writes; null: read or make `<data>/token` (unless `open`). */
+  token: string | null
+  /** No token needed for writes (trusted networks, demos). */
+  open: boolean
+  /** Downloads need a signed URL (or the token). */
+  signedUrls: boolean
+  /** Path of a pnet swarm key file: a private cluster. */
+  networkKey: string | null
+  /** Peer ids allowed to connect (empty: anyone, subject to the network key). */
+  allowPeers: string[]
 }
 
 const multiaddrString = z.string().refine(s => {
@@ -124,7 +134,12 @@ const LayerSchema = z.object({
   stallTimeoutMs: positiveInt.min(50).max(MAX_TIMER_MS),
   chunkSize: positiveInt.min(1024).max(MAX_CHUNK_SIZE_BYTES),
   cacheSize: byteCount,
-  readSources: positiveInt.max(MAX_PARALLEL_SOURCES)
+  readSources: positiveInt.max(MAX_PARALLEL_SOURCES),
+  token: z.string().min(MIN_TOKEN_CHARS, `a token needs at least ${MIN_TOKEN_CHARS} characters`).max(256).regex(/^[\x21-\x7e]+$/, 'a token is printable ASCII without spaces').nullable(),
+  open: z.boolean(),
+  signedUrls: z.boolean(),
+  networkKey: z.string().min(1).nullable(),
+  allowPeers: z.array(z.string().min(1).max(128))
 }).partial().strict()
 export type ConfigLayer = z.input<typeof LayerSchema>
 
@@ -159,7 +174,12 @@ export function layerFromEnv (env: NodeJS.ProcessEnv): ConfigLayer {
     DSM_STALL_TIMEOUT_MS: ['stallTimeoutMs', num],
     DSM_CHUNK_SIZE: ['chunkSize', num],
     DSM_CACHE_SIZE: ['cacheSize', String],
-    DSM_READ_SOURCES: ['readSources', num]
+    DSM_READ_SOURCES: ['readSources', num],
+    DSM_TOKEN: ['token', String],
+    DSM_OPEN: ['open', bool],
+    DSM_SIGNED_URLS: ['signedUrls', bool],
+    DSM_NETWORK_KEY: ['networkKey', String],
+    DSM_ALLOW_PEERS: ['allowPeers', list]
   }
   const layer: Record<string, unknown> = {}
   for (const [name, [key, convert]] of Object.entries(map)) {
@@ -193,7 +213,12 @@ export const DEFAULTS: Omit<NodeConfig, 'dataDir'> = {
   chunkSize: DEFAULT_CHUNK_SIZE_BYTES,
   cacheSize: DEFAULT_CACHE_BYTES,
   // Measured: reading from 2 replicas in parallel gained nothing on a CPU-bound host (bench/stream.ts).
-  readSources: 1
+  readSources: 1,
+  token: null,
+  open: false,
+  signedUrls: false,
+  networkKey: null,
+  allowPeers: []
 }
 
 export interface ResolveConfigInit {
@@ -227,6 +252,13 @@ export async function resolveConfig (init: ResolveConfigInit = {}): Promise<Node
   if (config.offlineAfterMs <= config.heartbeatIntervalMs) {
     throw new InvalidConfigError(`offlineAfterMs (${config.offlineAfterMs}) must exceed heartbeatIntervalMs (${config.heartbeatIntervalMs})`)
   }
+  if (config.open && config.token != null) {
+    throw new InvalidConfigError('a node cannot be --open and have a token: choose one')
+  }
+  if (config.open && config.signedUrls) {
+    throw new InvalidConfigError('signed URLs need a cluster token: they cannot be used with --open')
+  }
+  if (config.networkKey != null) config.networkKey = resolve(dataDir, config.networkKey)
   if (config.spare && config.group != null) {
     throw new InvalidConfigError('a spare node cannot also be given a group')
   }

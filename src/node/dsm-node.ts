@@ -11,6 +11,7 @@ import { REFRESH_VIEW_TIMEOUT_MS } from '../constants.ts'
 import { NotStartedError, toError } from '../errors.ts'
 import { clusterRoutes } from '../http/routes/cluster.ts'
 import { fileRoutes } from '../http/routes/files.ts'
+import { metricsRoutes } from '../http/routes/metrics.ts'
 import { uiRoutes } from '../http/routes/ui.ts'
 import { startHttpServer } from '../http/server.ts'
 import { createLogger } from '../logger.ts'
@@ -23,9 +24,14 @@ import { VERSION } from '../version.ts'
 import { createConnectivity } from './connectivity.ts'
 import { joinGroup, persistGroup } from './group-join.ts'
 import { loadOrCreateIdentity } from './identity.ts'
+import { parseAllowlist, loadSwarmKey } from './private-network.ts'
+import { loadOrCreateToken } from './token.ts'
+import { HttpAuth } from '../http/auth.ts'
+import type { NodeToken } from './token.ts'
 import { fastDialer } from './fast-dialer.ts'
 import { createDsmLibp2p } from './libp2p.ts'
 import { LocalStatus, diskCapacity } from './local-status.ts'
+import { NodeMetrics } from './metrics.ts'
 import type { Capacity } from './local-status.ts'
 import { createMembership } from './membership/service.ts'
 import type { NodeConfig } from './config.ts'
@@ -72,6 +78,8 @@ interface Running {
 export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
   readonly config: NodeConfig
   readonly status = new LocalStatus()
+  /** Read at scrape time from the running node's parts; none while it is stopped or starting. */
+  readonly metrics = new NodeMetrics(() => this.running != null ? { ...this.running, status: this.status } : undefined)
   private readonly init: DsmNodeInit
   private readonly log: Logger
   private running?: Running
@@ -99,14 +107,21 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
   get http (): HttpServer | undefined { return this.running?.http }
   get peerId (): string { return this.r.libp2p.peerId.toString() }
   isStarted (): boolean { return this.running != null }
+  /** The cluster token HTTP writes need (undefined on an --open node), and where it came from. */
+  token?: NodeToken
 
   async start (): Promise<void> {
     if (this.running != null) return
     const { config } = this
     const cleanup: Array<() => Promise<void>> = []
     try {
-      // HTTP first: a taken port fails the start before anything else happened.
-      const http = this.init.http === false ? undefined : await startHttpServer(config.http, this.routes())
+      // Security config first: a bad key file or token changes nothing.
+      const networkKey = config.networkKey != null ? await loadSwarmKey(config.networkKey) : undefined
+      const allowPeers = parseAllowlist(config.allowPeers)
+      this.token = config.open ? undefined : await loadOrCreateToken(config.dataDir, config.token)
+      const auth = new HttpAuth({ token: this.token?.token ?? null, signedUrls: config.signedUrls })
+      // Then HTTP: a taken port fails the start before anything else happened.
+      const http = this.init.http === false ? undefined : await startHttpServer(config.http, this.routes(auth))
       if (http != null) cleanup.unshift(async () => { await http.close() })
       const db = openDb(config.dataDir)
       cleanup.unshift(async () => { db.close() })
@@ -120,6 +135,8 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
         transport: this.init.transport ?? 'tcp',
         memoryLatencyMs: this.init.memoryLatencyMs,
         connectionGater: this.init.connectionGater,
+        ...(networkKey != null ? { networkKey } : {}),
+        allowPeers,
         dhtInitialQuerySelfIntervalMs: this.init.dhtInitialQuerySelfIntervalMs
       })
       cleanup.unshift(async () => { await libp2p.stop() })
@@ -197,7 +214,7 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
   }
 
   /** HTTP routes read the running node lazily: while it starts they answer 503. */
-  private routes (): RouteRegistrar[] {
+  private routes (auth: HttpAuth): RouteRegistrar[] {
     return [clusterRoutes({
       identity: () => this.identity(),
       members: () => this.r.membership.view.members(),
@@ -205,13 +222,13 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
       isConnected: (peer) => this.r.libp2p.getConnections(peerIdFromString(peer)).length > 0,
       groupSize: () => this.config.groupSize
     }), fileRoutes({
-      upload: async (req, source, options) => this.r.replica.upload(req, source, options),
+      upload: async (req, source, options) => this.r.replica.upload(req, this.metrics.countReceived(source), options),
       open: async (id, options) => this.r.replica.open(id, options),
-      read: (located, offset, length, options) => this.r.replica.read(located, offset, length, options),
+      read: (located, offset, length, options) => this.metrics.countSent(this.r.replica.read(located, offset, length, options)),
       stat: async (id, options) => this.r.replica.stat(id, options),
       delete: async (id, options) => this.r.replica.delete(id, options),
       list: async (options) => this.r.replica.list(options)
-    }), uiRoutes()]
+    }, auth), uiRoutes(), metricsRoutes(this.metrics)]
   }
 
   /** Resolves when the node holds its place: ACTIVE in a group, or a spare. */

@@ -14,12 +14,16 @@ import { identify } from '@libp2p/identify'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { memory } from '@libp2p/memory'
 import { noise } from '@libp2p/noise'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { preSharedKey } from '@libp2p/pnet'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { tls } from '@libp2p/tls'
 import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
+import { gossipScoreParams, gossipScoreThresholds } from './gossip-scoring.ts'
+import { allowlistGater, combineGaters } from './private-network.ts'
 import { INBOUND_CONNECTION_THRESHOLD, MAX_CONNECTIONS, PROTOCOL_PREFIX, RELAY_MAX_RESERVATIONS, YAMUX_MAX_STREAM_WINDOW_BYTES } from '../constants.ts'
 import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import type { GossipSub } from '@libp2p/gossipsub'
@@ -47,6 +51,10 @@ export interface Libp2pInit {
   /** Added delay per memory-transport message (simulated links). */
   memoryLatencyMs?: number
   connectionGater?: ConnectionGater
+  /** A pnet swarm key (./private-network.ts): only peers with the same key can connect. */
+  networkKey?: Uint8Array
+  /** Only these peer ids may connect (empty or absent: anyone, subject to the network key). */
+  allowPeers?: Set<string>
   /** How soon the DHT first queries itself: low in tests, default 1 s. */
   dhtInitialQuerySelfIntervalMs?: number
 }
@@ -62,11 +70,13 @@ export async function createDsmLibp2p (init: Libp2pInit): Promise<DsmLibp2p> {
     connectionEncrypters: [tls(), noise()],
     // Bounded stream windows bound the bytes in flight per transfer (memory stays flat under many transfers).
     streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: YAMUX_MAX_STREAM_WINDOW_BYTES } })],
-    connectionGater: {
+    ...(init.networkKey != null ? { connectionProtector: preSharedKey({ psk: init.networkKey }) } : {}),
+    connectionGater: combineGaters(
       // libp2p refuses private addresses by default; dsm clusters live on LANs and loopback.
-      denyDialMultiaddr: () => false,
-      ...init.connectionGater
-    },
+      { denyDialMultiaddr: () => false },
+      init.connectionGater,
+      init.allowPeers != null && init.allowPeers.size > 0 ? allowlistGater(init.allowPeers, peerIdFromPrivateKey(init.privateKey)) : undefined
+    ),
     connectionManager: {
       maxConnections: MAX_CONNECTIONS,
       inboundConnectionThreshold: INBOUND_CONNECTION_THRESHOLD
@@ -86,7 +96,10 @@ export async function createDsmLibp2p (init: Libp2pInit): Promise<DsmLibp2p> {
         // Heartbeats must go out even before a mesh forms (first node of a cluster).
         allowPublishToZeroTopicPeers: true,
         emitSelf: false,
-        globalSignaturePolicy: 'StrictSign'
+        globalSignaturePolicy: 'StrictSign',
+        // Peers whose heartbeats fail validation are scored down and then ignored (./gossip-scoring.ts).
+        scoreParams: gossipScoreParams(),
+        scoreThresholds: gossipScoreThresholds()
       }),
       ...(init.transport === 'tcp'
         ? { relay: circuitRelayServer({ reservations: { maxReservations: RELAY_MAX_RESERVATIONS } }) }

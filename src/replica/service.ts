@@ -7,15 +7,16 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { LRUCache } from 'lru-cache'
 import { Queue } from '@libp2p/utils'
 import { MANIFEST_CACHE_ENTRIES, MAX_CONCURRENT_UPLOADS, MAX_QUEUED_UPLOADS, MAX_TRANSFER_STREAMS_PER_PEER, REQUEST_TIMEOUT_MS } from '../constants.ts'
-import { NotAMemberError, UnavailableError, toError } from '../errors.ts'
+import { CorruptChunkError, NotAMemberError, UnavailableError, toError } from '../errors.ts'
 import { FileAnnouncer } from '../dht/file-announcer.ts'
 import { serveGet } from '../stream/get.ts'
 import { ChunkCache } from '../stream/chunk-cache.ts'
 import { readRange, sliceChunks } from '../stream/range-reader.ts'
 import { readRemoteChunks } from '../stream/remote-read.ts'
+import { PeerScores } from '../stream/peer-scores.ts'
 import { orderReplicas } from '../stream/replica-choice.ts'
 import { SwarmRegistry } from '../stream/swarm.ts'
-import { localSource, remoteSource } from '../stream/sources.ts'
+import { LOCAL_SOURCE_ID, localSource, remoteSource } from '../stream/sources.ts'
 import {
   ApplyRequestSchema, ApplyResultSchema, DeleteRequestSchema, DeleteResultSchema, ListRequestSchema, ListResponseSchema,
   LocateRequestSchema, LocateResponseSchema, PROTOCOLS, RecruitRequestSchema, RecruitResponseSchema, SwarmAnnounceSchema, SwarmPeersSchema,
@@ -96,8 +97,10 @@ export class ReplicaService implements Startable {
   readonly swarm = new SwarmRegistry()
   /** Chunks this node streamed for files it does not hold. */
   readonly cache: ChunkCache
-  /** Bytes this node served to others as a replica, and fetched from replicas for its own readers. */
-  readonly counters = { servedBytes: 0, fetchedBytes: 0 }
+  /** Bytes this node served to others as a replica, and fetched from replicas for its own readers; chunks from replicas that failed verification. */
+  readonly counters = { servedBytes: 0, fetchedBytes: 0, peerCorruptChunks: 0 }
+  /** Peers that served bytes failing verification: asked last (and forgiven over time). */
+  readonly scores = new PeerScores()
   readonly sync: GroupSync
   readonly repair: Repair
   private readonly c: ReplicaComponents
@@ -177,8 +180,17 @@ export class ReplicaService implements Startable {
    */
   read (located: Located, offset: number, length: number, options: AbortOptions = {}): AsyncIterable<Uint8Array> {
     const { manifest } = located
-    const remote = orderReplicas(this.c.view.groupMembers(located.group), this.c.rttOf).map(m => remoteSource(this.c.dialer, m.peerId))
+    const avoided = (peer: string): boolean => this.scores.avoided(peer)
+    const ordered = orderReplicas(this.c.view.groupMembers(located.group), this.c.rttOf, avoided)
+    const remote = ordered.map(m => remoteSource(this.c.dialer, m.peerId))
+    // Avoided replicas are for failover only: never part of the parallel window while others are left.
+    const trusted = ordered.filter(m => !avoided(m.peerId)).length
     const onSourceFailed = (source: ChunkSource, err: Error): void => {
+      // A bad chunk read from our own disk is counted by the store; this counts the ones a peer sent.
+      if (err instanceof CorruptChunkError && source.id !== LOCAL_SOURCE_ID) {
+        this.counters.peerCorruptChunks++
+        this.scores.badChunk(source.id)
+      }
       this.c.logger.info({ source: source.id.slice(-8), err: err.message }, 'replica failed mid-read; moving on')
     }
     if (this.c.store.index.get(manifest.id.toString())?.state === 'present') {
@@ -187,7 +199,7 @@ export class ReplicaService implements Startable {
     return sliceChunks(manifest, offset, length, readRemoteChunks(manifest, offset, length, remote, {
       ...options,
       cache: this.cache,
-      parallelSources: this.init.readSources,
+      parallelSources: Math.max(1, Math.min(this.init.readSources, trusted)),
       stallTimeoutMs: this.init.stallTimeoutMs,
       onSourceFailed,
       onFetched: (_source, bytes) => { this.counters.fetchedBytes += bytes }
@@ -202,9 +214,22 @@ export class ReplicaService implements Startable {
     const located = await this.open(id, options)
     this.locator.forget(id)
     if (located.via === 'local') return deleteAsMember(this.c, id, options)
-    // The member that told us about the file holds it, so it knows the stamp the delete must beat.
-    const holder = located.holder ?? chooseCoordinator(this.c.view, located.group).peerId
-    return request(this.c.dialer, peerIdFromString(holder), PROTOCOLS.delete, DeleteRequestSchema, { id }, DeleteResultSchema, options)
+    // The member that told us about the file holds it, so it knows the stamp the delete must beat;
+    // when it is no longer ACTIVE, any ACTIVE member will do (each holds every acknowledged file).
+    const active = this.c.view.groupMembers(located.group).filter(m => m.state === 'ACTIVE').map(m => m.peerId)
+    const order = [...new Set([located.holder, ...active].filter((p): p is string => p != null && active.includes(p)))]
+    if (order.length === 0) throw new UnavailableError(`group ${located.group} has no ACTIVE member right now; nothing was deleted — retry`)
+    let last: Error | undefined
+    for (const peer of order) {
+      try {
+        return await request(this.c.dialer, peerIdFromString(peer), PROTOCOLS.delete, DeleteRequestSchema, { id }, DeleteResultSchema, options)
+      } catch (err) {
+        // Only an unreachable member is worth another try; its refusal (e.g. not found) is the answer.
+        if (!(err instanceof UnavailableError) || options.signal?.aborted === true) throw err
+        last = err
+      }
+    }
+    throw last ?? new UnavailableError(`no member of ${located.group} answered the delete`)
   }
 
   async list (options: AbortOptions = {}): Promise<FileListing[]> {

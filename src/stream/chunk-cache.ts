@@ -47,6 +47,11 @@ export class ChunkCache {
     fetch.then(data => { this.set(digest, data) }, () => {}).finally(() => { this.inflight.delete(key) })
   }
 
+  /** Drop every cached chunk (an operator's or a test's reset; fetches in flight finish). */
+  clear (): void {
+    this.lru?.clear()
+  }
+
   get bytes (): number {
     return this.lru?.calculatedSize ?? 0
   }

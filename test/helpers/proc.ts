@@ -33,7 +33,8 @@ export interface ProcNodeInit {
 }
 
 /** Fast heartbeats so process tests converge in seconds. */
-export const FAST_ENV = { DSM_HEARTBEAT_INTERVAL_MS: '300', DSM_OFFLINE_AFTER_MS: '1200', DSM_LOG_LEVEL: 'warn' }
+// Open (no token for writes): the security tests cover the token; these cover everything else.
+export const FAST_ENV = { DSM_HEARTBEAT_INTERVAL_MS: '300', DSM_OFFLINE_AFTER_MS: '1200', DSM_LOG_LEVEL: 'warn', DSM_OPEN: '1' }
 
 export async function startProcNode (init: ProcNodeInit): Promise<ProcNode> {
   const args = ['node', '--data', init.dataDir, '--listen', `/ip4/127.0.0.1/tcp/${init.tcpPort ?? 0}`,

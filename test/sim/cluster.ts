@@ -31,6 +31,8 @@ export interface SimClusterInit {
   sequential?: boolean
   /** Per-node config overrides, by index. */
   configure?: (index: number) => Partial<NodeConfig>
+  /** Nodes every other node bootstraps from (the first ones started); default 1. */
+  bootstrapNodes?: number
 }
 
 export interface WaitOptions { timeoutMs?: number, message?: string }
@@ -41,7 +43,7 @@ export class SimCluster {
   private readonly init: Required<Pick<SimClusterInit, 'groupSize' | 'latencyMs' | 'heartbeatIntervalMs' | 'offlineAfterMs' | 'joinSettleMs' | 'http'>> & SimClusterInit
   private readonly prefix = randomBytes(4).toString('hex')
   private readonly running: Array<DsmNode | undefined> = []
-  private readonly peerIds: string[] = []
+  private readonly peerIds_: string[] = []
   /** Pairs of node indexes that cannot reach each other, as "a:b" with a < b. */
   private readonly cut = new Set<string>()
 
@@ -69,10 +71,13 @@ export class SimCluster {
   }
 
   peerId (index: number): string {
-    const id = this.peerIds[index]
+    const id = this.peerIds_[index]
     if (id == null) throw new Error(`sim node ${index} never started`)
     return id
   }
+
+  /** Peer ids by index (of nodes that started at least once). */
+  peerIds (): string[] { return [...this.peerIds_] }
 
   address (index: number): string { return `/memory/dsm-${this.prefix}-${index}` }
 
@@ -81,8 +86,12 @@ export class SimCluster {
       ...DEFAULTS,
       dataDir: join(this.root, `node${index}`),
       listen: [this.address(index)],
-      bootstrap: index === 0 ? [] : [`${this.address(0)}/p2p/${this.peerId(0)}`],
+      bootstrap: Array.from({ length: Math.min(this.init.bootstrapNodes ?? 1, this.peerIds_.length) }, (_, k) => k)
+        .filter(k => k !== index)
+        .map(k => `${this.address(k)}/p2p/${this.peerId(k)}`),
       http: { host: '127.0.0.1', port: 0 },
+      // Writes need no token here (test/security.test.ts covers the token).
+      open: true,
       groupSize: this.init.groupSize,
       heartbeatIntervalMs: this.init.heartbeatIntervalMs,
       offlineAfterMs: this.init.offlineAfterMs,
@@ -183,27 +192,29 @@ export class SimCluster {
     })
     await node.start()
     this.running[index] = node
-    this.peerIds[index] = node.peerId
+    this.peerIds_[index] = node.peerId
     return node
   }
 
   private isCut (index: number, peer: PeerId): boolean {
-    const other = this.peerIds.indexOf(peer.toString())
+    const other = this.peerIds_.indexOf(peer.toString())
     return other !== -1 && this.cut.has(pairKey(index, other))
   }
 
   /** Boot the initial nodes: node 0 first (everyone bootstraps from it). */
   async bootAll (count: number): Promise<void> {
     for (let i = 0; i < count; i++) this.running.push(undefined)
-    await this.boot(0)
+    // The bootstrap nodes first, one by one: everyone else needs their peer ids.
+    const seeds = Math.max(1, Math.min(this.init.bootstrapNodes ?? 1, count))
+    for (let i = 0; i < seeds; i++) await this.boot(i)
     if (this.init.sequential === true) {
       await this.node(0).ready()
-      for (let i = 1; i < count; i++) {
+      for (let i = seeds; i < count; i++) {
         await this.boot(i)
         await this.node(i).ready({ signal: AbortSignal.timeout(30_000) })
       }
     } else {
-      await Promise.all(Array.from({ length: count - 1 }, async (_, k) => this.boot(k + 1)))
+      await Promise.all(Array.from({ length: count - seeds }, async (_, k) => this.boot(k + seeds)))
     }
   }
 }

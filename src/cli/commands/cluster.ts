@@ -3,7 +3,7 @@ import { DsmClient } from '../client.ts'
 import { formatBytes, formatTable, shortPeerId } from '../format.ts'
 import type { Command } from 'commander'
 
-interface ClientFlags { node: string, json?: boolean }
+interface ClientFlags { node: string, token?: string, json?: boolean }
 
 interface MemberJson {
   peerId: string
@@ -32,13 +32,13 @@ function syncText (m: MemberJson): string {
 export function registerClusterCommands (program: Command, withClient: (cmd: Command) => Command): void {
   withClient(program.command('id').description('show the node\'s peer id, addresses, group and state'))
     .action(async (flags: ClientFlags) => {
-      const id = await new DsmClient(flags.node).json<{ peerId: string, addrs: string[], group: string | null, state: string }>('/api/id')
+      const id = await new DsmClient(flags.node, flags.token).json<{ peerId: string, addrs: string[], group: string | null, state: string }>('/api/id')
       print(flags, id, () => [`peer   ${id.peerId}`, `group  ${id.group ?? '-'}`, `state  ${id.state}`, ...id.addrs.map(a => `addr   ${a}`)].join('\n'))
     })
 
   withClient(program.command('peers').description('list every member the node knows of'))
     .action(async (flags: ClientFlags) => {
-      const peers = await new DsmClient(flags.node).json<MemberJson[]>('/api/peers')
+      const peers = await new DsmClient(flags.node, flags.token).json<MemberJson[]>('/api/peers')
       print(flags, peers, () => formatTable(
         ['PEER', 'GROUP', 'STATE', 'FREE', 'LOAD', 'SEEN', 'CONN'],
         peers.map(p => [shortPeerId(p.peerId) + (p.self === true ? ' (self)' : ''), p.group ?? '-', p.state,
@@ -47,7 +47,7 @@ export function registerClusterCommands (program: Command, withClient: (cmd: Com
 
   withClient(program.command('groups').description('list replica groups and their members'))
     .action(async (flags: ClientFlags) => {
-      const groups = await new DsmClient(flags.node).json<GroupJson[]>('/api/groups')
+      const groups = await new DsmClient(flags.node, flags.token).json<GroupJson[]>('/api/groups')
       print(flags, groups, () => groups.length === 0
         ? 'no groups yet'
         : formatTable(['GROUP', 'HEALTH', 'PEER', 'STATE', 'FREE', 'TOTAL', 'LOAD', 'SYNC'],

@@ -18,7 +18,7 @@ import type { Command } from 'commander'
 /** Uploads and downloads run as long as bytes move: no overall timeout. */
 const NO_TIMEOUT = { timeoutMs: 2 ** 31 - 1 }
 
-interface ClientFlags { node: string, json?: boolean }
+interface ClientFlags { node: string, token?: string, json?: boolean }
 
 export function parseNonNegativeInt (value: string): number {
   if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value))) throw new InvalidArgumentError('expected a non-negative integer')
@@ -50,7 +50,7 @@ export function registerFileCommands (program: Command, withClient: (cmd: Comman
       const progress = byteProgress('upload', size)
       try {
         const body = Readable.toWeb(Readable.from(counted(createReadStream(file), progress))) as ReadableStream<Uint8Array>
-        const result = await new DsmClient(flags.node).json<UploadResult>(`/files?${query.toString()}`, {
+        const result = await new DsmClient(flags.node, flags.token).json<UploadResult>(`/files?${query.toString()}`, {
           method: 'POST', body, duplex: 'half', headers: { 'content-length': String(size), 'content-type': 'application/octet-stream' }, ...NO_TIMEOUT
         } as RequestInit)
         progress.stop()
@@ -66,7 +66,7 @@ export function registerFileCommands (program: Command, withClient: (cmd: Comman
     .option('--length <n>', 'number of bytes to fetch', parseNonNegativeInt)
     .action(async (id: string, flags: ClientFlags & { output?: string, offset?: number, length?: number }) => {
       const range = rangeHeader(flags.offset, flags.length)
-      const res = await new DsmClient(flags.node).fetch(`/files/${encodeURIComponent(id)}?download=1`, { headers: range != null ? { range } : {}, ...NO_TIMEOUT })
+      const res = await new DsmClient(flags.node, flags.token).fetch(`/files/${encodeURIComponent(id)}?download=1`, { headers: range != null ? { range } : {}, ...NO_TIMEOUT })
       const name = /filename="?([^";]+)"?/.exec(res.headers.get('content-disposition') ?? '')?.[1]
       const total = Number(res.headers.get('content-length') ?? NaN)
       // Only a bare name from the node is used as a local path (never a directory part).
@@ -96,7 +96,7 @@ export function registerFileCommands (program: Command, withClient: (cmd: Comman
 
   withClient(program.command('stat').argument('<id>', 'file ID').description('show a file\'s metadata and where its copies are'))
     .action(async (id: string, flags: ClientFlags) => {
-      const s = await new DsmClient(flags.node).json<FileStat>(`/api/files/${encodeURIComponent(id)}`)
+      const s = await new DsmClient(flags.node, flags.token).json<FileStat>(`/api/files/${encodeURIComponent(id)}`)
       out(flags, s, () => [
         `id       ${s.id}`, `name     ${s.name}`, `size     ${formatBytes(s.size)} (${s.size} bytes)`, `mime     ${s.mime}`,
         `chunks   ${s.chunks} × ${formatBytes(s.chunkSize)}`, `created  ${new Date(s.createdAt).toISOString()}`, `group    ${s.group}`, '',
@@ -106,16 +106,27 @@ export function registerFileCommands (program: Command, withClient: (cmd: Comman
 
   withClient(program.command('delete').argument('<id>', 'file ID').description('delete a file from every replica'))
     .action(async (id: string, flags: ClientFlags) => {
-      const r = await new DsmClient(flags.node).json<{ id: string, group: string, replicas: string[] }>(`/files/${encodeURIComponent(id)}`, { method: 'DELETE' })
+      const r = await new DsmClient(flags.node, flags.token).json<{ id: string, group: string, replicas: string[] }>(`/files/${encodeURIComponent(id)}`, { method: 'DELETE' })
       out(flags, r, () => `deleted ${r.id} from group ${r.group} (${r.replicas.length} members applied it now; the others on their next sync)`)
     })
 
   withClient(program.command('ls').description('list the files stored in the cluster'))
     .action(async (flags: ClientFlags) => {
-      const files = await new DsmClient(flags.node).json<FileListing[]>('/api/files')
+      const files = await new DsmClient(flags.node, flags.token).json<FileListing[]>('/api/files')
       out(flags, files, () => files.length === 0
         ? 'no files yet'
         : formatTable(['ID', 'NAME', 'SIZE', 'GROUP', 'COPIES', 'CREATED'], files.map(f =>
           [f.id, f.name, formatBytes(f.size), f.group, String(f.copies), new Date(f.createdAt).toISOString()])))
+    })
+
+  withClient(program.command('sign').argument('<id>', 'file ID').description('make a signed, expiring download URL (for nodes run with --signed-urls)'))
+    .option('--ttl <seconds>', 'how long the URL stays valid', parseNonNegativeInt)
+    .action(async (id: string, flags: ClientFlags & { ttl?: number }) => {
+      const client = new DsmClient(flags.node, flags.token)
+      const r = await client.json<{ path: string, expires: number }>('/api/sign', {
+        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id, ...(flags.ttl != null ? { ttl: flags.ttl } : {}) })
+      })
+      const url = `${client.baseUrl}${r.path}`
+      out(flags, { url, expires: r.expires }, () => url)
     })
 }

@@ -2,6 +2,7 @@
 import { InvalidArgumentError } from 'commander'
 import { resolveConfig } from '../../node/config.ts'
 import { DsmNode } from '../../node/dsm-node.ts'
+import { generateSwarmKey } from '../../node/private-network.ts'
 import type { ConfigLayer } from '../../node/config.ts'
 import type { Command } from 'commander'
 
@@ -24,6 +25,11 @@ interface NodeFlags {
   placement?: string
   repairAfter?: string
   cacheSize?: string
+  token?: string
+  open?: boolean
+  signedUrls?: boolean
+  networkKey?: string
+  allowPeer?: string[]
 }
 
 export function flagsToLayer (flags: NodeFlags): ConfigLayer {
@@ -40,7 +46,12 @@ export function flagsToLayer (flags: NodeFlags): ConfigLayer {
     writeQuorum: flags.writeQuorum,
     placement: flags.placement,
     repairAfterMs: flags.repairAfter,
-    cacheSize: flags.cacheSize
+    cacheSize: flags.cacheSize,
+    token: flags.token,
+    open: flags.open,
+    signedUrls: flags.signedUrls,
+    networkKey: flags.networkKey,
+    allowPeers: flags.allowPeer
   }
   return Object.fromEntries(Object.entries(layer).filter(([, v]) => v !== undefined)) as ConfigLayer
 }
@@ -60,6 +71,11 @@ export function registerNodeCommand (program: Command): void {
     .option('--placement <policy>', 'group for uploads without ?group=: most-free | round-robin (env DSM_PLACEMENT; default most-free)')
     .option('--repair-after <duration>', 'replace a member OFFLINE this long: "60s", "5m" (env DSM_REPAIR_AFTER; default 60s)')
     .option('--cache-size <size>', 'chunk cache for files streamed but not held: "256MiB", 0 to disable (env DSM_CACHE_SIZE; default 256MiB)')
+    .option('--token <token>', 'cluster token HTTP writes need (prefer env DSM_TOKEN; default: made once and kept in <data>/token)')
+    .option('--open', 'take writes without a token (trusted networks only; env DSM_OPEN)')
+    .option('--signed-urls', 'serve downloads only through signed, expiring URLs or with the token (env DSM_SIGNED_URLS)')
+    .option('--network-key <file>', 'private cluster: pnet swarm key file shared by every node (make one with dsm swarm-key; env DSM_NETWORK_KEY)')
+    .option('--allow-peer <peer id...>', 'private cluster: only these peers may connect (env DSM_ALLOW_PEERS)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (env DSM_LOG_LEVEL; default info)')
     .action(async (flags: NodeFlags) => {
       const config = await resolveConfig({ flags: flagsToLayer(flags) })
@@ -71,6 +87,8 @@ export function registerNodeCommand (program: Command): void {
       for (const addr of id.addrs) out.write(`  libp2p  ${addr}\n`)
       if (node.http != null) out.write(`  http    ${node.http.url}\n`)
       out.write(`  data    ${config.dataDir}\n`)
+      const token = node.token
+      out.write(token == null ? '  writes  open to anyone (--open)\n' : `  writes  need the cluster token${token.path != null ? ` (in ${token.path})` : ''}\n`)
       const stop = async (signal: string): Promise<void> => {
         out.write(`${signal}: leaving the cluster…\n`)
         await node.stop()
@@ -83,4 +101,10 @@ export function registerNodeCommand (program: Command): void {
         ? `  group   ${assignment.group} (${assignment.how}), state ${node.status.state}\n`
         : `  spare   waiting to be recruited, state ${node.status.state}\n`)
     })
+}
+
+export function registerSwarmKeyCommand (program: Command): void {
+  program.command('swarm-key')
+    .description('print a new network key for a private cluster (save it, give it to every node with --network-key)')
+    .action(() => { process.stdout.write(generateSwarmKey()) })
 }

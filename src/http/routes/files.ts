@@ -9,6 +9,9 @@ import { Readable } from 'node:stream'
 import { create as contentDisposition, parse as parseContentDisposition } from 'content-disposition'
 import { BadRequestError } from '../../errors.ts'
 import { parseRange } from '../range.ts'
+import { parseFileId } from '../../replica/manifest.ts'
+import { z } from 'zod'
+import type { HttpAuth } from '../auth.ts'
 import type { ByteRange } from '../range.ts'
 import type { FileListing } from '../../replica/list.ts'
 import type { Located } from '../../replica/locate.ts'
@@ -19,6 +22,8 @@ import type { DeleteResult, Quorum, UploadResult } from '../../wire/messages.ts'
 import type { RouteRegistrar } from '../server.ts'
 import type { AbortOptions } from '@libp2p/interface'
 import type { FastifyReply, FastifyRequest } from 'fastify'
+
+const SignRequestSchema = z.object({ id: z.string().max(256), ttl: z.number().int().optional() }).strict()
 
 export interface FilesApi {
   upload(req: UploadRequest, source: AsyncIterable<Uint8Array>, options: AbortOptions): Promise<UploadResult>
@@ -110,7 +115,8 @@ function multipartLength (ranges: ByteRange[], boundary: string, mime: string, s
   return n
 }
 
-async function serveFile (api: FilesApi, req: FastifyRequest<{ Params: { id: string }, Querystring: Record<string, string | undefined> }>, reply: FastifyReply): Promise<unknown> {
+async function serveFile (api: FilesApi, auth: HttpAuth, req: FastifyRequest<{ Params: { id: string }, Querystring: Record<string, string | undefined> }>, reply: FastifyReply): Promise<unknown> {
+  auth.checkDownload(parseFileId(req.params.id).toString(), { expires: single(req.query, 'expires'), sig: single(req.query, 'sig') }, req.headers.authorization)
   const signal = clientSignal(req, reply)
   const located = await api.open(req.params.id, { signal })
   const { manifest } = located
@@ -151,13 +157,14 @@ async function serveFile (api: FilesApi, req: FastifyRequest<{ Params: { id: str
   return head ? reply.send() : reply.send(body(multipart(api, located, decision.ranges, boundary, { signal })))
 }
 
-export function fileRoutes (api: FilesApi): RouteRegistrar {
+export function fileRoutes (api: FilesApi, auth: HttpAuth): RouteRegistrar {
   return (app) => {
     // Uploads are streamed as they arrive: no body parser in this scope.
     void app.register(async (scope) => {
       scope.removeAllContentTypeParsers()
       scope.addContentTypeParser('*', (_req, _payload, done) => { done(null) })
       const handler = async (req: FastifyRequest<{ Params: { name?: string }, Querystring: Record<string, string | undefined> }>, reply: FastifyReply): Promise<unknown> => {
+        auth.requireToken(req.headers.authorization)
         const signal = clientSignal(req, reply)
         const request = uploadRequest(req)
         // `curl -T video.mp4 http://node/files/` sends PUT /files/video.mp4.
@@ -172,10 +179,21 @@ export function fileRoutes (api: FilesApi): RouteRegistrar {
       scope.put('/files/:name', handler)
     })
     app.route<{ Params: { id: string }, Querystring: Record<string, string | undefined> }>({
-      method: ['GET', 'HEAD'], url: '/files/:id', handler: async (req, reply) => serveFile(api, req, reply)
+      method: ['GET', 'HEAD'], url: '/files/:id', handler: async (req, reply) => serveFile(api, auth, req, reply)
     })
     app.get<{ Params: { id: string } }>('/api/files/:id', async (req, reply) => api.stat(req.params.id, { signal: clientSignal(req, reply) }))
     app.get('/api/files', async (req, reply) => api.list({ signal: clientSignal(req, reply) }))
-    app.delete<{ Params: { id: string } }>('/files/:id', async (req, reply) => api.delete(req.params.id, { signal: clientSignal(req, reply) }))
+    app.delete<{ Params: { id: string } }>('/files/:id', async (req, reply) => {
+      auth.requireToken(req.headers.authorization)
+      return api.delete(req.params.id, { signal: clientSignal(req, reply) })
+    })
+    // A signed, expiring download URL (for --signed-urls nodes): any node sharing the token honours it.
+    app.post<{ Body: unknown }>('/api/sign', async (req) => {
+      auth.requireToken(req.headers.authorization)
+      const body = SignRequestSchema.safeParse(req.body ?? {})
+      if (!body.success) throw new BadRequestError('expected JSON {"id": FILE_ID, "ttl": SECONDS}')
+      const id = parseFileId(body.data.id).toString()
+      return auth.sign(id, body.data.ttl)
+    })
   }
 }

@@ -68,8 +68,28 @@ function toast (text) {
   setTimeout(() => t.remove(), 3500)
 }
 
-async function api (path, init) {
-  const res = await fetch(path, init)
+// ---- the cluster token (writes need it unless the node runs --open) ---------
+// Given once as /#token=…, or typed when a write is refused; kept in this browser only.
+const TOKEN_KEY = 'dsm-token'
+if (location.hash.startsWith('#token=')) {
+  localStorage.setItem(TOKEN_KEY, decodeURIComponent(location.hash.slice('#token='.length)))
+  history.replaceState(null, '', location.pathname + location.search)
+}
+function authHeaders () {
+  const token = localStorage.getItem(TOKEN_KEY)
+  return token ? { authorization: `Bearer ${token}` } : {}
+}
+/** After a 401: ask for the token; true when one was given (retry). */
+function askToken (message) {
+  const token = prompt(`${message}\n\nCluster token (dsm prints where it is kept):`)
+  if (!token) return false
+  localStorage.setItem(TOKEN_KEY, token.trim())
+  return true
+}
+
+async function api (path, init = {}, retried = false) {
+  const res = await fetch(path, { ...init, headers: { ...authHeaders(), ...init.headers } })
+  if (res.status === 401 && !retried && init.method != null && askToken('This node needs the cluster token for this.')) return api(path, init, true)
   const body = res.headers.get('content-type')?.includes('json') ? await res.json() : null
   if (!res.ok) throw new Error(body?.message ?? `${res.status} ${res.statusText}`)
   return body
@@ -171,7 +191,7 @@ async function remove (file) {
 
 // ---- upload ---------------------------------------------------------------
 
-function upload (file) {
+function upload (file, retried = false) {
   const item = $('#upload-item').content.firstElementChild.cloneNode(true)
   item.querySelector('.up-name').textContent = file.name
   const bar = item.querySelector('progress')
@@ -183,6 +203,7 @@ function upload (file) {
   const xhr = new XMLHttpRequest()
   xhr.open('POST', `/files?${query}`)
   if (file.type !== '') xhr.setRequestHeader('content-type', file.type)
+  for (const [k, v] of Object.entries(authHeaders())) xhr.setRequestHeader(k, v)
   const started = Date.now()
   xhr.upload.onprogress = (e) => {
     if (!e.lengthComputable) return
@@ -199,6 +220,9 @@ function upload (file) {
       item.dataset.id = body.id
       await refreshFiles()
       if (state.current == null && /^(video|audio)\//.test(body.mime)) play({ ...body })
+    } else if (xhr.status === 401 && !retried && askToken('Uploads to this node need the cluster token.')) {
+      item.remove()
+      upload(file, true)
     } else {
       status.textContent = `failed: ${body.message ?? xhr.statusText}`
       status.classList.add('error')

@@ -9,7 +9,7 @@ import { HeartbeatSchema } from '../../wire/messages.ts'
 import type { Heartbeat } from '../../wire/messages.ts'
 import type { Message } from '@libp2p/gossipsub'
 
-export const DROP_REASONS = ['unsigned', 'oversized', 'malformed', 'forged', 'stale', 'future'] as const
+export const DROP_REASONS = ['unsigned', 'oversized', 'malformed', 'forged', 'stale', 'future', 'flood'] as const
 export type DropReason = typeof DROP_REASONS[number]
 
 export type HeartbeatCheck = { ok: true, heartbeat: Heartbeat } | { ok: false, reason: DropReason, detail: string }

@@ -11,6 +11,7 @@ import { encodeMessage } from '../../wire/codec.ts'
 import { HeartbeatSchema, LeaveAckSchema, MembersRequestSchema, MembersResponseSchema, PROTOCOLS } from '../../wire/messages.ts'
 import { request, serve } from '../../wire/rpc.ts'
 import { DROP_REASONS, checkHeartbeat } from './heartbeat.ts'
+import { HeartbeatRateLimit } from './rate-limit.ts'
 import { MembershipView } from './view.ts'
 import type { DropReason } from './heartbeat.ts'
 import type { Logger } from '../../logger.ts'
@@ -54,6 +55,7 @@ export class Membership implements Startable {
   private timer?: ReturnType<typeof setInterval>
   private started = false
   private readonly decoded = new WeakMap<Message, Heartbeat>()
+  private readonly rateLimit = new HeartbeatRateLimit()
 
   constructor (components: MembershipComponents, init: MembershipInit) {
     this.components = components
@@ -211,13 +213,19 @@ export class Membership implements Startable {
     this.announce().catch(err => { this.components.logger.warn({ err: toError(err).message }, 'announce failed') })
   }
 
-  private readonly validate = (_from: PeerId, msg: Message): TopicValidatorResult => {
-    const check = checkHeartbeat(msg, Date.now())
+  private readonly validate = (from: PeerId, msg: Message): TopicValidatorResult => {
+    const now = Date.now()
+    const check = checkHeartbeat(msg, now)
     if (!check.ok) {
       this.dropped[check.reason]++
       this.components.logger.debug({ reason: check.reason, detail: check.detail }, 'heartbeat dropped')
       // Clock skew and reordering happen to honest peers: ignore, do not penalise.
       return check.reason === 'stale' || check.reason === 'future' ? TopicValidatorResult.Ignore : TopicValidatorResult.Reject
+    }
+    if (!this.rateLimit.take(check.heartbeat.peer, now)) {
+      this.dropped.flood++
+      // Penalise the flooder itself, not an honest peer that relayed its heartbeats.
+      return from.toString() === check.heartbeat.peer ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
     }
     this.decoded.set(msg, check.heartbeat)
     return TopicValidatorResult.Accept

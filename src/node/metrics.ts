@@ -1,0 +1,144 @@
+/**
+ * Prometheus metrics of one node (`GET /metrics`). Each node owns its
+ * Registry — never prom-client's global one, since tests run many nodes in
+ * one process. Nearly every value is read at scrape time from state the node
+ * keeps anyway (membership view, file index, replica counters); only HTTP
+ * traffic is counted here as it happens. No label carries a file name or ID.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { NotStartedError } from '../errors.ts'
+import { NODE_STATES } from './state.ts'
+import type { DropReason } from './membership/heartbeat.ts'
+import type { MembershipView } from './membership/view.ts'
+import type { LocalStatus } from './local-status.ts'
+import type { ChunkCache } from '../stream/chunk-cache.ts'
+import type { FileIndex } from '../store/file-index.ts'
+import type { PeerId } from '@libp2p/interface'
+
+/** Request durations (s): API calls take milliseconds, whole-file downloads minutes. */
+const DURATION_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120, 600]
+
+/** What a scrape reads from a running node (the parts of DsmNode it needs, no more). */
+export interface MeteredNode {
+  status: Pick<LocalStatus, 'state' | 'group' | 'load'>
+  membership: { view: Pick<MembershipView, 'members'>, dropped: Readonly<Record<DropReason, number>> }
+  libp2p: { getConnections(): Array<{ remotePeer: PeerId }> }
+  store: { corruptChunks: number, index: Pick<FileIndex, 'stats' | 'head' | 'cursor'> }
+  replica: {
+    counters: Readonly<{ servedBytes: number, fetchedBytes: number, peerCorruptChunks: number }>
+    cache: Pick<ChunkCache, 'hits' | 'misses' | 'bytes'>
+  }
+}
+
+export interface RequestSample { method: string, route: string, status: number, seconds: number }
+
+function counter (registry: Registry, name: string, help: string, labelNames: string[] = []): Counter {
+  return new Counter({ name, help, labelNames, registers: [registry] })
+}
+
+function gauge (registry: Registry, name: string, help: string, labelNames: string[] = []): Gauge {
+  return new Gauge({ name, help, labelNames, registers: [registry] })
+}
+
+/** A counter mirrored from a count the node keeps: set to it, not incremented. */
+function mirror (counter: Counter, values: Array<[Record<string, string>, number]>): void {
+  counter.reset()
+  for (const [labels, value] of values) counter.inc(labels, value)
+}
+
+export class NodeMetrics {
+  readonly registry = new Registry()
+  private readonly node: () => MeteredNode | undefined
+  private readonly httpRequests = counter(this.registry, 'dsm_http_requests_total', 'HTTP requests answered, by method, route pattern and status', ['method', 'route', 'status'])
+  private readonly httpDuration = new Histogram({ name: 'dsm_http_request_duration_seconds', help: 'HTTP request time until the response was sent', labelNames: ['method', 'route'], buckets: DURATION_BUCKETS_S, registers: [this.registry] })
+  private readonly httpSent = counter(this.registry, 'dsm_http_sent_bytes_total', 'File bytes handed to HTTP responses (GET /files/:id)')
+  private readonly httpReceived = counter(this.registry, 'dsm_http_received_bytes_total', 'File bytes received in HTTP uploads')
+  private readonly peerServed = counter(this.registry, 'dsm_peer_served_bytes_total', 'File bytes this node served to peers over /dsm/get')
+  private readonly peerFetched = counter(this.registry, 'dsm_peer_fetched_bytes_total', 'File bytes this node fetched from replicas for its own HTTP readers')
+  private readonly verifyFailures = counter(this.registry, 'dsm_chunk_verification_failures_total', 'Chunks that failed their hash check: read from this disk, or received from a peer', ['source'])
+  private readonly heartbeatsDropped = counter(this.registry, 'dsm_heartbeats_dropped_total', 'Membership heartbeats dropped, by reason', ['reason'])
+  private readonly cacheHits = counter(this.registry, 'dsm_chunk_cache_hits_total', 'Chunk cache hits')
+  private readonly cacheMisses = counter(this.registry, 'dsm_chunk_cache_misses_total', 'Chunk cache misses (chunks fetched from a replica)')
+  private readonly cacheBytes = gauge(this.registry, 'dsm_chunk_cache_bytes', 'Bytes held in the chunk cache')
+  private readonly nodeState = gauge(this.registry, 'dsm_node_state', 'This node\'s lifecycle state (1 for the current one)', ['state'])
+  private readonly members = gauge(this.registry, 'dsm_members', 'Members in this node\'s membership view (itself included), by state', ['state'])
+  private readonly connected = gauge(this.registry, 'dsm_libp2p_connected_peers', 'Peers with an open libp2p connection')
+  private readonly transfers = gauge(this.registry, 'dsm_transfers_in_progress', 'Uploads received and downloads served right now (the load in heartbeats)')
+  private readonly storeFiles = gauge(this.registry, 'dsm_store_files', 'Files held whole on this node')
+  private readonly storeBytes = gauge(this.registry, 'dsm_store_bytes', 'Bytes of the files held whole on this node')
+  private readonly syncFiles = gauge(this.registry, 'dsm_sync_files_to_go', 'Files group sync still has to fetch')
+  private readonly syncBytes = gauge(this.registry, 'dsm_sync_bytes_to_go', 'Bytes of the files group sync still has to fetch')
+  private readonly logHead = gauge(this.registry, 'dsm_group_log_head', 'This node\'s group log position (its highest sequence number)')
+  private readonly logBehind = gauge(this.registry, 'dsm_sync_log_behind', 'Log entries (at most) this node has yet to pull from the group mate it lags most')
+
+  constructor (node: () => MeteredNode | undefined) {
+    this.node = node
+  }
+
+  /** One HTTP exchange, once its response went out. */
+  observeRequest (s: RequestSample): void {
+    this.httpRequests.inc({ method: s.method, route: s.route, status: String(s.status) })
+    this.httpDuration.observe({ method: s.method, route: s.route }, s.seconds)
+  }
+
+  /** `source`, counting the file bytes that pass through it into an HTTP response. */
+  countSent<T extends { byteLength: number }> (source: AsyncIterable<T>): AsyncIterable<T> {
+    return counted(source, (n) => { this.httpSent.inc(n) })
+  }
+
+  /** `source`, counting the upload bytes that pass through it. */
+  countReceived<T extends { byteLength: number }> (source: AsyncIterable<T>): AsyncIterable<T> {
+    return counted(source, (n) => { this.httpReceived.inc(n) })
+  }
+
+  /** The exposition text; throws NotStartedError (503) while the node starts. */
+  async scrape (): Promise<{ contentType: string, text: string }> {
+    const node = this.node()
+    if (node == null) throw new NotStartedError('the node is not started')
+    this.read(node)
+    return { contentType: this.registry.contentType, text: await this.registry.metrics() }
+  }
+
+  private read (n: MeteredNode): void {
+    const { counters, cache } = n.replica
+    mirror(this.peerServed, [[{}, counters.servedBytes]])
+    mirror(this.peerFetched, [[{}, counters.fetchedBytes]])
+    mirror(this.verifyFailures, [[{ source: 'disk' }, n.store.corruptChunks], [{ source: 'peer' }, counters.peerCorruptChunks]])
+    mirror(this.heartbeatsDropped, Object.entries(n.membership.dropped).map(([reason, count]) => [{ reason }, count]))
+    mirror(this.cacheHits, [[{}, cache.hits]])
+    mirror(this.cacheMisses, [[{}, cache.misses]])
+    this.cacheBytes.set(cache.bytes)
+    this.transfers.set(n.status.load)
+    this.connected.set(new Set(n.libp2p.getConnections().map(c => c.remotePeer.toString())).size)
+    this.readMembers(n)
+    this.readStore(n)
+  }
+
+  private readMembers (n: MeteredNode): void {
+    const members = n.membership.view.members()
+    for (const state of NODE_STATES) {
+      this.nodeState.set({ state }, state === n.status.state ? 1 : 0)
+      this.members.set({ state }, members.filter(m => m.state === state).length)
+    }
+    // Group mates advertise their log head; our cursor says how far we pulled it (sync pulls from these states).
+    const group = n.status.group
+    const mates = members.filter(m => !m.self && group != null && m.group === group && (m.state === 'ACTIVE' || m.state === 'SYNCING'))
+    this.logBehind.set(Math.max(0, ...mates.map(m => m.sync.head - n.store.index.cursor(m.peerId))))
+  }
+
+  private readStore (n: MeteredNode): void {
+    const { present, pending } = n.store.index.stats()
+    this.storeFiles.set(present.files)
+    this.storeBytes.set(present.bytes)
+    this.syncFiles.set(pending.files)
+    this.syncBytes.set(pending.bytes)
+    this.logHead.set(n.store.index.head())
+  }
+}
+
+async function * counted<T extends { byteLength: number }> (source: AsyncIterable<T>, add: (bytes: number) => void): AsyncGenerator<T> {
+  for await (const chunk of source) {
+    add(chunk.byteLength)
+    yield chunk
+  }
+}
