@@ -3,7 +3,7 @@
  * listening, JSON errors (`{ code, message }`) and shutdown.
  */
 import Fastify from 'fastify'
-import { HTTP_CLOSE_GRACE_MS } from '../constants.ts'
+import { DRAIN_AFTER_ERROR_TIMEOUT_MS, HTTP_CLOSE_GRACE_MS } from '../constants.ts'
 import { AddressInUseError, DsmError } from '../errors.ts'
 import { errorAnswer } from './errors.ts'
 import type { HttpAddress } from '../node/config.ts'
@@ -17,9 +17,23 @@ async function sendError (reply: FastifyReply, thrown: unknown): Promise<void> {
   const { status, code } = errorAnswer(err)
   const message = status >= 500 && !(err instanceof DsmError) ? `internal error: ${err.message}` : err.message
   if (status === 401) void reply.header('WWW-Authenticate', 'Bearer realm="dsm"')
-  // A refused upload leaves its body unread: close the connection, or the client's next request would wait behind it.
-  if (!reply.request.raw.complete) void reply.header('Connection', 'close')
+  if (!reply.request.raw.complete) discardRestOfBody(reply)
   await reply.status(status).type('application/json').send({ code, message })
+}
+
+/**
+ * A refused upload leaves its body unread. Closing at once would make the
+ * client's next write fail (EPIPE) before it reads our answer, and leaving
+ * the body unread would wedge a keep-alive connection: so discard what the
+ * client still sends, for a bounded time, then close if it is still sending.
+ */
+function discardRestOfBody (reply: FastifyReply): void {
+  const req = reply.request.raw
+  const timer = setTimeout(() => { req.socket?.destroy() }, DRAIN_AFTER_ERROR_TIMEOUT_MS)
+  timer.unref()
+  req.once('end', () => { clearTimeout(timer) })
+  req.once('close', () => { clearTimeout(timer) })
+  req.resume()
 }
 
 export interface HttpServer {

@@ -22,6 +22,8 @@ import type { AbortOptions, Stream } from '@libp2p/interface'
 
 const AnswerSchema = z.object({ ok: UploadResultSchema.optional(), error: ErrorFrameSchema.optional() })
 const EMPTY = new Uint8Array(0)
+/** How long a failed upload stream is searched for the coordinator's answer. */
+const ANSWER_AFTER_FAILURE_MS = 2_000
 
 export type Ingest = (header: PutHeader, source: AsyncIterable<Uint8Array>, options: AbortOptions) => Promise<UploadResult>
 
@@ -88,6 +90,15 @@ export async function putRemote (dialer: Dialer, peer: string, header: PutHeader
     await stream.close(options)
     return result
   } catch (err) {
+    // A coordinator that refused mid-way answers, then stops reading: our write may fail before we saw the
+    // answer. Its answer (e.g. ERR_QUORUM) says more than "the stream broke", so look for it first.
+    if (!sourceFailed && !(err instanceof RemoteError) && reader != null) {
+      const answered = await readAnswer(reader, { signal: AbortSignal.timeout(ANSWER_AFTER_FAILURE_MS) }).then(() => undefined, (e: unknown) => e)
+      if (answered instanceof RemoteError) {
+        stream?.abort(answered)
+        throw answered
+      }
+    }
     stream?.abort(toError(err))
     // The coordinator's own answer and our sender's failure keep their meaning; a broken stream is "unavailable".
     if (sourceFailed || err instanceof RemoteError || err instanceof UnavailableError) throw err
