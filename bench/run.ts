@@ -6,7 +6,8 @@ const BENCHES: Record<string, string> = {
   transport: './transport.ts',
   upload: './upload.ts',
   stream: './stream.ts',
-  browser: './browser.ts'
+  browser: './browser.ts',
+  dht: './dht.ts'
 }
 
 const [name, ...rest] = process.argv.slice(2)
