@@ -24,6 +24,7 @@ import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
 import { gossipScoreParams, gossipScoreThresholds } from './gossip-scoring.ts'
 import { allowlistGater, combineGaters } from './private-network.ts'
+import { tolerateYamuxOpenRace } from './yamux-guard.ts'
 import { INBOUND_CONNECTION_THRESHOLD, MAX_CONNECTIONS, PROTOCOL_PREFIX, RELAY_MAX_RESERVATIONS, YAMUX_MAX_STREAM_WINDOW_BYTES } from '../constants.ts'
 import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import type { GossipSub } from '@libp2p/gossipsub'
@@ -60,6 +61,8 @@ export interface Libp2pInit {
 }
 
 export async function createDsmLibp2p (init: Libp2pInit): Promise<DsmLibp2p> {
+  // A yamux race would otherwise crash the process (./yamux-guard.ts).
+  tolerateYamuxOpenRace()
   const transports = init.transport === 'memory'
     ? [memory({ latency: init.memoryLatencyMs })]
     : [tcp(), webSockets()]

@@ -11,6 +11,7 @@ import { DEFAULTS } from '../../src/node/config.ts'
 import { DsmNode } from '../../src/node/dsm-node.ts'
 import { createLogger, silentLogger } from '../../src/logger.ts'
 import { createRng } from './rng.ts'
+import { tolerateYamuxOpenRace } from '../../src/node/yamux-guard.ts'
 import type { NodeConfig } from '../../src/node/config.ts'
 import type { LogLevel } from '../../src/logger.ts'
 import type { Rng } from './rng.ts'
@@ -33,9 +34,27 @@ export interface SimClusterInit {
   configure?: (index: number) => Partial<NodeConfig>
   /** Nodes every other node bootstraps from (the first ones started); default 1. */
   bootstrapNodes?: number
+  /**
+   * Start the nodes after the bootstrap ones in batches of this many, each batch
+   * ACTIVE before the next starts (default: all at once). Hundreds of nodes
+   * starting at the same moment in one process starve each other's dials.
+   */
+  bootBatch?: number
+  /** How long one boot batch may take to become ready (default 120 s). */
+  bootBatchTimeoutMs?: number
+  /** Progress of a batched boot. */
+  log?: (line: string) => void
 }
 
-export interface WaitOptions { timeoutMs?: number, message?: string }
+export interface WaitOptions {
+  timeoutMs?: number
+  message?: string
+  /**
+   * Check every this many ms only, not on every membership change: in a large
+   * cluster a check costs milliseconds and changes arrive thousands a second.
+   */
+  pollMs?: number
+}
 
 export class SimCluster {
   readonly rng: Rng
@@ -160,14 +179,15 @@ export class SimCluster {
         if (ok) { done(); resolve() }
       }
       // Membership changes drive most conditions; the interval covers the rest (e.g. disk state).
-      const timer = setInterval(check, 50)
+      const listen = options.pollMs == null
+      const timer = setInterval(check, options.pollMs ?? 50)
       const deadline = setTimeout(() => { done(); reject(new Error(`timed out after ${timeoutMs} ms waiting for: ${options.message ?? 'condition'}`)) }, timeoutMs)
       const done = (): void => {
         clearInterval(timer)
         clearTimeout(deadline)
-        for (const n of nodes) if (n.isStarted()) n.membership.view.removeEventListener('change', check)
+        if (listen) for (const n of nodes) if (n.isStarted()) n.membership.view.removeEventListener('change', check)
       }
-      for (const n of nodes) n.membership.view.addEventListener('change', check)
+      if (listen) for (const n of nodes) n.membership.view.addEventListener('change', check)
     })
   }
 
@@ -201,6 +221,30 @@ export class SimCluster {
     return other !== -1 && this.cut.has(pairKey(index, other))
   }
 
+  /** Boot nodes [from, to) `batch` at a time, each batch ready before the next. */
+  private async bootInBatches (from: number, to: number, batch: number): Promise<void> {
+    const started = Date.now()
+    await this.batchReady(this.upIndexes())
+    for (let first = from; first < to; first += batch) {
+      const indexes = Array.from({ length: Math.min(batch, to - first) }, (_, k) => first + k)
+      await Promise.all(indexes.map(async i => this.boot(i)))
+      await this.batchReady(indexes)
+      this.init.log?.(`booted ${first + indexes.length}/${to} nodes after ${((Date.now() - started) / 1000).toFixed(0)} s`)
+    }
+  }
+
+  /** Wait for a boot batch; a timeout names the nodes that were not ready and their state. */
+  private async batchReady (indexes: number[]): Promise<void> {
+    const timeoutMs = this.init.bootBatchTimeoutMs ?? 120_000
+    const signal = AbortSignal.timeout(timeoutMs)
+    try {
+      await Promise.all(indexes.map(async i => this.node(i).ready({ signal })))
+    } catch (err) {
+      const late = indexes.filter(i => this.node(i).status.state !== 'ACTIVE').map(i => `${i}:${this.node(i).status.state}/${this.node(i).status.group ?? '-'}`)
+      throw new Error(`boot batch not ready after ${timeoutMs} ms: ${late.join(' ')}`, { cause: err })
+    }
+  }
+
   /** Boot the initial nodes: node 0 first (everyone bootstraps from it). */
   async bootAll (count: number): Promise<void> {
     for (let i = 0; i < count; i++) this.running.push(undefined)
@@ -213,6 +257,8 @@ export class SimCluster {
         await this.boot(i)
         await this.node(i).ready({ signal: AbortSignal.timeout(30_000) })
       }
+    } else if (this.init.bootBatch != null) {
+      await this.bootInBatches(seeds, count, this.init.bootBatch)
     } else {
       await Promise.all(Array.from({ length: count - seeds }, async (_, k) => this.boot(k + seeds)))
     }
@@ -224,6 +270,7 @@ function pairKey (a: number, b: number): string {
 }
 
 export async function createSimCluster (init: SimClusterInit): Promise<SimCluster> {
+  tolerateYamuxOpenRace()
   const root = await mkdtemp(join(tmpdir(), 'dsm-sim-'))
   const cluster = new SimCluster(root, init)
   try {
