@@ -76,6 +76,8 @@ export class HttpAuth {
   }
 
   private signature (id: string, expires: number): string {
-    return createHmac('sha256', this.urlKey ?? Buffer.alloc(32)).update(`${id}\n${expires}`).digest('base64url')
+    // Unreachable without a key (the constructor refuses signed URLs on an open node); never sign with a default key.
+    if (this.urlKey == null) throw new UrlSignatureError('this node has no token to check signatures with')
+    return createHmac('sha256', this.urlKey).update(`${id}\n${expires}`).digest('base64url')
   }
 }

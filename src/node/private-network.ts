@@ -60,12 +60,10 @@ export function allowlistGater (allowed: Set<string>, self: PeerId): ConnectionG
   }
 }
 
-type GaterMethod = Exclude<keyof ConnectionGater, never>
-
 /** One gater from several: a connection is refused when any of them refuses it. */
 export function combineGaters (...gaters: Array<ConnectionGater | undefined>): ConnectionGater {
   const present = gaters.filter((g): g is ConnectionGater => g != null)
-  const methods = new Set(present.flatMap(g => Object.keys(g) as GaterMethod[]))
+  const methods = new Set(present.flatMap(g => Object.keys(g) as Array<keyof ConnectionGater>))
   const combined: Record<string, (...args: unknown[]) => Promise<boolean>> = {}
   for (const m of methods) {
     combined[m] = async (...args: unknown[]) => {

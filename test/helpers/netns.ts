@@ -14,15 +14,14 @@
  * namespace (`nsHttp`, curl through `ip netns exec`). All names carry a random
  * suffix; `destroy` removes everything and never throws. Root only.
  */
-import { execFile, execFileSync, spawn } from 'node:child_process'
+import { execFile, execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { once } from 'node:events'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { DSM_BIN } from './proc.ts'
-import type { ProcNode } from './proc.ts'
+import { DSM_BIN, nodeArgs, superviseNode } from './proc.ts'
+import type { ProcNode, ProcNodeInit } from './proc.ts'
 
 const run = promisify(execFile)
 
@@ -178,14 +177,7 @@ export function leftovers (net: Net): string[] {
     .concat(net.hosts.map(h => h.ns).filter(n => spaces.split('\n').some(l => l.split(' ')[0] === n)))
 }
 
-export interface NsNodeInit {
-  dataDir: string
-  bootstrap?: string[]
-  args?: string[]
-  env?: Record<string, string>
-  tcpPort?: number
-  httpPort?: number
-}
+export type NsNodeInit = ProcNodeInit
 
 /** Fast membership for multi-host tests. */
 export const NETNS_ENV = { DSM_HEARTBEAT_INTERVAL_MS: '300', DSM_OFFLINE_AFTER_MS: '1500', DSM_LOG_LEVEL: 'warn', DSM_OPEN: '1' }
@@ -196,41 +188,8 @@ export const NETNS_ENV = { DSM_HEARTBEAT_INTERVAL_MS: '300', DSM_OFFLINE_AFTER_M
  * is a real kill -9 of the node.
  */
 export async function startNsNode (host: NetHost, init: NsNodeInit): Promise<ProcNode> {
-  const tcpPort = init.tcpPort ?? 4100
-  const httpPort = init.httpPort ?? 8080
-  const args = ['netns', 'exec', host.ns, DSM_BIN, 'node', '--data', init.dataDir, '--listen', `/ip4/${host.ip}/tcp/${tcpPort}`,
-    '--http', `${host.ip}:${httpPort}`, ...(init.bootstrap != null && init.bootstrap.length > 0 ? ['--bootstrap', ...init.bootstrap] : []), ...(init.args ?? [])]
-  const proc = spawn('ip', args, { env: { ...process.env, ...NETNS_ENV, ...init.env } })
-  let out = ''
-  proc.stdout.on('data', (d: Buffer) => { out += d.toString() })
-  proc.stderr.on('data', (d: Buffer) => { out += d.toString() })
-  const exited = once(proc, 'exit').then(([code]) => code as number | null)
-  const addrRe = new RegExp(`libp2p\\s+(/ip4/${host.ip.replaceAll('.', '\\.')}/tcp/\\d+/p2p/(\\w+))`)
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const started = await Promise.race([
-    new Promise<{ url: string, addr: string, peerId: string }>((resolve) => {
-      const check = (): void => {
-        const url = /http\s+(http:\/\/\S+)/.exec(out)?.[1]
-        const addr = addrRe.exec(out)
-        if (url != null && addr?.[1] != null && addr[2] != null) {
-          proc.stdout.off('data', check)
-          resolve({ url, addr: addr[1], peerId: addr[2] })
-        }
-      }
-      proc.stdout.on('data', check)
-    }),
-    exited.then(code => { throw new Error(`dsm node in ${host.ns} exited with ${code} before starting:\n${out}`) }),
-    new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`dsm node in ${host.ns} did not start in 30 s:\n${out}`)) }, 30_000) })
-  ]).finally(() => { clearTimeout(timer) })
-  return {
-    proc,
-    ...started,
-    output: () => out,
-    stop: async (signal = 'SIGTERM') => {
-      if (proc.exitCode == null && proc.signalCode == null) proc.kill(signal)
-      return exited
-    }
-  }
+  const args = ['netns', 'exec', host.ns, DSM_BIN, ...nodeArgs(init, host.ip, 4100, 8080)]
+  return superviseNode('ip', args, { ...NETNS_ENV, ...init.env }, { ip: host.ip, label: `dsm node in ${host.ns}`, startTimeoutMs: 30_000 })
 }
 
 /**

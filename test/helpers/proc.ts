@@ -37,18 +37,37 @@ export interface ProcNodeInit {
 export const FAST_ENV = { DSM_HEARTBEAT_INTERVAL_MS: '300', DSM_OFFLINE_AFTER_MS: '1200', DSM_LOG_LEVEL: 'warn', DSM_OPEN: '1' }
 
 export async function startProcNode (init: ProcNodeInit): Promise<ProcNode> {
-  const args = ['node', '--data', init.dataDir, '--listen', `/ip4/127.0.0.1/tcp/${init.tcpPort ?? 0}`,
-    '--http', `127.0.0.1:${init.httpPort ?? 0}`, ...(init.bootstrap != null && init.bootstrap.length > 0 ? ['--bootstrap', ...init.bootstrap] : []), ...(init.args ?? [])]
-  const proc = spawn(DSM_BIN, args, { env: { ...process.env, ...FAST_ENV, ...init.env } })
+  return superviseNode(DSM_BIN, [...nodeArgs(init, '127.0.0.1', 0)], { ...FAST_ENV, ...init.env }, { ip: '127.0.0.1', label: 'dsm node', startTimeoutMs: 20_000 })
+}
+
+/** `dsm node` arguments for a node listening on `ip` (ports 0 = any, unless fixed by `init`). */
+export function nodeArgs (init: ProcNodeInit, ip: string, defaultPort: number, httpDefaultPort = defaultPort): string[] {
+  return ['node', '--data', init.dataDir, '--listen', `/ip4/${ip}/tcp/${init.tcpPort ?? defaultPort}`, '--http', `${ip}:${init.httpPort ?? httpDefaultPort}`,
+    ...(init.bootstrap != null && init.bootstrap.length > 0 ? ['--bootstrap', ...init.bootstrap] : []), ...(init.args ?? [])]
+}
+
+export interface SuperviseOptions {
+  /** The address the node announces its libp2p listener on. */
+  ip: string
+  /** Names the node in errors. */
+  label: string
+  startTimeoutMs: number
+}
+
+/** Spawn a node process and wait until it printed its HTTP and libp2p addresses (or failed). */
+export async function superviseNode (command: string, args: string[], env: Record<string, string>, opts: SuperviseOptions): Promise<ProcNode> {
+  const proc = spawn(command, args, { env: { ...process.env, ...env } })
   let out = ''
   proc.stdout.on('data', (d: Buffer) => { out += d.toString() })
   proc.stderr.on('data', (d: Buffer) => { out += d.toString() })
   const exited = once(proc, 'exit').then(([code]) => code as number | null)
+  const addrRe = new RegExp(`libp2p\\s+(/ip4/${opts.ip.replaceAll('.', '\\.')}/tcp/\\d+/p2p/(\\w+))`)
+  let timer: ReturnType<typeof setTimeout> | undefined
   const started = await Promise.race([
     new Promise<{ url: string, addr: string, peerId: string }>((resolve) => {
       const check = (): void => {
         const url = /http\s+(http:\/\/\S+)/.exec(out)?.[1]
-        const addr = /libp2p\s+(\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/(\w+))/.exec(out)
+        const addr = addrRe.exec(out)
         if (url != null && addr?.[1] != null && addr[2] != null) {
           proc.stdout.off('data', check)
           resolve({ url, addr: addr[1], peerId: addr[2] })
@@ -56,9 +75,9 @@ export async function startProcNode (init: ProcNodeInit): Promise<ProcNode> {
       }
       proc.stdout.on('data', check)
     }),
-    exited.then(code => { throw new Error(`dsm node exited with ${code} before starting:\n${out}`) }),
-    new Promise<never>((_resolve, reject) => setTimeout(() => { reject(new Error(`dsm node did not start in 20 s:\n${out}`)) }, 20_000).unref())
-  ])
+    exited.then(code => { throw new Error(`${opts.label} exited with ${code} before starting:\n${out}`) }),
+    new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`${opts.label} did not start in ${opts.startTimeoutMs / 1000} s:\n${out}`)) }, opts.startTimeoutMs) })
+  ]).finally(() => { clearTimeout(timer) })
   return {
     proc,
     ...started,
