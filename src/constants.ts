@@ -192,6 +192,8 @@ export const SWARM_MAX_FILES = 10_000
 export const SWARM_ANSWER_PEERS = 16
 /** How often a browser node announces what it holds for a file it watches. */
 export const SWARM_ANNOUNCE_INTERVAL_MS = 2_000
+/** A browser node announces chunks it has just got after this delay (a burst of chunks makes one announce). */
+export const SWARM_HAVE_ANNOUNCE_DELAY_MS = 200
 /** Other browsers a browser node connects to per file. */
 export const SWARM_MAX_PEER_CONNECTIONS = 8
 /** Chunks a browser node fetches ahead of its player. */

@@ -60,6 +60,21 @@ async function seek (page: Page, to: number): Promise<void> {
   }, to, { timeout: 30_000 })
 }
 
+/**
+ * Join the file's swarm and wait until this tab is connected to another tab that the tracker
+ * says holds every chunk — only then do its reads have a peer to choose.
+ */
+async function joinSwarm (page: Page, id: string): Promise<void> {
+  await page.evaluate(async (id) => { await window.dsmP2P?.manifest(id) }, id)
+  // (Polled from here: waitForFunction takes a promise for a truthy answer.)
+  await eventually(async () => page.evaluate(async (id) => {
+    const engine = window.dsmP2P
+    if (engine == null) return false
+    const total = (await engine.manifest(id)).chunks.length
+    return (await engine.swarmPeers(id)).some(p => p.connected && p.chunks === total)
+  }, id), ready => ready, 30_000, 'connected to a tab that holds the whole file')
+}
+
 const stats = async (page: Page): Promise<Stats> => page.evaluate(() => JSON.parse(JSON.stringify(window.dsmP2P?.stats)) as Stats)
 
 /** The sha256 of the whole file as this tab's engine reads it (every chunk verified on the way). */
@@ -120,8 +135,8 @@ describe.skipIf(skip != null)('browser nodes', () => {
     expect(await shaThroughEngine(first, id)).toBe(sampleSha()) // it now holds every chunk
     const second = await p2pPage(browser, nodes[2]?.url ?? '')
     // Joining the file's swarm connects the tabs (WebRTC, signalled through a storage node's relay).
-    await second.evaluate(async (id) => { await window.dsmP2P?.manifest(id) }, id)
-    await second.waitForFunction(() => (window.dsmP2P?.stats.peerConnections ?? 0) > 0, undefined, { timeout: 30_000 })
+    await joinSwarm(second, id)
+    expect((await stats(second)).peerConnections).toBeGreaterThan(0)
     await play(second, 'sample-30s.mp4', 2)
     await seek(second, 15)
     expect(await playerState(second)).toMatchObject({ error: null, mediaErrors: 0 })
@@ -143,8 +158,7 @@ describe.skipIf(skip != null)('browser nodes', () => {
     expect(await shaThroughEngine(liar, id)).toBe(sampleSha())
     await liar.evaluate(() => { if (window.dsmP2P != null) window.dsmP2P.corruptServes = true })
     const victim = await p2pPage(browser, nodes[2]?.url ?? '')
-    await victim.evaluate(async (id) => { await window.dsmP2P?.manifest(id) }, id)
-    await victim.waitForFunction(() => (window.dsmP2P?.stats.peerConnections ?? 0) > 0, undefined, { timeout: 30_000 })
+    await joinSwarm(victim, id)
     await play(victim, 'sample-30s.mp4', 2)
     const s = await stats(victim)
     expect(s.rejected).toBeGreaterThanOrEqual(1)

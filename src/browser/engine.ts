@@ -9,7 +9,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { TypedEventEmitter } from 'main-event'
-import { BROWSER_CACHE_BYTES, FRAME_OVERHEAD_BYTES, LOCATE_TIMEOUT_MS, MAX_MANIFEST_BYTES, SWARM_ANNOUNCE_INTERVAL_MS, SWARM_MAX_PEER_CONNECTIONS } from '../constants.ts'
+import { BROWSER_CACHE_BYTES, FRAME_OVERHEAD_BYTES, LOCATE_TIMEOUT_MS, MAX_MANIFEST_BYTES, SWARM_ANNOUNCE_INTERVAL_MS, SWARM_HAVE_ANNOUNCE_DELAY_MS, SWARM_MAX_PEER_CONNECTIONS } from '../constants.ts'
 import { FileNotFoundError, UnavailableError, toError } from '../errors.ts'
 import { fastDialer } from '../node/fast-dialer.ts'
 import { hashChunk } from '../replica/chunk-hash.ts'
@@ -50,7 +50,12 @@ interface Session {
   /** Other tabs watching the file: their addresses and chunk bitmaps. */
   swarm: Map<string, { addrs: string[], have: Uint8Array }>
   timer?: ReturnType<typeof setInterval>
+  /** A prompt announce scheduled because we now hold more chunks. */
+  soon?: ReturnType<typeof setTimeout>
 }
+
+/** Another tab watching a file, as the file's tracker last described it. */
+export interface SwarmPeer { peerId: string, chunks: number, connected: boolean }
 
 const hasBit = (bitmap: Uint8Array, i: number): boolean => ((bitmap[i >> 3] ?? 0) & (1 << (i & 7))) !== 0
 const wsAddrs = (addrs: string[]): string[] => addrs.filter(a => /\/wss?(\/|$)/.test(a))
@@ -102,13 +107,24 @@ export class P2PEngine extends TypedEventEmitter<EngineEvents> {
   }
 
   async stop (): Promise<void> {
-    for (const s of this.sessions.values()) void s.then(x => { clearInterval(x.timer) }, () => {})
+    for (const s of this.sessions.values()) void s.then(x => { clearInterval(x.timer); clearTimeout(x.soon) }, () => {})
     await this.libp2p.stop()
   }
 
   /** The manifest of a file (located once per session). */
   async manifest (id: string, options: AbortOptions = {}): Promise<Manifest> {
     return (await this.session(id, options)).manifest
+  }
+
+  /** The other tabs watching a file and how many of its chunks each holds (empty before the file is opened). */
+  async swarmPeers (id: string): Promise<SwarmPeer[]> {
+    const s = await this.sessions.get(id)?.catch(() => undefined)
+    if (s == null) return []
+    return [...s.swarm.entries()].map(([peerId, p]) => ({
+      peerId,
+      chunks: s.manifest.chunks.filter((_, i) => hasBit(p.have, i)).length,
+      connected: this.connected(peerId)
+    }))
   }
 
   /** Verified bytes [offset, offset + length) of a file. */
@@ -131,6 +147,7 @@ export class P2PEngine extends TypedEventEmitter<EngineEvents> {
           if (kind === 'peer') self.stats.fromPeers += bytes
           else self.stats.fromStorage += bytes
           self.emitStats()
+          self.announceSoon(id, s)
         },
         onRejected: () => { self.stats.rejected++; self.emitStats() }
       }, s.manifest, offset, length, options)
@@ -177,6 +194,20 @@ export class P2PEngine extends TypedEventEmitter<EngineEvents> {
     session.timer = setInterval(() => { void this.announce(id, session) }, SWARM_ANNOUNCE_INTERVAL_MS)
     void this.announce(id, session)
     return session
+  }
+
+  /**
+   * Other tabs choose sources by the bitmaps the tracker holds, so a chunk we
+   * just got is worth little until we announce it: announce shortly after
+   * (coalescing a burst of chunks into one message) rather than wait for the
+   * next periodic announce.
+   */
+  private announceSoon (id: string, s: Session): void {
+    if (s.soon != null) return
+    s.soon = setTimeout(() => {
+      s.soon = undefined
+      void this.announce(id, s)
+    }, SWARM_HAVE_ANNOUNCE_DELAY_MS)
   }
 
   /** Tell the file's tracker (its replica with the lowest peer id, the same for every tab) what we hold. */
