@@ -10,6 +10,15 @@ export const PROTOCOL_PREFIX = '/dsm'
 
 /** How often a node publishes its heartbeat on the membership topic. */
 export const HEARTBEAT_INTERVAL_MS = 2_000
+/**
+ * How often a member pulls its group mates' logs and re-dials mates it lost.
+ * Apart from the heartbeat on purpose: that one is cluster-wide (every node
+ * hears every heartbeat, so a large cluster may slow it down), this is
+ * group-local and stays fast at any size.
+ */
+export const SYNC_INTERVAL_MS = 2_000
+/** A member pulls each mate's log at least this often, even when heartbeats say nothing moved. */
+export const SYNC_FULL_PULL_INTERVAL_MS = 10_000
 /** A member that sent no heartbeat for this long is marked OFFLINE. */
 export const OFFLINE_AFTER_MS = 6_000
 /** Heartbeats older than this (by the sender's clock) are dropped as stale/replayed. */
@@ -86,6 +95,12 @@ export const CLIENT_TIMEOUT_MS = 10_000
 export const DEFAULT_TCP_PORT = 4100
 /** libp2p's default (5 dials/s per host) refuses many local dials in one host. */
 export const INBOUND_CONNECTION_THRESHOLD = 1_000
+/** A member's unchanged heartbeat addresses are written to the peer store again after this long. */
+export const ADDRS_REFRESH_MS = 10 * 60_000
+/** How often libp2p's connection monitor pings each connection (its RTT feeds replica choice). */
+export const CONNECTION_PING_INTERVAL_MS = 10_000
+/** Ping streams one connection may have open each way (libp2p's default of 1 fails overlapping pings). */
+export const MAX_PING_STREAMS_PER_CONNECTION = 4
 export const MAX_CONNECTIONS = 400
 /** Browser nodes one storage node relays for (WebRTC signalling between tabs). */
 export const RELAY_MAX_RESERVATIONS = 256

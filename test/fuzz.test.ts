@@ -727,6 +727,7 @@ describe('fuzz: resolveConfig (defaults < dsm.json < DSM_* env < flags)', () => 
     groupSize: int(1, 64, [0, 65, -1, 1.5]),
     spare: fc.boolean(),
     heartbeatIntervalMs: int(10, 5000, timerEdges),
+    syncIntervalMs: int(10, 5000, timerEdges),
     offlineAfterMs: int(20, 20_000, timerEdges),
     joinSettleMs: int(0, 5000, timerEdges),
     logLevel: fc.constantFrom('info', 'silent', 'debug', 'verbose', 'INFO'),
@@ -749,7 +750,7 @@ describe('fuzz: resolveConfig (defaults < dsm.json < DSM_* env < flags)', () => 
   ))
   const ENV: Record<string, string> = {
     DSM_LISTEN: 'listen', DSM_BOOTSTRAP: 'bootstrap', DSM_HTTP: 'http', DSM_GROUP: 'group', DSM_GROUP_SIZE: 'groupSize', DSM_SPARE: 'spare',
-    DSM_HEARTBEAT_INTERVAL_MS: 'heartbeatIntervalMs', DSM_OFFLINE_AFTER_MS: 'offlineAfterMs', DSM_LOG_LEVEL: 'logLevel', DSM_RESERVE: 'reserve',
+    DSM_HEARTBEAT_INTERVAL_MS: 'heartbeatIntervalMs', DSM_SYNC_INTERVAL_MS: 'syncIntervalMs', DSM_OFFLINE_AFTER_MS: 'offlineAfterMs', DSM_LOG_LEVEL: 'logLevel', DSM_RESERVE: 'reserve',
     DSM_WRITE_QUORUM: 'writeQuorum', DSM_PLACEMENT: 'placement', DSM_REPAIR_AFTER: 'repairAfterMs', DSM_STALL_TIMEOUT_MS: 'stallTimeoutMs',
     DSM_CHUNK_SIZE: 'chunkSize', DSM_CACHE_SIZE: 'cacheSize', DSM_READ_SOURCES: 'readSources'
   }
@@ -806,7 +807,7 @@ describe('fuzz: resolveConfig (defaults < dsm.json < DSM_* env < flags)', () => 
       expect(config.readSources >= 1 && config.readSources <= 3).toBe(true)
       expect(!(config.spare && config.group != null)).toBe(true)
       // Every delay that becomes a timer must fit one (else Node fires it after 1 ms: a heartbeat storm, instant stalls).
-      for (const key of ['heartbeatIntervalMs', 'stallTimeoutMs', 'joinSettleMs'] as const) {
+      for (const key of ['heartbeatIntervalMs', 'syncIntervalMs', 'stallTimeoutMs', 'joinSettleMs'] as const) {
         expect(Number.isSafeInteger(config[key]) && config[key] >= 0 && config[key] <= MAX_TIMER_MS, `${key} = ${config[key]}`).toBe(true)
       }
       expect(Number.isSafeInteger(config.repairAfterMs) && config.repairAfterMs >= 0).toBe(true)

@@ -32,6 +32,17 @@ describe('group assignment rule', () => {
     expect(nextGroupName(new Set(['g1', 'g3']))).toBe('g2')
   })
 
+  it('nodes joining together take the free seats in peer-id order: open groups first, then new ones', () => {
+    const members = [member('a', 'g1'), member('b', 'g1'), member('c', 'g2'), member('x', 'g3', 'OFFLINE')]
+    // Free seats: g2 ×2 (the fewest members first), g1 ×1, then g4 ×3, g5 ×3 (g3 belongs to an offline member).
+    // A tentative group (j1's g2) is no seat.
+    const joiners = ['j1', 'j2', 'j3', 'j4', 'j5', 'j6', 'j7'].map(id => member(id, id === 'j1' ? 'g2' : null, 'JOINING'))
+    const all = [...members, ...joiners]
+    expect(joiners.map(j => chooseGroup(all, j.peerId, 3))).toEqual(['g2', 'g2', 'g1', 'g4', 'g4', 'g4', 'g5'])
+    // Alone, a joiner takes the first free seat, as the rule for one node says.
+    expect(chooseGroup([...members, member('j9', null, 'JOINING')], 'j9', 3)).toBe('g2')
+  })
+
   it('ranks committed members before joining ones, each by peer id', () => {
     const members = [member('d', 'g1', 'JOINING'), member('c', 'g1'), member('a', 'g1', 'JOINING'), member('b', 'g1', 'SYNCING')]
     expect(rankInGroup(members, 'g1', 'b')).toBe(0)

@@ -10,7 +10,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { z } from 'zod'
 import {
   DEFAULT_CACHE_BYTES, DEFAULT_CHUNK_SIZE_BYTES, DEFAULT_GROUP_SIZE, DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, DEFAULT_RESERVE_PERCENT, DEFAULT_TCP_PORT,
-  HEARTBEAT_INTERVAL_MS, JOIN_SETTLE_MS, MAX_CHUNK_SIZE_BYTES, MAX_PARALLEL_SOURCES, MIN_TOKEN_CHARS, OFFLINE_AFTER_MS, REPAIR_AFTER_MS, STALL_TIMEOUT_MS
+  HEARTBEAT_INTERVAL_MS, JOIN_SETTLE_MS, SYNC_INTERVAL_MS, MAX_CHUNK_SIZE_BYTES, MAX_PARALLEL_SOURCES, MIN_TOKEN_CHARS, OFFLINE_AFTER_MS, REPAIR_AFTER_MS, STALL_TIMEOUT_MS
 } from '../constants.ts'
 import { InvalidConfigError } from '../errors.ts'
 import { PLACEMENTS } from '../replica/placement.ts'
@@ -37,6 +37,8 @@ export interface NodeConfig {
   groupSize: number
   spare: boolean
   heartbeatIntervalMs: number
+  /** How often a member pulls its group mates' logs and re-dials missing mates (group-local work, O(group) per node). */
+  syncIntervalMs: number
   offlineAfterMs: number
   joinSettleMs: number
   logLevel: typeof LOG_LEVELS[number]
@@ -124,6 +126,7 @@ const LayerSchema = z.object({
   groupSize: positiveInt.max(64),
   spare: z.boolean(),
   heartbeatIntervalMs: positiveInt.min(10).max(MAX_TIMER_MS),
+  syncIntervalMs: positiveInt.min(10).max(MAX_TIMER_MS),
   offlineAfterMs: positiveInt.min(20).max(MAX_TIMER_MS),
   joinSettleMs: z.number().int().nonnegative().max(MAX_TIMER_MS),
   logLevel: z.enum(LOG_LEVELS),
@@ -165,6 +168,7 @@ export function layerFromEnv (env: NodeJS.ProcessEnv): ConfigLayer {
     DSM_GROUP_SIZE: ['groupSize', num],
     DSM_SPARE: ['spare', bool],
     DSM_HEARTBEAT_INTERVAL_MS: ['heartbeatIntervalMs', num],
+    DSM_SYNC_INTERVAL_MS: ['syncIntervalMs', num],
     DSM_OFFLINE_AFTER_MS: ['offlineAfterMs', num],
     DSM_LOG_LEVEL: ['logLevel', String],
     DSM_RESERVE: ['reserve', String],
@@ -202,6 +206,7 @@ export const DEFAULTS: Omit<NodeConfig, 'dataDir'> = {
   groupSize: DEFAULT_GROUP_SIZE,
   spare: false,
   heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
+  syncIntervalMs: SYNC_INTERVAL_MS,
   offlineAfterMs: OFFLINE_AFTER_MS,
   joinSettleMs: JOIN_SETTLE_MS,
   logLevel: 'info',

@@ -29,6 +29,7 @@ import { loadOrCreateToken } from './token.ts'
 import { HttpAuth } from '../http/auth.ts'
 import type { NodeToken } from './token.ts'
 import { fastDialer } from './fast-dialer.ts'
+import { addrBook } from './addr-book.ts'
 import { createDsmLibp2p } from './libp2p.ts'
 import { LocalStatus, diskCapacity } from './local-status.ts'
 import { NodeMetrics } from './metrics.ts'
@@ -37,7 +38,7 @@ import { createMembership } from './membership/service.ts'
 import type { NodeConfig } from './config.ts'
 import type { Connectivity } from './connectivity.ts'
 import type { Assignment } from './group-join.ts'
-import type { DsmLibp2p, Libp2pInit } from './libp2p.ts'
+import type { DsmLibp2p, Libp2pInit, SimulationTuning } from './libp2p.ts'
 import type { Membership } from './membership/service.ts'
 import type { NodeState } from './state.ts'
 import type { NodeIdentity } from '../http/routes/cluster.ts'
@@ -53,6 +54,8 @@ export interface DsmNodeInit {
   memoryLatencyMs?: number
   connectionGater?: ConnectionGater
   dhtInitialQuerySelfIntervalMs?: number
+  /** In-process simulations only: see SimulationTuning. */
+  simulation?: SimulationTuning
   /** Serve the HTTP API (default true). */
   http?: boolean
   logger?: Logger
@@ -137,7 +140,8 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
         connectionGater: this.init.connectionGater,
         ...(networkKey != null ? { networkKey } : {}),
         allowPeers,
-        dhtInitialQuerySelfIntervalMs: this.init.dhtInitialQuerySelfIntervalMs
+        dhtInitialQuerySelfIntervalMs: this.init.dhtInitialQuerySelfIntervalMs,
+        simulation: this.init.simulation
       })
       cleanup.unshift(async () => { await libp2p.stop() })
       const log = this.log.child({ peer: libp2p.peerId.toString().slice(-8) })
@@ -159,14 +163,12 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
           const disk = await capacity()
           return { ...disk, reserve: sizeOf(config.reserve, disk.total) }
         },
-        rememberAddrs: async (peer, addrs) => {
-          await libp2p.peerStore.merge(peerIdFromString(peer), { multiaddrs: addrs.map(a => multiaddr(a)) })
-        },
+        rememberAddrs: addrBook(libp2p.peerStore),
         logger: log
       })
       await membership.start()
       cleanup.unshift(async () => { await membership.stop({ leave: false }) })
-      const connectivity = createConnectivity({ bootstrap: config.bootstrap, intervalMs: config.heartbeatIntervalMs })({
+      const connectivity = createConnectivity({ bootstrap: config.bootstrap, intervalMs: config.syncIntervalMs })({
         dial: async (target, options) => libp2p.dial(target, options),
         getConnections: () => libp2p.getConnections(),
         view: membership.view,
@@ -194,7 +196,7 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
         writeQuorum: config.writeQuorum,
         placement: config.placement,
         repairAfterMs: config.repairAfterMs,
-        intervalMs: config.heartbeatIntervalMs,
+        intervalMs: config.syncIntervalMs,
         stallTimeoutMs: config.stallTimeoutMs,
         cacheBytes: config.cacheSize,
         readSources: config.readSources,

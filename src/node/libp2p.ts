@@ -22,16 +22,18 @@ import { tls } from '@libp2p/tls'
 import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
+import { toString as u8ToString } from 'uint8arrays/to-string'
 import { gossipScoreParams, gossipScoreThresholds } from './gossip-scoring.ts'
 import { allowlistGater, combineGaters } from './private-network.ts'
 import { tolerateYamuxOpenRace } from './yamux-guard.ts'
-import { INBOUND_CONNECTION_THRESHOLD, MAX_CONNECTIONS, PROTOCOL_PREFIX, RELAY_MAX_RESERVATIONS, YAMUX_MAX_STREAM_WINDOW_BYTES } from '../constants.ts'
+import { CONNECTION_PING_INTERVAL_MS, INBOUND_CONNECTION_THRESHOLD, MAX_CONNECTIONS, MAX_PING_STREAMS_PER_CONNECTION, PROTOCOL_PREFIX, RELAY_MAX_RESERVATIONS, YAMUX_MAX_STREAM_WINDOW_BYTES } from '../constants.ts'
 import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
-import type { GossipSub } from '@libp2p/gossipsub'
+import type { GossipSub, GossipsubOpts } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
 import type { KadDHT } from '@libp2p/kad-dht'
 import type { Ping } from '@libp2p/ping'
 import type { ConnectionGater, Libp2p, PrivateKey } from '@libp2p/interface'
+import type { Libp2pOptions } from 'libp2p'
 
 export type DsmServices = {
   identify: Identify
@@ -58,7 +60,31 @@ export interface Libp2pInit {
   allowPeers?: Set<string>
   /** How soon the DHT first queries itself: low in tests, default 1 s. */
   dhtInitialQuerySelfIntervalMs?: number
+  /** Overrides for in-process simulations only (never reachable from config or CLI). */
+  simulation?: SimulationTuning
 }
+
+/**
+ * What an in-process cluster of hundreds of nodes on one machine may change.
+ * Encryption between objects in one process protects nothing and cost a
+ * quarter of the CPU of a 100-node boot; the connection monitor's pings are
+ * thousands of streams a minute there, and memory links never die silently.
+ */
+export interface SimulationTuning {
+  connectionEncrypters?: Libp2pOptions['connectionEncrypters']
+  connectionMonitor?: false
+  /** Mesh degrees and gossipsub's own heartbeat: every copy of every message costs the one shared CPU. */
+  gossipsub?: Pick<Partial<GossipsubOpts>, 'D' | 'Dlo' | 'Dhi' | 'Dlazy' | 'gossipFactor' | 'heartbeatInterval'>
+}
+
+/**
+ * Gossipsub's duplicate check before the signature check: a heartbeat reaches
+ * a node over several mesh links, and verifying every copy was 30–46 % of a
+ * cluster's CPU. Safe: an id enters the cache only after its first copy has
+ * passed validation, and under StrictSign (from, seqno) is the message id.
+ */
+const fastMsgId = (msg: { from?: Uint8Array, seqno?: Uint8Array }): string =>
+  `${u8ToString(msg.from ?? new Uint8Array(), 'base64')}:${u8ToString(msg.seqno ?? new Uint8Array(), 'base64')}`
 
 export async function createDsmLibp2p (init: Libp2pInit): Promise<DsmLibp2p> {
   // A yamux race would otherwise crash the process (./yamux-guard.ts).
@@ -70,7 +96,7 @@ export async function createDsmLibp2p (init: Libp2pInit): Promise<DsmLibp2p> {
     privateKey: init.privateKey,
     addresses: { listen: init.listen },
     transports,
-    connectionEncrypters: [tls(), noise()],
+    connectionEncrypters: init.simulation?.connectionEncrypters ?? [tls(), noise()],
     // Bounded stream windows bound the bytes in flight per transfer (memory stays flat under many transfers).
     streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: YAMUX_MAX_STREAM_WINDOW_BYTES } })],
     ...(init.networkKey != null ? { connectionProtector: preSharedKey({ psk: init.networkKey }) } : {}),
@@ -84,9 +110,14 @@ export async function createDsmLibp2p (init: Libp2pInit): Promise<DsmLibp2p> {
       maxConnections: MAX_CONNECTIONS,
       inboundConnectionThreshold: INBOUND_CONNECTION_THRESHOLD
     },
+    connectionMonitor: init.simulation?.connectionMonitor === false
+      ? { enabled: false }
+      : { pingInterval: CONNECTION_PING_INTERVAL_MS },
     services: {
       identify: identify(),
-      ping: ping(),
+      // The connection monitor pings on this protocol too: a ping still running when the next is due must not
+      // fail as "too many streams" (that aborts a live connection on a busy node).
+      ping: ping({ maxInboundStreams: MAX_PING_STREAMS_PER_CONNECTION, maxOutboundStreams: MAX_PING_STREAMS_PER_CONNECTION }),
       dht: kadDHT({
         protocol: `${PROTOCOL_PREFIX}/kad/1.0.0`,
         clientMode: false,
@@ -100,9 +131,14 @@ export async function createDsmLibp2p (init: Libp2pInit): Promise<DsmLibp2p> {
         allowPublishToZeroTopicPeers: true,
         emitSelf: false,
         globalSignaturePolicy: 'StrictSign',
+        fastMsgIdFn: fastMsgId,
+        // Publish to the mesh, not to every peer in the topic: with N nodes connected to many, flooding sends
+        // each heartbeat tens of times over; the mesh delivers it anyway and scoring covers eclipse attempts.
+        floodPublish: false,
         // Peers whose heartbeats fail validation are scored down and then ignored (./gossip-scoring.ts).
         scoreParams: gossipScoreParams(),
-        scoreThresholds: gossipScoreThresholds()
+        scoreThresholds: gossipScoreThresholds(),
+        ...init.simulation?.gossipsub
       }),
       ...(init.transport === 'tcp'
         ? { relay: circuitRelayServer({ reservations: { maxReservations: RELAY_MAX_RESERVATIONS } }) }

@@ -10,7 +10,7 @@
  * reachable ACTIVE member's log to its head and has nothing pending.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
-import { SYNC_FETCH_CONCURRENCY, SYNC_PAGE_BYTES, SYNC_PAGE_ENTRIES, FRAME_OVERHEAD_BYTES } from '../constants.ts'
+import { SYNC_FETCH_CONCURRENCY, SYNC_FULL_PULL_INTERVAL_MS, SYNC_PAGE_BYTES, SYNC_PAGE_ENTRIES, FRAME_OVERHEAD_BYTES } from '../constants.ts'
 import { toError } from '../errors.ts'
 import { readChunks } from '../stream/range-reader.ts'
 import { remoteSource } from '../stream/sources.ts'
@@ -75,6 +75,8 @@ export class GroupSync implements Startable {
   private controller?: AbortController
   private running?: Promise<void>
   private again = false
+  /** When we last pulled each mate's log (ms). */
+  private readonly lastPull = new Map<string, number>()
 
   constructor (components: SyncComponents, init: SyncInit) {
     this.c = components
@@ -122,10 +124,13 @@ export class GroupSync implements Startable {
     if (group == null) return
     const peers = this.c.view.groupMembers(group).filter(m => !m.self && m.state !== 'OFFLINE' && m.state !== 'JOINING')
     const pulled = new Set<string>()
+    const now = Date.now()
     for (const peer of peers) {
+      if (!this.due(peer, now)) continue
       try {
         await this.pull(peer.peerId, group, options)
         pulled.add(peer.peerId)
+        this.lastPull.set(peer.peerId, now)
       } catch (err) {
         options.signal?.throwIfAborted()
         this.c.logger.debug({ err: toError(err).message, peer: peer.peerId.slice(-8) }, 'pull failed; other members cover it')
@@ -139,6 +144,18 @@ export class GroupSync implements Startable {
       this.c.status.setState('ACTIVE')
       this.c.logger.info({ group }, 'caught up with the group: ACTIVE')
     }
+  }
+
+  /**
+   * A pull is due when we are not ACTIVE yet, when the mate's heartbeat says
+   * its log moved past our cursor, and in any case every
+   * SYNC_FULL_PULL_INTERVAL_MS (heartbeats can be slow or lost): most rounds
+   * of a quiet group then cost no request at all.
+   */
+  private due (peer: MemberRecord, now: number): boolean {
+    return this.c.status.state !== 'ACTIVE' ||
+      peer.sync.head > this.c.store.index.cursor(peer.peerId) ||
+      now - (this.lastPull.get(peer.peerId) ?? 0) >= SYNC_FULL_PULL_INTERVAL_MS
   }
 
   /** Pull one member's log from our cursor to its head. */

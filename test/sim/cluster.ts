@@ -13,6 +13,7 @@ import { createLogger, silentLogger } from '../../src/logger.ts'
 import { createRng } from './rng.ts'
 import { tolerateYamuxOpenRace } from '../../src/node/yamux-guard.ts'
 import type { NodeConfig } from '../../src/node/config.ts'
+import type { SimulationTuning } from '../../src/node/libp2p.ts'
 import type { LogLevel } from '../../src/logger.ts'
 import type { Rng } from './rng.ts'
 import type { PeerId } from '@libp2p/interface'
@@ -44,6 +45,8 @@ export interface SimClusterInit {
   bootBatchTimeoutMs?: number
   /** Progress of a batched boot. */
   log?: (line: string) => void
+  /** libp2p overrides for large in-process runs (plaintext, no connection monitor); default: the production stack. */
+  simulation?: SimulationTuning
 }
 
 export interface WaitOptions {
@@ -203,6 +206,7 @@ export class SimCluster {
       transport: 'memory',
       memoryLatencyMs: this.init.latencyMs,
       dhtInitialQuerySelfIntervalMs: 50,
+      simulation: this.init.simulation,
       http: this.init.http,
       logger: level != null ? createLogger(level, { sim: index }) : silentLogger,
       connectionGater: {

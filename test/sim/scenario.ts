@@ -11,12 +11,15 @@
  */
 import { createHash } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { plaintext } from '@libp2p/plaintext'
 import { createSimCluster } from './cluster.ts'
+import { shareSignatureChecks } from './shared-verify.ts'
 import { copiesAtTarget, divergence, linksOf, logsPulled, rowsOf, syncDone, viewsAgree } from './invariants.ts'
 import { yamuxOpenRaces } from '../../src/node/yamux-guard.ts'
 import type { SimCluster } from './cluster.ts'
 import type { Rng } from './rng.ts'
 import type { DsmNode } from '../../src/node/dsm-node.ts'
+import type { SimulationTuning } from '../../src/node/libp2p.ts'
 
 export { viewsAgree } from './invariants.ts'
 
@@ -72,11 +75,13 @@ const DELETE_CHANCE = 0.25
 /** Above this size every check reads each file from a sample of nodes, not from all. */
 const READ_FROM_ALL_UP_TO_NODES = 40
 const SAMPLED_READERS = 8
+/** Files checked at once (each from its readers one after another). */
+const CHECK_CONCURRENCY = 8
 /** A file unreadable right after convergence is retried this often before it counts as lost. */
 const READ_ATTEMPTS = 4
 const READ_RETRY_BACKOFF_MS = 500
 const MIN_HEARTBEAT_INTERVAL_MS = 1_000
-const MAX_HEARTBEAT_INTERVAL_MS = 60_000
+const MAX_HEARTBEAT_INTERVAL_MS = 120_000
 const HEARTBEAT_MS_PER_NODE_SQUARED = 8
 /**
  * A joining node announces its choice at once (a state change is published
@@ -93,7 +98,7 @@ const OFFLINE_AFTER_HEARTBEATS = 5
  * connections whose pings time out, which costs new handshakes.
  */
 const BATCH_BOOT_ABOVE_NODES = 40
-const BOOT_BATCH_NODES = 25
+const BOOT_BATCH_NODES = 50
 const DEFAULT_WINDOW = 5
 /** A heal, restart and full check costs minutes at this size: fewer, longer windows. */
 const LARGE_CLUSTER_NODES = 100
@@ -109,6 +114,26 @@ const MIN_POLL_MS = 50
  */
 const DEFAULT_LATENCY_MS = 0
 const BOOTSTRAP_NODES = 3
+/**
+ * Group sync and upkeep stay at the production period whatever the heartbeat:
+ * they are group-local (O(group) work per node), and they set how soon a
+ * healed member catches up.
+ */
+const SYNC_INTERVAL_MS = 2_000
+/**
+ * Hundreds of nodes in one process (every other test runs the production
+ * stack): no encryption between objects in memory; no ping monitor (memory
+ * links never die silently, heartbeats find dead nodes); a thinner gossip
+ * mesh and a slower gossipsub heartbeat, since every copy of every message
+ * and every IHAVE round is paid by the one shared CPU (6.5 copies of each
+ * heartbeat per node at D=6, 2.7 at D=3; IHAVE to a quarter of ~110 topic
+ * peers every round cost 1,100 IHAVEs a second at 200 nodes, only Dlazy: 70).
+ */
+const SIM_LIBP2P: SimulationTuning = {
+  connectionEncrypters: [plaintext()],
+  connectionMonitor: false,
+  gossipsub: { D: 3, Dlo: 2, Dhi: 4, Dlazy: 2, gossipFactor: 0, heartbeatInterval: 3_000 }
+}
 
 /**
  * Timing scaled to the cluster. Every heartbeat is checked (a signature) by every
@@ -145,13 +170,15 @@ export async function runSim (opts: SimOptions): Promise<SimResult> {
   const started = Date.now()
   const log = opts.log ?? (() => {})
   const t = timing(opts.nodes)
+  await shareSignatureChecks()
   let c: SimCluster
   try {
     c = await createSimCluster({
       nodes: opts.nodes, groupSize: opts.groupSize, seed: opts.seed, latencyMs: opts.latencyMs ?? DEFAULT_LATENCY_MS,
       heartbeatIntervalMs: t.heartbeatIntervalMs, offlineAfterMs: t.offlineAfterMs, joinSettleMs: t.joinSettleMs,
       bootstrapNodes: BOOTSTRAP_NODES, bootBatch: t.bootBatch, bootBatchTimeoutMs: t.settleTimeoutMs,
-      configure: () => ({ repairAfterMs: t.offlineAfterMs * 2 }),
+      configure: () => ({ repairAfterMs: t.offlineAfterMs * 2, syncIntervalMs: SYNC_INTERVAL_MS }),
+      simulation: SIM_LIBP2P,
       log
     })
   } catch (err) {
@@ -188,12 +215,13 @@ class Run {
   private readonly deletes = new Map<string, string>()
   /** Uploads not acknowledged, by error code (during faults many are, legitimately). */
   private readonly refused = new Map<string, number>()
-  /** Nodes whose disk was made slow (an own property shadowing the store's method). */
-  private readonly slowed = new Set<DsmNode>()
+  /** Stores made slow (an own property shadowing the store's method); kept by store, since a killed node has none. */
+  private readonly slowed = new Set<DsmNode['store']>()
   private lost = 0
   private resurrected = 0
   private underReplicated = 0
   private windows = 0
+  private windowStarted = Date.now()
 
   constructor (c: SimCluster, opts: SimOptions, t: Timing, log: (line: string) => void) {
     this.c = c
@@ -213,6 +241,7 @@ class Run {
 
   async all (started: number): Promise<void> {
     await this.c.ready({ timeoutMs: this.t.settleTimeoutMs })
+    this.windowStarted = Date.now()
     this.log(`ready: ${this.opts.nodes} nodes in ${this.c.node(0).membership.view.groups().length} groups after ${((Date.now() - started) / 1000).toFixed(1)} s`)
     const window = this.opts.window ?? this.t.window
     for (let k = 0; k < this.opts.faults; k++) {
@@ -229,9 +258,14 @@ class Run {
   }
 
   private async endWindow (started: number): Promise<void> {
+    const settling = Date.now()
     await this.settle()
+    const checking = Date.now()
     await this.check()
     this.windows++
+    this.log(`window ${this.windows} timing: faults and operations ${((settling - this.windowStarted) / 1000).toFixed(0)} s, ` +
+      `heal and converge ${((checking - settling) / 1000).toFixed(0)} s, checks ${((Date.now() - checking) / 1000).toFixed(0)} s`)
+    this.windowStarted = Date.now()
     const refused = [...this.refused].map(([k, v]) => `${k} ${v}`).join(', ') || 'none'
     this.log(`window ${this.windows} at ${((Date.now() - started) / 1000).toFixed(0)} s: acked ${this.acked.size}, deleted ${this.deleted.size}, ` +
       `uncertain ${this.uncertain.size}, lost ${this.lost}, resurrected ${this.resurrected}, converged ${this.converged ? 'yes' : 'no'}; uploads refused so far: ${refused}`)
@@ -325,10 +359,9 @@ class Run {
 
   /** A slow replica: its disk answers SLOW_DISK_MS late (both paths: local reads and the get server). */
   private slow (i: number): string {
-    const node = this.c.node(i)
-    if (!this.slowed.has(node)) {
-      this.slowed.add(node)
-      const store = node.store
+    const store = this.c.node(i).store
+    if (!this.slowed.has(store)) {
+      this.slowed.add(store)
       const proto = Object.getPrototypeOf(store) as typeof store
       store.readChunkWithLeaves = async (digest) => { await sleep(SLOW_DISK_MS); return proto.readChunkWithLeaves.call(store, digest) }
     }
@@ -339,9 +372,11 @@ class Run {
   private async settle (): Promise<void> {
     this.c.heal()
     // Removing the own property brings back the prototype's method (a restarted node was never patched).
-    for (const node of this.slowed) Reflect.deleteProperty(node.store, 'readChunkWithLeaves')
+    for (const store of this.slowed) Reflect.deleteProperty(store, 'readChunkWithLeaves')
     this.slowed.clear()
-    for (let i = 0; i < this.c.size; i++) if (!this.c.isUp(i)) await this.c.restart(i)
+    // Hosts come back independently of each other: restart them all at once.
+    const down = [...Array(this.c.size).keys()].filter(i => !this.c.isUp(i))
+    await Promise.all(down.map(async i => this.c.restart(i)))
     try {
       await this.c.ready({ timeoutMs: this.t.settleTimeoutMs })
       await this.resolveDeletes()
@@ -354,7 +389,10 @@ class Run {
   }
 
   private async check (): Promise<void> {
-    for (const f of [...this.acked.values()]) await this.checkFile(f)
+    const files = [...this.acked.values()]
+    for (let k = 0; k < files.length; k += CHECK_CONCURRENCY) {
+      await Promise.all(files.slice(k, k + CHECK_CONCURRENCY).map(async f => this.checkFile(f)))
+    }
     for (const id of this.deleted) {
       const back = this.up().some(i => { const s = this.c.node(i).store.index.get(id)?.state; return s === 'present' || s === 'pending' })
       if (back) { this.resurrected++; this.log(`RESURRECTED ${id}: ${rowsOf(this.c, id)}; ${this.deletes.get(id) ?? ''}`) }

@@ -55,8 +55,12 @@ export interface MembershipViewInit {
   forgetAfterMs: number
 }
 
+const byPeerId = (a: MemberRecord, b: MemberRecord): number => a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0
+
 export class MembershipView extends TypedEventEmitter<MembershipEvents> {
   private readonly records = new Map<string, MemberRecord>()
+  /** members() sorted, until the next change: callers ask often (sync, repair, upkeep), changes are rarer. */
+  private sorted?: MemberRecord[]
   private readonly init: MembershipViewInit
 
   constructor (init: MembershipViewInit) {
@@ -69,7 +73,8 @@ export class MembershipView extends TypedEventEmitter<MembershipEvents> {
   }
 
   members (): MemberRecord[] {
-    return [...this.records.values()].sort((a, b) => a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0)
+    this.sorted ??= [...this.records.values()].sort(byPeerId)
+    return [...this.sorted]
   }
 
   /** Members by group, groups sorted by name (natural order: g2 before g10). */
@@ -85,7 +90,7 @@ export class MembershipView extends TypedEventEmitter<MembershipEvents> {
   }
 
   groupMembers (name: string): MemberRecord[] {
-    return this.members().filter(m => m.group === name)
+    return (this.sorted ?? this.members()).filter(m => m.group === name)
   }
 
   /**
@@ -119,6 +124,7 @@ export class MembershipView extends TypedEventEmitter<MembershipEvents> {
       self: hb.peer === this.init.selfId
     }
     this.records.set(hb.peer, next)
+    this.sorted = undefined
     this.emitChanges(prev, next)
     return 'applied'
   }
@@ -131,6 +137,7 @@ export class MembershipView extends TypedEventEmitter<MembershipEvents> {
       const silentMs = now - m.lastSeen
       if (m.state === 'OFFLINE' && silentMs > forgetAfterMs) {
         this.records.delete(m.peerId)
+        this.sorted = undefined
         this.safeDispatchEvent('member:forgotten', { detail: m })
       } else if (m.state !== 'OFFLINE' && silentMs > offlineAfterMs) {
         this.setOffline(m)
@@ -141,6 +148,7 @@ export class MembershipView extends TypedEventEmitter<MembershipEvents> {
   private setOffline (m: MemberRecord): void {
     const next = { ...m, state: 'OFFLINE' as const, offlineSince: Date.now() }
     this.records.set(m.peerId, next)
+    this.sorted = undefined
     this.emitChanges(m, next)
   }
 
