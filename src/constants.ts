@@ -19,6 +19,8 @@ export const HEARTBEAT_INTERVAL_MS = 2_000
 export const SYNC_INTERVAL_MS = 2_000
 /** A member pulls each mate's log at least this often, even when heartbeats say nothing moved. */
 export const SYNC_FULL_PULL_INTERVAL_MS = 10_000
+/** A state change is announced again after these delays (each shorter than the heartbeat interval). */
+export const STATE_REANNOUNCE_DELAYS_MS = [1_000, 5_000] as const
 /** A member that sent no heartbeat for this long is marked OFFLINE. */
 export const OFFLINE_AFTER_MS = 6_000
 /** Heartbeats older than this (by the sender's clock) are dropped as stale/replayed. */

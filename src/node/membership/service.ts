@@ -5,7 +5,7 @@
  * (`/dsm/members/1.0.0`) so it need not wait for gossip to hear everyone.
  */
 import { TopicValidatorResult } from '@libp2p/gossipsub'
-import { FORGET_OFFLINE_AFTER_MS, LEAVE_NOTICE_TIMEOUT_MS, MEMBERSHIP_TOPIC, REFRESH_VIEW_PEERS, REFRESH_VIEW_TIMEOUT_MS } from '../../constants.ts'
+import { FORGET_OFFLINE_AFTER_MS, LEAVE_NOTICE_TIMEOUT_MS, MEMBERSHIP_TOPIC, REFRESH_VIEW_PEERS, REFRESH_VIEW_TIMEOUT_MS, STATE_REANNOUNCE_DELAYS_MS } from '../../constants.ts'
 import { InvalidHeartbeatError, toError } from '../../errors.ts'
 import { encodeMessage } from '../../wire/codec.ts'
 import { HeartbeatSchema, LeaveAckSchema, MembersRequestSchema, MembersResponseSchema, PROTOCOLS } from '../../wire/messages.ts'
@@ -53,6 +53,8 @@ export class Membership implements Startable {
   private readonly incarnation = Date.now()
   private seq = 0
   private timer?: ReturnType<typeof setInterval>
+  /** Follow-up announces of a state change (see onStatusChange). */
+  private readonly followUps = new Set<ReturnType<typeof setTimeout>>()
   private started = false
   private readonly decoded = new WeakMap<Message, Heartbeat>()
   private readonly rateLimit = new HeartbeatRateLimit()
@@ -91,6 +93,8 @@ export class Membership implements Startable {
     if (!this.started) return
     this.started = false
     clearInterval(this.timer)
+    for (const t of this.followUps) clearTimeout(t)
+    this.followUps.clear()
     this.components.status.removeEventListener('change', this.onStatusChange)
     if (options.leave !== false) await this.leave()
     const { pubsub } = this.components
@@ -209,8 +213,23 @@ export class Membership implements Startable {
     this.announce().catch(err => { this.components.logger.warn({ err: toError(err).message }, 'heartbeat failed') })
   }
 
+  /**
+   * A state change is announced at once, and again a little later when the
+   * next heartbeat is further away: a node that has just started publishes its
+   * first changes before gossipsub knows who subscribes (such a message reaches
+   * nobody), and with a slow heartbeat the cluster would see the change only a
+   * whole period later.
+   */
   private readonly onStatusChange = (): void => {
     this.announce().catch(err => { this.components.logger.warn({ err: toError(err).message }, 'announce failed') })
+    for (const delay of STATE_REANNOUNCE_DELAYS_MS) {
+      if (delay >= this.init.heartbeatIntervalMs) continue
+      const t = setTimeout(() => {
+        this.followUps.delete(t)
+        this.announce().catch(err => { this.components.logger.warn({ err: toError(err).message }, 'announce failed') })
+      }, delay)
+      this.followUps.add(t)
+    }
   }
 
   private readonly validate = (from: PeerId, msg: Message): TopicValidatorResult => {
