@@ -11,7 +11,7 @@ const SIM_NODES = 30
 const SIM_FAULTS = 5
 /** Its schedule: partition, heal, partition, kill, restart; files written before them, two deleted during them. */
 const SIM_SEED = 3
-/** Measured 70 s alone on the 2-core host (boot is 40 s of it); room for a test file running beside it. */
+/** Measured 32–70 s alone on the 2-core host; room for a test file running beside it. */
 const SIM_TIMEOUT_MS = 150_000
 
 describe('fault simulation', () => {

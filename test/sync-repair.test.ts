@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { chooseCoordinator } from '../src/replica/placement.ts'
-import { createSimCluster } from './sim/cluster.ts'
+import { createSimCluster, readWhole } from './sim/cluster.ts'
 import { download, randomBytes, sha256hex, upload } from './helpers/data.ts'
 import type { DsmNode } from '../src/node/dsm-node.ts'
 import type { SimCluster } from './sim/cluster.ts'
@@ -8,10 +8,7 @@ import type { SimCluster } from './sim/cluster.ts'
 const url = (c: SimCluster, i: number): string => c.node(i).http?.url ?? ''
 
 async function localBytes (node: DsmNode, id: string): Promise<string> {
-  const located = await node.replica.open(id)
-  const parts: Uint8Array[] = []
-  for await (const p of node.replica.read(located, 0, located.manifest.size)) parts.push(p)
-  return sha256hex(Buffer.concat(parts))
+  return sha256hex(await readWhole(node, id))
 }
 
 async function uploadMany (c: SimCluster, via: number, count: number, size: number): Promise<Map<string, string>> {

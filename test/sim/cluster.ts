@@ -11,7 +11,6 @@ import { DEFAULTS } from '../../src/node/config.ts'
 import { DsmNode } from '../../src/node/dsm-node.ts'
 import { createLogger, silentLogger } from '../../src/logger.ts'
 import { createRng } from './rng.ts'
-import { tolerateYamuxOpenRace } from '../../src/node/yamux-guard.ts'
 import type { NodeConfig } from '../../src/node/config.ts'
 import type { SimulationTuning } from '../../src/node/libp2p.ts'
 import type { LogLevel } from '../../src/logger.ts'
@@ -274,7 +273,6 @@ function pairKey (a: number, b: number): string {
 }
 
 export async function createSimCluster (init: SimClusterInit): Promise<SimCluster> {
-  tolerateYamuxOpenRace()
   const root = await mkdtemp(join(tmpdir(), 'dsm-sim-'))
   const cluster = new SimCluster(root, init)
   try {
@@ -284,4 +282,13 @@ export async function createSimCluster (init: SimClusterInit): Promise<SimCluste
     throw err
   }
   return cluster
+}
+
+/** Every byte of a file as `node` reads it (located, fetched and verified the way clients read). */
+export async function readWhole (node: DsmNode, id: string, timeouts: { openMs?: number, readMs?: number } = {}): Promise<Uint8Array> {
+  const signal = (ms?: number): AbortSignal | undefined => ms != null ? AbortSignal.timeout(ms) : undefined
+  const located = await node.replica.open(id, { signal: signal(timeouts.openMs) })
+  const parts: Uint8Array[] = []
+  for await (const p of node.replica.read(located, 0, located.manifest.size, { signal: signal(timeouts.readMs) })) parts.push(p)
+  return Buffer.concat(parts)
 }

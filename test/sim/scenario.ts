@@ -11,15 +11,15 @@
  */
 import { createHash } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { plaintext } from '@libp2p/plaintext'
-import { createSimCluster } from './cluster.ts'
+import { createSimCluster, readWhole } from './cluster.ts'
+import { BOOTSTRAP_NODES, DEFAULT_LATENCY_MS, SIM_LIBP2P, SYNC_INTERVAL_MS, timing } from './scale.ts'
 import { shareSignatureChecks } from './shared-verify.ts'
 import { copiesAtTarget, divergence, linksOf, logsPulled, rowsOf, syncDone, viewsAgree } from './invariants.ts'
 import { yamuxOpenRaces } from '../../src/node/yamux-guard.ts'
 import type { SimCluster } from './cluster.ts'
+import type { Timing } from './scale.ts'
 import type { Rng } from './rng.ts'
 import type { DsmNode } from '../../src/node/dsm-node.ts'
-import type { SimulationTuning } from '../../src/node/libp2p.ts'
 
 export { viewsAgree } from './invariants.ts'
 
@@ -48,21 +48,6 @@ export interface SimResult {
 
 interface Acked { id: string, sha: string, size: number }
 
-/** The timing of a run, scaled to its size. */
-interface Timing {
-  heartbeatIntervalMs: number
-  offlineAfterMs: number
-  joinSettleMs: number
-  /** Nodes started together after the bootstrap ones (undefined: all at once). */
-  bootBatch?: number
-  /** Faults per window unless the caller chose. */
-  window: number
-  /** Longest wait for every node to be ready, and again for convergence, after a heal. */
-  settleTimeoutMs: number
-  /** How often the convergence condition is evaluated. */
-  pollMs: number
-}
-
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
 /** A slow replica answers this late: longer than the stall timeout, so readers move on. */
 const SLOW_DISK_MS = 5_000
@@ -80,91 +65,8 @@ const CHECK_CONCURRENCY = 8
 /** A file unreadable right after convergence is retried this often before it counts as lost. */
 const READ_ATTEMPTS = 4
 const READ_RETRY_BACKOFF_MS = 500
-const MIN_HEARTBEAT_INTERVAL_MS = 1_000
-const MAX_HEARTBEAT_INTERVAL_MS = 120_000
-const HEARTBEAT_MS_PER_NODE_SQUARED = 8
-/**
- * A joining node announces its choice at once (a state change is published
- * immediately), so the settle period need only cover gossip's delivery, not a
- * heartbeat period: 3 s gave 30 nodes ten full groups in 42 s, 14 s took 85 s.
- */
-const MAX_JOIN_SETTLE_MS = 4_000
-/** Silence before OFFLINE, in heartbeats: a loaded process misses some, and a false OFFLINE changes who takes writes. */
-const OFFLINE_AFTER_HEARTBEATS = 5
-/**
- * Above this size nodes start in batches, each ACTIVE before the next: 60+
- * nodes dialling, handshaking and joining at the same moment in one process
- * left the event loop seconds late, and libp2p's connection monitor then drops
- * connections whose pings time out, which costs new handshakes.
- */
-const BATCH_BOOT_ABOVE_NODES = 40
-const BOOT_BATCH_NODES = 50
-const DEFAULT_WINDOW = 5
-/** A heal, restart and full check costs minutes at this size: fewer, longer windows. */
-const LARGE_CLUSTER_NODES = 100
-const LARGE_CLUSTER_WINDOW = 10
-const MIN_SETTLE_TIMEOUT_MS = 120_000
-/** Evaluating convergence costs O(N²): at most this often per node in the cluster. */
-const POLL_MS_PER_NODE = 5
-const MIN_POLL_MS = 50
-/**
- * No added link latency by default: the memory transport delays each message
- * with its own timer, in order, so a link carries one message per event-loop
- * turn; under load its queue grows without bound and every stream on it stalls.
- */
-const DEFAULT_LATENCY_MS = 0
-const BOOTSTRAP_NODES = 3
-/**
- * Group sync and upkeep stay at the production period whatever the heartbeat:
- * they are group-local (O(group) work per node), and they set how soon a
- * healed member catches up.
- */
-const SYNC_INTERVAL_MS = 2_000
-/**
- * Hundreds of nodes in one process (every other test runs the production
- * stack): no encryption between objects in memory; no ping monitor (memory
- * links never die silently, heartbeats find dead nodes); a thinner gossip
- * mesh and a slower gossipsub heartbeat, since every copy of every message
- * and every IHAVE round is paid by the one shared CPU (6.5 copies of each
- * heartbeat per node at D=6, 2.7 at D=3; IHAVE to a quarter of ~110 topic
- * peers every round cost 1,100 IHAVEs a second at 200 nodes, only Dlazy: 70).
- */
-const SIM_LIBP2P: SimulationTuning = {
-  connectionEncrypters: [plaintext()],
-  connectionMonitor: false,
-  gossipsub: { D: 3, Dlo: 2, Dhi: 4, Dlazy: 2, gossipFactor: 0, heartbeatInterval: 3_000 }
-}
 
-/**
- * Timing scaled to the cluster. Every heartbeat is checked (a signature) by every
- * node, several times over (gossipsub verifies each copy it receives), so in one
- * process the membership load grows with N² / interval: 16 nodes at 250 ms kept
- * one core busy with the event loop 200+ ms late, and then links, dials and
- * pings time out and nothing else gets done. 8·N² ms keeps it near a third of a
- * core, up to a cap: sync and repair run at the same period, and a member learns
- * that a mate's log moved from its heartbeat, so a longer period delays the
- * convergence after every heal by as much.
- */
-function timing (nodes: number): Timing {
-  const heartbeatIntervalMs = Math.min(MAX_HEARTBEAT_INTERVAL_MS,
-    Math.max(MIN_HEARTBEAT_INTERVAL_MS, Math.round(nodes * nodes * HEARTBEAT_MS_PER_NODE_SQUARED)))
-  return {
-    heartbeatIntervalMs,
-    offlineAfterMs: heartbeatIntervalMs * OFFLINE_AFTER_HEARTBEATS,
-    joinSettleMs: Math.min(heartbeatIntervalMs * 2, MAX_JOIN_SETTLE_MS),
-    ...(nodes > BATCH_BOOT_ABOVE_NODES ? { bootBatch: BOOT_BATCH_NODES } : {}),
-    window: nodes > LARGE_CLUSTER_NODES ? LARGE_CLUSTER_WINDOW : DEFAULT_WINDOW,
-    settleTimeoutMs: Math.max(MIN_SETTLE_TIMEOUT_MS, heartbeatIntervalMs * 3),
-    pollMs: Math.max(MIN_POLL_MS, nodes * POLL_MS_PER_NODE)
-  }
-}
-
-async function readAll (node: DsmNode, id: string): Promise<Uint8Array> {
-  const located = await node.replica.open(id, { signal: AbortSignal.timeout(15_000) })
-  const parts: Uint8Array[] = []
-  for await (const p of node.replica.read(located, 0, located.manifest.size, { signal: AbortSignal.timeout(30_000) })) parts.push(p)
-  return Buffer.concat(parts)
-}
+const READ_TIMEOUTS = { openMs: 15_000, readMs: 30_000 }
 
 export async function runSim (opts: SimOptions): Promise<SimResult> {
   const started = Date.now()
@@ -320,7 +222,7 @@ class Run {
     if (live.length === 0) return
     const f = this.rng.pick(live)
     const i = this.anyUp()
-    const bytes = await readAll(this.c.node(i), f.id).catch(() => undefined)
+    const bytes = await readWhole(this.c.node(i), f.id, READ_TIMEOUTS).catch(() => undefined)
     if (bytes != null && sha(bytes) !== f.sha) this.corrupt(f, i)
   }
 
@@ -412,7 +314,7 @@ class Run {
       let bytes: Uint8Array | undefined
       for (let attempt = 0; attempt < READ_ATTEMPTS && bytes == null; attempt++) {
         if (attempt > 0) await sleep(READ_RETRY_BACKOFF_MS * attempt)
-        bytes = await readAll(this.c.node(i), f.id).catch((err: Error) => { why = `${err.name}: ${err.message}`; return undefined })
+        bytes = await readWhole(this.c.node(i), f.id, READ_TIMEOUTS).catch((err: Error) => { why = `${err.name}: ${err.message}`; return undefined })
       }
       if (bytes != null && sha(bytes) !== f.sha) { this.corrupt(f, i); return }
       if (bytes == null) { ok = false; this.log(`LOST ${f.id} from node ${i}: ${why}; ${linksOf(this.c, i, f.id)}`) }
