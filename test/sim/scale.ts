@@ -68,12 +68,13 @@ export const SYNC_INTERVAL_MS = 2_000
  * mesh and a slower gossipsub heartbeat, since every copy of every message
  * and every IHAVE round is paid by the one shared CPU (6.5 copies of each
  * heartbeat per node at D=6, 2.7 at D=3; IHAVE to a quarter of ~110 topic
- * peers every round cost 1,100 IHAVEs a second at 200 nodes, only Dlazy: 70).
+ * peers every round cost 1,100 IHAVEs a second at 200 nodes, only Dlazy: 70;
+ * a node's own heartbeat goes to its mesh, not flooded to ~110 peers).
  */
 export const SIM_LIBP2P: SimulationTuning = {
   connectionEncrypters: [plaintext()],
   connectionMonitor: false,
-  gossipsub: { D: 3, Dlo: 2, Dhi: 4, Dlazy: 2, gossipFactor: 0, heartbeatInterval: 3_000 }
+  gossipsub: { D: 3, Dlo: 2, Dhi: 4, Dlazy: 2, gossipFactor: 0, heartbeatInterval: 3_000, floodPublish: false }
 }
 
 /**
