@@ -210,7 +210,12 @@ export class Membership implements Startable {
 
   private readonly tick = (): void => {
     this.view.sweep(Date.now())
-    this.announce().catch(err => { this.components.logger.warn({ err: toError(err).message }, 'heartbeat failed') })
+    this.announceLogged('heartbeat failed')
+  }
+
+  /** Announce from a timer or an event: a failure is logged, there is no caller to tell. */
+  private announceLogged (what: string): void {
+    this.announce().catch(err => { this.components.logger.warn({ err: toError(err).message }, what) })
   }
 
   /**
@@ -221,12 +226,12 @@ export class Membership implements Startable {
    * whole period later.
    */
   private readonly onStatusChange = (): void => {
-    this.announce().catch(err => { this.components.logger.warn({ err: toError(err).message }, 'announce failed') })
+    this.announceLogged('announce failed')
     for (const delay of STATE_REANNOUNCE_DELAYS_MS) {
       if (delay >= this.init.heartbeatIntervalMs) continue
       const t = setTimeout(() => {
         this.followUps.delete(t)
-        this.announce().catch(err => { this.components.logger.warn({ err: toError(err).message }, 'announce failed') })
+        this.announceLogged('announce failed')
       }, delay)
       this.followUps.add(t)
     }

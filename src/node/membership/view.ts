@@ -72,9 +72,20 @@ export class MembershipView extends TypedEventEmitter<MembershipEvents> {
     return this.records.get(peerId)
   }
 
-  members (): MemberRecord[] {
+  /** The records sorted by peer id, shared: callers outside get copies. */
+  private ordered (): MemberRecord[] {
     this.sorted ??= [...this.records.values()].sort(byPeerId)
-    return [...this.sorted]
+    return this.sorted
+  }
+
+  /** Every change of a record goes through here (or sweep's delete), so the sorted list never goes stale. */
+  private put (record: MemberRecord): void {
+    this.records.set(record.peerId, record)
+    this.sorted = undefined
+  }
+
+  members (): MemberRecord[] {
+    return [...this.ordered()]
   }
 
   /** Members by group, groups sorted by name (natural order: g2 before g10). */
@@ -90,7 +101,7 @@ export class MembershipView extends TypedEventEmitter<MembershipEvents> {
   }
 
   groupMembers (name: string): MemberRecord[] {
-    return (this.sorted ?? this.members()).filter(m => m.group === name)
+    return this.ordered().filter(m => m.group === name)
   }
 
   /**
@@ -123,8 +134,7 @@ export class MembershipView extends TypedEventEmitter<MembershipEvents> {
       confirmed: confirmed || (prev?.confirmed ?? false),
       self: hb.peer === this.init.selfId
     }
-    this.records.set(hb.peer, next)
-    this.sorted = undefined
+    this.put(next)
     this.emitChanges(prev, next)
     return 'applied'
   }
@@ -147,8 +157,7 @@ export class MembershipView extends TypedEventEmitter<MembershipEvents> {
 
   private setOffline (m: MemberRecord): void {
     const next = { ...m, state: 'OFFLINE' as const, offlineSince: Date.now() }
-    this.records.set(m.peerId, next)
-    this.sorted = undefined
+    this.put(next)
     this.emitChanges(m, next)
   }
 
