@@ -24,27 +24,26 @@
  *   echo — what every kad-dht request costs too, since kad opens a stream
  *   per request).
  *
- * libp2p's connection monitor is stopped on every node (see run()).
+ * libp2p's connection monitor is off on every node (see run()).
  */
 import { createHash } from 'node:crypto'
 import { rmSync } from 'node:fs'
 import { arch, cpus, loadavg, release, totalmem } from 'node:os'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { AbstractMessageStream, AbstractMultiaddrConnection, AbstractStreamMuxer } from '@libp2p/utils'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
-import { HEARTBEAT_INTERVAL_MS, MEMBERSHIP_TOPIC } from '../src/constants.ts'
+import { HEARTBEAT_INTERVAL_MS } from '../src/constants.ts'
 import { createSimCluster } from '../test/sim/cluster.ts'
 import { createRng } from '../test/sim/rng.ts'
+import { GossipMeter, WireMeter } from './dht-meters.ts'
 import { percentile, printTable, writeResults } from './lib.ts'
 import type { DsmNode } from '../src/node/dsm-node.ts'
 import type { SimCluster } from '../test/sim/cluster.ts'
 import type { Rng } from '../test/sim/rng.ts'
-import type { Connection, PeerId } from '@libp2p/interface'
+import type { PeerId } from '@libp2p/interface'
 import type { SingleKadDHT } from '@libp2p/kad-dht'
-import type { Uint8ArrayList } from 'uint8arraylist'
 
 /** Nodes every other node bootstraps from: one seed would carry every first dial of 255 nodes. */
 const BOOTSTRAP_NODES = 4
@@ -53,147 +52,6 @@ const BOOTSTRAP_NODES = 4
 let liveRoot: string | undefined
 function removeLiveRoot (): void {
   if (liveRoot != null) rmSync(liveRoot, { recursive: true, force: true })
-}
-
-// ---- byte and message counters ------------------------------------------
-
-type Payload = Uint8Array | Uint8ArrayList
-interface Labelled { streamId?: number, protocol?: string }
-
-/**
- * Counts bytes where they leave a node, by patching the shared prototypes of
- * @libp2p/utils (one copy in node_modules, used by yamux, TLS and the memory
- * transport): nothing in src/ needs a hook, and every node of the process is
- * measured the same way. A yamux muxer's `send` gets each encoded frame
- * (header + payload); the frame's stream id names the stream and with it the
- * negotiated protocol. A memory connection's `send` gets the TLS records.
- */
-class WireMeter {
-  /** yamux muxer or raw memory connection → index of the node that owns it. */
-  private readonly owners = new WeakMap<object, number>()
-  /** Per node: protocol label → yamux bytes sent (frame headers included). */
-  yamux: Array<Map<string, number>> = []
-  /** Per node: bytes sent on the memory transport (TLS records, all protocols). */
-  wire: number[] = []
-  /** yamux bytes of muxers we never registered (should stay 0). */
-  unattributed = 0
-  /** Transport bytes of connections not open yet: TLS handshakes of connections made during the window. */
-  handshakes = 0
-  private counting = false
-
-  constructor () {
-    const meter = this
-    const muxerProto = AbstractStreamMuxer.prototype as unknown as { send: (this: { streams: Labelled[] }, data: Payload) => boolean }
-    const muxerSend = muxerProto.send
-    muxerProto.send = function (data) {
-      if (meter.counting) meter.onFrame(this, data)
-      return muxerSend.call(this, data)
-    }
-    const streamProto = AbstractMessageStream.prototype as unknown as { send: (this: object, data: Payload) => boolean }
-    const streamSend = streamProto.send
-    streamProto.send = function (data) {
-      // Only the transport-level connection: TLS's decrypted view and the yamux streams extend the same class.
-      if (meter.counting && this instanceof AbstractMultiaddrConnection) {
-        const owner = meter.owners.get(this)
-        // A connection is registered when libp2p reports it open, after its TLS handshake: those bytes go here.
-        if (owner == null) meter.handshakes += data.byteLength
-        else meter.wire[owner] = (meter.wire[owner] ?? 0) + data.byteLength
-      }
-      return streamSend.call(this, data)
-    }
-  }
-
-  /** Attribute a connection's muxer and raw transport to node `index` (call for every connection). */
-  register (index: number, connection: Connection): void {
-    // Not in the public Connection type, but a v3 Connection keeps both (libp2p/dist/src/connection.js).
-    const c = connection as unknown as { muxer?: object, maConn?: object }
-    if (c.muxer != null) this.owners.set(c.muxer, index)
-    if (c.maConn != null) this.owners.set(c.maConn, index)
-  }
-
-  start (nodes: number): void {
-    this.yamux = Array.from({ length: nodes }, () => new Map())
-    this.wire = new Array<number>(nodes).fill(0)
-    this.unattributed = 0
-    this.handshakes = 0
-    this.counting = true
-  }
-
-  stop (): void { this.counting = false }
-
-  private onFrame (muxer: { streams: Labelled[] }, data: Payload): void {
-    const owner = this.owners.get(muxer)
-    if (owner == null) {
-      this.unattributed += data.byteLength
-      return
-    }
-    const header = data.subarray(0, 12)
-    const streamId = new DataView(header.buffer, header.byteOffset, header.byteLength).getUint32(4)
-    let label: string
-    if (streamId === 0) label = '(yamux session)'
-    else {
-      const stream = muxer.streams.find(s => s.streamId === streamId)
-      label = stream == null ? '(closed stream)' : (stream.protocol == null || stream.protocol === '' ? '(negotiating)' : stream.protocol)
-    }
-    const m = this.yamux[owner]
-    m?.set(label, (m.get(label) ?? 0) + data.byteLength)
-  }
-}
-
-interface RpcLike {
-  messages?: unknown[]
-  control?: { ihave?: Array<{ messageIDs?: unknown[] }>, iwant?: Array<{ messageIDs?: unknown[] }>, idontwant?: Array<{ messageIDs?: unknown[] }> }
-}
-
-/** What each node's gossipsub received: RPC messages (duplicates included), IHAVE/IWANT ids. */
-class GossipMeter {
-  private readonly owners = new WeakMap<object, number>()
-  rpcMessages: number[] = []
-  ihaveIds: number[] = []
-  iwantIds: number[] = []
-  idontwantIds: number[] = []
-  delivered: number[] = []
-  deliveredBytes: number[] = []
-  private counting = false
-  private patched = false
-
-  /** Count for node `index`; patches the GossipSub prototype the first time (the class is not exported). */
-  register (index: number, node: DsmNode): void {
-    const pubsub = node.libp2p.services.pubsub
-    this.owners.set(pubsub, index)
-    if (!this.patched) {
-      this.patched = true
-      const meter = this
-      const proto = Object.getPrototypeOf(pubsub) as { handleReceivedRpc: (this: object, from: PeerId, rpc: RpcLike) => Promise<void> }
-      const original = proto.handleReceivedRpc
-      proto.handleReceivedRpc = async function (from, rpc) {
-        if (meter.counting) meter.onRpc(this, rpc)
-        return original.call(this, from, rpc)
-      }
-    }
-    pubsub.addEventListener('message', (evt) => {
-      if (!this.counting || evt.detail.topic !== MEMBERSHIP_TOPIC) return
-      this.delivered[index] = (this.delivered[index] ?? 0) + 1
-      this.deliveredBytes[index] = (this.deliveredBytes[index] ?? 0) + evt.detail.data.byteLength
-    })
-  }
-
-  start (nodes: number): void {
-    for (const k of ['rpcMessages', 'ihaveIds', 'iwantIds', 'idontwantIds', 'delivered', 'deliveredBytes'] as const) this[k] = new Array<number>(nodes).fill(0)
-    this.counting = true
-  }
-
-  stop (): void { this.counting = false }
-
-  private onRpc (pubsub: object, rpc: RpcLike): void {
-    const i = this.owners.get(pubsub)
-    if (i == null) return
-    const ids = (list?: Array<{ messageIDs?: unknown[] }>): number => (list ?? []).reduce((n, e) => n + (e.messageIDs?.length ?? 0), 0)
-    this.rpcMessages[i] = (this.rpcMessages[i] ?? 0) + (rpc.messages?.length ?? 0)
-    this.ihaveIds[i] = (this.ihaveIds[i] ?? 0) + ids(rpc.control?.ihave)
-    this.iwantIds[i] = (this.iwantIds[i] ?? 0) + ids(rpc.control?.iwant)
-    this.idontwantIds[i] = (this.idontwantIds[i] ?? 0) + ids(rpc.control?.idontwant)
-  }
 }
 
 // ---- helpers -------------------------------------------------------------
@@ -291,17 +149,10 @@ function describe (cluster: SimCluster, indexes: number[]): string {
   ].join('; ')
 }
 
-interface Startable { start: () => void, stop: () => void }
-
-/** libp2p's connection monitor of a node (not in the public Libp2p type; v3 keeps it in `components`). */
-function connectionMonitor (node: DsmNode): Startable | undefined {
-  return (node.libp2p as unknown as { components?: { connectionMonitor?: Startable } }).components?.connectionMonitor
-}
-
 /**
  * Seeds one by one, then the rest in batches, each batch ACTIVE before the
- * next starts. Without `connectionMonitor`, each node's libp2p connection
- * monitor is stopped right after start, before its first ping (10 s): see run().
+ * next starts. Without `connectionMonitor`, the nodes run no libp2p
+ * connection monitor (SimulationTuning): see run().
  */
 async function startCluster (init: StartInit): Promise<{ cluster: SimCluster, bootMs: number }> {
   const t0 = performance.now()
@@ -313,25 +164,21 @@ async function startCluster (init: StartInit): Promise<{ cluster: SimCluster, bo
     // The nodes' own heartbeat timer is parked: the bench publishes their heartbeats itself (driveHeartbeats).
     heartbeatIntervalMs: PARKED_HEARTBEAT_MS,
     offlineAfterMs: 10 * PARKED_HEARTBEAT_MS,
-    // Groups of 3 given up front (--group), as an operator of a large cluster may: with auto-join, the 16
-    // nodes of a batch all pick the same group, and all but 3 announce again and choose again, round after
-    // round. Measured: batches slowed from 13 to 35 s each and, twice, a batch joining ~180 nodes was not
-    // ACTIVE after 120 s; with given groups 256 nodes are ACTIVE in ~40 s. The steady state is the same.
+    // Groups of 3 given up front (--group), as an operator of a large cluster may: boot is not what this bench
+    // measures. (Measured when it was written, before joiners spread over the free seats: with auto-join the 16
+    // nodes of a batch all picked the same group and chose again round after round, batches slowed from 13 to
+    // 35 s, and a batch joining ~180 nodes was not ACTIVE after 120 s; with given groups 256 nodes were ACTIVE
+    // in ~40 s. The steady state is the same.)
     groupSize: 3,
     configure: (i) => ({ group: `g${Math.floor(i / 3) + 1}` }),
-    seed: init.seed
+    seed: init.seed,
+    ...(init.connectionMonitor ? {} : { simulation: { connectionMonitor: false } })
   })
-  const started = (i: number): void => { if (!init.connectionMonitor) connectionMonitor(cluster.node(i))?.stop() }
   try {
-    cluster.upIndexes().forEach(started)
     await cluster.ready({ timeoutMs: 60_000 })
     while (cluster.size < init.nodes) {
       const n = Math.min(init.batch, init.nodes - cluster.size)
-      const added = await Promise.all(Array.from({ length: n }, async () => {
-        const i = await cluster.add()
-        started(i)
-        return i
-      }))
+      const added = await Promise.all(Array.from({ length: n }, async () => cluster.add()))
       const loop = monitorEventLoopDelay({ resolution: 20 })
       loop.enable()
       const signal = AbortSignal.timeout(BATCH_READY_TIMEOUT_MS)
