@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { MEMBERSHIP_TOPIC } from '../src/constants.ts'
 import { encodeMessage } from '../src/wire/codec.ts'
-import { HeartbeatSchema } from '../src/wire/messages.ts'
+import { HeartbeatSchema, MembersRequestSchema, MembersResponseSchema, PROTOCOLS } from '../src/wire/messages.ts'
+import { request } from '../src/wire/rpc.ts'
 import { createSimCluster } from './sim/cluster.ts'
 import type { SimCluster } from './sim/cluster.ts'
 import type { Heartbeat } from '../src/wire/messages.ts'
@@ -30,6 +31,14 @@ describe('membership', () => {
       for (const i of c.upIndexes()) {
         expect(c.node(5).membership.view.get(c.peerId(i))?.group).toBe(c.node(i).status.group)
       }
+      // A members request naming a group is answered with that group's records only (what a joiner checks its seat
+      // against); without one, with the whole view.
+      const group = c.node(2).membership.view.groups().find(g => g.members.length === 3)?.name as string
+      const ask = async (req: { group?: string }): Promise<string[]> => (await request(c.node(7).libp2p, c.node(2).libp2p.peerId, PROTOCOLS.members,
+        MembersRequestSchema, req, MembersResponseSchema)).members.map(m => `${m.heartbeat.peer}/${m.heartbeat.group ?? '-'}`).sort()
+      expect(await ask({ group })).toEqual(c.node(2).membership.view.groupMembers(group).map(m => `${m.peerId}/${group}`).sort())
+      expect(await ask({ group })).toHaveLength(3)
+      expect(await ask({})).toHaveLength(10)
     } finally {
       await c.close()
     }

@@ -190,6 +190,7 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
         persistGroup: (group) => { persistGroup(db, group) },
         waitForContact: async (options) => connectivity.waitForFirstContact(options),
         rttOf: (peer) => libp2p.getConnections(peerIdFromString(peer)).find(c => c.rtt != null)?.rtt,
+        connectedPeers: () => new Set(libp2p.getConnections().map(c => c.remotePeer.toString())),
         logger: log
       }, {
         groupSize: config.groupSize,
@@ -302,7 +303,7 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
         waitForContact: async (options) => running.connectivity.waitForFirstContact(options),
         refreshView: async (group, options) => {
           const prefer = running.membership.view.groupMembers(group).map(m => m.peerId)
-          await running.membership.refresh({ prefer, signal: AbortSignal.any([AbortSignal.timeout(REFRESH_VIEW_TIMEOUT_MS), ...(options.signal != null ? [options.signal] : [])]) })
+          await running.membership.refresh({ prefer, group, signal: AbortSignal.any([AbortSignal.timeout(REFRESH_VIEW_TIMEOUT_MS), ...(options.signal != null ? [options.signal] : [])]) })
         },
         logger: log
       }, this.config, { signal })

@@ -1,7 +1,10 @@
 /**
  * Finding a file from any node: the local index, then the manifest cache,
- * then one ACTIVE member of every group at once (`/dsm/locate/1.0.0`), then
- * the other ACTIVE members, then the DHT's providers of the file ID. The
+ * then one ACTIVE member of every group at once (`/dsm/locate/1.0.0`) — one
+ * we are connected to where there is one: in a large cluster the other
+ * choice is a new connection (handshake, identify, gossip and DHT set-up) per
+ * group per read — then the other ACTIVE members, then the DHT's providers of
+ * the file ID. The
  * answer carries the manifest, checked against the ID (self-certifying), so
  * a lying member cannot make us serve other bytes.
  *
@@ -43,6 +46,8 @@ export interface LocatorComponents {
   view: MembershipView
   dialer: Dialer
   dht: Pick<KadDHT, 'findProviders'>
+  /** Peers we hold a connection to. */
+  connectedPeers: () => Set<string>
   logger: Logger
 }
 
@@ -87,11 +92,13 @@ export class Locator {
     return found
   }
 
-  /** Ask one ACTIVE member per group, then the rest. */
+  /** Ask one ACTIVE member per group (connected, then least loaded, first), then the rest. */
   private async askMembers (id: CID, options: AbortOptions): Promise<Located | undefined> {
     const waves: string[][] = [[], []]
+    const connected = this.c.connectedPeers()
+    const rank = (peer: string): number => connected.has(peer) ? 0 : 1
     for (const g of this.c.view.groups()) {
-      const active = g.members.filter(m => m.state === 'ACTIVE' && !m.self).sort((a, b) => a.load - b.load)
+      const active = g.members.filter(m => m.state === 'ACTIVE' && !m.self).sort((a, b) => rank(a.peerId) - rank(b.peerId) || a.load - b.load)
       active.forEach((m, i) => waves[i === 0 ? 0 : 1]?.push(m.peerId))
     }
     for (const wave of waves) {

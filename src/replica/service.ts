@@ -78,6 +78,8 @@ export interface ReplicaComponents {
   waitForContact: (options: AbortOptions) => Promise<void>
   /** Round-trip time to a peer, when libp2p measured one. */
   rttOf: (peerId: string) => number | undefined
+  /** Peers this node holds a connection to (asking one of them costs no handshake). */
+  connectedPeers: () => Set<string>
   /** Switch this node to `group` (persisted) — used by repair. */
   persistGroup: (group: string) => void
   logger: Logger
@@ -117,7 +119,7 @@ export class ReplicaService implements Startable {
     this.placement = new PlacementPolicy(init.placement)
     this.cache = new ChunkCache(init.cacheBytes)
     this.announcer = new FileAnnouncer(components.dht, components.logger)
-    this.locator = new Locator({ index: components.store.index, view: components.view, dialer: components.dialer, dht: components.dht, logger: components.logger })
+    this.locator = new Locator({ index: components.store.index, view: components.view, dialer: components.dialer, dht: components.dht, connectedPeers: components.connectedPeers, logger: components.logger })
     this.sync = new GroupSync(components, { intervalMs: init.intervalMs })
     this.repair = new Repair({ ...components, joinGroup: (g) => { this.joinGroup(g) } }, init)
   }

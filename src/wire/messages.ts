@@ -76,7 +76,10 @@ export const HeartbeatSchema = z.object({
 })
 export type Heartbeat = z.infer<typeof HeartbeatSchema>
 
-export const MembersRequestSchema = z.object({})
+export const MembersRequestSchema = z.object({
+  /** Only this group's members (a joiner checking its seat); absent: the whole view. Older peers ignore it and send all. */
+  group: groupName.optional()
+})
 export type MembersRequest = z.infer<typeof MembersRequestSchema>
 
 export const MembersResponseSchema = z.object({

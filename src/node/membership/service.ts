@@ -81,7 +81,7 @@ export class Membership implements Startable {
     pubsub.subscribe(MEMBERSHIP_TOPIC)
     this.components.status.addEventListener('change', this.onStatusChange)
     await serve(this.components.registrar, PROTOCOLS.members, MembersRequestSchema, MembersResponseSchema,
-      async () => this.snapshot())
+      async (req) => this.snapshot(req.group))
     await serve(this.components.registrar, PROTOCOLS.leave, HeartbeatSchema, LeaveAckSchema,
       async (hb, remote) => this.onLeave(hb, remote.toString()))
     this.timer = setInterval(this.tick, this.init.heartbeatIntervalMs)
@@ -137,9 +137,10 @@ export class Membership implements Startable {
     await this.publish(hb)
   }
 
-  /** Pull a peer's whole view and merge it (hearsay until members confirm). */
-  async fetchView (peer: PeerId | Multiaddr, options: AbortOptions = {}): Promise<number> {
-    const res = await request(this.components.dialer, peer, PROTOCOLS.members, MembersRequestSchema, {}, MembersResponseSchema, options)
+  /** Pull a peer's view (whole, or of one `group`) and merge it (hearsay until members confirm). */
+  async fetchView (peer: PeerId | Multiaddr, options: AbortOptions & { group?: string } = {}): Promise<number> {
+    const req = options.group != null ? { group: options.group } : {}
+    const res = await request(this.components.dialer, peer, PROTOCOLS.members, MembersRequestSchema, req, MembersResponseSchema, options)
     const now = Date.now()
     let applied = 0
     for (const { heartbeat, ageMs } of res.members) {
@@ -154,21 +155,22 @@ export class Membership implements Startable {
 
   /**
    * Merge the views of up to `limit` connected peers, `prefer`red ones first:
-   * fresher than waiting for gossip while meshes are still forming.
+   * fresher than waiting for gossip while meshes are still forming. With
+   * `group`, only that group's records travel (a few instead of the cluster).
    */
-  async refresh (options: AbortOptions & { prefer?: string[], limit?: number } = {}): Promise<void> {
+  async refresh (options: AbortOptions & { prefer?: string[], limit?: number, group?: string } = {}): Promise<void> {
     const prefer = new Set(options.prefer ?? [])
     const peers = this.components.connectedPeers()
       .sort((a, b) => Number(prefer.has(b.toString())) - Number(prefer.has(a.toString())))
       .slice(0, options.limit ?? REFRESH_VIEW_PEERS)
     const signal = options.signal ?? AbortSignal.timeout(REFRESH_VIEW_TIMEOUT_MS)
-    await Promise.allSettled(peers.map(async p => this.fetchView(p, { signal })))
+    await Promise.allSettled(peers.map(async p => this.fetchView(p, { signal, ...(options.group != null ? { group: options.group } : {}) })))
   }
 
-  private snapshot (): MembersResponse {
+  private snapshot (group?: string): MembersResponse {
     const now = Date.now()
     return {
-      members: this.view.members().map(m => ({
+      members: (group != null ? this.view.groupMembers(group) : this.view.members()).map(m => ({
         heartbeat: {
           peer: m.peerId, addrs: m.addrs, group: m.group, state: m.state, total: m.total, free: m.free,
           load: m.load, version: m.version, incarnation: m.incarnation, seq: m.seq, ts: m.lastSeen,
@@ -223,10 +225,14 @@ export class Membership implements Startable {
    * next heartbeat is further away: a node that has just started publishes its
    * first changes before gossipsub knows who subscribes (such a message reaches
    * nobody), and with a slow heartbeat the cluster would see the change only a
-   * whole period later.
+   * whole period later. Changes in quick succession (a joiner's group, then
+   * SYNCING, then ACTIVE) share one series of follow-ups: each carries the
+   * latest state, so the earlier series would only repeat it.
    */
   private readonly onStatusChange = (): void => {
     this.announceLogged('announce failed')
+    for (const t of this.followUps) clearTimeout(t)
+    this.followUps.clear()
     for (const delay of STATE_REANNOUNCE_DELAYS_MS) {
       if (delay >= this.init.heartbeatIntervalMs) continue
       const t = setTimeout(() => {
