@@ -30,9 +30,9 @@ import { CONNECTION_PING_INTERVAL_MS, INBOUND_CONNECTION_THRESHOLD, MAX_CONNECTI
 import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import type { GossipSub, GossipsubOpts } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
-import type { KadDHT } from '@libp2p/kad-dht'
+import type { KadDHT, KadDHTInit } from '@libp2p/kad-dht'
 import type { Ping } from '@libp2p/ping'
-import type { ConnectionGater, Libp2p, PrivateKey } from '@libp2p/interface'
+import type { ComponentLogger, ConnectionGater, Libp2p, PrivateKey } from '@libp2p/interface'
 import type { Libp2pOptions } from 'libp2p'
 
 export type DsmServices = {
@@ -73,8 +73,14 @@ export interface Libp2pInit {
 export interface SimulationTuning {
   connectionEncrypters?: Libp2pOptions['connectionEncrypters']
   connectionMonitor?: false
+  /** yamux's keep-alive pings (one per connection every 30 s): memory links never die silently either. */
+  muxerKeepAlive?: false
   /** Mesh degrees and gossipsub's own heartbeat: every copy of every message costs the one shared CPU. */
   gossipsub?: Pick<Partial<GossipsubOpts>, 'D' | 'Dlo' | 'Dhi' | 'Dlazy' | 'gossipFactor' | 'heartbeatInterval' | 'floodPublish'>
+  /** Routing-table size and query width: how many peers each node's DHT queries dial (and then stay connected to). */
+  dht?: Pick<KadDHTInit, 'kBucketSize' | 'alpha' | 'prefixLength'>
+  /** libp2p's own debug logger (one per component and stream; each checks the terminal when made). */
+  logger?: ComponentLogger
 }
 
 /**
@@ -94,11 +100,15 @@ export async function createDsmLibp2p (init: Libp2pInit): Promise<DsmLibp2p> {
     : [tcp(), webSockets()]
   return createLibp2p({
     privateKey: init.privateKey,
+    ...(init.simulation?.logger != null ? { logger: init.simulation.logger } : {}),
     addresses: { listen: init.listen },
     transports,
     connectionEncrypters: init.simulation?.connectionEncrypters ?? [tls(), noise()],
     // Bounded stream windows bound the bytes in flight per transfer (memory stays flat under many transfers).
-    streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: YAMUX_MAX_STREAM_WINDOW_BYTES } })],
+    streamMuxers: [yamux({
+      streamOptions: { maxStreamWindowSize: YAMUX_MAX_STREAM_WINDOW_BYTES },
+      ...(init.simulation?.muxerKeepAlive === false ? { enableKeepAlive: false } : {})
+    })],
     ...(init.networkKey != null ? { connectionProtector: preSharedKey({ psk: init.networkKey }) } : {}),
     connectionGater: combineGaters(
       // libp2p refuses private addresses by default; dsm clusters live on LANs and loopback.
@@ -124,7 +134,8 @@ export async function createDsmLibp2p (init: Libp2pInit): Promise<DsmLibp2p> {
         // Keep loopback and LAN addresses: kad-dht drops them by default.
         peerInfoMapper: passthroughMapper,
         initialQuerySelfInterval: init.dhtInitialQuerySelfIntervalMs ?? 1000,
-        allowQueryWithZeroPeers: true
+        allowQueryWithZeroPeers: true,
+        ...init.simulation?.dht
       }),
       pubsub: gossipsub({
         // Heartbeats must go out even before a mesh forms (first node of a cluster).

@@ -5,6 +5,7 @@
  */
 import { plaintext } from '@libp2p/plaintext'
 import type { SimulationTuning } from '../../src/node/libp2p.ts'
+import type { ComponentLogger, Logger } from '@libp2p/interface'
 
 /** The timing of a run, scaled to its size. */
 export interface Timing {
@@ -63,18 +64,32 @@ export const BOOTSTRAP_NODES = 3
 export const SYNC_INTERVAL_MS = 2_000
 /**
  * Hundreds of nodes in one process (every other test runs the production
- * stack): no encryption between objects in memory; no ping monitor (memory
- * links never die silently, heartbeats find dead nodes); a thinner gossip
- * mesh and a slower gossipsub heartbeat, since every copy of every message
- * and every IHAVE round is paid by the one shared CPU (6.5 copies of each
- * heartbeat per node at D=6, 2.7 at D=3; IHAVE to a quarter of ~110 topic
- * peers every round cost 1,100 IHAVEs a second at 200 nodes, only Dlazy: 70;
- * a node's own heartbeat goes to its mesh, not flooded to ~110 peers).
+ * stack): no encryption between objects in memory; no ping monitor and no
+ * yamux keep-alive (memory links never die silently, heartbeats find dead
+ * nodes); a thinner gossip mesh and a slower gossipsub heartbeat, since every
+ * copy of every message and every IHAVE round is paid by the one shared CPU
+ * (6.5 copies of each heartbeat per node at D=6, 2.7 at D=3; IHAVE to a
+ * quarter of ~110 topic peers every round cost 1,100 IHAVEs a second at 200
+ * nodes, only Dlazy: 70; a node's own heartbeat goes to its mesh, not flooded
+ * to ~110 peers); DHT queries 3 wide over buckets of 10 (every peer a query
+ * dials stays connected, and each connection costs both ends identify,
+ * gossip and DHT set-up); and libp2p's debug logger off (made per stream,
+ * each checking the terminal). The last two took a 150-node boot from 285 s
+ * to 226 s.
  */
 export const SIM_LIBP2P: SimulationTuning = {
   connectionEncrypters: [plaintext()],
   connectionMonitor: false,
-  gossipsub: { D: 3, Dlo: 2, Dhi: 4, Dlazy: 2, gossipFactor: 0, heartbeatInterval: 3_000, floodPublish: false }
+  muxerKeepAlive: false,
+  gossipsub: { D: 3, Dlo: 2, Dhi: 4, Dlazy: 2, gossipFactor: 0, heartbeatInterval: 3_000, floodPublish: false },
+  dht: { kBucketSize: 10, alpha: 3 },
+  logger: silentLibp2pLogger()
+}
+
+/** libp2p's logger with everything off (DEBUG=libp2p:* has no effect on a simulation run). */
+function silentLibp2pLogger (): ComponentLogger {
+  const log: Logger = Object.assign(() => {}, { error: () => {}, trace: () => {}, enabled: false, newScope: () => log })
+  return { forComponent: () => log }
 }
 
 /**
