@@ -193,8 +193,9 @@ export class SimCluster {
     })
   }
 
+  /** Stop every node and remove the data: all at once and without leave notices (nobody stays to hear them). */
   async close (): Promise<void> {
-    await Promise.all(this.upIndexes().map(async i => this.stop(i).catch(() => {})))
+    await Promise.all(this.upIndexes().map(async i => this.kill(i).catch(() => {})))
     await rm(this.root, { recursive: true, force: true })
   }
 
@@ -230,9 +231,18 @@ export class SimCluster {
     await this.batchReady(this.upIndexes())
     for (let first = from; first < to; first += batch) {
       const indexes = Array.from({ length: Math.min(batch, to - first) }, (_, k) => first + k)
+      const batchStarted = Date.now()
+      const cpu = process.cpuUsage()
       await Promise.all(indexes.map(async i => this.boot(i)))
+      // When each node got ready: a batch held up by a few late nodes looks different from a slow one.
+      const readyAfterS: number[] = []
+      for (const i of indexes) this.node(i).ready().then(() => { readyAfterS.push((Date.now() - batchStarted) / 1000) }, () => {})
       await this.batchReady(indexes)
-      this.init.log?.(`booted ${first + indexes.length}/${to} nodes after ${((Date.now() - started) / 1000).toFixed(0)} s`)
+      const used = process.cpuUsage(cpu)
+      const pct = Math.round(100 * (used.user + used.system) / 1000 / Math.max(1, Date.now() - batchStarted))
+      const q = (f: number): string => (readyAfterS.sort((a, b) => a - b)[Math.min(readyAfterS.length - 1, Math.floor(f * readyAfterS.length))] ?? 0).toFixed(0)
+      this.init.log?.(`booted ${first + indexes.length}/${to} nodes after ${((Date.now() - started) / 1000).toFixed(0)} s ` +
+        `(batch: half ready after ${q(0.5)} s, 90 % after ${q(0.9)} s, all after ${((Date.now() - batchStarted) / 1000).toFixed(0)} s; CPU ${pct} %)`)
     }
   }
 

@@ -11,6 +11,7 @@
  */
 import { createHash } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { Queue } from '@libp2p/utils'
 import { createSimCluster, readWhole } from './cluster.ts'
 import { BOOTSTRAP_NODES, DEFAULT_LATENCY_MS, SIM_LIBP2P, SYNC_INTERVAL_MS, timing } from './scale.ts'
 import { shareSignatureChecks } from './shared-verify.ts'
@@ -49,6 +50,7 @@ export interface SimResult {
 interface Acked { id: string, sha: string, size: number }
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
+const secs = (ms: number): string => `${(ms / 1000).toFixed(1)} s`
 /** A slow replica answers this late: longer than the stall timeout, so readers move on. */
 const SLOW_DISK_MS = 5_000
 /** Uploads on the healed cluster before each window's faults. */
@@ -60,8 +62,8 @@ const DELETE_CHANCE = 0.25
 /** Above this size every check reads each file from a sample of nodes, not from all. */
 const READ_FROM_ALL_UP_TO_NODES = 40
 const SAMPLED_READERS = 8
-/** Files checked at once (each from its readers one after another). */
-const CHECK_CONCURRENCY = 8
+/** Reads of the check in flight at once (each a file read back from one node). */
+const CHECK_CONCURRENCY = 16
 /** A file unreadable right after convergence is retried this often before it counts as lost. */
 const READ_ATTEMPTS = 4
 const READ_RETRY_BACKOFF_MS = 500
@@ -124,6 +126,7 @@ class Run {
   private underReplicated = 0
   private windows = 0
   private windowStarted = Date.now()
+  private windowCpu = process.cpuUsage()
 
   constructor (c: SimCluster, opts: SimOptions, t: Timing, log: (line: string) => void) {
     this.c = c
@@ -144,16 +147,20 @@ class Run {
   async all (started: number): Promise<void> {
     await this.c.ready({ timeoutMs: this.t.settleTimeoutMs })
     this.windowStarted = Date.now()
-    this.log(`ready: ${this.opts.nodes} nodes in ${this.c.node(0).membership.view.groups().length} groups after ${((Date.now() - started) / 1000).toFixed(1)} s`)
+    this.windowCpu = process.cpuUsage()
+    this.log(`ready: ${this.opts.nodes} nodes in ${this.c.node(0).membership.view.groups().length} groups after ${((Date.now() - started) / 1000).toFixed(1)} s, ` +
+      `${(this.up().reduce((n, i) => n + this.c.node(i).libp2p.getConnections().length, 0) / this.up().length).toFixed(0)} connections per node`)
     const window = this.opts.window ?? this.t.window
     for (let k = 0; k < this.opts.faults; k++) {
       // Files written on a healthy cluster, so that every window's faults hit data that must survive them.
-      if (k % window === 0) for (let u = 0; u < CALM_UPLOADS_PER_WINDOW; u++) await this.upload()
+      if (k % window === 0) for (let u = 0; u < CALM_UPLOADS_PER_WINDOW; u++) this.log(`calm upload: ${await this.upload()}`)
+      const at = Date.now()
       const what = await this.fault()
-      await this.upload()
-      await this.read()
-      if (this.rng.next() < DELETE_CHANCE) await this.remove()
-      this.log(`fault ${k + 1}/${this.opts.faults}: ${what}`)
+      const faulted = Date.now()
+      const uploaded = await this.upload()
+      const read = await this.read()
+      const removed = this.rng.next() < DELETE_CHANCE ? await this.remove() : ''
+      this.log(`fault ${k + 1}/${this.opts.faults}: ${what} (${secs(faulted - at)}); upload ${uploaded}, read ${read}${removed !== '' ? `, delete ${removed}` : ''}`)
       if ((k + 1) % window === 0 || k === this.opts.faults - 1) await this.endWindow(started)
     }
     if (this.opts.faults === 0) { await this.upload(); await this.endWindow(started) }
@@ -161,13 +168,23 @@ class Run {
 
   private async endWindow (started: number): Promise<void> {
     const settling = Date.now()
+    const settlingCpu = process.cpuUsage()
     await this.settle()
     const checking = Date.now()
+    const checkingCpu = process.cpuUsage()
     await this.check()
     this.windows++
-    this.log(`window ${this.windows} timing: faults and operations ${((settling - this.windowStarted) / 1000).toFixed(0)} s, ` +
-      `heal and converge ${((checking - settling) / 1000).toFixed(0)} s, checks ${((Date.now() - checking) / 1000).toFixed(0)} s`)
+    // CPU time of the process (all threads, so up to 200 % here) shows whether a phase waits or computes.
+    const phase = (from: number, to: number, cpuFrom: NodeJS.CpuUsage, cpuTo: NodeJS.CpuUsage): string => {
+      const cpu = (cpuTo.user + cpuTo.system - cpuFrom.user - cpuFrom.system) / 1000
+      return `${((to - from) / 1000).toFixed(0)} s (CPU ${Math.round(100 * cpu / Math.max(1, to - from))} %)`
+    }
+    const now = Date.now()
+    const nowCpu = process.cpuUsage()
+    this.log(`window ${this.windows} timing: faults and operations ${phase(this.windowStarted, settling, this.windowCpu, settlingCpu)}, ` +
+      `heal and converge ${phase(settling, checking, settlingCpu, checkingCpu)}, checks ${phase(checking, now, checkingCpu, nowCpu)}`)
     this.windowStarted = Date.now()
+    this.windowCpu = process.cpuUsage()
     const refused = [...this.refused].map(([k, v]) => `${k} ${v}`).join(', ') || 'none'
     this.log(`window ${this.windows} at ${((Date.now() - started) / 1000).toFixed(0)} s: acked ${this.acked.size}, deleted ${this.deleted.size}, ` +
       `uncertain ${this.uncertain.size}, lost ${this.lost}, resurrected ${this.resurrected}, converged ${this.converged ? 'yes' : 'no'}; uploads refused so far: ${refused}`)
@@ -176,34 +193,41 @@ class Run {
   private up (): number[] { return this.c.upIndexes() }
   private anyUp (): number { return this.rng.pick(this.up()) }
 
-  private async upload (): Promise<void> {
+  /** Upload random bytes through a random node; says how it went, and how long it took. */
+  private async upload (): Promise<string> {
     const data = this.rng.bytes(1 + this.rng.int(MAX_UPLOAD_BYTES))
+    const started = Date.now()
     try {
       const r = await this.c.node(this.anyUp()).replica.upload({ name: `f-${this.rng.int(1e9)}.bin` }, (async function * () { yield data })(),
         { signal: AbortSignal.timeout(OPERATION_TIMEOUT_MS) })
       this.acked.set(r.id, { id: r.id, sha: sha(data), size: data.byteLength })
       this.deleted.delete(r.id)
+      return `acked (${secs(Date.now() - started)})`
     } catch (err) {
       // Not acknowledged: nothing is promised for it. Counted by cause, for the log.
       const code = (err as { code?: string }).code ?? (err as Error).name
       this.refused.set(code, (this.refused.get(code) ?? 0) + 1)
+      return `${code} (${secs(Date.now() - started)})`
     }
   }
 
-  private async remove (): Promise<void> {
+  private async remove (): Promise<string> {
     const live = [...this.acked.keys()]
-    if (live.length === 0) return
+    if (live.length === 0) return 'none'
     const id = this.rng.pick(live)
     this.acked.delete(id)
+    const started = Date.now()
     try {
       const via = this.anyUp()
       const r = await this.c.node(via).replica.delete(id, { signal: AbortSignal.timeout(OPERATION_TIMEOUT_MS) })
       const by = r.replicas.map(p => this.c.peerIds().indexOf(p)).join(',')
       this.deletes.set(id, `deleted via node ${via} in ${r.group}, applied by ${by}; rows then: ${rowsOf(this.c, id)}`)
       this.deleted.add(id)
-    } catch {
+      return `done (${secs(Date.now() - started)})`
+    } catch (err) {
       // A delete that failed may still have been applied (e.g. its answer timed out): settle retries it.
       this.uncertain.add(id)
+      return `${(err as { code?: string }).code ?? (err as Error).name} (${secs(Date.now() - started)})`
     }
   }
 
@@ -217,13 +241,16 @@ class Run {
   }
 
   /** A read during faults may fail (its whole group cut off); only other bytes are an error here. */
-  private async read (): Promise<void> {
+  private async read (): Promise<string> {
     const live = [...this.acked.values()]
-    if (live.length === 0) return
+    if (live.length === 0) return 'none'
     const f = this.rng.pick(live)
     const i = this.anyUp()
-    const bytes = await readWhole(this.c.node(i), f.id, READ_TIMEOUTS).catch(() => undefined)
+    const started = Date.now()
+    let why = 'ok'
+    const bytes = await readWhole(this.c.node(i), f.id, READ_TIMEOUTS).catch((err: Error & { code?: string }) => { why = err.code ?? err.name; return undefined })
     if (bytes != null && sha(bytes) !== f.sha) this.corrupt(f, i)
+    return `${why} (${secs(Date.now() - started)})`
   }
 
   /** Other bytes than acknowledged: the file is lost as far as its owner can tell. */
@@ -292,8 +319,27 @@ class Run {
 
   private async check (): Promise<void> {
     const files = [...this.acked.values()]
-    for (let k = 0; k < files.length; k += CHECK_CONCURRENCY) {
-      await Promise.all(files.slice(k, k + CHECK_CONCURRENCY).map(async f => this.checkFile(f)))
+    const found = new Map(files.map(f => [f.id, { corruptAt: undefined as number | undefined, unreadable: false }]))
+    // Every (file, reader) pair is one job: a slow read holds one slot, not a whole file's turn.
+    const reads = new Queue<void>({ concurrency: CHECK_CONCURRENCY })
+    const jobs: Array<Promise<void>> = []
+    for (const f of files) {
+      for (const i of this.readers()) {
+        jobs.push(reads.add(async () => {
+          const r = await this.readBack(f, i)
+          const seen = found.get(f.id)
+          if (seen == null || r === 'ok') return
+          if (r === 'corrupt') seen.corruptAt ??= i
+          else seen.unreadable = true
+        }))
+      }
+    }
+    await Promise.all(jobs)
+    for (const f of files) {
+      const seen = found.get(f.id)
+      if (seen?.corruptAt != null) { this.corrupt(f, seen.corruptAt); continue }
+      if (seen?.unreadable === true) this.lost++
+      if (!copiesAtTarget(this.c, f.id, this.opts.groupSize)) { this.underReplicated++; this.log(`UNDER-REPLICATED ${f.id}: ${rowsOf(this.c, f.id)}`) }
     }
     for (const id of this.deleted) {
       const back = this.up().some(i => { const s = this.c.node(i).store.index.get(id)?.state; return s === 'present' || s === 'pending' })
@@ -306,21 +352,16 @@ class Run {
     return [...new Set(Array.from({ length: SAMPLED_READERS }, () => this.anyUp()))]
   }
 
-  /** The file reads back byte-identical from every reader (a few tries each), and has its copies. */
-  private async checkFile (f: Acked): Promise<void> {
-    let ok = true
-    for (const i of this.readers()) {
-      let why = ''
-      let bytes: Uint8Array | undefined
-      for (let attempt = 0; attempt < READ_ATTEMPTS && bytes == null; attempt++) {
-        if (attempt > 0) await sleep(READ_RETRY_BACKOFF_MS * attempt)
-        bytes = await readWhole(this.c.node(i), f.id, READ_TIMEOUTS).catch((err: Error) => { why = `${err.name}: ${err.message}`; return undefined })
-      }
-      if (bytes != null && sha(bytes) !== f.sha) { this.corrupt(f, i); return }
-      if (bytes == null) { ok = false; this.log(`LOST ${f.id} from node ${i}: ${why}; ${linksOf(this.c, i, f.id)}`) }
+  /** Read a file back from one node (a few tries): the acknowledged bytes, other bytes, or nothing. */
+  private async readBack (f: Acked, i: number): Promise<'ok' | 'corrupt' | 'unreadable'> {
+    let why = ''
+    for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
+      if (attempt > 0) await sleep(READ_RETRY_BACKOFF_MS * attempt)
+      const bytes = await readWhole(this.c.node(i), f.id, READ_TIMEOUTS).catch((err: Error) => { why = `${err.name}: ${err.message}`; return undefined })
+      if (bytes != null) return sha(bytes) === f.sha ? 'ok' : 'corrupt'
     }
-    if (!ok) this.lost++
-    if (!copiesAtTarget(this.c, f.id, this.opts.groupSize)) { this.underReplicated++; this.log(`UNDER-REPLICATED ${f.id}: ${rowsOf(this.c, f.id)}`) }
+    this.log(`LOST ${f.id} from node ${i}: ${why}; ${linksOf(this.c, i, f.id)}`)
+    return 'unreadable'
   }
 }
 
