@@ -1,10 +1,10 @@
 /**
  * Finding a file from any node: the local index, then the manifest cache,
- * then one ACTIVE member of every group at once (`/dsm/locate/1.0.0`) — one
- * we are connected to where there is one: in a large cluster the other
- * choice is a new connection (handshake, identify, gossip and DHT set-up) per
- * group per read — then the other ACTIVE members, then the DHT's providers of
- * the file ID. The
+ * then one ACTIVE member of every group (`/dsm/locate/1.0.0`) — one we are
+ * connected to where there is one: in a large cluster the other choice is a
+ * new connection (handshake, identify, gossip and DHT set-up) per group per
+ * read — in waves of LOCATE_WAVE_PEERS, then the other ACTIVE members, then
+ * the DHT's providers of the file ID. The
  * answer carries the manifest, checked against the ID (self-certifying), so
  * a lying member cannot make us serve other bytes.
  *
@@ -15,7 +15,7 @@
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { LRUCache } from 'lru-cache'
-import { LOCATE_CACHE_BYTES, LOCATE_CACHE_TTL_MS, LOCATE_TIMEOUT_MS, MAX_MANIFEST_BYTES, FRAME_OVERHEAD_BYTES } from '../constants.ts'
+import { LOCATE_CACHE_BYTES, LOCATE_CACHE_TTL_MS, LOCATE_TIMEOUT_MS, LOCATE_WAVE_DELAY_MS, LOCATE_WAVE_PEERS, MAX_MANIFEST_BYTES, FRAME_OVERHEAD_BYTES } from '../constants.ts'
 import { FileNotFoundError, toError } from '../errors.ts'
 import { anySignal } from '../util/abort.ts'
 import { LocateRequestSchema, LocateResponseSchema, PROTOCOLS } from '../wire/messages.ts'
@@ -124,26 +124,67 @@ export class Locator {
     return found === 'deleted' ? undefined : found
   }
 
-  /** Ask peers in parallel; the first verified answer wins. */
+  /** Ask peers, LOCATE_WAVE_PEERS at a time (see askInWaves); the first verified answer wins. */
   private async askAll (id: CID, peers: string[], via: Located['via'], options: AbortOptions): Promise<Located | 'deleted' | undefined> {
     if (peers.length === 0) return undefined
     const controller = new AbortController()
-    const signal = anySignal(options.signal, controller.signal, AbortSignal.timeout(LOCATE_TIMEOUT_MS))
+    const signal = anySignal(options.signal, controller.signal, AbortSignal.timeout(LOCATE_TIMEOUT_MS * Math.ceil(peers.length / LOCATE_WAVE_PEERS)))
     let deleted = false
-    const attempts = peers.map(async peer => {
+    const ask = async (peer: string): Promise<Located> => {
       const res = await request(this.c.dialer, peerIdFromString(peer), PROTOCOLS.locate, LocateRequestSchema, { id: id.toString() },
-        LocateResponseSchema, { signal, maxResponseBytes: MAX_MANIFEST_BYTES + FRAME_OVERHEAD_BYTES })
+        LocateResponseSchema, { signal: anySignal(signal, AbortSignal.timeout(LOCATE_TIMEOUT_MS)), maxResponseBytes: MAX_MANIFEST_BYTES + FRAME_OVERHEAD_BYTES })
       if (res.state === 'deleted') deleted = true
       if (res.manifest == null || res.group == null) throw new FileNotFoundError(`${peer.slice(-8)} has no ${id.toString()}`)
       const manifest = await decodeManifest(res.manifest, id)
       return { manifest, group: res.group, createdAt: res.createdAt ?? 0, via, holder: peer }
-    })
+    }
     try {
-      return await Promise.any(attempts)
-    } catch {
-      return deleted ? 'deleted' : undefined
+      return await askInWaves(peers, ask, signal) ?? (deleted ? 'deleted' : undefined)
     } finally {
       controller.abort()
     }
   }
+}
+
+/**
+ * Run `ask` over `peers` a wave at a time (LOCATE_WAVE_PEERS) until one
+ * answers. The next wave starts as soon as every question of the current one
+ * failed, or a delay (LOCATE_WAVE_DELAY_MS) after it started, whichever is first: on a healthy
+ * network a wave costs one round trip, and a peer that never answers delays
+ * the search by at most the delay. Resolves undefined when all failed or
+ * `signal` aborted.
+ */
+export async function askInWaves<T> (peers: string[], ask: (peer: string) => Promise<T>, signal: AbortSignal,
+  waves: { size: number, delayMs: number } = { size: LOCATE_WAVE_PEERS, delayMs: LOCATE_WAVE_DELAY_MS }): Promise<T | undefined> {
+  return new Promise<T | undefined>((resolve) => {
+    let next = 0
+    let pending = 0
+    let timer: ReturnType<typeof setTimeout> | undefined
+    let done = false
+    const finish = (value: T | undefined): void => {
+      done = true
+      clearTimeout(timer)
+      signal.removeEventListener('abort', onAbort)
+      resolve(value)
+    }
+    const onAbort = (): void => { finish(undefined) }
+    const launch = (): void => {
+      clearTimeout(timer)
+      if (done || signal.aborted) return
+      const wave = peers.slice(next, next + waves.size)
+      next += wave.length
+      pending += wave.length
+      if (next < peers.length) timer = setTimeout(launch, waves.delayMs)
+      for (const peer of wave) {
+        ask(peer).then(finish, () => {
+          pending--
+          if (pending > 0) return
+          if (next < peers.length) launch()
+          else finish(undefined)
+        })
+      }
+    }
+    signal.addEventListener('abort', onAbort, { once: true })
+    launch()
+  })
 }
