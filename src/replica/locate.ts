@@ -101,6 +101,8 @@ export class Locator {
       const active = g.members.filter(m => m.state === 'ACTIVE' && !m.self).sort((a, b) => rank(a.peerId) - rank(b.peerId) || a.load - b.load)
       active.forEach((m, i) => waves[i === 0 ? 0 : 1]?.push(m.peerId))
     }
+    // Groups we can ask without dialling go first: a dial is paid only if the file is not among them.
+    for (const wave of waves) wave.sort((a, b) => rank(a) - rank(b))
     for (const wave of waves) {
       const found = await this.askAll(id, wave, 'member', options)
       if (found === 'deleted') throw new FileNotFoundError(`file ${id.toString()} was deleted`)

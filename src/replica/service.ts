@@ -183,7 +183,8 @@ export class ReplicaService implements Startable {
   read (located: Located, offset: number, length: number, options: AbortOptions = {}): AsyncIterable<Uint8Array> {
     const { manifest } = located
     const avoided = (peer: string): boolean => this.scores.avoided(peer)
-    const ordered = orderReplicas(this.c.view.groupMembers(located.group), this.c.rttOf, avoided)
+    const connected = this.c.connectedPeers()
+    const ordered = orderReplicas(this.c.view.groupMembers(located.group), { rttOf: this.c.rttOf, avoided, connected: (peer) => connected.has(peer) })
     const remote = ordered.map(m => remoteSource(this.c.dialer, m.peerId))
     // Avoided replicas are for failover only: never part of the parallel window while others are left.
     const trusted = ordered.filter(m => !avoided(m.peerId)).length
