@@ -47,5 +47,8 @@ describe('locate asks in waves', () => {
     setTimeout(() => { controller.abort() }, 50)
     expect(await askInWaves(peers, hung.ask, controller.signal)).toBeUndefined()
     expect(hung.asked).toHaveLength(LOCATE_WAVE_PEERS)
+    const late = asker('p0')
+    expect(await askInWaves(peers, late.ask, AbortSignal.abort())).toBeUndefined()
+    expect(late.asked).toHaveLength(0)
   })
 })

@@ -186,6 +186,7 @@ export async function askInWaves<T> (peers: string[], ask: (peer: string) => Pro
         })
       }
     }
+    if (signal.aborted) { finish(undefined); return }
     signal.addEventListener('abort', onAbort, { once: true })
     launch()
   })
