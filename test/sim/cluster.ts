@@ -11,6 +11,7 @@ import { DEFAULTS } from '../../src/node/config.ts'
 import { DsmNode } from '../../src/node/dsm-node.ts'
 import { createLogger, silentLogger } from '../../src/logger.ts'
 import { createRng } from './rng.ts'
+import { Stopwatch } from './stopwatch.ts'
 import type { NodeConfig } from '../../src/node/config.ts'
 import type { SimulationTuning } from '../../src/node/libp2p.ts'
 import type { LogLevel } from '../../src/logger.ts'
@@ -231,27 +232,22 @@ export class SimCluster {
     await this.batchReady(this.upIndexes())
     for (let first = from; first < to; first += batch) {
       const indexes = Array.from({ length: Math.min(batch, to - first) }, (_, k) => first + k)
-      const batchStarted = Date.now()
-      const cpu = process.cpuUsage()
+      const watch = new Stopwatch()
       await Promise.all(indexes.map(async i => this.boot(i)))
       // When each node got ready: a batch held up by a few late nodes looks different from a slow one.
-      const readyAfterS: number[] = []
-      for (const i of indexes) this.node(i).ready().then(() => { readyAfterS.push((Date.now() - batchStarted) / 1000) }, () => {})
-      await this.batchReady(indexes)
-      const used = process.cpuUsage(cpu)
-      const pct = Math.round(100 * (used.user + used.system) / 1000 / Math.max(1, Date.now() - batchStarted))
-      const q = (f: number): string => (readyAfterS.sort((a, b) => a - b)[Math.min(readyAfterS.length - 1, Math.floor(f * readyAfterS.length))] ?? 0).toFixed(0)
+      const readyAfterS = (await this.batchReady(indexes)).map(at => (at - watch.startedMs) / 1000).sort((a, b) => a - b)
+      const q = (f: number): string => (readyAfterS[Math.floor(f * (readyAfterS.length - 1))] ?? 0).toFixed(0)
       this.init.log?.(`booted ${first + indexes.length}/${to} nodes after ${((Date.now() - started) / 1000).toFixed(0)} s ` +
-        `(batch: half ready after ${q(0.5)} s, 90 % after ${q(0.9)} s, all after ${((Date.now() - batchStarted) / 1000).toFixed(0)} s; CPU ${pct} %)`)
+        `(batch: half ready after ${q(0.5)} s, 90 % after ${q(0.9)} s, all after ${watch})`)
     }
   }
 
-  /** Wait for a boot batch; a timeout names the nodes that were not ready and their state. */
-  private async batchReady (indexes: number[]): Promise<void> {
+  /** Wait for a boot batch: when each node was ready (ms since the epoch); a timeout names the nodes that were not and their state. */
+  private async batchReady (indexes: number[]): Promise<number[]> {
     const timeoutMs = this.init.bootBatchTimeoutMs ?? 120_000
     const signal = AbortSignal.timeout(timeoutMs)
     try {
-      await Promise.all(indexes.map(async i => this.node(i).ready({ signal })))
+      return await Promise.all(indexes.map(async i => { await this.node(i).ready({ signal }); return Date.now() }))
     } catch (err) {
       const late = indexes.filter(i => this.node(i).status.state !== 'ACTIVE').map(i => `${i}:${this.node(i).status.state}/${this.node(i).status.group ?? '-'}`)
       throw new Error(`boot batch not ready after ${timeoutMs} ms: ${late.join(' ')}`, { cause: err })

@@ -15,6 +15,7 @@ import { Queue } from '@libp2p/utils'
 import { createSimCluster, readWhole } from './cluster.ts'
 import { BOOTSTRAP_NODES, DEFAULT_LATENCY_MS, SIM_LIBP2P, SYNC_INTERVAL_MS, timing } from './scale.ts'
 import { shareSignatureChecks } from './shared-verify.ts'
+import { Stopwatch } from './stopwatch.ts'
 import { copiesAtTarget, divergence, linksOf, logsPulled, rowsOf, syncDone, viewsAgree } from './invariants.ts'
 import { yamuxOpenRaces } from '../../src/node/yamux-guard.ts'
 import type { SimCluster } from './cluster.ts'
@@ -125,8 +126,8 @@ class Run {
   private resurrected = 0
   private underReplicated = 0
   private windows = 0
-  private windowStarted = Date.now()
-  private windowCpu = process.cpuUsage()
+  /** Time and CPU of the current phase of a window. */
+  private readonly phase = new Stopwatch()
 
   constructor (c: SimCluster, opts: SimOptions, t: Timing, log: (line: string) => void) {
     this.c = c
@@ -146,8 +147,7 @@ class Run {
 
   async all (started: number): Promise<void> {
     await this.c.ready({ timeoutMs: this.t.settleTimeoutMs })
-    this.windowStarted = Date.now()
-    this.windowCpu = process.cpuUsage()
+    this.phase.lap()
     this.log(`ready: ${this.opts.nodes} nodes in ${this.c.node(0).membership.view.groups().length} groups after ${((Date.now() - started) / 1000).toFixed(1)} s, ` +
       `${(this.up().reduce((n, i) => n + this.c.node(i).libp2p.getConnections().length, 0) / this.up().length).toFixed(0)} connections per node`)
     const window = this.opts.window ?? this.t.window
@@ -167,24 +167,12 @@ class Run {
   }
 
   private async endWindow (started: number): Promise<void> {
-    const settling = Date.now()
-    const settlingCpu = process.cpuUsage()
+    const operations = this.phase.lap()
     await this.settle()
-    const checking = Date.now()
-    const checkingCpu = process.cpuUsage()
+    const heal = this.phase.lap()
     await this.check()
     this.windows++
-    // CPU time of the process (all threads, so up to 200 % here) shows whether a phase waits or computes.
-    const phase = (from: number, to: number, cpuFrom: NodeJS.CpuUsage, cpuTo: NodeJS.CpuUsage): string => {
-      const cpu = (cpuTo.user + cpuTo.system - cpuFrom.user - cpuFrom.system) / 1000
-      return `${((to - from) / 1000).toFixed(0)} s (CPU ${Math.round(100 * cpu / Math.max(1, to - from))} %)`
-    }
-    const now = Date.now()
-    const nowCpu = process.cpuUsage()
-    this.log(`window ${this.windows} timing: faults and operations ${phase(this.windowStarted, settling, this.windowCpu, settlingCpu)}, ` +
-      `heal and converge ${phase(settling, checking, settlingCpu, checkingCpu)}, checks ${phase(checking, now, checkingCpu, nowCpu)}`)
-    this.windowStarted = Date.now()
-    this.windowCpu = process.cpuUsage()
+    this.log(`window ${this.windows} timing: faults and operations ${operations}, heal and converge ${heal}, checks ${this.phase.lap()}`)
     const refused = [...this.refused].map(([k, v]) => `${k} ${v}`).join(', ') || 'none'
     this.log(`window ${this.windows} at ${((Date.now() - started) / 1000).toFixed(0)} s: acked ${this.acked.size}, deleted ${this.deleted.size}, ` +
       `uncertain ${this.uncertain.size}, lost ${this.lost}, resurrected ${this.resurrected}, converged ${this.converged ? 'yes' : 'no'}; uploads refused so far: ${refused}`)
