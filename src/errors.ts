@@ -212,6 +212,13 @@ export class UrlSignatureError extends DsmError {
   override code = 'ERR_BAD_SIGNATURE'
 }
 
+/** A peer did not prove it holds the cluster secret (or refused ours): it may not use cluster protocols. */
+export class PeerUnauthorizedError extends DsmError {
+  static override name = 'PeerUnauthorizedError'
+  override name = 'PeerUnauthorizedError'
+  override code = 'ERR_PEER_UNAUTHORIZED'
+}
+
 /** Build an Error from a value thrown by code we do not control. */
 export function toError (err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err))

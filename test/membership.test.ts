@@ -1,11 +1,21 @@
 import { describe, expect, it } from 'vitest'
 import { MEMBERSHIP_TOPIC } from '../src/constants.ts'
-import { encodeMessage } from '../src/wire/codec.ts'
-import { HeartbeatSchema, MembersRequestSchema, MembersResponseSchema, PROTOCOLS } from '../src/wire/messages.ts'
+import { ClusterKeys, generateSecret } from '../src/node/cluster-secret.ts'
+import { loadOrCreateIdentity } from '../src/node/identity.ts'
+import { HeartbeatSeal } from '../src/node/membership/seal.ts'
+import { decodeMessage, encodeMessage } from '../src/wire/codec.ts'
+import { HeartbeatSchema, MembersRequestSchema, MembersResponseSchema, PROTOCOLS, SealedHeartbeatSchema, SignedHeartbeatSchema } from '../src/wire/messages.ts'
 import { request } from '../src/wire/rpc.ts'
 import { createSimCluster } from './sim/cluster.ts'
 import type { SimCluster } from './sim/cluster.ts'
 import type { Heartbeat } from '../src/wire/messages.ts'
+
+/** The heartbeat inside a sealed record (its signature unchecked: the tests look, the nodes check). */
+function unseal (keys: ClusterKeys, sealed: Uint8Array): Heartbeat {
+  const opened = keys.unbox('heartbeat', decodeMessage(SealedHeartbeatSchema, sealed, 1 << 20).boxes)
+  if (opened == null) throw new Error('not sealed with this cluster\'s secret')
+  return decodeMessage(HeartbeatSchema, decodeMessage(SignedHeartbeatSchema, opened, 1 << 20).body, 1 << 20)
+}
 
 /** Every running node's view, reduced to what must agree: peer → group/state. */
 function views (c: SimCluster): string[] {
@@ -35,7 +45,7 @@ describe('membership', () => {
       // against); without one, with the whole view.
       const group = c.node(2).membership.view.groups().find(g => g.members.length === 3)?.name as string
       const ask = async (req: { group?: string }): Promise<string[]> => (await request(c.node(7).libp2p, c.node(2).libp2p.peerId, PROTOCOLS.members,
-        MembersRequestSchema, req, MembersResponseSchema)).members.map(m => `${m.heartbeat.peer}/${m.heartbeat.group ?? '-'}`).sort()
+        MembersRequestSchema, req, MembersResponseSchema)).members.map(m => unseal(c.node(7).keys as ClusterKeys, m.sealed)).map(hb => `${hb.peer}/${hb.group ?? '-'}`).sort()
       expect(await ask({ group })).toEqual(c.node(2).membership.view.groupMembers(group).map(m => `${m.peerId}/${group}`).sort())
       expect(await ask({ group })).toHaveLength(3)
       expect(await ask({})).toHaveLength(10)
@@ -96,7 +106,7 @@ describe('membership', () => {
     }
   })
 
-  it('forged, malformed, oversized and stale heartbeats are dropped, counted, and change no view', async () => {
+  it('forged, unproven, malformed, oversized and stale heartbeats are dropped, counted, and change no view', async () => {
     const c = await createSimCluster({ nodes: 4 })
     try {
       await c.ready()
@@ -105,21 +115,28 @@ describe('membership', () => {
       const victimId = c.peerId(1)
       const before = c.node(2).membership.view.get(victimId)
       const real = before!
+      const liarKey = await loadOrCreateIdentity(liar.config.dataDir)
+      const seal = new HeartbeatSeal(liar.keys as ClusterKeys, liarKey)
+      const stranger = new HeartbeatSeal(new ClusterKeys([generateSecret()], 'generated'), liarKey)
       const base: Heartbeat = {
         peer: victimId, addrs: [], group: 'evil', state: 'OFFLINE', total: 1, free: 1, load: 0, version: 'x',
         incarnation: real.incarnation + 1, seq: 1, ts: Date.now(), sync: { head: 0, filesToGo: 0, bytesToGo: 0 }, spare: false, reserve: 0
       }
+      const own = liar.membership.view.get(liar.peerId)!
       const pubsub = liar.libp2p.services.pubsub
       const receivers = [1, 2, 3]
-      const count = (reason: 'forged' | 'malformed' | 'oversized' | 'stale'): number[] => receivers.map(i => c.node(i).membership.dropped[reason])
+      const count = (reason: 'forged' | 'malformed' | 'oversized' | 'stale' | 'unproven'): number[] => receivers.map(i => c.node(i).membership.dropped[reason])
       const publish = async (data: Uint8Array): Promise<void> => { await pubsub.publish(MEMBERSHIP_TOPIC, data) }
+      const box = (signed: Uint8Array): Uint8Array => encodeMessage(SealedHeartbeatSchema, { boxes: (liar.keys as ClusterKeys).box('heartbeat', signed) })
 
-      await publish(encodeMessage(HeartbeatSchema, base)) // signed by node 0, claims node 1
+      await publish(await seal.seal(base)) // sealed by a member (node 0), but claims node 1
       await publish(new Uint8Array([0xa1, 0x63, 0x66, 0x6f])) // truncated CBOR
-      await publish(encodeMessage(HeartbeatSchema.partial(), { peer: liar.peerId, state: 'ACTIVE' })) // missing fields
-      await publish(new Uint8Array(20 * 1024).fill(7)) // oversized
-      await publish(encodeMessage(HeartbeatSchema, { ...base, peer: liar.peerId, ts: Date.now() - 10 * 60_000 })) // stale
-      await c.waitFor(() => count('forged').every(n => n >= 1) && count('malformed').every(n => n >= 2) &&
+      const partial = encodeMessage(HeartbeatSchema.partial(), { peer: liar.peerId, state: 'ACTIVE' })
+      await publish(box(encodeMessage(SignedHeartbeatSchema, { body: partial, sig: new Uint8Array(64) }))) // sealed, but missing fields
+      await publish(await stranger.seal({ ...base, peer: liar.peerId, group: 'evil' })) // sealed with another cluster's secret
+      await publish(new Uint8Array(30 * 1024).fill(7)) // oversized
+      await publish(await seal.seal({ ...base, peer: liar.peerId, incarnation: own.incarnation - 1, seq: own.seq + 100 })) // an older incarnation
+      await c.waitFor(() => count('forged').every(n => n >= 1) && count('malformed').every(n => n >= 2) && count('unproven').every(n => n >= 1) &&
         count('oversized').every(n => n >= 1) && count('stale').every(n => n >= 1), { message: 'drops counted' })
       for (const i of receivers) {
         const seen = c.node(i).membership.view

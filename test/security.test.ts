@@ -18,8 +18,9 @@ import { MEMBERSHIP_TOPIC } from '../src/constants.ts'
 import { randomBytes, sha256hex } from './helpers/data.ts'
 import { dsm } from './helpers/proc.ts'
 import { createSimCluster } from './sim/cluster.ts'
-import { encodeMessage } from '../src/wire/codec.ts'
-import { HeartbeatSchema, LocateRequestSchema, LocateResponseSchema, PROTOCOLS } from '../src/wire/messages.ts'
+import { HeartbeatSeal } from '../src/node/membership/seal.ts'
+import { LocateRequestSchema, LocateResponseSchema, PROTOCOLS } from '../src/wire/messages.ts'
+import type { ClusterKeys } from '../src/node/cluster-secret.ts'
 import { request } from '../src/wire/rpc.ts'
 import type { SimCluster } from './sim/cluster.ts'
 
@@ -54,9 +55,11 @@ describe('a private cluster', () => {
     // It cannot hold a connection, so it can call no protocol: not the DHT, not gossip, not a dsm RPC.
     await expect(request(o.libp2p, member, PROTOCOLS.locate, LocateRequestSchema, { id: FILE_ID }, LocateResponseSchema, { signal: AbortSignal.timeout(15_000) }))
       .rejects.toMatchObject({ name: 'UnavailableError' })
-    // Writes through it reach no member.
+    // Writes through it reach no member. (Alone, it may have made a group of its own and store the file
+    // itself: that is its own one-node cluster, and no member holds a byte of it.)
     const r = await post(url(c, outsider), randomBytes(10_000, 77))
-    expect(r.status, JSON.stringify(r.body)).not.toBe(201)
+    const members = [0, 1, 2].map(i => c.peerId(i))
+    expect(r.status === 201 ? (r.body.replicas as string[]).filter(p => members.includes(p)) : [], JSON.stringify(r.body)).toEqual([])
     await c.waitFor(() => [0, 1, 2].every(i => c.node(i).libp2p.getConnections(o.libp2p.peerId).length === 0), { message: 'no member keeps a connection to the outsider' })
     for (const i of [0, 1, 2]) {
       const n = c.node(i)
@@ -139,8 +142,11 @@ describe('the cluster token and signed URLs', () => {
     await c.stop(3)
     await c.restart(3)
     expect(c.node(3).token).toMatchObject({ token: token?.token, source: 'file' })
+    // Writes go through once it knows the cluster again (until then it answers 503: no group known).
+    await c.waitFor(() => c.node(3).membership.view.groupMembers('g1').filter(m => m.state === 'ACTIVE').length === 3, { message: 'the restarted node sees g1' })
     expect((await post(url(c, 3), data)).status).toBe(401)
-    expect((await post(url(c, 3), data, { authorization: `Bearer ${token?.token ?? ''}` })).status).toBe(201)
+    const ok = await post(url(c, 3), data, { authorization: `Bearer ${token?.token ?? ''}` })
+    expect(ok.status, JSON.stringify(ok.body)).toBe(201)
   })
 
   it('the CLI sends the token from DSM_TOKEN; without it the upload fails with a clear message', async () => {
@@ -204,17 +210,21 @@ describe('gossip flood', () => {
       const me = c.node(1).membership.view.get(flooder.peerId)
       expect(me).toBeDefined()
       const pubsub = flooder.libp2p.services.pubsub
-      // Well-formed, signed, fresh heartbeats of its own, 200 at once: far beyond any honest burst.
+      // getScore is on the implementation, not on the exported GossipSub interface; scores refresh about once a second.
+      const scoreAt = (i: number, peer: string): number => (c.node(i).libp2p.services.pubsub as unknown as { getScore: (peer: string) => number }).getScore(peer)
+      // Gossip flows to a peer once its proof of the secret shows in the flooder's scores (up to a second after connecting).
+      await c.waitFor(() => [1, 2].every(i => scoreAt(0, c.peerId(i)) >= 0), { message: 'the flooder has seen its peers prove the secret' })
+      const seal = new HeartbeatSeal(flooder.keys as ClusterKeys, await loadOrCreateIdentity(flooder.config.dataDir))
+      // Well-formed, sealed, fresh heartbeats of its own, 200 at once: far beyond any honest burst.
       for (let k = 0; k < 200; k++) {
         const hb = {
           peer: flooder.peerId, addrs: [], group: me?.group ?? null, state: 'ACTIVE' as const, total: 1, free: 1, load: 0, version: 'x',
           incarnation: (me?.incarnation ?? 0), seq: 1_000_000 + k, ts: Date.now(), sync: { head: 0, filesToGo: 0, bytesToGo: 0 }, spare: false, reserve: 0
         }
-        await pubsub.publish(MEMBERSHIP_TOPIC, encodeMessage(HeartbeatSchema, hb)).catch(() => {})
+        await pubsub.publish(MEMBERSHIP_TOPIC, await seal.seal(hb)).catch(() => {})
       }
       await c.waitFor(() => [1, 2].every(i => c.node(i).membership.dropped.flood > 100), { message: 'the flood is dropped' })
-      // getScore is on the implementation, not on the exported GossipSub interface; scores refresh about once a second.
-      const score = (i: number): number => (c.node(i).libp2p.services.pubsub as unknown as { getScore: (peer: string) => number }).getScore(flooder.peerId)
+      const score = (i: number): number => scoreAt(i, flooder.peerId)
       await c.waitFor(() => [1, 2].every(i => score(i) < -80), { timeoutMs: 5_000, message: 'the flooder is scored below the graylist threshold (-80)' })
     } finally {
       await c.close()

@@ -8,6 +8,7 @@ import { createWriteStream, mkdirSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { loadOrCreateClusterKeys } from '../node/cluster-secret.ts'
 import { loadOrCreateToken } from '../node/token.ts'
 import { DsmClient } from './client.ts'
 import type { ChildProcess } from 'node:child_process'
@@ -21,7 +22,7 @@ const MAIN = join(import.meta.dirname, 'main.ts')
 
 interface DemoNode { name: string, dataDir: string, http: string, proc: ChildProcess, stdout: string }
 
-async function startNode (root: string, i: number, bootstrap: string[], token: string): Promise<DemoNode> {
+async function startNode (root: string, i: number, bootstrap: string[], token: string, secret: string): Promise<DemoNode> {
   const name = `node${i + 1}`
   const dataDir = join(root, name)
   mkdirSync(dataDir, { recursive: true })
@@ -29,8 +30,8 @@ async function startNode (root: string, i: number, bootstrap: string[], token: s
   const args = ['--disable-warning=ExperimentalWarning', MAIN, 'node', '--data', dataDir,
     '--listen', `/ip4/127.0.0.1/tcp/${FIRST_TCP_PORT + i}`, `/ip4/127.0.0.1/tcp/${FIRST_WS_PORT + i}/ws`, '--http', http,
     ...(bootstrap.length > 0 ? ['--bootstrap', ...bootstrap] : [])]
-  // One token for the whole cluster, passed in the environment (arguments show in ps).
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DSM_TOKEN: token } })
+  // One token and one secret for the whole cluster, passed in the environment (arguments show in ps).
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DSM_TOKEN: token, DSM_SECRET: secret } })
   const node: DemoNode = { name, dataDir, http: `http://${http}`, proc, stdout: '' }
   proc.stdout?.on('data', (d: Buffer) => { node.stdout += d.toString() })
   proc.stderr?.pipe(createWriteStream(join(dataDir, 'node.log'), { flags: 'a' }))
@@ -73,11 +74,12 @@ async function main (): Promise<void> {
   }
   try {
     const { token, path: tokenPath } = await loadOrCreateToken(root, null)
-    const first = await startNode(root, 0, [], token)
+    const keys = await loadOrCreateClusterKeys(root, { secret: null, secretFile: null, previousSecrets: [] })
+    const first = await startNode(root, 0, [], token, keys.secret)
     nodes.push(first)
     const bootstrap = /libp2p\s+(\S+)/.exec(first.stdout)?.[1]
     if (bootstrap == null) throw new Error(`node1 printed no libp2p address:\n${first.stdout}`)
-    for (let i = 1; i < NODES; i++) nodes.push(await startNode(root, i, [bootstrap], token))
+    for (let i = 1; i < NODES; i++) nodes.push(await startNode(root, i, [bootstrap], token, keys.secret))
     const deadline = Date.now() + READY_TIMEOUT_MS
     const ids = await Promise.all(nodes.map(async n => waitActive(n, deadline)))
     const out = process.stdout
@@ -86,6 +88,9 @@ async function main (): Promise<void> {
     out.write(`
 Writes need the cluster token (kept in ${tokenPath ?? root}):
   export DSM_TOKEN=${token}
+
+Nodes need the cluster secret (kept in ${keys.path ?? root}); a fourth node joins with:
+  DSM_SECRET=$(cat ${keys.path ?? ''}) bin/dsm node --data .dsm-data/node4 --http 127.0.0.1:8083 --listen /ip4/127.0.0.1/tcp/4104 --bootstrap ${bootstrap}
 
 Try it (any node answers any request):
   bin/dsm upload video.mp4                       # prints the file ID (default node ${nodes[0]?.http})

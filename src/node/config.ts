@@ -63,6 +63,12 @@ export interface NodeConfig {
   open: boolean
   /** Downloads need a signed URL (or the token). */
   signedUrls: boolean
+  /** The cluster secret every node holds (null: `secretFile`, else read or make `<data>/secret`). */
+  secret: string | null
+  /** A file holding the cluster secret. */
+  secretFile: string | null
+  /** Older secrets still accepted while a cluster rotates its secret. */
+  previousSecrets: string[]
   /** Path of a pnet swarm key file: a private cluster. */
   networkKey: string | null
   /** Peer ids allowed to connect (empty: anyone, subject to the network key). */
@@ -141,6 +147,9 @@ const LayerSchema = z.object({
   token: z.string().min(MIN_TOKEN_CHARS, `a token needs at least ${MIN_TOKEN_CHARS} characters`).max(256).regex(/^[\x21-\x7e]+$/, 'a token is printable ASCII without spaces').nullable(),
   open: z.boolean(),
   signedUrls: z.boolean(),
+  secret: z.string().min(1).max(512).nullable(),
+  secretFile: z.string().min(1).nullable(),
+  previousSecrets: z.array(z.string().min(1).max(512)).max(3),
   networkKey: z.string().min(1).nullable(),
   allowPeers: z.array(z.string().min(1).max(128))
 }).partial().strict()
@@ -182,6 +191,9 @@ export function layerFromEnv (env: NodeJS.ProcessEnv): ConfigLayer {
     DSM_TOKEN: ['token', String],
     DSM_OPEN: ['open', bool],
     DSM_SIGNED_URLS: ['signedUrls', bool],
+    DSM_SECRET: ['secret', String],
+    DSM_SECRET_FILE: ['secretFile', String],
+    DSM_PREVIOUS_SECRETS: ['previousSecrets', list],
     DSM_NETWORK_KEY: ['networkKey', String],
     DSM_ALLOW_PEERS: ['allowPeers', list]
   }
@@ -222,6 +234,9 @@ export const DEFAULTS: Omit<NodeConfig, 'dataDir'> = {
   token: null,
   open: false,
   signedUrls: false,
+  secret: null,
+  secretFile: null,
+  previousSecrets: [],
   networkKey: null,
   allowPeers: []
 }
@@ -257,13 +272,26 @@ export async function resolveConfig (init: ResolveConfigInit = {}): Promise<Node
   if (config.offlineAfterMs <= config.heartbeatIntervalMs) {
     throw new InvalidConfigError(`offlineAfterMs (${config.offlineAfterMs}) must exceed heartbeatIntervalMs (${config.heartbeatIntervalMs})`)
   }
+  // Settings that exclude each other: the one from the stronger layer wins (a flag beats DSM_TOKEN exported in
+  // the shell, as the quick start suggests); set in the same layer, they are a mistake worth stopping for.
+  const layers = [fromFile, fromEnv, flags]
+  const rank = (key: keyof ConfigLayer): number => layers.findLastIndex(l => l[key] !== undefined)
+  const exclusive = (a: keyof ConfigLayer, b: keyof ConfigLayer, clear: { [K in 'a' | 'b']: () => void }, message: string): void => {
+    if (rank(a) > rank(b)) clear.b()
+    else if (rank(b) > rank(a)) clear.a()
+    else throw new InvalidConfigError(message)
+  }
   if (config.open && config.token != null) {
-    throw new InvalidConfigError('a node cannot be --open and have a token: choose one')
+    exclusive('open', 'token', { a: () => { config.open = false }, b: () => { config.token = null } }, 'a node cannot be --open and have a token: choose one')
+  }
+  if (config.secret != null && config.secretFile != null) {
+    exclusive('secret', 'secretFile', { a: () => { config.secret = null }, b: () => { config.secretFile = null } }, 'give the cluster secret once: a secret or a secret file, not both')
   }
   if (config.open && config.signedUrls) {
     throw new InvalidConfigError('signed URLs need a cluster token: they cannot be used with --open')
   }
   if (config.networkKey != null) config.networkKey = resolve(dataDir, config.networkKey)
+  if (config.secretFile != null) config.secretFile = resolve(dataDir, config.secretFile)
   if (config.spare && config.group != null) {
     throw new InvalidConfigError('a spare node cannot also be given a group')
   }

@@ -22,7 +22,13 @@ import { sizeOf } from '../util/size.ts'
 import { raceSignal } from '../util/abort.ts'
 import { VERSION } from '../version.ts'
 import { createConnectivity } from './connectivity.ts'
-import { joinGroup, persistGroup } from './group-join.ts'
+import { joinGroup } from './group-join.ts'
+import { loadOrCreateClusterKeys } from './cluster-secret.ts'
+import { guardedRegistrar } from './guarded-registrar.ts'
+import { HeartbeatSeal } from './membership/seal.ts'
+import { NodeStateFile } from './node-state.ts'
+import { ProvenPeers } from './peer-auth.ts'
+import type { ClusterKeys } from './cluster-secret.ts'
 import { loadOrCreateIdentity } from './identity.ts'
 import { parseAllowlist, loadSwarmKey } from './private-network.ts'
 import { loadOrCreateToken } from './token.ts'
@@ -45,7 +51,7 @@ import type { NodeIdentity } from '../http/routes/cluster.ts'
 import type { HttpServer, RouteRegistrar } from '../http/server.ts'
 import type { Logger } from '../logger.ts'
 import type { Db } from '../store/db.ts'
-import type { ConnectionGater } from '@libp2p/interface'
+import type { ConnectionGater, PeerId } from '@libp2p/interface'
 
 export interface DsmNodeInit {
   config: NodeConfig
@@ -67,6 +73,7 @@ export interface DsmNodeEvents {
 
 interface Running {
   db: Db
+  state: NodeStateFile
   store: LocalStore
   replica: ReplicaService
   libp2p: DsmLibp2p
@@ -112,6 +119,8 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
   isStarted (): boolean { return this.running != null }
   /** The cluster token HTTP writes need (undefined on an --open node), and where it came from. */
   token?: NodeToken
+  /** The keys of the cluster secret, and where the secret came from. */
+  keys?: ClusterKeys
 
   async start (): Promise<void> {
     if (this.running != null) return
@@ -122,18 +131,26 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
       const networkKey = config.networkKey != null ? await loadSwarmKey(config.networkKey) : undefined
       const allowPeers = parseAllowlist(config.allowPeers)
       this.token = config.open ? undefined : await loadOrCreateToken(config.dataDir, config.token)
+      const keys = await loadOrCreateClusterKeys(config.dataDir, config)
+      this.keys = keys
       const auth = new HttpAuth({ token: this.token?.token ?? null, signedUrls: config.signedUrls })
       // Then HTTP: a taken port fails the start before anything else happened.
       const http = this.init.http === false ? undefined : await startHttpServer(config.http, this.routes(auth))
       if (http != null) cleanup.unshift(async () => { await http.close() })
       const db = openDb(config.dataDir)
       cleanup.unshift(async () => { db.close() })
+      // Where an older version kept the group: the database's meta table (read once, then node.json).
+      const state = await NodeStateFile.open(config.dataDir, () => ({ group: db.getMeta('group'), spare: db.getMeta('spare') === '1' }))
       const capacity = async (): Promise<Capacity> => diskCapacity(config.dataDir)
       const store = new LocalStore({ db, dataDir: config.dataDir, reserve: config.reserve, capacity })
       const report = await store.start()
       const privateKey = await loadOrCreateIdentity(config.dataDir)
+      const proven = new ProvenPeers()
       const libp2p = await createDsmLibp2p({
         privateKey,
+        keys,
+        proven,
+        logger: this.log,
         listen: config.listen,
         transport: this.init.transport ?? 'tcp',
         memoryLatencyMs: this.init.memoryLatencyMs,
@@ -145,17 +162,23 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
       })
       cleanup.unshift(async () => { await libp2p.stop() })
       const log = this.log.child({ peer: libp2p.peerId.toString().slice(-8) })
-      const dialer = fastDialer(libp2p)
+      const peerAuth = libp2p.services.auth
+      const dialer = fastDialer(libp2p, peerAuth)
+      const registrar = guardedRegistrar(libp2p, peerAuth, { publicNeedsProof: config.signedUrls })
+      const isProven = (peer: PeerId | string): boolean => peerAuth.isProven(peer)
       if (report.orphanChunksRemoved > 0 || report.filesMissingChunks.length > 0) log.warn({ ...report }, 'start-up check repaired the store')
       const membership = createMembership({
         heartbeatIntervalMs: config.heartbeatIntervalMs,
         offlineAfterMs: config.offlineAfterMs,
-        version: VERSION
+        version: VERSION,
+        incarnation: state.incarnation
       })({
         peerId: libp2p.peerId,
         pubsub: libp2p.services.pubsub,
-        registrar: libp2p,
+        registrar,
         dialer,
+        seal: new HeartbeatSeal(keys, privateKey),
+        isProven,
         connectedPeers: () => [...new Map(libp2p.getConnections().map(c => [c.remotePeer.toString(), c.remotePeer])).values()],
         status: this.status,
         addresses: () => libp2p.getMultiaddrs(),
@@ -185,9 +208,9 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
         status: this.status,
         view: membership.view,
         dialer,
-        registrar: libp2p,
+        registrar,
         dht: libp2p.services.dht,
-        persistGroup: (group) => { persistGroup(db, group) },
+        persistGroup: async (group) => { await state.setGroup(group) },
         waitForContact: async (options) => connectivity.waitForFirstContact(options),
         rttOf: (peer) => libp2p.getConnections(peerIdFromString(peer)).find(c => c.rtt != null)?.rtt,
         connectedPeers: () => new Set(libp2p.getConnections().map(c => c.remotePeer.toString())),
@@ -205,7 +228,7 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
       })
       await replica.start()
       cleanup.unshift(async () => { await replica.stop() })
-      this.running = { db, store, libp2p, membership, connectivity, directory, replica, http, background: new AbortController() }
+      this.running = { db, state, store, libp2p, membership, connectivity, directory, replica, http, background: new AbortController() }
       const running = this.running
       this.assigned = Promise.withResolvers<Assignment>()
       void this.assignGroup(running, log)
@@ -297,7 +320,7 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
     try {
       const assignment = await joinGroup({
         selfId: running.libp2p.peerId.toString(),
-        db: running.db,
+        state: running.state,
         view: running.membership.view,
         status: this.status,
         waitForContact: async (options) => running.connectivity.waitForFirstContact(options),

@@ -4,14 +4,11 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { chooseGroup, rankInGroup } from './groups.ts'
-import type { Db } from '../store/db.ts'
 import type { Logger } from '../logger.ts'
+import type { NodeStateFile } from './node-state.ts'
 import type { LocalStatus } from './local-status.ts'
 import type { MembershipView } from './membership/view.ts'
 import type { AbortOptions } from '@libp2p/interface'
-
-export const META_GROUP = 'group'
-export const META_SPARE = 'spare'
 
 export interface GroupJoinInit {
   group: string | null
@@ -22,7 +19,7 @@ export interface GroupJoinInit {
 
 export interface GroupJoinComponents {
   selfId: string
-  db: Db
+  state: NodeStateFile
   view: MembershipView
   status: LocalStatus
   /** Wait until we heard from the cluster (bootstrap view merged). */
@@ -36,7 +33,7 @@ export type Assignment = { group: string, spare: false, how: 'persisted' | 'conf
 
 /** Decide this node's group; resolves once it is committed and persisted. */
 export async function joinGroup (c: GroupJoinComponents, init: GroupJoinInit, options: AbortOptions = {}): Promise<Assignment> {
-  const persisted = c.db.getMeta(META_GROUP)
+  const persisted = c.state.group
   if (persisted != null) {
     if (init.group != null && init.group !== persisted) {
       c.logger.warn({ persisted, configured: init.group }, 'keeping the persisted group; the configured one is ignored (a member cannot change groups by flag: its data belongs to its group)')
@@ -45,14 +42,15 @@ export async function joinGroup (c: GroupJoinComponents, init: GroupJoinInit, op
     return { group: persisted, spare: false, how: 'persisted' }
   }
   if (init.group != null) {
-    persistGroup(c.db, init.group)
+    await c.state.setGroup(init.group)
     c.status.setGroup(init.group)
     return { group: init.group, spare: false, how: 'configured' }
   }
-  if (init.spare || c.db.getMeta(META_SPARE) === '1') {
-    c.db.setMeta(META_SPARE, '1')
+  if (init.spare || c.state.spare) {
+    const how = init.spare ? 'configured' : 'persisted'
+    await c.state.setSpare()
     c.status.setGroup(null, true)
-    return { group: null, spare: true, how: init.spare ? 'configured' : 'persisted' }
+    return { group: null, spare: true, how }
   }
   await c.waitForContact(options)
   for (;;) {
@@ -60,7 +58,7 @@ export async function joinGroup (c: GroupJoinComponents, init: GroupJoinInit, op
     c.status.setGroup(tentative)
     await sleep(init.joinSettleMs, undefined, options)
     if (await holdsSeat(c, init, tentative, options)) {
-      persistGroup(c.db, tentative)
+      await c.state.setGroup(tentative)
       c.logger.info({ group: tentative }, 'joined group')
       return { group: tentative, spare: false, how: 'auto' }
     }
@@ -81,12 +79,4 @@ async function holdsSeat (c: GroupJoinComponents, init: GroupJoinInit, group: st
     if (rankInGroup(c.view.members(), group, c.selfId) >= init.groupSize) return false
   }
   return true
-}
-
-/** Persist a group assignment (also used when a node is recruited). */
-export function persistGroup (db: Db, group: string): void {
-  db.transaction(() => {
-    db.setMeta(META_GROUP, group)
-    db.setMeta(META_SPARE, undefined)
-  })
 }

@@ -24,6 +24,7 @@ import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
 import { toString as u8ToString } from 'uint8arrays/to-string'
 import { gossipScoreParams, gossipScoreThresholds } from './gossip-scoring.ts'
+import { peerAuth } from './peer-auth.ts'
 import { allowlistGater, combineGaters } from './private-network.ts'
 import { tolerateYamuxOpenRace } from './yamux-guard.ts'
 import { CONNECTION_PING_INTERVAL_MS, INBOUND_CONNECTION_THRESHOLD, MAX_CONNECTIONS, MAX_PING_STREAMS_PER_CONNECTION, PROTOCOL_PREFIX, RELAY_MAX_RESERVATIONS, YAMUX_MAX_STREAM_WINDOW_BYTES } from '../constants.ts'
@@ -32,6 +33,9 @@ import type { GossipSub, GossipsubOpts } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
 import type { KadDHT, KadDHTInit } from '@libp2p/kad-dht'
 import type { Ping } from '@libp2p/ping'
+import type { ClusterKeys } from './cluster-secret.ts'
+import type { PeerAuth, ProvenPeers } from './peer-auth.ts'
+import type { Logger } from '../logger.ts'
 import type { ComponentLogger, ConnectionGater, Libp2p, PrivateKey } from '@libp2p/interface'
 import type { Libp2pOptions } from 'libp2p'
 
@@ -40,6 +44,8 @@ export type DsmServices = {
   ping: Ping
   dht: KadDHT
   pubsub: GossipSub
+  /** The cluster-secret handshake on every connection (./peer-auth.ts). */
+  auth: PeerAuth
   /** Circuit relay for browsers (hosts only): their reservations carry WebRTC signalling between tabs. */
   relay?: CircuitRelayService
 }
@@ -48,6 +54,11 @@ export type DsmLibp2p = Libp2p<DsmServices>
 
 export interface Libp2pInit {
   privateKey: PrivateKey
+  /** Keys derived from the cluster secret: only peers proving them are members. */
+  keys: ClusterKeys
+  /** Filled by the auth service; read by gossip scoring (unproven peers get no heartbeats). */
+  proven: ProvenPeers
+  logger: Logger
   listen: string[]
   /** 'tcp' for hosts (TCP + WebSockets), 'memory' for in-process clusters. */
   transport: 'tcp' | 'memory'
@@ -147,10 +158,11 @@ export async function createDsmLibp2p (init: Libp2pInit): Promise<DsmLibp2p> {
         // its mesh. Off, the 5-host netns test (after its partitions) saw a member's heartbeats miss a connected
         // peer for 10 s, 3 runs in 7 under load. The simulation turns it off (one CPU for hundreds of nodes).
         // Peers whose heartbeats fail validation are scored down and then ignored (./gossip-scoring.ts).
-        scoreParams: gossipScoreParams(),
+        scoreParams: gossipScoreParams((peer) => init.proven.has(peer)),
         scoreThresholds: gossipScoreThresholds(),
         ...init.simulation?.gossipsub
       }),
+      auth: peerAuth({ keys: init.keys, proven: init.proven, logger: init.logger }),
       ...(init.transport === 'tcp'
         ? { relay: circuitRelayServer({ reservations: { maxReservations: RELAY_MAX_RESERVATIONS } }) }
         : {})

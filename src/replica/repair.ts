@@ -16,6 +16,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { RECRUIT_GRACE_MS } from '../constants.ts'
 import { toError } from '../errors.ts'
+import { monotonicNow } from '../util/time.ts'
 import { compareGroupNames } from '../node/membership/view.ts'
 import { RecruitRequestSchema, RecruitResponseSchema, PROTOCOLS } from '../wire/messages.ts'
 import { request } from '../wire/rpc.ts'
@@ -37,7 +38,7 @@ export interface RepairComponents {
   view: MembershipView
   dialer: Dialer
   /** Make `group` this node's group, persisted, and start syncing it. */
-  joinGroup: (group: string) => void
+  joinGroup: (group: string) => Promise<void>
   logger: Logger
 }
 
@@ -75,6 +76,7 @@ export class Repair implements Startable {
   }
 
   async start (): Promise<void> {
+    // check() handles its own failures (logged): the timer has nobody to report to.
     this.timer ??= setInterval(() => { void this.check() }, this.init.intervalMs)
   }
 
@@ -92,7 +94,7 @@ export class Repair implements Startable {
       const members = this.c.view.groupMembers(group)
       const leader = members.filter(m => m.state === 'ACTIVE').map(m => m.peerId).sort()[0]
       if (leader !== this.c.selfId) return
-      const now = Date.now()
+      const now = monotonicNow()
       const longGone = (m: MemberRecord): boolean => !live(m) && now - (m.offlineSince ?? m.lastSeen) > this.init.repairAfterMs
       if (!members.some(longGone)) return
       for (const [peer, r] of this.recruits) {
@@ -123,7 +125,7 @@ export class Repair implements Startable {
   }
 
   /** A group asks us to join it. */
-  answerRecruit (group: string, from: string): { accepted: boolean, reason?: string } {
+  async answerRecruit (group: string, from: string): Promise<{ accepted: boolean, reason?: string }> {
     const { status, view } = this.c
     const asker = view.get(from)
     if (asker?.group !== group || asker.state !== 'ACTIVE') return { accepted: false, reason: 'only an ACTIVE member of the group can recruit for it' }
@@ -132,7 +134,7 @@ export class Repair implements Startable {
     if (status.group != null && liveSeats(view, status.group) <= this.init.groupSize) {
       return { accepted: false, reason: `group ${status.group} has no member to spare` }
     }
-    this.c.joinGroup(group)
+    await this.c.joinGroup(group)
     return { accepted: true }
   }
 }

@@ -81,7 +81,7 @@ export interface ReplicaComponents {
   /** Peers this node holds a connection to (asking one of them costs no handshake). */
   connectedPeers: () => Set<string>
   /** Switch this node to `group` (persisted) — used by repair. */
-  persistGroup: (group: string) => void
+  persistGroup: (group: string) => Promise<void>
   logger: Logger
 }
 
@@ -121,7 +121,7 @@ export class ReplicaService implements Startable {
     this.announcer = new FileAnnouncer(components.dht, components.logger)
     this.locator = new Locator({ index: components.store.index, view: components.view, dialer: components.dialer, dht: components.dht, connectedPeers: components.connectedPeers, logger: components.logger })
     this.sync = new GroupSync(components, { intervalMs: init.intervalMs })
-    this.repair = new Repair({ ...components, joinGroup: (g) => { this.joinGroup(g) } }, init)
+    this.repair = new Repair({ ...components, joinGroup: async (g) => this.joinGroup(g) }, init)
   }
 
   async start (): Promise<void> {
@@ -243,8 +243,8 @@ export class ReplicaService implements Startable {
     return { ...this.c, ...(this.init.chunkSize != null ? { chunkSize: this.init.chunkSize } : {}) }
   }
 
-  private joinGroup (group: string): void {
-    this.c.persistGroup(group)
+  private async joinGroup (group: string): Promise<void> {
+    await this.c.persistGroup(group)
     this.c.status.setGroup(group)
     this.c.status.setState('SYNCING')
     this.sync.kick()

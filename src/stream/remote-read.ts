@@ -133,7 +133,11 @@ export async function * readRemoteChunks (manifest: Manifest, offset: number, le
       const ready = known(planned)
       if (ready != null) {
         const index = planned++
-        waiting.set(index, Promise.resolve(ready).then(data => ({ index, data })))
+        const chunk = Promise.resolve(ready).then(data => ({ index, data }))
+        // Awaited when the reader gets there; a reader that stops first (its client left) never awaits it,
+        // and another reader's failed fetch must not become an unhandled rejection (it killed the process).
+        chunk.catch(() => {})
+        waiting.set(index, chunk)
         continue
       }
       // A new segment: the next chunks that nobody has or fetches, up to SEGMENT_CHUNKS.
@@ -151,16 +155,23 @@ export async function * readRemoteChunks (manifest: Manifest, offset: number, le
       const from = Math.max(offset, (indexes[0] as number) * manifest.chunkSize)
       const lastIndex = indexes[indexes.length - 1] as number
       const to = Math.min(end, lastIndex * manifest.chunkSize + chunkLength(manifest, lastIndex))
-      void fetchSegment(manifest, indexes, from, to, deferred, pool, options)
+      // Each chunk's outcome goes to its deferred, which the loop below awaits (or, if the reader left, nobody:
+      // every deferred has a handler). Should the fetch itself throw, its chunks fail with that error.
+      fetchSegment(manifest, indexes, from, to, deferred, pool, options)
+        .catch((err: unknown) => { for (const p of deferred.values()) p.reject(toError(err)) })
     }
   }
 
-  /** One chunk on our own, for when a fetch we shared (another reader's) failed. */
-  const refetch = async (index: number): Promise<Chunk> => {
+  /**
+   * One chunk on our own, for when a fetch we shared (another reader's) failed.
+   * Handled even if the reader stops waiting for it (its signal aborted).
+   */
+  const refetch = (index: number): Promise<Chunk> => {
     const p = Promise.withResolvers<Chunk>()
+    p.promise.catch(() => {})
     const from = Math.max(offset, index * manifest.chunkSize)
     const to = Math.min(end, index * manifest.chunkSize + chunkLength(manifest, index))
-    await fetchSegment(manifest, [index], from, to, new Map([[index, p]]), pool, options)
+    fetchSegment(manifest, [index], from, to, new Map([[index, p]]), pool, options).catch((err: unknown) => { p.reject(toError(err)) })
     return p.promise
   }
 

@@ -6,7 +6,7 @@
 import { z } from 'zod'
 import { NODE_STATES } from '../node/state.ts'
 import {
-  GROUP_NAME_MAX_CHARS, HEARTBEAT_MAX_ADDRS, MAX_CHUNK_SIZE_BYTES, MAX_MANIFEST_BYTES, MAX_UPLOAD_BYTES, MULTIADDR_MAX_CHARS, PROTOCOL_PREFIX
+  GROUP_NAME_MAX_CHARS, HEARTBEAT_MAX_ADDRS, HEARTBEAT_MAX_BYTES, MAX_CHUNK_SIZE_BYTES, MAX_MANIFEST_BYTES, MAX_UPLOAD_BYTES, MULTIADDR_MAX_CHARS, PROTOCOL_PREFIX
 } from '../constants.ts'
 
 export const PROTOCOLS = {
@@ -33,8 +33,42 @@ export const PROTOCOLS = {
   /** List the files a member holds. */
   list: `${PROTOCOL_PREFIX}/list/1.0.0`,
   /** Browser nodes announce which chunks of a file they hold and learn who else watches it. */
-  swarm: `${PROTOCOL_PREFIX}/swarm/1.0.0`
+  swarm: `${PROTOCOL_PREFIX}/swarm/1.0.0`,
+  /** Once per connection: both ends prove they hold the cluster secret (node/peer-auth.ts). */
+  auth: `${PROTOCOL_PREFIX}/auth/1.0.0`
 } as const
+
+export type ProtocolName = keyof typeof PROTOCOLS
+
+/**
+ * Who may call each protocol. 'cluster': only a peer that proved the cluster
+ * secret on this connection (anything that changes state, carries or hands
+ * out group data, or counts in membership). 'public': anyone, as anyone may
+ * read over HTTP (with --signed-urls these need the secret too: HTTP then
+ * asks for signatures). 'open': the handshake itself.
+ */
+export const PROTOCOL_ACCESS: Record<ProtocolName, 'cluster' | 'public' | 'open'> = {
+  members: 'cluster',
+  leave: 'cluster',
+  put: 'cluster',
+  replicate: 'cluster',
+  locate: 'public',
+  get: 'public',
+  delete: 'cluster',
+  apply: 'cluster',
+  sync: 'cluster',
+  recruit: 'cluster',
+  list: 'cluster',
+  swarm: 'public',
+  auth: 'open'
+}
+
+const ACCESS_BY_ID = new Map(Object.entries(PROTOCOLS).map(([name, id]) => [id as string, PROTOCOL_ACCESS[name as ProtocolName]]))
+
+/** The access class of a protocol id ('open' for ids that are not dsm's, e.g. libp2p's own). */
+export function protocolAccess (protocol: string): 'cluster' | 'public' | 'open' {
+  return ACCESS_BY_ID.get(protocol) ?? 'open'
+}
 
 /** Binary data (any Uint8Array, whatever its buffer type). */
 export const bytesSchema = z.custom<Uint8Array>(v => v instanceof Uint8Array, 'expected bytes')
@@ -82,15 +116,33 @@ export const MembersRequestSchema = z.object({
 })
 export type MembersRequest = z.infer<typeof MembersRequestSchema>
 
+/**
+ * A heartbeat as its member sealed it (node/membership/seal.ts): a signed
+ * heartbeat (`SignedHeartbeat`), encrypted once per cluster secret the member
+ * holds. Only holders of the secret can read or make one.
+ */
+export const SealedHeartbeatSchema = z.object({
+  boxes: z.array(bytesSchema.refine(b => b.byteLength <= HEARTBEAT_MAX_BYTES, 'box too large')).min(1).max(4)
+})
+/** What a box holds: the heartbeat's bytes and the member's signature over them. */
+export const SignedHeartbeatSchema = z.object({
+  body: bytesSchema.refine(b => b.byteLength <= HEARTBEAT_MAX_BYTES, 'heartbeat too large'),
+  sig: bytesSchema.refine(b => b.byteLength <= 128, 'signature too large')
+})
+export type SealedHeartbeat = z.infer<typeof SealedHeartbeatSchema>
+
 export const MembersResponseSchema = z.object({
   members: z.array(z.object({
-    heartbeat: HeartbeatSchema,
+    /** The member's own sealed heartbeat (so no node can describe another). */
+    sealed: bytesSchema,
     /** How long ago the answering node heard this heartbeat. */
     ageMs: count
   })).max(10_000)
 })
 export type MembersResponse = z.infer<typeof MembersResponseSchema>
 
+/** A leave notice: the leaving member's sealed OFFLINE heartbeat. */
+export const LeaveNoticeSchema = z.object({ sealed: bytesSchema })
 export const LeaveAckSchema = z.object({ ok: z.literal(true) })
 export type LeaveAck = z.infer<typeof LeaveAckSchema>
 
@@ -209,3 +261,13 @@ export const SwarmPeersSchema = z.object({
   peers: z.array(z.object({ peerId: peerIdString, addrs: PeerAddrsSchema.shape.addrs, have: bitmap })).max(256)
 })
 export type SwarmPeers = z.infer<typeof SwarmPeersSchema>
+
+// ---- peer authentication (node/peer-auth.ts) --------------------------------
+
+const nonce = bytesSchema.refine(b => b.byteLength === 32, 'a nonce is 32 bytes')
+/** One HMAC per secret the prover holds (rotation: old and new). */
+const proofs = z.array(bytesSchema.refine(b => b.byteLength === 32, 'a proof is 32 bytes')).min(1).max(4)
+export const AuthHelloSchema = z.object({ nonce })
+export const AuthChallengeSchema = z.object({ nonce, proofs })
+export const AuthProofSchema = z.object({ proofs })
+export const AuthResultSchema = z.object({ accepted: z.boolean() })

@@ -20,7 +20,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { DSM_BIN, nodeArgs, superviseNode } from './proc.ts'
+import { DSM_BIN, TEST_SECRET, nodeArgs, superviseNode } from './proc.ts'
 import type { ProcNode, ProcNodeInit } from './proc.ts'
 
 const run = promisify(execFile)
@@ -180,7 +180,7 @@ export function leftovers (net: Net): string[] {
 export type NsNodeInit = ProcNodeInit
 
 /** Fast membership for multi-host tests. */
-export const NETNS_ENV = { DSM_HEARTBEAT_INTERVAL_MS: '300', DSM_OFFLINE_AFTER_MS: '1500', DSM_LOG_LEVEL: 'warn', DSM_OPEN: '1' }
+export const NETNS_ENV = { DSM_HEARTBEAT_INTERVAL_MS: '300', DSM_OFFLINE_AFTER_MS: '1500', DSM_LOG_LEVEL: 'warn', DSM_OPEN: '1', DSM_SECRET: TEST_SECRET }
 
 /**
  * `ip netns exec <ns> bin/dsm node` listening on the host's address. `ip netns

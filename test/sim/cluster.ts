@@ -64,8 +64,10 @@ export class SimCluster {
   readonly root: string
   private readonly init: Required<Pick<SimClusterInit, 'groupSize' | 'latencyMs' | 'heartbeatIntervalMs' | 'offlineAfterMs' | 'joinSettleMs' | 'http'>> & SimClusterInit
   private readonly prefix = randomBytes(4).toString('hex')
+  readonly secret = randomBytes(24).toString('base64url')
   private readonly running: Array<DsmNode | undefined> = []
   private readonly peerIds_: string[] = []
+  private readonly overrides = new Map<number, Partial<NodeConfig>>()
   /** Pairs of node indexes that cannot reach each other, as "a:b" with a < b. */
   private readonly cut = new Set<string>()
 
@@ -114,13 +116,21 @@ export class SimCluster {
       http: { host: '127.0.0.1', port: 0 },
       // Writes need no token here (test/security.test.ts covers the token).
       open: true,
+      // One cluster, one secret (a node configured with another is a stranger: test/security.test.ts).
+      secret: this.secret,
       groupSize: this.init.groupSize,
       heartbeatIntervalMs: this.init.heartbeatIntervalMs,
       offlineAfterMs: this.init.offlineAfterMs,
       joinSettleMs: this.init.joinSettleMs,
       logLevel: 'silent',
-      ...this.init.configure?.(index)
+      ...this.init.configure?.(index),
+      ...this.overrides.get(index)
     }
+  }
+
+  /** Change a node's config for its next start (e.g. a new secret before a restart). */
+  reconfigure (index: number, patch: Partial<NodeConfig>): void {
+    this.overrides.set(index, { ...this.overrides.get(index), ...patch })
   }
 
   /** Start a new node (appended) and return its index. */

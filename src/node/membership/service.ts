@@ -5,15 +5,16 @@
  * (`/dsm/members/1.0.0`) so it need not wait for gossip to hear everyone.
  */
 import { TopicValidatorResult } from '@libp2p/gossipsub'
-import { FORGET_OFFLINE_AFTER_MS, LEAVE_NOTICE_TIMEOUT_MS, MEMBERSHIP_TOPIC, REFRESH_VIEW_PEERS, REFRESH_VIEW_TIMEOUT_MS, STATE_REANNOUNCE_DELAYS_MS } from '../../constants.ts'
+import { CLOCK_SKEW_WARN_MS, FORGET_OFFLINE_AFTER_MS, LEAVE_NOTICE_TIMEOUT_MS, MEMBERSHIP_TOPIC, REFRESH_VIEW_PEERS, REFRESH_VIEW_TIMEOUT_MS, STATE_REANNOUNCE_DELAYS_MS } from '../../constants.ts'
 import { InvalidHeartbeatError, toError } from '../../errors.ts'
-import { encodeMessage } from '../../wire/codec.ts'
-import { HeartbeatSchema, LeaveAckSchema, MembersRequestSchema, MembersResponseSchema, PROTOCOLS } from '../../wire/messages.ts'
+import { monotonicNow } from '../../util/time.ts'
+import { LeaveAckSchema, LeaveNoticeSchema, MembersRequestSchema, MembersResponseSchema, PROTOCOLS } from '../../wire/messages.ts'
 import { request, serve } from '../../wire/rpc.ts'
 import { DROP_REASONS, checkHeartbeat } from './heartbeat.ts'
 import { HeartbeatRateLimit } from './rate-limit.ts'
 import { MembershipView } from './view.ts'
 import type { DropReason } from './heartbeat.ts'
+import type { HeartbeatSeal } from './seal.ts'
 import type { Logger } from '../../logger.ts'
 import type { Heartbeat, MembersResponse } from '../../wire/messages.ts'
 import type { Dialer, Registrar } from '../../wire/rpc.ts'
@@ -26,6 +27,12 @@ export interface MembershipInit {
   heartbeatIntervalMs: number
   offlineAfterMs: number
   version: string
+  /**
+   * Orders our heartbeats across restarts: persisted and raised at every
+   * start (./node-state.ts), never taken from the clock, so a restart with a
+   * clock set back is not mistaken for an old heartbeat.
+   */
+  incarnation: number
 }
 
 export interface MembershipComponents {
@@ -42,6 +49,10 @@ export interface MembershipComponents {
   capacity: () => Promise<Capacity & { reserve: number }>
   /** Remember a member's addresses so it can be dialled by peer id. */
   rememberAddrs: (peerId: string, addrs: string[]) => Promise<void>
+  /** Seals our heartbeats and opens everyone else's (cluster secret, member signature). */
+  seal: HeartbeatSeal
+  /** Has this peer proven the cluster secret on a connection to us? (Views are pulled only from such peers.) */
+  isProven: (peer: PeerId) => boolean
   logger: Logger
 }
 
@@ -50,13 +61,12 @@ export class Membership implements Startable {
   readonly dropped: Record<DropReason, number>
   private readonly components: MembershipComponents
   private readonly init: MembershipInit
-  private readonly incarnation = Date.now()
   private seq = 0
   private timer?: ReturnType<typeof setInterval>
   /** Follow-up announces of a state change (see onStatusChange). */
   private readonly followUps = new Set<ReturnType<typeof setTimeout>>()
   private started = false
-  private readonly decoded = new WeakMap<Message, Heartbeat>()
+  private readonly decoded = new WeakMap<Message, { heartbeat: Heartbeat, sealed: Uint8Array }>()
   private readonly rateLimit = new HeartbeatRateLimit()
 
   constructor (components: MembershipComponents, init: MembershipInit) {
@@ -82,8 +92,8 @@ export class Membership implements Startable {
     this.components.status.addEventListener('change', this.onStatusChange)
     await serve(this.components.registrar, PROTOCOLS.members, MembersRequestSchema, MembersResponseSchema,
       async (req) => this.snapshot(req.group))
-    await serve(this.components.registrar, PROTOCOLS.leave, HeartbeatSchema, LeaveAckSchema,
-      async (hb, remote) => this.onLeave(hb, remote.toString()))
+    await serve(this.components.registrar, PROTOCOLS.leave, LeaveNoticeSchema, LeaveAckSchema,
+      async (notice, remote) => this.onLeave(notice.sealed, remote.toString()))
     this.timer = setInterval(this.tick, this.init.heartbeatIntervalMs)
     await this.announce()
   }
@@ -112,20 +122,23 @@ export class Membership implements Startable {
    */
   private async leave (): Promise<void> {
     const hb = await this.heartbeat('OFFLINE')
-    this.view.apply(hb, Date.now())
-    await this.publish(hb)
+    const sealed = await this.components.seal.seal(hb)
+    this.view.apply(hb, monotonicNow(), { sealed })
+    await this.publish(sealed)
     const signal = AbortSignal.timeout(LEAVE_NOTICE_TIMEOUT_MS)
-    await Promise.allSettled(this.components.connectedPeers().map(async peer =>
-      request(this.components.dialer, peer, PROTOCOLS.leave, HeartbeatSchema, hb, LeaveAckSchema, { signal })))
+    const peers = this.components.connectedPeers().filter(p => this.components.isProven(p))
+    await Promise.allSettled(peers.map(async peer =>
+      request(this.components.dialer, peer, PROTOCOLS.leave, LeaveNoticeSchema, { sealed }, LeaveAckSchema, { signal })))
   }
 
-  private onLeave (hb: Heartbeat, remote: string): { ok: true } {
+  private async onLeave (sealed: Uint8Array, remote: string): Promise<{ ok: true }> {
     // The secure channel authenticated `remote`: only a member can announce its own leave.
-    if (hb.peer !== remote || hb.state !== 'OFFLINE') {
-      this.dropped.forged++
-      throw new InvalidHeartbeatError('a leave notice must come from the leaving member and say OFFLINE')
+    const opened = await this.components.seal.open(sealed, remote)
+    if (!opened.ok || opened.heartbeat.state !== 'OFFLINE') {
+      this.dropped[opened.ok ? 'forged' : opened.reason]++
+      throw new InvalidHeartbeatError('a leave notice must be the leaving member\'s own sealed OFFLINE heartbeat')
     }
-    if (this.view.apply(hb, Date.now()) === 'stale') this.dropped.stale++
+    if (this.view.apply(opened.heartbeat, monotonicNow(), { sealed }) === 'stale') this.dropped.stale++
     return { ok: true }
   }
 
@@ -133,19 +146,26 @@ export class Membership implements Startable {
   async announce (): Promise<void> {
     if (!this.started) return
     const hb = await this.heartbeat()
-    this.view.apply(hb, Date.now())
-    await this.publish(hb)
+    const sealed = await this.components.seal.seal(hb)
+    this.view.apply(hb, monotonicNow(), { sealed })
+    await this.publish(sealed)
   }
 
   /** Pull a peer's view (whole, or of one `group`) and merge it (hearsay until members confirm). */
   async fetchView (peer: PeerId | Multiaddr, options: AbortOptions & { group?: string } = {}): Promise<number> {
     const req = options.group != null ? { group: options.group } : {}
     const res = await request(this.components.dialer, peer, PROTOCOLS.members, MembersRequestSchema, req, MembersResponseSchema, options)
-    const now = Date.now()
     let applied = 0
-    for (const { heartbeat, ageMs } of res.members) {
+    for (const { sealed, ageMs } of res.members) {
+      // Each record must be its member's own words, sealed with our secret: a peer cannot describe another.
+      const opened = await this.components.seal.open(sealed)
+      if (!opened.ok) {
+        this.dropped[opened.reason]++
+        continue
+      }
+      const heartbeat = opened.heartbeat
       if (heartbeat.peer === this.components.peerId.toString()) continue
-      if (this.view.apply(heartbeat, now, { ageMs, confirmed: false }) === 'applied') {
+      if (this.view.apply(heartbeat, monotonicNow(), { ageMs, confirmed: false, sealed }) === 'applied') {
         applied++
         await this.components.rememberAddrs(heartbeat.peer, heartbeat.addrs)
       }
@@ -161,6 +181,7 @@ export class Membership implements Startable {
   async refresh (options: AbortOptions & { prefer?: string[], limit?: number, group?: string } = {}): Promise<void> {
     const prefer = new Set(options.prefer ?? [])
     const peers = this.components.connectedPeers()
+      .filter(p => this.components.isProven(p))
       .sort((a, b) => Number(prefer.has(b.toString())) - Number(prefer.has(a.toString())))
       .slice(0, options.limit ?? REFRESH_VIEW_PEERS)
     const signal = options.signal ?? AbortSignal.timeout(REFRESH_VIEW_TIMEOUT_MS)
@@ -168,16 +189,13 @@ export class Membership implements Startable {
   }
 
   private snapshot (group?: string): MembersResponse {
-    const now = Date.now()
+    const now = monotonicNow()
+    // A record is relayed as its member sealed it; the state we derived (OFFLINE after silence) travels as its age.
     return {
-      members: (group != null ? this.view.groupMembers(group) : this.view.members()).map(m => ({
-        heartbeat: {
-          peer: m.peerId, addrs: m.addrs, group: m.group, state: m.state, total: m.total, free: m.free,
-          load: m.load, version: m.version, incarnation: m.incarnation, seq: m.seq, ts: m.lastSeen,
-          sync: m.sync, spare: m.spare, reserve: m.reserve
-        },
+      members: (group != null ? this.view.groupMembers(group) : this.view.members()).flatMap(m => m.sealed == null ? [] : [{
+        sealed: m.sealed,
         ageMs: Math.max(0, now - m.lastSeen)
-      }))
+      }])
     }
   }
 
@@ -193,7 +211,7 @@ export class Membership implements Startable {
       free: capacity.free,
       load: status.load,
       version: this.init.version,
-      incarnation: this.incarnation,
+      incarnation: this.init.incarnation,
       seq: ++this.seq,
       ts: Date.now(),
       sync: status.sync,
@@ -202,16 +220,16 @@ export class Membership implements Startable {
     }
   }
 
-  private async publish (hb: Heartbeat): Promise<void> {
+  private async publish (sealed: Uint8Array): Promise<void> {
     try {
-      await this.components.pubsub.publish(MEMBERSHIP_TOPIC, encodeMessage(HeartbeatSchema, hb))
+      await this.components.pubsub.publish(MEMBERSHIP_TOPIC, sealed)
     } catch (err) {
       this.components.logger.debug({ err: toError(err).message }, 'heartbeat publish failed')
     }
   }
 
   private readonly tick = (): void => {
-    this.view.sweep(Date.now())
+    this.view.sweep(monotonicNow())
     this.announceLogged('heartbeat failed')
   }
 
@@ -243,35 +261,49 @@ export class Membership implements Startable {
     }
   }
 
-  private readonly validate = (from: PeerId, msg: Message): TopicValidatorResult => {
-    const now = Date.now()
-    const check = checkHeartbeat(msg, now)
+  private readonly validate = async (from: PeerId, msg: Message): Promise<TopicValidatorResult> => {
+    const check = await checkHeartbeat(msg, this.components.seal)
     if (!check.ok) {
       this.dropped[check.reason]++
       this.components.logger.debug({ reason: check.reason, detail: check.detail }, 'heartbeat dropped')
-      // Clock skew and reordering happen to honest peers: ignore, do not penalise.
-      return check.reason === 'stale' || check.reason === 'future' ? TopicValidatorResult.Ignore : TopicValidatorResult.Reject
+      // Whoever hands us a heartbeat without the secret's MAC, or a forged one, is scored down.
+      return TopicValidatorResult.Reject
     }
-    if (!this.rateLimit.take(check.heartbeat.peer, now)) {
+    if (!this.rateLimit.take(check.heartbeat.peer, monotonicNow())) {
       this.dropped.flood++
       // Penalise the flooder itself, not an honest peer that relayed its heartbeats.
       return from.toString() === check.heartbeat.peer ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
     }
-    this.decoded.set(msg, check.heartbeat)
+    this.decoded.set(msg, check)
     return TopicValidatorResult.Accept
   }
 
   private readonly onMessage = (evt: CustomEvent<Message>): void => {
     if (evt.detail.topic !== MEMBERSHIP_TOPIC) return
-    const hb = this.decoded.get(evt.detail)
-    if (hb == null) return
-    if (this.view.apply(hb, Date.now()) === 'stale') {
+    const check = this.decoded.get(evt.detail)
+    if (check == null) return
+    const hb = check.heartbeat
+    // Its clock against ours (gossip adds milliseconds): reported, never a reason to drop it.
+    const skewMs = hb.ts - Date.now()
+    const previous = this.view.get(hb.peer)?.skewMs
+    if (this.view.apply(hb, monotonicNow(), { sealed: check.sealed, skewMs }) === 'stale') {
       this.dropped.stale++
       return
     }
+    this.reportSkew(hb.peer, previous, skewMs)
     this.components.rememberAddrs(hb.peer, hb.addrs).catch(err => {
       this.components.logger.debug({ err: toError(err).message, peer: hb.peer }, 'could not store member addresses')
     })
+  }
+
+  /** Log when a member's clock moves beyond (or back within) CLOCK_SKEW_WARN_MS of ours. */
+  private reportSkew (peer: string, previous: number | undefined, skewMs: number): void {
+    const off = (v: number | undefined): boolean => v != null && Math.abs(v) > CLOCK_SKEW_WARN_MS
+    if (off(skewMs) && !off(previous)) {
+      this.components.logger.warn({ peer: peer.slice(-8), skewMs }, `member's clock is ${Math.round(skewMs / 1000)} s ${skewMs > 0 ? 'ahead of' : 'behind'} ours: run NTP on every host (dsm keeps working; signed-URL expiry and timestamps shown to users follow each host's clock)`)
+    } else if (!off(skewMs) && off(previous)) {
+      this.components.logger.info({ peer: peer.slice(-8), skewMs }, 'member\'s clock agrees with ours again')
+    }
   }
 }
 

@@ -30,6 +30,10 @@ export interface MemberRecord {
   /** True once a heartbeat signed by the member itself reached us. */
   confirmed: boolean
   self: boolean
+  /** The member's sealed heartbeat this record comes from (relayed as is in views: see seal.ts). */
+  sealed?: Uint8Array
+  /** Its clock minus ours, measured from the last heartbeat heard from it directly (ms; positive: it is ahead). */
+  skewMs?: number
 }
 
 export interface StateChange { peerId: string, from: NodeState, to: NodeState }
@@ -108,7 +112,7 @@ export class MembershipView extends TypedEventEmitter<MembershipEvents> {
    * Apply a heartbeat. `ageMs` > 0 means it is hearsay: relayed by another
    * node's view, not heard from the member itself.
    */
-  apply (hb: Heartbeat, now: number, options: { ageMs?: number, confirmed?: boolean } = {}): ApplyResult {
+  apply (hb: Heartbeat, now: number, options: { ageMs?: number, confirmed?: boolean, sealed?: Uint8Array, skewMs?: number } = {}): ApplyResult {
     const prev = this.records.get(hb.peer)
     if (prev != null && !isNewer(hb, prev)) return 'stale'
     const confirmed = options.confirmed ?? true
@@ -132,7 +136,9 @@ export class MembershipView extends TypedEventEmitter<MembershipEvents> {
       lastSeen,
       ...(silent || hb.state === 'OFFLINE' ? { offlineSince: prev?.offlineSince ?? now } : {}),
       confirmed: confirmed || (prev?.confirmed ?? false),
-      self: hb.peer === this.init.selfId
+      self: hb.peer === this.init.selfId,
+      ...(options.sealed != null ? { sealed: options.sealed } : {}),
+      ...(options.skewMs != null ? { skewMs: options.skewMs } : prev?.skewMs != null ? { skewMs: prev.skewMs } : {})
     }
     this.put(next)
     this.emitChanges(prev, next)
@@ -150,13 +156,13 @@ export class MembershipView extends TypedEventEmitter<MembershipEvents> {
         this.sorted = undefined
         this.safeDispatchEvent('member:forgotten', { detail: m })
       } else if (m.state !== 'OFFLINE' && silentMs > offlineAfterMs) {
-        this.setOffline(m)
+        this.setOffline(m, now)
       }
     }
   }
 
-  private setOffline (m: MemberRecord): void {
-    const next = { ...m, state: 'OFFLINE' as const, offlineSince: Date.now() }
+  private setOffline (m: MemberRecord, now: number): void {
+    const next = { ...m, state: 'OFFLINE' as const, offlineSince: now }
     this.put(next)
     this.emitChanges(m, next)
   }
