@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config'
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // No DSM_* variable of the user's shell reaches a test (test/hermetic.ts).
+    setupFiles: ['test/hermetic.ts'],
     // Multi-node tests start real libp2p nodes: give them time, but not forever.
     testTimeout: 60_000,
     hookTimeout: 60_000,

@@ -7,7 +7,8 @@ const BENCHES: Record<string, string> = {
   upload: './upload.ts',
   stream: './stream.ts',
   browser: './browser.ts',
-  dht: './dht.ts'
+  dht: './dht.ts',
+  load: './load.ts'
 }
 
 const [name, ...rest] = process.argv.slice(2)

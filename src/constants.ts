@@ -52,6 +52,8 @@ export const FORGET_OFFLINE_AFTER_MS = 24 * 60 * 60 * 1000
 
 /** Target number of content-equal members per replica group. */
 export const DEFAULT_GROUP_SIZE = 3
+/** No upload is acknowledged with fewer copies (where the group has that many members): see ingest.ts copyFloor. */
+export const DEFAULT_MIN_COPIES = 2
 /** Longest group name accepted (names are also DHT keys and path-free). */
 export const GROUP_NAME_MAX_CHARS = 64
 /**

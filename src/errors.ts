@@ -212,6 +212,20 @@ export class UrlSignatureError extends DsmError {
   override code = 'ERR_BAD_SIGNATURE'
 }
 
+/** The node's database file is damaged: the node cannot start on it (see `dsm node --rebuild`). */
+export class DatabaseDamagedError extends DsmError {
+  static override name = 'DatabaseDamagedError'
+  override name = 'DatabaseDamagedError'
+  override code = 'ERR_DATABASE_DAMAGED'
+}
+
+/** A client sent its request (headers or body) too slowly: 408, and the connection is closed. */
+export class RequestTimeoutError extends DsmError {
+  static override name = 'RequestTimeoutError'
+  override name = 'RequestTimeoutError'
+  override code = 'ERR_REQUEST_TIMEOUT'
+}
+
 /** A peer did not prove it holds the cluster secret (or refused ours): it may not use cluster protocols. */
 export class PeerUnauthorizedError extends DsmError {
   static override name = 'PeerUnauthorizedError'

@@ -261,3 +261,50 @@ describe('streaming from replicas', () => {
     }
   })
 })
+
+describe('stalled replicas under concurrent read-ahead', () => {
+  it('the reading node lives, clients get a clean 503 (or their bytes once the replicas answer again), and no promise is left unhandled', async () => {
+    // Short stalls so the test spends seconds, not minutes; node 3 reads g1's files without holding them.
+    const c = await createSimCluster({ nodes: 4, http: true, configure: (i) => ({ group: i < 3 ? 'g1' : 'g2', readSources: 3, stallTimeoutMs: 200 }) })
+    try {
+      await c.ready()
+      await c.waitFor(() => c.upIndexes().every(i => c.node(i).membership.view.members().filter(m => m.state === 'ACTIVE').length === 4), { message: 'all ACTIVE' })
+      const data = randomBytes(12 * 1024 * 1024, 707)
+      const { body } = await upload(url(c, 0), data, 'stall.bin', { group: 'g1' })
+      const id = body.id as string
+      // Every replica's disk stops answering: each read-ahead segment stalls, fails over, and finally fails.
+      const released = Promise.withResolvers<void>()
+      const stores = [0, 1, 2].map(i => c.node(i).store)
+      for (const store of stores) {
+        const proto = Object.getPrototypeOf(store) as typeof store
+        store.readChunkWithLeaves = async (digest) => { await released.promise; return proto.readChunkWithLeaves.call(store, digest) }
+      }
+      // Many readers at once, sharing chunks through node 3's cache; half of them hang up early.
+      const readers = Array.from({ length: 12 }, async (_, k) => {
+        const controller = new AbortController()
+        if (k % 2 === 1) setTimeout(() => { controller.abort() }, 20 + k * 10)
+        const range: Record<string, string> = k % 3 === 0 ? {} : { range: `bytes=${k * 500_000}-` }
+        try {
+          const res = await fetch(`${url(c, 3)}/files/${id}`, { headers: range, signal: controller.signal })
+          return { status: res.status, body: await res.json().catch(() => ({})) as { code?: string } }
+        } catch {
+          return { status: 'aborted' as const, body: {} }
+        }
+      })
+      const answers = await Promise.all(readers)
+      for (const a of answers) {
+        if (a.status !== 'aborted') expect(a).toMatchObject({ status: 503, body: { code: 'ERR_UNAVAILABLE' } })
+      }
+      expect(answers.filter(a => a.status === 503).length).toBeGreaterThan(0)
+      expect((await fetch(`${url(c, 3)}/healthz`)).status, 'the reading node still answers').toBe(200)
+      // The disks answer again: the same node serves the file whole.
+      for (const store of stores) delete (store as { readChunkWithLeaves?: unknown }).readChunkWithLeaves
+      released.resolve()
+      const d = await download(url(c, 3), id)
+      expect(d.status).toBe(200)
+      expect(sha256hex(d.bytes)).toBe(sha256hex(data))
+    } finally {
+      await c.close()
+    }
+  })
+})

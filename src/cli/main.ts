@@ -8,7 +8,7 @@ import { VERSION } from '../version.ts'
 import { DEFAULT_NODE_URL } from './client.ts'
 import { registerClusterCommands } from './commands/cluster.ts'
 import { registerFileCommands } from './commands/files.ts'
-import { registerNodeCommand, registerSwarmKeyCommand } from './commands/node.ts'
+import { registerNodeCommand, registerSecretCommand, registerSwarmKeyCommand } from './commands/node.ts'
 
 export const EXIT_FAILURE = 1
 export const EXIT_USAGE = 2
@@ -28,6 +28,7 @@ export function buildProgram (): Command {
     .showHelpAfterError('(run with --help for usage)')
   registerNodeCommand(program)
   registerSwarmKeyCommand(program)
+  registerSecretCommand(program)
   registerClusterCommands(program, withClient)
   registerFileCommands(program, withClient)
   return program

@@ -6,6 +6,8 @@ import Fastify from 'fastify'
 import { DRAIN_AFTER_ERROR_TIMEOUT_MS, HTTP_CLOSE_GRACE_MS } from '../constants.ts'
 import { AddressInUseError, DsmError } from '../errors.ts'
 import { errorAnswer } from './errors.ts'
+import { DEFAULT_HTTP_LIMITS, limitedServer } from './limits.ts'
+import type { HttpLimits } from './limits.ts'
 import type { HttpAddress } from '../node/config.ts'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 
@@ -17,7 +19,13 @@ async function sendError (reply: FastifyReply, thrown: unknown): Promise<void> {
   const { status, code } = errorAnswer(err)
   const message = status >= 500 && !(err instanceof DsmError) ? `internal error: ${err.message}` : err.message
   if (status === 401) void reply.header('WWW-Authenticate', 'Bearer realm="dsm"')
-  if (!reply.request.raw.complete) discardRestOfBody(reply)
+  if (status === 408) {
+    // The client stalled: answer, then hang up (waiting for the rest of its body is what it wants us to do).
+    void reply.header('Connection', 'close')
+    reply.raw.once('finish', () => { reply.request.raw.socket?.destroy() })
+  } else if (!reply.request.raw.complete) {
+    discardRestOfBody(reply)
+  }
   await reply.status(status).type('application/json').send({ code, message })
 }
 
@@ -43,9 +51,15 @@ export interface HttpServer {
   close(): Promise<void>
 }
 
-export async function startHttpServer (at: HttpAddress, routes: RouteRegistrar[]): Promise<HttpServer> {
+export async function startHttpServer (at: HttpAddress, routes: RouteRegistrar[], limits: HttpLimits = DEFAULT_HTTP_LIMITS): Promise<HttpServer> {
   const app = Fastify({
     logger: false,
+    // Deadlines for headers and idle sockets, caps on connections (./limits.ts).
+    serverFactory: (handler) => limitedServer(limits, handler),
+    // Fastify applies these to the server it is given too: the same values.
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    connectionTimeout: limits.socketIdleTimeoutMs,
+    requestTimeout: 0,
     // Uploads are streamed, not parsed: the body limit applies to JSON bodies only.
     bodyLimit: 1024 * 1024,
     forceCloseConnections: true,
@@ -55,8 +69,13 @@ export async function startHttpServer (at: HttpAddress, routes: RouteRegistrar[]
     // A request Node cannot even parse (unknown method, broken framing): still a JSON error.
     clientErrorHandler: (err, socket) => {
       if (!socket.writable) { socket.destroy(); return }
-      const body = JSON.stringify({ code: 'ERR_BAD_REQUEST', message: `malformed HTTP request (${(err as { code?: string }).code ?? err.message})` })
-      socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+      const code = (err as { code?: string }).code
+      // Headers that did not arrive in time (slowloris): 408, like a stalled body.
+      const timedOut = code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      const body = JSON.stringify(timedOut
+        ? { code: 'ERR_REQUEST_TIMEOUT', message: 'the request headers did not arrive in time' }
+        : { code: 'ERR_BAD_REQUEST', message: `malformed HTTP request (${code ?? err.message})` })
+      socket.end(`HTTP/1.1 ${timedOut ? '408 Request Timeout' : '400 Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
     }
   })
   app.setErrorHandler((thrown, _req, reply) => { void sendError(reply, thrown) })

@@ -13,6 +13,8 @@ import {
   HEARTBEAT_INTERVAL_MS, JOIN_SETTLE_MS, SYNC_INTERVAL_MS, MAX_CHUNK_SIZE_BYTES, MAX_PARALLEL_SOURCES, MIN_TOKEN_CHARS, OFFLINE_AFTER_MS, REPAIR_AFTER_MS, STALL_TIMEOUT_MS
 } from '../constants.ts'
 import { InvalidConfigError } from '../errors.ts'
+import { DEFAULT_HTTP_LIMITS } from '../http/limits.ts'
+import type { HttpLimits } from '../http/limits.ts'
 import { PLACEMENTS } from '../replica/placement.ts'
 import { parseDuration } from '../util/duration.ts'
 import { parseSize } from '../util/size.ts'
@@ -46,6 +48,8 @@ export interface NodeConfig {
   reserve: SizeSpec
   /** Copies an upload needs before it is acknowledged. */
   writeQuorum: Quorum
+  /** Fewest copies any upload is acknowledged with (null: 2, or a smaller numeric write quorum). */
+  minCopies: number | null
   placement: Placement
   /** How long a member may stay OFFLINE before its group recruits a replacement. */
   repairAfterMs: number
@@ -73,6 +77,15 @@ export interface NodeConfig {
   networkKey: string | null
   /** Peer ids allowed to connect (empty: anyone, subject to the network key). */
   allowPeers: string[]
+  /** Rebuild the index from the group at this start (`dsm node --rebuild`; never kept in dsm.json). */
+  rebuild: boolean
+  /** HTTP deadlines and connection caps (see src/http/limits.ts). */
+  httpHeadersTimeoutMs: number
+  httpBodyIdleTimeoutMs: number
+  httpKeepAliveTimeoutMs: number
+  httpSocketIdleTimeoutMs: number
+  httpMaxConnections: number
+  httpMaxConnectionsPerClient: number
 }
 
 const multiaddrString = z.string().refine(s => {
@@ -138,6 +151,7 @@ const LayerSchema = z.object({
   logLevel: z.enum(LOG_LEVELS),
   reserve: reserveSpec,
   writeQuorum: quorumSpec,
+  minCopies: z.union([positiveInt.max(64), z.string().regex(/^[1-9]\d?$/).transform(Number).pipe(positiveInt.max(64))]).nullable(),
   placement: z.enum(PLACEMENTS),
   repairAfterMs: duration,
   stallTimeoutMs: positiveInt.min(50).max(MAX_TIMER_MS),
@@ -151,7 +165,14 @@ const LayerSchema = z.object({
   secretFile: z.string().min(1).nullable(),
   previousSecrets: z.array(z.string().min(1).max(512)).max(3),
   networkKey: z.string().min(1).nullable(),
-  allowPeers: z.array(z.string().min(1).max(128))
+  allowPeers: z.array(z.string().min(1).max(128)),
+  rebuild: z.boolean(),
+  httpHeadersTimeoutMs: duration.pipe(positiveInt),
+  httpBodyIdleTimeoutMs: duration.pipe(positiveInt),
+  httpKeepAliveTimeoutMs: duration.pipe(positiveInt),
+  httpSocketIdleTimeoutMs: duration.pipe(positiveInt),
+  httpMaxConnections: positiveInt.max(1_000_000),
+  httpMaxConnectionsPerClient: positiveInt.max(1_000_000)
 }).partial().strict()
 export type ConfigLayer = z.input<typeof LayerSchema>
 
@@ -182,6 +203,7 @@ export function layerFromEnv (env: NodeJS.ProcessEnv): ConfigLayer {
     DSM_LOG_LEVEL: ['logLevel', String],
     DSM_RESERVE: ['reserve', String],
     DSM_WRITE_QUORUM: ['writeQuorum', String],
+    DSM_MIN_COPIES: ['minCopies', num],
     DSM_PLACEMENT: ['placement', String],
     DSM_REPAIR_AFTER: ['repairAfterMs', String],
     DSM_STALL_TIMEOUT_MS: ['stallTimeoutMs', num],
@@ -195,7 +217,13 @@ export function layerFromEnv (env: NodeJS.ProcessEnv): ConfigLayer {
     DSM_SECRET_FILE: ['secretFile', String],
     DSM_PREVIOUS_SECRETS: ['previousSecrets', list],
     DSM_NETWORK_KEY: ['networkKey', String],
-    DSM_ALLOW_PEERS: ['allowPeers', list]
+    DSM_ALLOW_PEERS: ['allowPeers', list],
+    DSM_HTTP_HEADERS_TIMEOUT: ['httpHeadersTimeoutMs', String],
+    DSM_HTTP_BODY_IDLE_TIMEOUT: ['httpBodyIdleTimeoutMs', String],
+    DSM_HTTP_KEEP_ALIVE_TIMEOUT: ['httpKeepAliveTimeoutMs', String],
+    DSM_HTTP_SOCKET_IDLE_TIMEOUT: ['httpSocketIdleTimeoutMs', String],
+    DSM_HTTP_MAX_CONNECTIONS: ['httpMaxConnections', num],
+    DSM_HTTP_MAX_CONNECTIONS_PER_CLIENT: ['httpMaxConnectionsPerClient', num]
   }
   const layer: Record<string, unknown> = {}
   for (const [name, [key, convert]] of Object.entries(map)) {
@@ -224,6 +252,7 @@ export const DEFAULTS: Omit<NodeConfig, 'dataDir'> = {
   logLevel: 'info',
   reserve: { percent: DEFAULT_RESERVE_PERCENT },
   writeQuorum: 'all',
+  minCopies: null,
   placement: 'most-free',
   repairAfterMs: REPAIR_AFTER_MS,
   stallTimeoutMs: STALL_TIMEOUT_MS,
@@ -238,7 +267,14 @@ export const DEFAULTS: Omit<NodeConfig, 'dataDir'> = {
   secretFile: null,
   previousSecrets: [],
   networkKey: null,
-  allowPeers: []
+  allowPeers: [],
+  httpHeadersTimeoutMs: DEFAULT_HTTP_LIMITS.headersTimeoutMs,
+  httpBodyIdleTimeoutMs: DEFAULT_HTTP_LIMITS.bodyIdleTimeoutMs,
+  httpKeepAliveTimeoutMs: DEFAULT_HTTP_LIMITS.keepAliveTimeoutMs,
+  httpSocketIdleTimeoutMs: DEFAULT_HTTP_LIMITS.socketIdleTimeoutMs,
+  rebuild: false,
+  httpMaxConnections: DEFAULT_HTTP_LIMITS.maxConnections,
+  httpMaxConnectionsPerClient: DEFAULT_HTTP_LIMITS.maxConnectionsPerClient
 }
 
 export interface ResolveConfigInit {
@@ -268,6 +304,8 @@ export async function resolveConfig (init: ResolveConfigInit = {}): Promise<Node
   const fromEnv = parseLayer('environment', layerFromEnv(env))
   const dataDir = resolve(flags.dataDir ?? fromEnv.dataDir ?? defaultDataDir(env))
   const fromFile = parseLayer(join(dataDir, CONFIG_FILE_NAME), await readConfigFile(dataDir))
+  // A one-off action, not a setting: it must not run again at every start.
+  if (fromFile.rebuild !== undefined || fromEnv.rebuild !== undefined) throw new InvalidConfigError('rebuild is a command-line flag only (dsm node --rebuild), not a setting')
   const config: NodeConfig = { ...DEFAULTS, ...fromFile, ...fromEnv, ...flags, dataDir }
   if (config.offlineAfterMs <= config.heartbeatIntervalMs) {
     throw new InvalidConfigError(`offlineAfterMs (${config.offlineAfterMs}) must exceed heartbeatIntervalMs (${config.heartbeatIntervalMs})`)
@@ -296,4 +334,16 @@ export async function resolveConfig (init: ResolveConfigInit = {}): Promise<Node
     throw new InvalidConfigError('a spare node cannot also be given a group')
   }
   return config
+}
+
+/** The HTTP limits of a node's config. */
+export function httpLimits (config: NodeConfig): HttpLimits {
+  return {
+    headersTimeoutMs: config.httpHeadersTimeoutMs,
+    bodyIdleTimeoutMs: config.httpBodyIdleTimeoutMs,
+    keepAliveTimeoutMs: config.httpKeepAliveTimeoutMs,
+    socketIdleTimeoutMs: config.httpSocketIdleTimeoutMs,
+    maxConnections: config.httpMaxConnections,
+    maxConnectionsPerClient: config.httpMaxConnectionsPerClient
+  }
 }

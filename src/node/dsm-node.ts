@@ -17,6 +17,7 @@ import { startHttpServer } from '../http/server.ts'
 import { createLogger } from '../logger.ts'
 import { ReplicaService } from '../replica/service.ts'
 import { openDb } from '../store/db.ts'
+import { moveDatabaseAside, readLegacyGroup } from '../store/rebuild.ts'
 import { LocalStore } from '../store/local-store.ts'
 import { sizeOf } from '../util/size.ts'
 import { raceSignal } from '../util/abort.ts'
@@ -41,6 +42,7 @@ import { LocalStatus, diskCapacity } from './local-status.ts'
 import { NodeMetrics } from './metrics.ts'
 import type { Capacity } from './local-status.ts'
 import { createMembership } from './membership/service.ts'
+import { httpLimits } from './config.ts'
 import type { NodeConfig } from './config.ts'
 import type { Connectivity } from './connectivity.ts'
 import type { Assignment } from './group-join.ts'
@@ -135,15 +137,17 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
       this.keys = keys
       const auth = new HttpAuth({ token: this.token?.token ?? null, signedUrls: config.signedUrls })
       // Then HTTP: a taken port fails the start before anything else happened.
-      const http = this.init.http === false ? undefined : await startHttpServer(config.http, this.routes(auth))
+      const http = this.init.http === false ? undefined : await startHttpServer(config.http, this.routes(auth), httpLimits(config))
       if (http != null) cleanup.unshift(async () => { await http.close() })
+      const aside = config.rebuild ? await moveDatabaseAside(config.dataDir) : undefined
+      if (config.rebuild) this.log.warn({ movedTo: aside ?? null }, 'rebuilding the index from the group (--rebuild): the old database was moved aside')
       const db = openDb(config.dataDir)
       cleanup.unshift(async () => { db.close() })
       // Where an older version kept the group: the database's meta table (read once, then node.json).
-      const state = await NodeStateFile.open(config.dataDir, () => ({ group: db.getMeta('group'), spare: db.getMeta('spare') === '1' }))
+      const state = await NodeStateFile.open(config.dataDir, () => aside != null ? readLegacyGroup(aside) : { group: db.getMeta('group'), spare: db.getMeta('spare') === '1' })
       const capacity = async (): Promise<Capacity> => diskCapacity(config.dataDir)
       const store = new LocalStore({ db, dataDir: config.dataDir, reserve: config.reserve, capacity })
-      const report = await store.start()
+      const report = await store.start({ keepOrphans: config.rebuild })
       const privateKey = await loadOrCreateIdentity(config.dataDir)
       const proven = new ProvenPeers()
       const libp2p = await createDsmLibp2p({
@@ -218,13 +222,15 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
       }, {
         groupSize: config.groupSize,
         writeQuorum: config.writeQuorum,
+        minCopies: config.minCopies,
         placement: config.placement,
         repairAfterMs: config.repairAfterMs,
         intervalMs: config.syncIntervalMs,
         stallTimeoutMs: config.stallTimeoutMs,
         cacheBytes: config.cacheSize,
         readSources: config.readSources,
-        chunkSize: config.chunkSize
+        chunkSize: config.chunkSize,
+        rebuilding: config.rebuild
       })
       await replica.start()
       cleanup.unshift(async () => { await replica.stop() })
@@ -254,7 +260,7 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
       stat: async (id, options) => this.r.replica.stat(id, options),
       delete: async (id, options) => this.r.replica.delete(id, options),
       list: async (options) => this.r.replica.list(options)
-    }, auth), uiRoutes(), metricsRoutes(this.metrics)]
+    }, auth, this.config.httpBodyIdleTimeoutMs), uiRoutes(), metricsRoutes(this.metrics)]
   }
 
   /** Resolves when the node holds its place: ACTIVE in a group, or a spare. */

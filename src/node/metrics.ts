@@ -6,6 +6,7 @@
  * traffic is counted here as it happens. No label carries a file name or ID.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { CLOCK_SKEW_WARN_MS } from '../constants.ts'
 import { NotStartedError } from '../errors.ts'
 import { NODE_STATES } from './state.ts'
 import type { DropReason } from './membership/heartbeat.ts'
@@ -22,7 +23,7 @@ const DURATION_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
 export interface MeteredNode {
   status: Pick<LocalStatus, 'state' | 'group' | 'load'>
   membership: { view: Pick<MembershipView, 'members'>, dropped: Readonly<Record<DropReason, number>> }
-  libp2p: { getConnections(): Array<{ remotePeer: PeerId }> }
+  libp2p: { getConnections(): Array<{ remotePeer: PeerId }>, services: { auth: { counters: Readonly<{ proven: number, refused: number }> } } }
   store: { corruptChunks: number, index: Pick<FileIndex, 'stats' | 'head' | 'cursor'> }
   replica: {
     counters: Readonly<{ servedBytes: number, fetchedBytes: number, peerCorruptChunks: number }>
@@ -69,6 +70,9 @@ export class NodeMetrics {
   private readonly syncFiles = gauge(this.registry, 'dsm_sync_files_to_go', 'Files group sync still has to fetch')
   private readonly syncBytes = gauge(this.registry, 'dsm_sync_bytes_to_go', 'Bytes of the files group sync still has to fetch')
   private readonly logHead = gauge(this.registry, 'dsm_group_log_head', 'This node\'s group log position (its highest sequence number)')
+  private readonly clockSkew = gauge(this.registry, 'dsm_clock_skew_max_seconds', 'Largest clock difference between this node and a member it hears directly (absolute, seconds)')
+  private readonly skewedMembers = gauge(this.registry, 'dsm_members_clock_skewed', 'Members whose clock differs from ours by more than the warning threshold (CLOCK_SKEW_WARN_MS)')
+  private readonly peerAuth = counter(this.registry, 'dsm_peer_auth_total', 'Cluster-secret handshakes, by result: proven, or refused (a peer without our secret)', ['result'])
   private readonly logBehind = gauge(this.registry, 'dsm_sync_log_behind', 'Log entries (at most) this node has yet to pull from the group mate it lags most')
 
   constructor (node: () => MeteredNode | undefined) {
@@ -110,6 +114,8 @@ export class NodeMetrics {
     this.cacheBytes.set(cache.bytes)
     this.transfers.set(n.status.load)
     this.connected.set(new Set(n.libp2p.getConnections().map(c => c.remotePeer.toString())).size)
+    const auth = n.libp2p.services.auth.counters
+    mirror(this.peerAuth, [[{ result: 'proven' }, auth.proven], [{ result: 'refused' }, auth.refused]])
     this.readMembers(n)
     this.readStore(n)
   }
@@ -124,6 +130,9 @@ export class NodeMetrics {
     const group = n.status.group
     const mates = members.filter(m => !m.self && group != null && m.group === group && (m.state === 'ACTIVE' || m.state === 'SYNCING'))
     this.logBehind.set(Math.max(0, ...mates.map(m => m.sync.head - n.store.index.cursor(m.peerId))))
+    const skews = members.filter(m => !m.self && m.state !== 'OFFLINE' && m.skewMs != null).map(m => Math.abs(m.skewMs ?? 0))
+    this.clockSkew.set(Math.max(0, ...skews) / 1000)
+    this.skewedMembers.set(skews.filter(s => s > CLOCK_SKEW_WARN_MS).length)
   }
 
   private readStore (n: MeteredNode): void {

@@ -8,7 +8,7 @@
  */
 import mime from 'mime'
 import { fileTypeFromBuffer } from 'file-type'
-import { DEFAULT_CHUNK_SIZE_BYTES, MAX_UPLOAD_BYTES } from '../constants.ts'
+import { DEFAULT_CHUNK_SIZE_BYTES, DEFAULT_MIN_COPIES, MAX_UPLOAD_BYTES } from '../constants.ts'
 import { InsufficientStorageError, NotAMemberError, QuorumError, toError } from '../errors.ts'
 import { anySignal } from '../util/abort.ts'
 import { chunkStream } from './chunker.ts'
@@ -20,7 +20,7 @@ import { ChunkWriter } from '../store/chunk-writer.ts'
 import type { Logger } from '../logger.ts'
 import type { LocalStatus } from '../node/local-status.ts'
 import type { MembershipView } from '../node/membership/view.ts'
-import type { LocalStore } from '../store/local-store.ts'
+import type { LocalStore, SpaceReservation } from '../store/local-store.ts'
 import type { PutHeader, UploadResult } from '../wire/messages.ts'
 import type { Dialer } from '../wire/rpc.ts'
 import type { AbortOptions } from '@libp2p/interface'
@@ -34,6 +34,20 @@ export interface IngestComponents {
   dialer: Dialer
   logger: Logger
   chunkSize?: number
+  /** The copy floor (--min-copies); null: 2, or a numeric write quorum if smaller. */
+  minCopies?: number | null
+}
+
+/**
+ * The fewest copies an upload may be acknowledged with, whatever the quorum
+ * says: a member that sees its mates OFFLINE (partitioned, or its view is
+ * wrong) must not take writes alone. Never more than the group has members
+ * (a one-node group takes writes), counting those OFFLINE.
+ */
+export function copyFloor (c: Pick<IngestComponents, 'view' | 'minCopies'>, header: Pick<PutHeader, 'group' | 'quorum'>): number {
+  const known = c.view.groupMembers(header.group).filter(m => !m.spare).length
+  const wanted = c.minCopies ?? (header.quorum === 'all' ? DEFAULT_MIN_COPIES : Math.min(DEFAULT_MIN_COPIES, header.quorum))
+  return Math.max(1, Math.min(wanted, known))
 }
 
 /** Type from the name, else sniffed from the first bytes, else octet-stream. */
@@ -47,7 +61,7 @@ export async function detectMime (name: string, head: Uint8Array | undefined): P
   return 'application/octet-stream'
 }
 
-interface Plan { targets: string[], mustStore: Set<string>, copies: number }
+interface Plan { targets: string[], mustStore: Set<string>, copies: number, reservation?: SpaceReservation }
 
 /** Who gets the file, and which copies the quorum needs. */
 function plan (c: IngestComponents, header: PutHeader): Plan {
@@ -55,9 +69,11 @@ function plan (c: IngestComponents, header: PutHeader): Plan {
   const active = members.filter(m => m.state === 'ACTIVE').map(m => m.peerId)
   // 'all': every member ACTIVE now must store it. N: any N durable copies (ours included).
   const mustStore = new Set(header.quorum === 'all' ? active : [])
-  const copies = header.quorum === 'all' ? active.length + 1 : header.quorum
+  const floor = copyFloor(c, header)
+  const copies = Math.max(floor, header.quorum === 'all' ? active.length + 1 : header.quorum)
   if (copies > members.length + 1) {
-    throw new QuorumError(`group ${header.group} has ${members.length + 1} members able to store; a quorum of ${copies} cannot be met`)
+    throw new QuorumError(`group ${header.group} has ${members.length + 1} member(s) able to store right now; ${copies} copies are needed` +
+      (copies === floor ? ` (the copy floor, --min-copies ${floor}: the other members are OFFLINE as this node sees them)` : ''))
   }
   return { targets: members.map(m => m.peerId), mustStore, copies }
 }
@@ -68,7 +84,7 @@ function plan (c: IngestComponents, header: PutHeader): Plan {
  */
 async function checkSpace (c: IngestComponents, header: PutHeader, p: Plan): Promise<Plan> {
   if (header.size == null) return p
-  await c.store.ensureSpace(header.size)
+  const reservation = await c.store.reserveSpace(header.size)
   const size = header.size
   const full = p.targets.filter(peer => {
     const m = c.view.get(peer)
@@ -76,10 +92,11 @@ async function checkSpace (c: IngestComponents, header: PutHeader, p: Plan): Pro
   })
   const targets = p.targets.filter(peer => !full.includes(peer))
   if (full.some(peer => p.mustStore.has(peer)) || targets.length + 1 < p.copies) {
+    reservation.release()
     const names = full.map(peer => peer.slice(-8)).join(', ')
     throw new InsufficientStorageError(`member(s) ${names} of ${header.group} cannot fit ${size} bytes above their reserve`)
   }
-  return { ...p, targets }
+  return { ...p, targets, reservation }
 }
 
 export async function ingest (c: IngestComponents, header: PutHeader, source: AsyncIterable<Uint8Array | Uint8ArrayList>, options: AbortOptions = {}): Promise<UploadResult> {
@@ -90,14 +107,14 @@ export async function ingest (c: IngestComponents, header: PutHeader, source: As
     throw new NotAMemberError(`this node cannot coordinate writes to ${header.group} (group ${c.status.group ?? 'none'}, ${c.status.state})`)
   }
   const chunkSize = c.chunkSize ?? DEFAULT_CHUNK_SIZE_BYTES
-  const { targets, mustStore, copies } = await checkSpace(c, header, plan(c, header))
+  const { targets, mustStore, copies, reservation } = await checkSpace(c, header, plan(c, header))
   const controller = new AbortController()
   const signal = anySignal(options.signal, controller.signal)
   const endTransfer = c.status.beginTransfer()
   const opened = await Promise.allSettled(targets.map(async peer => ReplicaSession.open(c.dialer, peer, { group: header.group, chunkSize }, { signal })))
   const sessions = opened.flatMap(r => r.status === 'fulfilled' ? [r.value] : [])
   const unreachable = targets.filter((_, i) => opened[i]?.status === 'rejected')
-  const writer = new ChunkWriter(c.store)
+  const writer = new ChunkWriter(c.store, reservation)
   const digests = writer.digests
   try {
     if (unreachable.some(p => mustStore.has(p)) || sessions.length + 1 < copies) {
@@ -153,6 +170,7 @@ export async function ingest (c: IngestComponents, header: PutHeader, source: As
   } finally {
     await writer.flush().catch(() => {}) // let queued writes settle before collecting
     writer.release()
+    reservation?.release()
     // Chunks of an upload that never committed are garbage now (unless another file uses them).
     if (digests.length > 0) {
       await c.store.collect(digests).catch(err => { c.logger.warn({ err: toError(err).message }, 'could not collect the chunks of a failed upload') })

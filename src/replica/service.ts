@@ -54,6 +54,7 @@ import type { Uint8ArrayList } from 'uint8arraylist'
 export interface ReplicaInit {
   groupSize: number
   writeQuorum: Quorum
+  minCopies?: number | null
   placement: Placement
   repairAfterMs: number
   /** Sync and repair rounds run at this period (the heartbeat interval). */
@@ -64,6 +65,8 @@ export interface ReplicaInit {
   /** Replicas one read fetches from in parallel. */
   readSources: number
   chunkSize?: number
+  /** The index is being rebuilt from the group (dsm node --rebuild): see replica/sync.ts and store/rebuild.ts. */
+  rebuilding?: boolean
 }
 
 export interface ReplicaComponents {
@@ -120,7 +123,7 @@ export class ReplicaService implements Startable {
     this.cache = new ChunkCache(init.cacheBytes)
     this.announcer = new FileAnnouncer(components.dht, components.logger)
     this.locator = new Locator({ index: components.store.index, view: components.view, dialer: components.dialer, dht: components.dht, connectedPeers: components.connectedPeers, logger: components.logger })
-    this.sync = new GroupSync(components, { intervalMs: init.intervalMs })
+    this.sync = new GroupSync(components, { intervalMs: init.intervalMs, rebuilding: init.rebuilding })
     this.repair = new Repair({ ...components, joinGroup: async (g) => this.joinGroup(g) }, init)
   }
 
@@ -219,7 +222,8 @@ export class ReplicaService implements Startable {
     if (located.via === 'local') return deleteAsMember(this.c, id, options)
     // The member that told us about the file holds it, so it knows the stamp the delete must beat;
     // when it is no longer ACTIVE, any ACTIVE member will do (each holds every acknowledged file).
-    const active = this.c.view.groupMembers(located.group).filter(m => m.state === 'ACTIVE').map(m => m.peerId)
+    // Never ourselves: we do not hold it (a member that has not caught up yet), so a mate that does must stamp the delete.
+    const active = this.c.view.groupMembers(located.group).filter(m => m.state === 'ACTIVE' && !m.self).map(m => m.peerId)
     const order = [...new Set([located.holder, ...active].filter((p): p is string => p != null && active.includes(p)))]
     if (order.length === 0) throw new UnavailableError(`group ${located.group} has no ACTIVE member right now; nothing was deleted — retry`)
     let last: Error | undefined
@@ -240,7 +244,7 @@ export class ReplicaService implements Startable {
   }
 
   private ingestComponents (): Parameters<typeof ingest>[0] {
-    return { ...this.c, ...(this.init.chunkSize != null ? { chunkSize: this.init.chunkSize } : {}) }
+    return { ...this.c, minCopies: this.init.minCopies ?? null, ...(this.init.chunkSize != null ? { chunkSize: this.init.chunkSize } : {}) }
   }
 
   private async joinGroup (group: string): Promise<void> {
@@ -320,10 +324,16 @@ export class ReplicaService implements Startable {
     this.sync.kick()
   }
 
-  /** Once ACTIVE in a new group, drop the files of the group we left. */
+  /** Once ACTIVE in a new group, drop the files of the group we left; once a rebuild caught up, the chunks nobody uses. */
   private readonly onStatus = (): void => {
     const { status, store } = this.c
     if (status.state !== 'ACTIVE' || status.group == null) return
+    if (this.sync.verifyLocalChunks) {
+      this.sync.verifyLocalChunks = false
+      store.collectOrphans()
+        .then(n => { this.c.logger.info({ removed: n }, 'rebuilt the index from the group; removed the chunk files no file uses') })
+        .catch(err => { this.c.logger.warn({ err: toError(err).message }, 'could not collect chunk files after the rebuild') })
+    }
     store.dropOtherGroups(status.group)
       .then(n => { if (n > 0) this.c.logger.info({ dropped: n }, 'dropped the files of the group this node left') })
       .catch(err => { this.c.logger.warn({ err: toError(err).message }, 'could not drop the files of the previous group') })

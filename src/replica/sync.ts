@@ -45,6 +45,12 @@ export interface SyncComponents {
 
 export interface SyncInit {
   intervalMs: number
+  /**
+   * The index is being rebuilt (dsm node --rebuild): chunk files already on
+   * disk are read and verified before a file counts as present, not merely
+   * found. Cleared once the node is ACTIVE.
+   */
+  rebuilding?: boolean
 }
 
 /** Answer a pull: our log for `group` after `since`, bounded by entries and bytes. */
@@ -71,6 +77,8 @@ function toEntry (r: FileRow): LogEntry {
 export class GroupSync implements Startable {
   private readonly c: SyncComponents
   private readonly init: SyncInit
+  /** While rebuilding: chunks on disk are reused only if they verify (a bad one is removed, and fetched). */
+  verifyLocalChunks: boolean
   private timer?: ReturnType<typeof setInterval>
   private controller?: AbortController
   private running?: Promise<void>
@@ -81,6 +89,7 @@ export class GroupSync implements Startable {
   constructor (components: SyncComponents, init: SyncInit) {
     this.c = components
     this.init = init
+    this.verifyLocalChunks = init.rebuilding === true
   }
 
   async start (): Promise<void> {
@@ -139,7 +148,8 @@ export class GroupSync implements Startable {
     await this.fetchPending(group, options)
     this.publishProgress()
     const active = peers.filter(p => p.state === 'ACTIVE')
-    const caughtUp = this.pendingCount() === 0 && (active.length === 0 || active.some(p => pulled.has(p.peerId)))
+    // Alone in the group, a member is caught up by definition — unless it is rebuilding its index: that needs a mate.
+    const caughtUp = this.pendingCount() === 0 && ((active.length === 0 && !this.verifyLocalChunks) || active.some(p => pulled.has(p.peerId)))
     if (caughtUp && this.c.status.state === 'SYNCING' && this.c.status.group === group) {
       this.c.status.setState('ACTIVE')
       this.c.logger.info({ group }, 'caught up with the group: ACTIVE')
@@ -187,8 +197,23 @@ export class GroupSync implements Startable {
   }
 
   private async hasAllChunks (m: Manifest): Promise<boolean> {
-    for (const d of m.chunks) if (!await this.c.store.chunks.has(d)) return false
-    return true
+    let all = true
+    for (const d of m.chunks) {
+      if (!await this.c.store.chunks.has(d)) all = false
+      else if (this.verifyLocalChunks && !await this.verifies(d)) all = false
+    }
+    return all
+  }
+
+  private async verifies (digest: Uint8Array): Promise<boolean> {
+    try {
+      await this.c.store.chunks.read(digest)
+      return true
+    } catch (err) {
+      if ((err as Error).name !== 'CorruptChunkError') throw err
+      await this.c.store.chunks.delete(digest)
+      return false
+    }
   }
 
   /** Fetch the chunks of pending files from members that hold them. */

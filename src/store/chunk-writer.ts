@@ -10,7 +10,7 @@
 import { Queue } from '@libp2p/utils'
 import { CHUNK_WRITE_BACKLOG, CHUNK_WRITE_CONCURRENCY } from '../constants.ts'
 import { toError } from '../errors.ts'
-import type { LocalStore } from './local-store.ts'
+import type { LocalStore, SpaceReservation } from './local-store.ts'
 import type { AbortOptions } from '@libp2p/interface'
 
 export class ChunkWriter {
@@ -21,8 +21,12 @@ export class ChunkWriter {
   private readonly queue = new Queue<void>({ concurrency: CHUNK_WRITE_CONCURRENCY })
   private failure?: Error
 
-  constructor (store: LocalStore) {
+  private readonly reservation?: SpaceReservation
+
+  /** `reservation`: space the transfer reserved up front, which its chunks draw on. */
+  constructor (store: LocalStore, reservation?: SpaceReservation) {
     this.store = store
+    if (reservation != null) this.reservation = reservation
   }
 
   /** Queue a chunk whose digest the caller computed; waits while the backlog is full. */
@@ -32,7 +36,7 @@ export class ChunkWriter {
     this.digests.push(digest)
     this.queue.add(async () => {
       if (this.failure != null) return
-      this.dirs.add(await this.store.putChunk(digest, data))
+      this.dirs.add(await this.store.putChunk(digest, data, this.reservation))
     }).catch(err => { this.failure ??= toError(err) })
     if (this.queue.size >= CHUNK_WRITE_BACKLOG) await this.queue.onSizeLessThan(CHUNK_WRITE_BACKLOG, options)
     if (this.failure != null) throw this.failure

@@ -8,6 +8,7 @@
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
+import { DatabaseDamagedError } from '../errors.ts'
 
 export const DB_FILE_NAME = 'dsm.db'
 
@@ -51,12 +52,41 @@ export interface Db {
   close(): void
 }
 
+/** SQLite's words for a file that is not a sound database (SQLITE_CORRUPT, SQLITE_NOTADB). */
+const DAMAGED = /malformed|not a database|file is encrypted|corrupt/i
+
+/**
+ * Open (or create) the database. A damaged file is named with the way out:
+ * the node's index can be rebuilt from its group (`dsm node --rebuild`).
+ */
 export function openDb (dataDir: string): Db {
   mkdirSync(dataDir, { recursive: true })
-  const sql = new DatabaseSync(join(dataDir, DB_FILE_NAME))
-  // WAL + synchronous=FULL: a committed transaction survives power loss.
-  sql.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;')
-  migrate(sql)
+  const path = join(dataDir, DB_FILE_NAME)
+  try {
+    return openSound(path)
+  } catch (err) {
+    if (!DAMAGED.test((err as Error).message)) throw err
+    throw new DatabaseDamagedError(`the database ${path} is damaged (${(err as Error).message}). ` +
+      'Rebuild this member from its group: dsm node --rebuild (the damaged file is moved aside, chunk files that verify are kept, the index is synced again from the group mates)', { cause: err })
+  }
+}
+
+function openSound (path: string): Db {
+  const sql = new DatabaseSync(path)
+  try {
+    // WAL + synchronous=FULL: a committed transaction survives power loss.
+    sql.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;')
+    migrate(sql)
+    // Touch every table once: a truncated file often opens fine and fails at its first read.
+    sql.exec('SELECT count(*) FROM meta; SELECT max(seq) FROM files; SELECT count(*) FROM sync_cursors;')
+  } catch (err) {
+    sql.close()
+    throw err
+  }
+  return wrap(sql)
+}
+
+function wrap (sql: DatabaseSync): Db {
   const get = sql.prepare('SELECT value FROM meta WHERE key = ?')
   const put = sql.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value')
   const del = sql.prepare('DELETE FROM meta WHERE key = ?')

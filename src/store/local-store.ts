@@ -32,6 +32,13 @@ export interface LocalStoreInit {
   capacity: () => Promise<Capacity>
 }
 
+/** Space held for one transfer (see LocalStore.reserveSpace). */
+export interface SpaceReservation {
+  /** Bytes still reserved and not written. */
+  left: number
+  release(): void
+}
+
 export interface ConsistencyReport {
   /** Chunk files no live file refers to (crash leftovers), removed. */
   orphanChunksRemoved: number
@@ -46,6 +53,10 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
   private readonly init: LocalStoreInit
   private readonly pins = new Map<string, number>()
   private capacity?: Capacity & { at: number }
+  /** Bytes written since the last statfs (the file system does not show them yet). */
+  private writtenBytes = 0
+  /** Bytes reserved by transfers and not written yet. */
+  private reservedBytes = 0
 
   constructor (init: LocalStoreInit) {
     super()
@@ -54,9 +65,10 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
     this.chunks = new ChunkStore(init.dataDir)
   }
 
-  async start (): Promise<ConsistencyReport> {
+  /** `keepOrphans`: leave unreferenced chunk files for now (a rebuilt index hopes to reuse them). */
+  async start (options: { keepOrphans?: boolean } = {}): Promise<ConsistencyReport> {
     await this.chunks.init()
-    const report = await this.checkConsistency()
+    const report = await this.checkConsistency(options)
     for (const row of this.index.withState('present', 1)) this.clock.observe(row.ts)
     return report
   }
@@ -67,26 +79,59 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
   }
 
   /**
-   * Throw InsufficientStorageError unless `bytes` more fit above the reserve.
-   * The disk is asked (statfs) at most every CAPACITY_REFRESH_MS; in between,
-   * what we wrote since is subtracted, so the check stays cheap per chunk.
+   * Hold `bytes` of space for a transfer that announced its size (an upload
+   * with a Content-Length), or throw InsufficientStorageError (507) if they do
+   * not fit above the reserve. Its chunks then draw on the reservation, so
+   * each byte is counted once; `release` gives back what was not used.
    */
-  async ensureSpace (bytes: number): Promise<void> {
+  async reserveSpace (bytes: number): Promise<SpaceReservation> {
+    await this.claim(bytes)
+    this.reservedBytes += bytes
+    const reservation: SpaceReservation = {
+      left: bytes,
+      release: () => {
+        this.reservedBytes -= reservation.left
+        reservation.left = 0
+      }
+    }
+    return reservation
+  }
+
+  /**
+   * Count `bytes` about to be written, drawing on `reservation` first; throw
+   * InsufficientStorageError if what is left over does not fit. The disk is
+   * asked (statfs) at most every CAPACITY_REFRESH_MS; in between, what we
+   * wrote since is subtracted, so the check stays cheap per chunk.
+   */
+  async ensureSpace (bytes: number, reservation?: SpaceReservation): Promise<void> {
+    const covered = Math.min(bytes, reservation?.left ?? 0)
+    if (bytes > covered) await this.claim(bytes - covered)
+    if (reservation != null && covered > 0) {
+      reservation.left -= covered
+      this.reservedBytes -= covered
+    }
+    this.writtenBytes += bytes
+  }
+
+  /** Throw unless `bytes` fit above the reserve, next to what is written since the last statfs and still reserved. */
+  private async claim (bytes: number): Promise<void> {
     const now = Date.now()
     if (this.capacity == null || now - this.capacity.at > CAPACITY_REFRESH_MS) {
       this.capacity = { ...await this.init.capacity(), at: now }
+      // The file system now counts what we wrote; reservations not yet written stay ours.
+      this.writtenBytes = 0
     }
     const { free, total } = this.capacity
     const reserve = sizeOf(this.init.reserve, total)
-    if (free - bytes < reserve) {
-      throw new InsufficientStorageError(`storing ${bytes} more bytes would leave ${Math.max(0, free - bytes)} free, below the reserve of ${reserve} bytes`)
+    const available = free - this.writtenBytes - this.reservedBytes
+    if (available - bytes < reserve) {
+      throw new InsufficientStorageError(`storing ${bytes} more bytes would leave ${Math.max(0, available - bytes)} free, below the reserve of ${reserve} bytes`)
     }
-    this.capacity.free -= bytes
   }
 
-  /** Write a chunk (the caller pins it until its file commits). Returns its directory. */
-  async putChunk (digest: Uint8Array, data: Uint8Array): Promise<string> {
-    await this.ensureSpace(data.byteLength)
+  /** Write a chunk (the caller pins it until its file commits), drawing on `reservation` if given. Returns its directory. */
+  async putChunk (digest: Uint8Array, data: Uint8Array, reservation?: SpaceReservation): Promise<string> {
+    await this.ensureSpace(data.byteLength, reservation)
     return this.chunks.write(digest, data)
   }
 
@@ -180,21 +225,28 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
     }
   }
 
+  /** Remove chunk files that no live file refers to and no transfer pins; returns how many. */
+  async collectOrphans (): Promise<number> {
+    const live = new Set(this.index.liveDigests().map(d => toHex(d, 'base16')))
+    let removed = 0
+    for await (const d of this.chunks.list()) {
+      const key = toHex(d, 'base16')
+      if (!live.has(key) && !this.pins.has(key)) {
+        await this.chunks.delete(d)
+        removed++
+      }
+    }
+    return removed
+  }
+
   /**
    * The start-up check: the index and the chunk files must agree. Chunk files
    * no live file refers to are leftovers of uploads that never committed:
    * removed. A present file with a chunk missing turns pending, so sync
    * fetches it again from the group.
    */
-  async checkConsistency (): Promise<ConsistencyReport> {
-    const live = new Set(this.index.liveDigests().map(d => toHex(d, 'base16')))
-    let orphanChunksRemoved = 0
-    for await (const d of this.chunks.list()) {
-      if (!live.has(toHex(d, 'base16'))) {
-        await this.chunks.delete(d)
-        orphanChunksRemoved++
-      }
-    }
+  async checkConsistency (options: { keepOrphans?: boolean } = {}): Promise<ConsistencyReport> {
+    const orphanChunksRemoved = options.keepOrphans === true ? 0 : await this.collectOrphans()
     const filesMissingChunks: string[] = []
     for (const row of this.index.withState('present')) {
       for (const d of this.index.chunksOf(row.id)) {

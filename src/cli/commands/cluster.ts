@@ -1,4 +1,5 @@
 /** `dsm id`, `dsm peers`, `dsm groups`: what a node knows of the cluster. */
+import { CLOCK_SKEW_WARN_MS } from '../../constants.ts'
 import { DsmClient } from '../client.ts'
 import { formatBytes, formatTable, shortPeerId } from '../format.ts'
 import type { Command } from 'commander'
@@ -15,6 +16,7 @@ interface MemberJson {
   load: number
   sync: { head: number, filesToGo: number, bytesToGo: number }
   lastSeenMsAgo: number
+  skewMs?: number
   self?: boolean
   connected?: boolean
 }
@@ -23,6 +25,12 @@ interface GroupJson { name: string, health: { target: number, active: number, st
 
 function print (flags: ClientFlags, value: unknown, text: () => string): void {
   process.stdout.write(flags.json === true ? `${JSON.stringify(value, null, 2)}\n` : `${text()}\n`)
+}
+
+/** A member's clock against the node asked, when it is off by more than CLOCK_SKEW_WARN_MS. */
+function clockText (m: MemberJson): string {
+  if (m.skewMs == null || Math.abs(m.skewMs) <= CLOCK_SKEW_WARN_MS) return ''
+  return `${m.skewMs > 0 ? '+' : '-'}${Math.round(Math.abs(m.skewMs) / 1000)}s`
 }
 
 function syncText (m: MemberJson): string {
@@ -50,8 +58,9 @@ export function registerClusterCommands (program: Command, withClient: (cmd: Com
       const groups = await new DsmClient(flags.node, flags.token).json<GroupJson[]>('/api/groups')
       print(flags, groups, () => groups.length === 0
         ? 'no groups yet'
-        : formatTable(['GROUP', 'HEALTH', 'PEER', 'STATE', 'FREE', 'TOTAL', 'LOAD', 'SYNC'],
+        : formatTable(['GROUP', 'HEALTH', 'PEER', 'STATE', 'FREE', 'TOTAL', 'LOAD', 'SYNC', 'CLOCK'],
           groups.flatMap(g => g.members.map((m, i) => [i === 0 ? g.name : '', i === 0 ? `${g.health.state} ${g.health.active}/${g.health.target}` : '',
-            shortPeerId(m.peerId), m.state, formatBytes(m.free), formatBytes(m.total), String(m.load), syncText(m)]))))
+            shortPeerId(m.peerId), m.state, formatBytes(m.free), formatBytes(m.total), String(m.load), syncText(m), clockText(m)]))) +
+          (groups.some(g => g.members.some(m => clockText(m) !== '')) ? '\nCLOCK: a member\'s clock against this node\'s; run NTP on every host (dsm keeps working, but signed URLs and shown times follow each host\'s clock)' : ''))
     })
 }

@@ -2,6 +2,7 @@
 import { InvalidArgumentError } from 'commander'
 import { resolveConfig } from '../../node/config.ts'
 import { DsmNode } from '../../node/dsm-node.ts'
+import { generateSecret } from '../../node/cluster-secret.ts'
 import { generateSwarmKey } from '../../node/private-network.ts'
 import type { ConfigLayer } from '../../node/config.ts'
 import type { Command } from 'commander'
@@ -30,6 +31,10 @@ interface NodeFlags {
   signedUrls?: boolean
   networkKey?: string
   allowPeer?: string[]
+  secretFile?: string
+  previousSecret?: string[]
+  minCopies?: number
+  rebuild?: boolean
 }
 
 export function flagsToLayer (flags: NodeFlags): ConfigLayer {
@@ -44,6 +49,7 @@ export function flagsToLayer (flags: NodeFlags): ConfigLayer {
     logLevel: flags.logLevel,
     reserve: flags.reserve,
     writeQuorum: flags.writeQuorum,
+    minCopies: flags.minCopies,
     placement: flags.placement,
     repairAfterMs: flags.repairAfter,
     cacheSize: flags.cacheSize,
@@ -51,7 +57,10 @@ export function flagsToLayer (flags: NodeFlags): ConfigLayer {
     open: flags.open,
     signedUrls: flags.signedUrls,
     networkKey: flags.networkKey,
-    allowPeers: flags.allowPeer
+    allowPeers: flags.allowPeer,
+    secretFile: flags.secretFile,
+    rebuild: flags.rebuild,
+    previousSecrets: flags.previousSecret
   }
   return Object.fromEntries(Object.entries(layer).filter(([, v]) => v !== undefined)) as ConfigLayer
 }
@@ -68,18 +77,27 @@ export function registerNodeCommand (program: Command): void {
     .option('--spare', 'join no group; wait to be recruited by a group that lost a member (env DSM_SPARE)')
     .option('--reserve <size>', 'free space to keep on the data disk: "10%" or bytes like "50GiB" (env DSM_RESERVE; default 10%)')
     .option('--write-quorum <n>', 'copies an upload needs before it is acknowledged: "all" ACTIVE members or a number (env DSM_WRITE_QUORUM; default all)')
+    .option('--min-copies <n>', 'never acknowledge an upload with fewer copies, e.g. while the other members look OFFLINE (env DSM_MIN_COPIES; default 2, or a smaller numeric --write-quorum)', parsePositiveInt)
     .option('--placement <policy>', 'group for uploads without ?group=: most-free | round-robin (env DSM_PLACEMENT; default most-free)')
     .option('--repair-after <duration>', 'replace a member OFFLINE this long: "60s", "5m" (env DSM_REPAIR_AFTER; default 60s)')
     .option('--cache-size <size>', 'chunk cache for files streamed but not held: "256MiB", 0 to disable (env DSM_CACHE_SIZE; default 256MiB)')
     .option('--token <token>', 'cluster token HTTP writes need (prefer env DSM_TOKEN; default: made once and kept in <data>/token)')
     .option('--open', 'take writes without a token (trusted networks only; env DSM_OPEN)')
     .option('--signed-urls', 'serve downloads only through signed, expiring URLs or with the token (env DSM_SIGNED_URLS)')
+    .option('--secret-file <file>', 'file holding the cluster secret every node shares (env DSM_SECRET_FILE, or the secret itself in DSM_SECRET; default: made once and kept in <data>/secret)')
+    .option('--previous-secret <secret...>', 'older cluster secrets still accepted while the cluster rotates to a new one (prefer env DSM_PREVIOUS_SECRETS)')
     .option('--network-key <file>', 'private cluster: pnet swarm key file shared by every node (make one with dsm swarm-key; env DSM_NETWORK_KEY)')
     .option('--allow-peer <peer id...>', 'private cluster: only these peers may connect (env DSM_ALLOW_PEERS)')
+    .option('--rebuild', 'rebuild this member\'s index from its group (after a damaged database): the database is moved aside, chunk files that verify are reused')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (env DSM_LOG_LEVEL; default info)')
     .action(async (flags: NodeFlags) => {
       const config = await resolveConfig({ flags: flagsToLayer(flags) })
       const node = new DsmNode({ config })
+      // Every promise has an owner that handles its failure; should one slip through, it is a bug to report,
+      // not a reason to take the node (and every transfer it serves) down.
+      process.on('unhandledRejection', (reason) => {
+        process.stderr.write(`dsm node: BUG, a promise failed with nobody to handle it (the node keeps running; please report): ${reason instanceof Error ? reason.stack ?? reason.message : String(reason)}\n`)
+      })
       await node.start()
       const id = node.identity()
       const out = process.stdout
@@ -89,6 +107,12 @@ export function registerNodeCommand (program: Command): void {
       out.write(`  data    ${config.dataDir}\n`)
       const token = node.token
       out.write(token == null ? '  writes  open to anyone (--open)\n' : `  writes  need the cluster token${token.path != null ? ` (in ${token.path})` : ''}\n`)
+      const keys = node.keys
+      if (keys != null) {
+        out.write(keys.source === 'config'
+          ? '  secret  from the configuration (DSM_SECRET or dsm.json)\n'
+          : `  secret  ${keys.source === 'generated' ? 'made for a new cluster, ' : ''}in ${keys.path ?? '?'}: other nodes join with DSM_SECRET=$(cat ${keys.path ?? '?'}) or --secret-file\n`)
+      }
       const stop = async (signal: string): Promise<void> => {
         out.write(`${signal}: leaving the cluster…\n`)
         await node.stop()
@@ -101,6 +125,12 @@ export function registerNodeCommand (program: Command): void {
         ? `  group   ${assignment.group} (${assignment.how}), state ${node.status.state}\n`
         : `  spare   waiting to be recruited, state ${node.status.state}\n`)
     })
+}
+
+export function registerSecretCommand (program: Command): void {
+  program.command('secret')
+    .description('print a new cluster secret (give it to every node: DSM_SECRET, --secret-file or dsm.json "secret")')
+    .action(() => { process.stdout.write(`${generateSecret()}\n`) })
 }
 
 export function registerSwarmKeyCommand (program: Command): void {

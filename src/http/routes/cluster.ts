@@ -1,4 +1,5 @@
 /** Cluster introspection: `/healthz`, `/api/id`, `/api/peers`, `/api/groups`. */
+import { monotonicNow } from '../../util/time.ts'
 import type { GroupView, MemberRecord } from '../../node/membership/view.ts'
 import type { NodeState } from '../../node/state.ts'
 import type { RouteRegistrar } from '../server.ts'
@@ -56,7 +57,9 @@ function memberJson (m: MemberRecord, now: number): Record<string, unknown> {
     version: m.version,
     sync: m.sync,
     spare: m.spare,
-    lastSeenMsAgo: Math.max(0, now - m.lastSeen)
+    lastSeenMsAgo: Math.max(0, now - m.lastSeen),
+    // Its clock minus ours (ms), from its last heartbeat; beyond CLOCK_SKEW_WARN_MS `dsm groups` flags it.
+    ...(m.skewMs != null ? { skewMs: m.skewMs } : {})
   }
 }
 
@@ -68,7 +71,7 @@ export function clusterRoutes (api: ClusterApi): RouteRegistrar {
     })
     app.get('/api/id', async () => api.identity())
     app.get('/api/peers', async () => {
-      const now = Date.now()
+      const now = monotonicNow()
       return api.members().map(m => ({
         ...memberJson(m, now),
         group: m.group,
@@ -79,7 +82,7 @@ export function clusterRoutes (api: ClusterApi): RouteRegistrar {
     })
     app.get('/api/bootstrap', async () => ({ peers: browserBootstrap(api.identity(), api.members()) }))
     app.get('/api/groups', async () => {
-      const now = Date.now()
+      const now = monotonicNow()
       return api.groups().map(({ name, members }) => ({ name, health: groupHealth(members, api.groupSize()), members: members.map(m => memberJson(m, now)) }))
     })
   }

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { create as contentDisposition, parse as parseContentDisposition } from 'content-disposition'
 import { BadRequestError } from '../../errors.ts'
+import { HTTP_BODY_IDLE_TIMEOUT_MS, idleLimitedBody } from '../limits.ts'
 import { parseRange } from '../range.ts'
 import { parseFileId } from '../../replica/manifest.ts'
 import { z } from 'zod'
@@ -92,6 +93,25 @@ function etagMatches (header: string | undefined, etag: string): boolean {
   return header.split(',').map(t => t.trim().replace(/^W\//, '')).includes(etag)
 }
 
+/**
+ * Wait for the first piece of a read, then hand back the whole stream: once
+ * the status line is out, a failure can only cut the body short, but a read
+ * that cannot start at all still gets an error status the client can act on.
+ */
+async function started (source: AsyncIterable<Uint8Array>): Promise<AsyncIterable<Uint8Array>> {
+  const it = source[Symbol.asyncIterator]()
+  const first = await it.next()
+  return (async function * () {
+    try {
+      if (first.done === true) return
+      yield first.value
+      for (let next = await it.next(); next.done !== true; next = await it.next()) yield next.value
+    } finally {
+      await it.return?.()
+    }
+  })()
+}
+
 function httpDate (ms: number): string {
   return new Date(Math.floor(ms / 1000) * 1000).toUTCString()
 }
@@ -142,14 +162,17 @@ async function serveFile (api: FilesApi, auth: HttpAuth, req: FastifyRequest<{ P
   }
   const body = (it: AsyncIterable<Uint8Array>): Readable => Readable.from(it, { objectMode: false, highWaterMark: 1024 * 1024 })
   if (decision.kind === 'full') {
+    // The first bytes before the status line: a read that cannot start (no replica answers) is a clean 503.
+    const bytes = head ? undefined : await started(api.read(located, 0, manifest.size, { signal }))
     void reply.status(200).type(manifest.mime).header('Content-Length', manifest.size)
-    return head ? reply.send() : reply.send(body(api.read(located, 0, manifest.size, { signal })))
+    return bytes == null ? reply.send() : reply.send(body(bytes))
   }
   const [only] = decision.ranges
   if (decision.ranges.length === 1 && only != null) {
+    const bytes = head ? undefined : await started(api.read(located, only.start, only.end - only.start + 1, { signal }))
     void reply.status(206).type(manifest.mime).header('Content-Range', `bytes ${only.start}-${only.end}/${manifest.size}`)
       .header('Content-Length', only.end - only.start + 1)
-    return head ? reply.send() : reply.send(body(api.read(located, only.start, only.end - only.start + 1, { signal })))
+    return bytes == null ? reply.send() : reply.send(body(bytes))
   }
   const boundary = randomBytes(12).toString('hex')
   void reply.status(206).type(`multipart/byteranges; boundary=${boundary}`)
@@ -157,7 +180,7 @@ async function serveFile (api: FilesApi, auth: HttpAuth, req: FastifyRequest<{ P
   return head ? reply.send() : reply.send(body(multipart(api, located, decision.ranges, boundary, { signal })))
 }
 
-export function fileRoutes (api: FilesApi, auth: HttpAuth): RouteRegistrar {
+export function fileRoutes (api: FilesApi, auth: HttpAuth, bodyIdleTimeoutMs = HTTP_BODY_IDLE_TIMEOUT_MS): RouteRegistrar {
   return (app) => {
     // Uploads are streamed as they arrive: no body parser in this scope.
     void app.register(async (scope) => {
@@ -170,7 +193,7 @@ export function fileRoutes (api: FilesApi, auth: HttpAuth): RouteRegistrar {
         // `curl -T video.mp4 http://node/files/` sends PUT /files/video.mp4.
         if (request.name === '' && req.params.name != null) request.name = req.params.name
         // Not destroyed when the upload fails early: the client must still get our error response.
-        const body = req.raw.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>
+        const body = idleLimitedBody(req.raw.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>, bodyIdleTimeoutMs)
         const result = await api.upload(request, body, { signal })
         return reply.status(201).header('Location', `/files/${result.id}`).send(result)
       }

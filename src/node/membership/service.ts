@@ -62,6 +62,8 @@ export class Membership implements Startable {
   private readonly components: MembershipComponents
   private readonly init: MembershipInit
   private seq = 0
+  /** When the heartbeat timer last fired (monotonic ms). */
+  private lastTick?: number
   private timer?: ReturnType<typeof setInterval>
   /** Follow-up announces of a state change (see onStatusChange). */
   private readonly followUps = new Set<ReturnType<typeof setTimeout>>()
@@ -229,7 +231,11 @@ export class Membership implements Startable {
   }
 
   private readonly tick = (): void => {
-    this.view.sweep(monotonicNow())
+    const now = monotonicNow()
+    // A tick that comes late means this process was stalled: that time is not the members' silence.
+    if (this.lastTick != null) this.view.forgive(now - this.lastTick - 2 * this.init.heartbeatIntervalMs, now)
+    this.lastTick = now
+    this.view.sweep(now)
     this.announceLogged('heartbeat failed')
   }
 

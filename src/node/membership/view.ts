@@ -145,6 +145,18 @@ export class MembershipView extends TypedEventEmitter<MembershipEvents> {
     return 'applied'
   }
 
+  /**
+   * We were not running for `ms` (our event loop stalled: GC, a starved CPU):
+   * nobody could be heard meanwhile, so that time must not count as their
+   * silence — or one stall of ours would mark the whole cluster OFFLINE.
+   */
+  forgive (ms: number, now: number): void {
+    if (ms <= 0) return
+    for (const m of this.records.values()) {
+      if (!m.self && m.state !== 'OFFLINE') m.lastSeen = Math.min(now, m.lastSeen + ms)
+    }
+  }
+
   /** Mark silent members OFFLINE and forget long-gone ones. */
   sweep (now: number): void {
     const { offlineAfterMs, forgetAfterMs } = this.init
