@@ -6,7 +6,8 @@
  * third of the way in and restarted at two thirds. Reports throughput,
  * p50/p99 per operation, status counts, and each node's RSS over time: idle
  * before, peak during, right after, and after a quiet period (memory must come
- * back near idle plus the configured cache). Then every acknowledged file is
+ * back near idle plus the configured cache, --cache-size=…, default 256MiB).
+ * Then every acknowledged file is
  * read from every node and compared (sha256).
  */
 import { createHash } from 'node:crypto'
@@ -20,11 +21,18 @@ import { percentile, printTable, writeResults } from './lib.ts'
 import type { LoadResult } from '../test/helpers/load.ts'
 import type { ProcNode, ProcNodeInit } from '../test/helpers/proc.ts'
 
-interface Args { seconds: number, clients: number, quietSeconds: number }
+interface Args { seconds: number, clients: number, quietSeconds: number, cacheSize: string }
 
 function parseArgs (args: string[]): Args {
-  const get = (name: string, def: number): number => Number(args.find(a => a.startsWith(`--${name}=`))?.split('=')[1] ?? def)
-  return { seconds: get('seconds', 60), clients: get('clients', 64), quietSeconds: get('quiet-seconds', 20) }
+  const raw = (name: string): string | undefined => args.find(a => a.startsWith(`--${name}=`))?.split('=')[1]
+  const get = (name: string, def: number): number => Number(raw(name) ?? def)
+  return { seconds: get('seconds', 60), clients: get('clients', 64), quietSeconds: get('quiet-seconds', 20), cacheSize: raw('cache-size') ?? '256MiB' }
+}
+
+/** The node's own account of its memory (MiB by kind), from /metrics. */
+async function memoryOf (url: string | undefined): Promise<Record<string, number>> {
+  const text = await (await fetch(`${url ?? ''}/metrics`).catch(() => undefined))?.text() ?? ''
+  return Object.fromEntries([...text.matchAll(/^dsm_process_memory_bytes\{kind="(\w+)"\} (\S+)$/gm)].map(m => [m[1] as string, Number(m[2]) / 1024 / 1024]))
 }
 
 async function rssMiB (pid: number | undefined): Promise<number> {
@@ -34,8 +42,8 @@ async function rssMiB (pid: number | undefined): Promise<number> {
 
 interface Node { name: string, init: ProcNodeInit, proc?: ProcNode }
 
-async function startCluster (root: string): Promise<Node[]> {
-  const env = { DSM_LOG_LEVEL: 'error' }
+async function startCluster (root: string, args: Args): Promise<Node[]> {
+  const env = { DSM_LOG_LEVEL: 'error', DSM_CACHE_SIZE: args.cacheSize }
   const nodes: Node[] = [['n1', 'ga'], ['n2', 'ga'], ['n3', 'ga'], ['n4', 'gb']].map(([name, group]) => ({
     name: name as string,
     init: { dataDir: join(root, name as string), args: ['--group', group as string], env }
@@ -87,6 +95,8 @@ interface Phase {
   idleBefore: number[]
   after: number[]
   afterQuiet: number[]
+  /** Each node's breakdown after the quiet period (MiB by kind: rss, heap_used, external, …). */
+  breakdown: Array<Record<string, number>>
   verified: { checked: number, wrong: number }
   exited: string[]
 }
@@ -101,9 +111,10 @@ async function phase (name: string, nodes: Node[], args: Args, fault?: (nodes: N
   const after = await Promise.all(nodes.map(async n => rssMiB(n.proc?.proc.pid)))
   await sleep(args.quietSeconds * 1000)
   const afterQuiet = await Promise.all(nodes.map(async n => rssMiB(n.proc?.proc.pid)))
+  const breakdown = await Promise.all(nodes.map(async n => memoryOf(n.proc?.url)))
   const exited = nodes.filter(n => n.proc?.proc.exitCode != null || n.proc?.proc.signalCode != null).map(n => n.name)
   const verified = await verify(nodes, result)
-  return { name, result, rss: await rss, idleBefore, after, afterQuiet, verified, exited }
+  return { name, result, rss: await rss, idleBefore, after, afterQuiet, breakdown, verified, exited }
 }
 
 /** Kill ga's second member a third of the way in, restart it at two thirds (same data dir and ports). */
@@ -127,7 +138,7 @@ export async function run (argv: string[]): Promise<void> {
   const phases: Phase[] = []
   try {
     for (const [name, fault] of [['healthy', undefined], ['member killed and restarted', killAndRestart(args)]] as const) {
-      const nodes = await startCluster(join(root, name.replaceAll(' ', '-')))
+      const nodes = await startCluster(join(root, name.replaceAll(' ', '-')), args)
       try {
         phases.push(await phase(name, nodes, args, fault))
       } finally {
@@ -149,6 +160,8 @@ export async function run (argv: string[]): Promise<void> {
   printTable('RSS per node (MiB): idle before / peak during / right after / after a quiet period',
     ['phase', 'n1', 'n2', 'n3', 'n4'],
     phases.map(p => [p.name, ...[0, 1, 2, 3].map(i => `${(p.idleBefore[i] ?? NaN).toFixed(0)} / ${Math.max(...p.rss.map(s => s.rss[i] ?? 0)).toFixed(0)} / ${(p.after[i] ?? NaN).toFixed(0)} / ${(p.afterQuiet[i] ?? NaN).toFixed(0)}`)]))
+  printTable('memory after the quiet period, by kind (MiB; the node\'s own process.memoryUsage)', ['phase', 'node', 'rss', 'heap used', 'heap total', 'external', 'array buffers'],
+    phases.flatMap(p => p.breakdown.map((b, i) => [p.name, `n${i + 1}`, b.rss ?? NaN, b.heap_used ?? NaN, b.heap_total ?? NaN, b.external ?? NaN, b.array_buffers ?? NaN])))
   for (const p of phases) {
     process.stdout.write(`\n${p.name}: ${p.result.files.size} files acknowledged and kept, ${p.result.deleted.size} deleted; ` +
       `5xx ${serverErrors(p.result)}, broken ${Object.values(p.result.broken).reduce((a, b) => a + b, 0)}, wrong bytes during load ${p.result.mismatches}; ` +
@@ -165,6 +178,7 @@ export async function run (argv: string[]): Promise<void> {
       mismatches: p.result.mismatches,
       verified: p.verified,
       exited: p.exited,
+      memory_mib_after_quiet: p.breakdown,
       rss_mib: { idle_before: p.idleBefore, peak: [0, 1, 2, 3].map(i => Math.max(...p.rss.map(s => s.rss[i] ?? 0))), after: p.after, after_quiet: p.afterQuiet, over_time: p.rss }
     }))
   })

@@ -57,4 +57,24 @@ describe('config layers', () => {
     const err = await resolveConfig({ env: { DSM_HEARTBEAT_INTERVAL_MS: '1000', DSM_OFFLINE_AFTER_MS: '500' }, flags: { dataDir: dir } }).catch((e: Error) => e)
     expect(err).toMatchObject({ name: 'InvalidConfigError', message: expect.stringMatching(/offlineAfterMs/) })
   })
+
+  it('settings that exclude each other: the stronger layer wins, the same layer is an error', async () => {
+    // The quick start exports DSM_TOKEN; `dsm node --open` in that shell must still start, open.
+    const open = await resolveConfig({ env: { DSM_TOKEN: 'exported-token-0123456789' }, flags: { dataDir: dir, open: true } })
+    expect(open).toMatchObject({ open: true, token: null })
+    const token = await resolveConfig({ env: { DSM_OPEN: '1' }, flags: { dataDir: dir, token: 'flag-token-0123456789' } })
+    expect(token).toMatchObject({ open: false, token: 'flag-token-0123456789' })
+    const file = await resolveConfig({ env: { DSM_SECRET: 'env-secret-0123456789abcdef0123456789' }, flags: { dataDir: dir, secretFile: 'my.secret' } })
+    expect(file).toMatchObject({ secret: null, secretFile: join(dir, 'my.secret') })
+    const both = await resolveConfig({ env: { DSM_OPEN: '1', DSM_TOKEN: 'exported-token-0123456789' }, flags: { dataDir: dir } }).catch((e: Error) => e)
+    expect(both).toMatchObject({ name: 'InvalidConfigError', message: expect.stringMatching(/--open and have a token/) })
+  })
+
+  it('--rebuild is a flag only, never a setting kept in dsm.json or the environment', async () => {
+    await writeFile(join(dir, 'dsm.json'), JSON.stringify({ rebuild: true }))
+    const err = await resolveConfig({ env: {}, flags: { dataDir: dir } }).catch((e: Error) => e)
+    expect(err).toMatchObject({ name: 'InvalidConfigError', message: expect.stringMatching(/rebuild is a command-line flag only/) })
+    await writeFile(join(dir, 'dsm.json'), '{}')
+    expect(await resolveConfig({ env: {}, flags: { dataDir: dir, rebuild: true } })).toMatchObject({ rebuild: true })
+  })
 })

@@ -282,6 +282,8 @@ describe.skipIf(skip != null)('five dsm nodes in five network namespaces (real T
   it('kill -9 inside a namespace (a member mid-upload, then members of the other group): the rest of each group carries on', async () => {
     const [h1, h2, h3, h4, h5] = ['h1', 'h2', 'h3', 'h4', 'h5'].map(host) as [Host, Host, Host, Host, Host]
     // h2 (a gA member) dies while h4 streams a file to gA: not acknowledged, and all-or-nothing.
+    // The upload's coordinator (a gA member, chosen by h4) must plan with h2 in it: every one of them sees it ACTIVE.
+    await viewsAre([h1, h3, h4], { h2: 'ACTIVE' }, 'h2 ACTIVE before the upload it will die in')
     const data = createRng(5_000).bytes(3 * MiB + 99)
     const killed = h2.node
     h2.node = undefined

@@ -65,7 +65,7 @@ export async function startHttpServer (at: HttpAddress, routes: RouteRegistrar[]
     forceCloseConnections: true,
     return503OnClosing: true,
     // Errors Fastify meets before a route runs (bad URL encoding, over-long parameters) answer like any other.
-    frameworkErrors: (err, _req, reply) => { void sendError(reply, err) },
+    frameworkErrors: (err, _req, reply) => { sendError(reply, err).catch(() => { reply.raw.destroy() }) },
     // A request Node cannot even parse (unknown method, broken framing): still a JSON error.
     clientErrorHandler: (err, socket) => {
       if (!socket.writable) { socket.destroy(); return }
@@ -78,7 +78,8 @@ export async function startHttpServer (at: HttpAddress, routes: RouteRegistrar[]
       socket.end(`HTTP/1.1 ${timedOut ? '408 Request Timeout' : '400 Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
     }
   })
-  app.setErrorHandler((thrown, _req, reply) => { void sendError(reply, thrown) })
+  // An answer that cannot even be sent (the client is gone) ends the connection.
+  app.setErrorHandler((thrown, _req, reply) => { sendError(reply, thrown).catch(() => { reply.raw.destroy() }) })
   app.setNotFoundHandler((req, reply) => {
     void reply.status(404).send({ code: 'ERR_NOT_FOUND', message: `no route for ${req.method} ${req.url.split('?')[0] ?? ''}` })
   })

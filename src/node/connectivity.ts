@@ -48,8 +48,13 @@ export class Connectivity implements Startable {
     this.controller = new AbortController()
     this.firstContact = Promise.withResolvers<void>()
     if (this.init.bootstrap.length === 0) this.firstContact.resolve()
-    else void this.bootstrap(this.controller.signal)
-    this.timer = setInterval(() => { void this.keep() }, this.init.intervalMs)
+    else {
+      // Retries until it reaches a peer or stops; a failure of the loop itself is logged (nobody waits on it).
+      this.bootstrap(this.controller.signal).catch(err => { this.components.logger.warn({ err: toError(err).message }, 'bootstrap failed') })
+    }
+    this.timer = setInterval(() => {
+      this.keep().catch(err => { this.components.logger.warn({ err: toError(err).message }, 'connection upkeep failed') })
+    }, this.init.intervalMs)
   }
 
   async stop (): Promise<void> {

@@ -237,6 +237,7 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
       this.running = { db, state, store, libp2p, membership, connectivity, directory, replica, http, background: new AbortController() }
       const running = this.running
       this.assigned = Promise.withResolvers<Assignment>()
+      // Runs for as long as joining takes; it reports its own failure through `assigned` (ready() rejects).
       void this.assignGroup(running, log)
     } catch (err) {
       // Undo what started; the original error is the one worth reporting.

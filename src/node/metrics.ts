@@ -73,6 +73,7 @@ export class NodeMetrics {
   private readonly clockSkew = gauge(this.registry, 'dsm_clock_skew_max_seconds', 'Largest clock difference between this node and a member it hears directly (absolute, seconds)')
   private readonly skewedMembers = gauge(this.registry, 'dsm_members_clock_skewed', 'Members whose clock differs from ours by more than the warning threshold (CLOCK_SKEW_WARN_MS)')
   private readonly peerAuth = counter(this.registry, 'dsm_peer_auth_total', 'Cluster-secret handshakes, by result: proven, or refused (a peer without our secret)', ['result'])
+  private readonly memory = gauge(this.registry, 'dsm_process_memory_bytes', 'Memory of the node\'s process, by kind: rss, heap_used, heap_total, external, array_buffers (process.memoryUsage)', ['kind'])
   private readonly logBehind = gauge(this.registry, 'dsm_sync_log_behind', 'Log entries (at most) this node has yet to pull from the group mate it lags most')
 
   constructor (node: () => MeteredNode | undefined) {
@@ -118,6 +119,8 @@ export class NodeMetrics {
     mirror(this.peerAuth, [[{ result: 'proven' }, auth.proven], [{ result: 'refused' }, auth.refused]])
     this.readMembers(n)
     this.readStore(n)
+    const m = process.memoryUsage()
+    for (const [kind, bytes] of [['rss', m.rss], ['heap_used', m.heapUsed], ['heap_total', m.heapTotal], ['external', m.external], ['array_buffers', m.arrayBuffers]] as const) this.memory.set({ kind }, bytes)
   }
 
   private readMembers (n: MeteredNode): void {

@@ -6,8 +6,9 @@
  * source: the consumer sees one uninterrupted, byte-identical stream.
  */
 import { MAX_STALL_RETRIES, STALL_TIMEOUT_MS } from '../constants.ts'
-import { UnavailableError, toError } from '../errors.ts'
+import { toError } from '../errors.ts'
 import { chunksForRange } from '../replica/manifest.ts'
+import { noSourceLeft } from './sources.ts'
 import { IdleTimeout } from '../util/abort.ts'
 import type { Chunk } from './get.ts'
 import type { Manifest } from '../replica/manifest.ts'
@@ -32,7 +33,7 @@ export interface ReadRangeOptions extends AbortOptions {
  */
 export async function * readChunks (manifest: Manifest, first: number, last: number, sources: ChunkSource[], options: ReadRangeOptions = {}): AsyncGenerator<Chunk> {
   let next = first
-  let lastError: Error | undefined
+  const failures: Error[] = []
   // A source that only stalled goes to the back of the queue (slow is not wrong), a few times per read.
   const queue = [...sources]
   let retries = 0
@@ -56,18 +57,19 @@ export async function * readChunks (manifest: Manifest, first: number, last: num
     } catch (err) {
       // The consumer's own abort ends the read; anything else moves to the next source.
       options.signal?.throwIfAborted()
-      lastError = toError(err)
-      if (lastError.name === 'TimeoutError' && retries < MAX_STALL_RETRIES) {
+      const e = toError(err)
+      failures.push(e)
+      if (e.name === 'TimeoutError' && retries < MAX_STALL_RETRIES) {
         retries++
         queue.push(source)
       }
-      options.onSourceFailed?.(source, lastError)
+      options.onSourceFailed?.(source, e)
     } finally {
       stall.clear()
     }
   }
   if (next <= last) {
-    throw new UnavailableError(`no replica could serve chunk ${next} of ${manifest.id.toString()}${lastError != null ? ` (last error: ${lastError.message})` : ''}`)
+    throw noSourceLeft(manifest, next, failures)
   }
 }
 

@@ -18,6 +18,7 @@ import { chunkLength, chunksForRange } from '../replica/manifest.ts'
 import { IdleTimeout, raceSignal } from '../util/abort.ts'
 import type { Chunk } from './get.ts'
 import type { ChunkCache } from './chunk-cache.ts'
+import { noSourceLeft } from './sources.ts'
 import type { ChunkSource } from './range-reader.ts'
 import type { Manifest } from '../replica/manifest.ts'
 import type { AbortOptions } from '@libp2p/interface'
@@ -43,7 +44,8 @@ class SourcePool {
   private readonly failed = new Map<ChunkSource, 'stalled' | 'broken'>()
   private retries = 0
   private turn = 0
-  lastError?: Error
+  /** Every failure of this read, in order (the error of an exhausted read is made from them). */
+  readonly failures: Error[] = []
 
   constructor (sources: ChunkSource[], parallel: number) {
     this.sources = sources
@@ -66,7 +68,7 @@ class SourcePool {
 
   fail (source: ChunkSource, err: Error): void {
     this.failed.set(source, err.name === 'TimeoutError' ? 'stalled' : 'broken')
-    this.lastError = err
+    this.failures.push(err)
   }
 }
 
@@ -81,7 +83,7 @@ async function fetchSegment (manifest: Manifest, indexes: number[], from: number
   while (pos < indexes.length) {
     const source = pool.next()
     if (source == null) {
-      const err = new UnavailableError(`no replica could serve chunk ${indexes[pos] ?? '?'} of ${manifest.id.toString()}${pool.lastError != null ? ` (last error: ${pool.lastError.message})` : ''}`)
+      const err = noSourceLeft(manifest, indexes[pos] ?? -1, pool.failures)
       for (const i of indexes.slice(pos)) deferred.get(i)?.reject(err)
       return
     }

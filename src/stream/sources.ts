@@ -1,5 +1,5 @@
 /** Where verified chunks come from: this node's disk, or a replica over /dsm/get. */
-import { FileNotFoundError } from '../errors.ts'
+import { FileNotFoundError, UnavailableError } from '../errors.ts'
 import { chunksForRange } from '../replica/manifest.ts'
 import { fetchChunks } from './get.ts'
 import type { Chunk } from './get.ts'
@@ -32,4 +32,17 @@ export function remoteSource (dialer: Dialer, peer: string): ChunkSource {
     id: peer,
     fetch: (manifest, offset, length, options) => fetchChunks(dialer, peer, manifest, offset, length, options)
   }
+}
+
+/**
+ * Why a read ran out of sources. When every source said the file is not
+ * there, it was deleted while being read (or since it was located): 404, not
+ * a 503 to retry. Anything else (stalls, broken streams) is "unavailable".
+ */
+export function noSourceLeft (manifest: Manifest, index: number, failures: Error[]): Error {
+  const last = failures.at(-1)
+  const why = last != null ? ` (last error: ${last.message})` : ''
+  const gone = (e: Error): boolean => (e as { code?: string }).code === 'ERR_FILE_NOT_FOUND'
+  if (failures.length > 0 && failures.every(gone)) return new FileNotFoundError(`${manifest.id.toString()} is no longer held by its group (deleted while it was read?)${why}`)
+  return new UnavailableError(`no replica could serve chunk ${index} of ${manifest.id.toString()}${why}`)
 }
