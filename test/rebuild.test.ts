@@ -5,12 +5,12 @@
  * and fetching the one that does not.
  */
 import { createHash } from 'node:crypto'
-import { existsSync } from 'node:fs'
-import { open, readdir, rm, stat, truncate } from 'node:fs/promises'
+import { open, readFile, readdir, rm, stat, truncate } from 'node:fs/promises'
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { hashChunk } from '../src/replica/chunk-hash.ts'
 import { randomBytes, upload } from './helpers/data.ts'
 import { eventually, startProcNode } from './helpers/proc.ts'
 import type { ProcNode } from './helpers/proc.ts'
@@ -49,7 +49,8 @@ describe('a member with a damaged database', () => {
     const victim = nodes[2] as ProcNode
     await victim.stop()
     const before = await chunkFiles(dir)
-    const inodes = new Map(await Promise.all(before.map(async p => [p, (await stat(p)).ino] as const)))
+    // A file's identity: its inode and change time (ext4 may hand a freed inode number to the next new file).
+    const identity = async (p: string): Promise<string> => { const st = await stat(p); return `${st.ino}:${st.ctimeMs}` }
     // One chunk rots on disk (in place: same inode), and the database is cut in half.
     const rotten = before[0] as string
     const fh = await open(rotten, 'r+')
@@ -57,6 +58,7 @@ describe('a member with a damaged database', () => {
     await fh.read(byte, 0, 1, 100)
     await fh.write(Uint8Array.of((byte[0] ?? 0) ^ 0xff), 0, 1, 100)
     await fh.close()
+    const identities = new Map(await Promise.all(before.map(async p => [p, await identity(p)] as const)))
     const db = join(dir, 'dsm.db')
     await truncate(db, Math.floor((await stat(db)).size / 2))
     await rm(`${db}-wal`, { force: true })
@@ -79,9 +81,11 @@ describe('a member with a damaged database', () => {
     const after = await chunkFiles(dir)
     expect(after).toEqual(before)
     for (const p of after) {
-      if (p === rotten) expect((await stat(p)).ino, 'the rotten chunk was replaced').not.toBe(inodes.get(p))
-      else expect((await stat(p)).ino, `${p} reused`).toBe(inodes.get(p))
+      if (p === rotten) expect(await identity(p), 'the rotten chunk was replaced').not.toBe(identities.get(p))
+      else expect(await identity(p), `${p} reused`).toBe(identities.get(p))
     }
-    expect(existsSync(rotten)).toBe(true)
+    // …by the right bytes: the chunk hashes to its name again.
+    const fixed = (await hashChunk(new Uint8Array(await readFile(rotten)))).digest
+    expect(Buffer.from(fixed).toString('hex')).toBe(basename(rotten))
   })
 })

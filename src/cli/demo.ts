@@ -18,7 +18,8 @@ const FIRST_TCP_PORT = 4101
 const FIRST_WS_PORT = 4111
 const FIRST_HTTP_PORT = 8080
 const READY_TIMEOUT_MS = 60_000
-const MAIN = join(import.meta.dirname, 'main.ts')
+/** The launcher every host runs (same Node, same memory settings). */
+const DSM_BIN = join(import.meta.dirname, '..', '..', 'bin', 'dsm')
 
 interface DemoNode { name: string, dataDir: string, http: string, proc: ChildProcess, stdout: string }
 
@@ -27,11 +28,11 @@ async function startNode (root: string, i: number, bootstrap: string[], token: s
   const dataDir = join(root, name)
   mkdirSync(dataDir, { recursive: true })
   const http = `127.0.0.1:${FIRST_HTTP_PORT + i}`
-  const args = ['--disable-warning=ExperimentalWarning', MAIN, 'node', '--data', dataDir,
+  const args = ['node', '--data', dataDir,
     '--listen', `/ip4/127.0.0.1/tcp/${FIRST_TCP_PORT + i}`, `/ip4/127.0.0.1/tcp/${FIRST_WS_PORT + i}/ws`, '--http', http,
     ...(bootstrap.length > 0 ? ['--bootstrap', ...bootstrap] : [])]
   // One token and one secret for the whole cluster, passed in the environment (arguments show in ps).
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DSM_TOKEN: token, DSM_SECRET: secret } })
+  const proc = spawn(DSM_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DSM_TOKEN: token, DSM_SECRET: secret } })
   const node: DemoNode = { name, dataDir, http: `http://${http}`, proc, stdout: '' }
   proc.stdout?.on('data', (d: Buffer) => { node.stdout += d.toString() })
   proc.stderr?.pipe(createWriteStream(join(dataDir, 'node.log'), { flags: 'a' }))

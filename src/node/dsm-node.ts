@@ -213,7 +213,6 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
         view: membership.view,
         dialer,
         registrar,
-        dht: libp2p.services.dht,
         persistGroup: async (group) => { await state.setGroup(group) },
         waitForContact: async (options) => connectivity.waitForFirstContact(options),
         rttOf: (peer) => libp2p.getConnections(peerIdFromString(peer)).find(c => c.rtt != null)?.rtt,

@@ -3,20 +3,20 @@
  * then one ACTIVE member of every group (`/dsm/locate/1.0.0`) — one we are
  * connected to where there is one: in a large cluster the other choice is a
  * new connection (handshake, identify, gossip and DHT set-up) per group per
- * read — in waves of LOCATE_WAVE_PEERS, then the other ACTIVE members, then
- * the DHT's providers of the file ID. The
+ * read — in waves of LOCATE_WAVE_PEERS, then the other ACTIVE members. The
  * answer carries the manifest, checked against the ID (self-certifying), so
  * a lying member cannot make us serve other bytes.
  *
  * Every ACTIVE member stores a file before its upload is acknowledged, so the
  * first wave finds it at once; the second wave covers a write quorum smaller
- * than the group, and the DHT covers a membership view that has not yet
- * converged (a node started a moment ago).
+ * than the group. No per-file record is kept in the DHT: re-providing millions
+ * of them forever is what IPFS cannot keep up with, and they cost every node
+ * memory per file (kad-dht's in-memory provider records).
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { LRUCache } from 'lru-cache'
 import { LOCATE_CACHE_BYTES, LOCATE_CACHE_TTL_MS, LOCATE_TIMEOUT_MS, LOCATE_WAVE_DELAY_MS, LOCATE_WAVE_PEERS, MAX_MANIFEST_BYTES, FRAME_OVERHEAD_BYTES } from '../constants.ts'
-import { FileNotFoundError, toError } from '../errors.ts'
+import { FileNotFoundError } from '../errors.ts'
 import { anySignal } from '../util/abort.ts'
 import { LocateRequestSchema, LocateResponseSchema, PROTOCOLS } from '../wire/messages.ts'
 import { request } from '../wire/rpc.ts'
@@ -27,7 +27,6 @@ import type { MembershipView } from '../node/membership/view.ts'
 import type { FileIndex } from '../store/file-index.ts'
 import type { LocateResponse } from '../wire/messages.ts'
 import type { Dialer } from '../wire/rpc.ts'
-import type { KadDHT } from '@libp2p/kad-dht'
 import type { AbortOptions } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 
@@ -36,7 +35,7 @@ export interface Located {
   group: string
   createdAt: number
   /** Where the answer came from. */
-  via: 'local' | 'cache' | 'member' | 'dht'
+  via: 'local' | 'cache' | 'member'
   /** The member that answered (when it was not us). */
   holder?: string
 }
@@ -45,7 +44,6 @@ export interface LocatorComponents {
   index: FileIndex
   view: MembershipView
   dialer: Dialer
-  dht: Pick<KadDHT, 'findProviders'>
   /** Peers we hold a connection to. */
   connectedPeers: () => Set<string>
   logger: Logger
@@ -86,7 +84,7 @@ export class Locator {
     if (row?.state === 'deleted') throw new FileNotFoundError(`file ${key} was deleted`)
     const cached = this.cache.get(key)
     if (cached != null) return { ...cached, via: 'cache' }
-    const found = await this.askMembers(id, options) ?? await this.askDht(id, options)
+    const found = await this.askMembers(id, options)
     if (found == null) throw new FileNotFoundError(`no replica of ${key} was found`)
     this.cache.set(key, found)
     return found
@@ -109,21 +107,6 @@ export class Locator {
       if (found != null) return found
     }
     return undefined
-  }
-
-  private async askDht (id: CID, options: AbortOptions): Promise<Located | undefined> {
-    const signal = anySignal(options.signal, AbortSignal.timeout(LOCATE_TIMEOUT_MS * 3))
-    const providers: string[] = []
-    try {
-      for await (const event of this.c.dht.findProviders(id, { signal })) {
-        if (event.name === 'PROVIDER') providers.push(...event.providers.map(p => p.id.toString()))
-        if (providers.length >= 3) break
-      }
-    } catch (err) {
-      this.c.logger.debug({ err: toError(err).message, id: id.toString() }, 'DHT provider lookup failed')
-    }
-    const found = await this.askAll(id, [...new Set(providers)], 'dht', options)
-    return found === 'deleted' ? undefined : found
   }
 
   /** Ask peers, LOCATE_WAVE_PEERS at a time (see askInWaves); the first verified answer wins. */

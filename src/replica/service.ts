@@ -1,6 +1,6 @@
 /**
  * The replica side of a node: serves the file protocols, runs group sync and
- * repair, announces files in the DHT, and offers the file operations the HTTP
+ * repair, and offers the file operations the HTTP
  * API and CLI use (upload, open/read, stat, delete, list).
  */
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -8,7 +8,6 @@ import { LRUCache } from 'lru-cache'
 import { Queue } from '@libp2p/utils'
 import { MANIFEST_CACHE_ENTRIES, MAX_CONCURRENT_UPLOADS, MAX_QUEUED_UPLOADS, MAX_TRANSFER_STREAMS_PER_PEER, REQUEST_TIMEOUT_MS } from '../constants.ts'
 import { CorruptChunkError, NotAMemberError, UnavailableError, toError } from '../errors.ts'
-import { FileAnnouncer } from '../dht/file-announcer.ts'
 import { serveGet } from '../stream/get.ts'
 import { ChunkCache } from '../stream/chunk-cache.ts'
 import { readRange, sliceChunks } from '../stream/range-reader.ts'
@@ -47,7 +46,6 @@ import type { LocalStore } from '../store/local-store.ts'
 import type { ChunkSource } from '../stream/range-reader.ts'
 import type { DeleteResult, PutHeader, Quorum, UploadResult } from '../wire/messages.ts'
 import type { Dialer, Registrar } from '../wire/rpc.ts'
-import type { KadDHT } from '@libp2p/kad-dht'
 import type { AbortOptions, Startable, Stream } from '@libp2p/interface'
 import type { Uint8ArrayList } from 'uint8arraylist'
 
@@ -76,7 +74,6 @@ export interface ReplicaComponents {
   view: MembershipView
   dialer: Dialer
   registrar: Registrar
-  dht: Pick<KadDHT, 'provide' | 'findProviders' | 'cancelReprovide'>
   /** Resolves once the node heard from the cluster (see GroupSync). */
   waitForContact: (options: AbortOptions) => Promise<void>
   /** Round-trip time to a peer, when libp2p measured one. */
@@ -111,7 +108,6 @@ export class ReplicaService implements Startable {
   private readonly c: ReplicaComponents
   private readonly init: ReplicaInit
   private readonly placement: PlacementPolicy
-  private readonly announcer: FileAnnouncer
   private readonly manifests = new LRUCache<string, Manifest>({ max: MANIFEST_CACHE_ENTRIES })
   private readonly handlers: string[] = []
   private readonly uploads = new Queue<UploadResult>({ concurrency: MAX_CONCURRENT_UPLOADS, maxSize: MAX_QUEUED_UPLOADS })
@@ -121,8 +117,7 @@ export class ReplicaService implements Startable {
     this.init = init
     this.placement = new PlacementPolicy(init.placement)
     this.cache = new ChunkCache(init.cacheBytes)
-    this.announcer = new FileAnnouncer(components.dht, components.logger)
-    this.locator = new Locator({ index: components.store.index, view: components.view, dialer: components.dialer, dht: components.dht, connectedPeers: components.connectedPeers, logger: components.logger })
+    this.locator = new Locator({ index: components.store.index, view: components.view, dialer: components.dialer, connectedPeers: components.connectedPeers, logger: components.logger })
     this.sync = new GroupSync(components, { intervalMs: init.intervalMs, rebuilding: init.rebuilding })
     this.repair = new Repair({ ...components, joinGroup: async (g) => this.joinGroup(g) }, init)
   }
@@ -130,22 +125,18 @@ export class ReplicaService implements Startable {
   async start (): Promise<void> {
     await this.registerHandlers()
     const { store, status } = this.c
-    store.addEventListener('file:present', this.onPresent)
     store.addEventListener('file:deleted', this.onDeleted)
     store.addEventListener('chunk:corrupt', this.onCorrupt)
     status.addEventListener('change', this.onStatus)
-    for (const row of store.index.withState('present')) this.announcer.announce(parseFileId(row.id))
     await this.sync.start()
     await this.repair.start()
   }
 
   async stop (): Promise<void> {
     const { store, status } = this.c
-    store.removeEventListener('file:present', this.onPresent)
     store.removeEventListener('file:deleted', this.onDeleted)
     store.removeEventListener('chunk:corrupt', this.onCorrupt)
     status.removeEventListener('change', this.onStatus)
-    this.announcer.stop()
     this.uploads.abort()
     await this.repair.stop()
     await this.sync.stop()
@@ -305,14 +296,9 @@ export class ReplicaService implements Startable {
     await rpc(PROTOCOLS.list, ListRequestSchema, ListResponseSchema, async (req) => answerList(store.index, this.c.status.group, req.afterSeq, req.limit))
   }
 
-  private readonly onPresent = (evt: CustomEvent<{ id: string }>): void => {
-    this.announcer.announce(parseFileId(evt.detail.id))
-  }
-
   private readonly onDeleted = (evt: CustomEvent<{ id: string }>): void => {
     this.manifests.delete(evt.detail.id)
     this.locator.forget(evt.detail.id)
-    this.announcer.withdraw(parseFileId(evt.detail.id))
   }
 
   /** A chunk on our disk is bad: its files turn pending, and sync fetches a good copy. */

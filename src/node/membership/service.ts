@@ -182,8 +182,8 @@ export class Membership implements Startable {
    */
   async refresh (options: AbortOptions & { prefer?: string[], limit?: number, group?: string } = {}): Promise<void> {
     const prefer = new Set(options.prefer ?? [])
+    // A peer without the secret fails fetchView at once (its handshake fails); one still proving itself is waited for.
     const peers = this.components.connectedPeers()
-      .filter(p => this.components.isProven(p))
       .sort((a, b) => Number(prefer.has(b.toString())) - Number(prefer.has(a.toString())))
       .slice(0, options.limit ?? REFRESH_VIEW_PEERS)
     const signal = options.signal ?? AbortSignal.timeout(REFRESH_VIEW_TIMEOUT_MS)
