@@ -13,7 +13,7 @@ import { fetchChunks } from '../src/stream/get.ts'
 import { decodeManifest } from '../src/replica/manifest.ts'
 import {
   ApplyRequestSchema, ApplyResultSchema, DeleteRequestSchema, DeleteResultSchema, LeaveAckSchema, LeaveNoticeSchema, ListRequestSchema,
-  ListResponseSchema, LocateRequestSchema, LocateResponseSchema, MembersRequestSchema, MembersResponseSchema, PROTOCOLS, PROTOCOL_ACCESS,
+  ListResponseSchema, LocateRequestSchema, LocateResponseSchema, MembersRequestSchema, MembersResponseSchema, OutcomeRequestSchema, OutcomeResponseSchema, PROTOCOLS, PROTOCOL_ACCESS,
   RecruitRequestSchema, RecruitResponseSchema, SyncRequestSchema, SyncResponseSchema
 } from '../src/wire/messages.ts'
 import { request } from '../src/wire/rpc.ts'
@@ -77,13 +77,14 @@ describe('a stranger without the cluster secret', () => {
     const pushed = await (async () => {
       const session = await ReplicaSession.open(dialer, member.toString(), { group: 'ga', chunkSize: 1024 * 1024 }, { signal: AbortSignal.timeout(10_000) })
       await session.sendChunk(randomBytes(1000, 7), { signal: AbortSignal.timeout(10_000) })
-      await session.prepare({ manifest: new Uint8Array(10), createdAt: 1, ts: 1, origin: stranger.peerId }, { signal: AbortSignal.timeout(10_000) })
+      await session.prepare({ manifest: new Uint8Array(10), createdAt: 1, ts: 1, origin: stranger.peerId, copies: 1, members: [] }, { signal: AbortSignal.timeout(10_000) })
       return 'prepared'
     })().catch((err: unknown) => err)
     expect(pushed).toMatchObject(unauthorized)
     // Every protocol the table calls 'cluster' was tried above.
+    expect(await ask(PROTOCOLS.outcome, OutcomeRequestSchema, { id, ts: 1, origin: stranger.peerId }, OutcomeResponseSchema)).toMatchObject(unauthorized)
     expect(Object.entries(PROTOCOL_ACCESS).filter(([, a]) => a === 'cluster').map(([p]) => p).sort())
-      .toEqual(['apply', 'delete', 'leave', 'list', 'members', 'put', 'recruit', 'replicate', 'sync'])
+      .toEqual(['apply', 'delete', 'leave', 'list', 'members', 'outcome', 'put', 'recruit', 'replicate', 'sync'])
     // Nothing changed: the file is still on every member, nothing else arrived.
     for (const i of [0, 1, 2]) {
       expect(c.node(i).store.index.get(id)?.state).toBe('present')

@@ -29,7 +29,7 @@
  * DSM_DURABILITY_TRACE=1 prints the schedule as it ran (it is printed on failure anyway).
  */
 import { existsSync } from 'node:fs'
-import { mkdir, mkdtemp, readdir, rm, unlink, writeFile } from 'node:fs/promises'
+import { appendFile, mkdir, mkdtemp, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
@@ -37,7 +37,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createRng } from './sim/rng.ts'
 import { sha256hex } from './helpers/data.ts'
 import { eventually, startProcNode } from './helpers/proc.ts'
-import { MiB, chunkPath, expectedFileId, freePort, inspectStore, presentIds, storeProblems, streamUpload, uploadThenReuseConnection } from './helpers/store-check.ts'
+import { MiB, chunkLocation, expectedFileId, freePort, inspectStore, presentIds, storeProblems, streamUpload, uploadThenReuseConnection, volumePath } from './helpers/store-check.ts'
+import type { ChunkLocation } from './helpers/store-check.ts'
 import type { ProcNode } from './helpers/proc.ts'
 import type { UploadOutcome } from './helpers/store-check.ts'
 import type { Rng } from './sim/rng.ts'
@@ -211,25 +212,29 @@ describe(`kill -9 during uploads and deletes (OS processes, TCP on 127.0.0.1, se
   const deletable = (): Tracked[] => tracked.filter(f => f.uploadAcked && f.deleteOutcome == null)
 
   /** Leftovers a crash could leave; the start-up check must clear them. */
-  async function plantLeftovers (m: Member, rng: Rng): Promise<{ orphan: string, tmpFile: string, removedChunk?: string }> {
+  async function plantLeftovers (m: Member, rng: Rng): Promise<{ volume: string, sizeBefore: number, tmpFile: string, removedChunk?: string }> {
     const store = await inspectStore(m.dataDir) // the node is down: safe to read its index
-    const fake = Buffer.from(rng.bytes(32)).toString('hex')
-    const orphan = chunkPath(m.dataDir, fake)
-    await mkdir(join(orphan, '..'), { recursive: true })
-    await writeFile(orphan, rng.bytes(1000))
+    // A torn needle at the end of the newest volume (an append the crash cut short): garbage after the last indexed one.
+    const volumes = (await readdir(join(m.dataDir, 'volumes')).catch(() => [] as string[])).filter(n => /^\d{8}\.vol$/.test(n)).sort()
+    const volume = join(m.dataDir, 'volumes', volumes.at(-1) ?? '00000001.vol')
+    await mkdir(join(m.dataDir, 'volumes'), { recursive: true })
+    const sizeBefore = existsSync(volume) ? (await stat(volume)).size : 0
+    await appendFile(volume, Buffer.concat([Buffer.from('DSN1'), Buffer.from([0, 1, 0, 0]), Buffer.from(rng.bytes(32)), Buffer.from(rng.bytes(1000))]))
     const tmpFile = join(m.dataDir, 'tmp', 'leftover-of-a-crash')
     await mkdir(join(m.dataDir, 'tmp'), { recursive: true })
     await writeFile(tmpFile, 'half a chunk')
     const orphansOfCrash = [...store.chunkFiles].filter(d => ![...store.files.values()].some(f => f.state !== 'deleted' && f.digests.includes(d)))
-    log(`${m.name} down: ${store.chunkFiles.size} chunk files, ${orphansOfCrash.length} unreferenced, tmp: ${store.tmpEntries.length}; planted an orphan and a tmp file`)
-    // A chunk of a file that stays (acknowledged, no delete tried): it must come back.
-    const victimFile = [...store.files.values()].find(f => f.state === 'present' && f.digests.length > 0 && deletable().some(t => t.id === f.id))
-    const removedChunk = victimFile != null ? victimFile.digests[rng.int(victimFile.digests.length)] : undefined
+    log(`${m.name} down: ${store.chunkFiles.size} stored chunks, ${orphansOfCrash.length} unreferenced, ${store.prepared.length} prepared, tmp: ${store.tmpEntries.length}; planted a torn needle and a tmp file`)
+    // A chunk of a file that stays (acknowledged, no delete tried), lost with the volume cut short at it: it must come back.
+    const victimFile = [...store.files.values()].find(f => f.state === 'present' && f.digests.length > 0 && deletable().some(t => t.id === f.id) &&
+      f.digests.some(d => (chunkLocation(m.dataDir, d)?.volume ?? 0) > 0))
+    const removedChunk = victimFile?.digests.find(d => (chunkLocation(m.dataDir, d)?.volume ?? 0) > 0)
     if (removedChunk != null) {
-      await unlink(chunkPath(m.dataDir, removedChunk))
-      log(`${m.name} down: removed chunk ${removedChunk.slice(0, 12)}… of present file ${victimFile?.id.slice(-8) ?? ''}`)
+      const at = chunkLocation(m.dataDir, removedChunk) as ChunkLocation
+      await truncate(volumePath(m.dataDir, at.volume), at.offset + Math.floor(at.length / 2))
+      log(`${m.name} down: cut volume ${at.volume} inside chunk ${removedChunk.slice(0, 12)}… of present file ${victimFile?.id.slice(-8) ?? ''}`)
     }
-    return { orphan, tmpFile, ...(removedChunk != null ? { removedChunk } : {}) }
+    return { volume, sizeBefore, tmpFile, ...(removedChunk != null ? { removedChunk } : {}) }
   }
 
   /** Bring a killed member back, optionally crashing it again during its catch-up. */
@@ -239,7 +244,7 @@ describe(`kill -9 during uploads and deletes (OS processes, TCP on 127.0.0.1, se
     log(`restarted ${m.name}`)
     if (planted != null) {
       // The start-up check runs before the node prints its address.
-      expect(existsSync(planted.orphan), 'the start-up check removes an unreferenced chunk file').toBe(false)
+      expect((await stat(planted.volume)).size, 'the start-up check cuts the torn needle off the newest volume').toBeLessThanOrEqual(planted.sizeBefore)
       expect(existsSync(planted.tmpFile), 'the start-up check empties tmp/').toBe(false)
     }
     if (opts.crashDuringSync) {
@@ -251,7 +256,8 @@ describe(`kill -9 during uploads and deletes (OS processes, TCP on 127.0.0.1, se
     if (planted?.removedChunk != null) {
       const removed = planted.removedChunk
       await eventually(async () => getJson<{ state: string }>(`${url(m)}/api/id`), id => id.state === 'ACTIVE', 30_000, `${m.name} ACTIVE`)
-      expect(existsSync(chunkPath(m.dataDir, removed)), 'a chunk missing at start is fetched again before the node turns ACTIVE').toBe(true)
+      // The running node's index, read beside it (WAL readers do not disturb the writer).
+      expect(chunkLocation(m.dataDir, removed) != null, 'a chunk lost at start is fetched again before the node turns ACTIVE').toBe(true)
     }
   }
 
@@ -433,7 +439,7 @@ describe(`kill -9 during uploads and deletes (OS processes, TCP on 127.0.0.1, se
       for (const f of tracked) {
         if (resolved.get(f.id) === 'absent' && f.deleteOutcome == null) expect(store.files.has(f.id), `${m.name}: ${f.name} never existed`).toBe(false)
       }
-      expect(await readdir(join(m.dataDir, 'tmp'))).toEqual([])
+      expect(await readdir(join(m.dataDir, 'tmp')).catch(() => [])).toEqual([])
     }
   })
 })

@@ -1,9 +1,9 @@
-import { readdir, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createSimCluster, readWhole } from './sim/cluster.ts'
 import { download, randomBytes, sha256hex, upload } from './helpers/data.ts'
+import { alterStoredChunk, storedChunkBytes } from './helpers/disk.ts'
 import type { SimCluster } from './sim/cluster.ts'
+import type { DsmNode } from '../src/node/dsm-node.ts'
 
 /** g1 = nodes 0-2 (replicas), node 3 = g2 (a node that does not hold g1's files). */
 async function twoGroups (extra: Parameters<typeof createSimCluster>[0] = { nodes: 4 }): Promise<SimCluster> {
@@ -15,14 +15,9 @@ async function twoGroups (extra: Parameters<typeof createSimCluster>[0] = { node
 
 const url = (c: SimCluster, i: number): string => c.node(i).http?.url ?? ''
 
-async function chunkFiles (dir: string): Promise<string[]> {
-  const out: string[] = []
-  for (const a of await readdir(join(dir, 'chunks')).catch(() => [])) {
-    for (const b of await readdir(join(dir, 'chunks', a))) {
-      for (const f of await readdir(join(dir, 'chunks', a, b))) out.push(join(dir, 'chunks', a, b, f))
-    }
-  }
-  return out
+/** The chunks a node's store holds (its index; bytes no row refers to are garbage for compaction). */
+async function chunkFiles (node: DsmNode): Promise<string[]> {
+  return node.store.chunks.digests().map(d => Buffer.from(d).toString('hex'))
 }
 
 describe('files on replica groups', () => {
@@ -70,9 +65,10 @@ describe('files on replica groups', () => {
       const { status, body } = await upload(url(c, i % 4), data, `small-${i}.bin`, { group: 'g1' })
       expect(status).toBe(201)
       const id = body.id as string
-      // No await between the ack and these checks: no time for any lag to hide.
-      const states = [0, 1, 2].map(n => c.node(n).store.index.get(id)?.state)
-      expect(states).toEqual(['present', 'present', 'present'])
+      // No await between the ack and these checks: no time for any lag to hide. Every replica holds it durably:
+      // committed, or prepared with the decision on its way (replica/commit.ts).
+      const states = [0, 1, 2].map(n => c.node(n).store.index.get(id)?.state ?? (c.node(n).store.prepared.forFile(id).length > 0 ? 'prepared' : undefined))
+      for (const s of states) expect(['present', 'prepared']).toContain(s)
       const located = await c.node(n3(i)).replica.open(id)
       expect(located.manifest.size).toBe(data.byteLength)
       return { id, data }
@@ -85,7 +81,7 @@ describe('files on replica groups', () => {
   })
 
   it('bad input gets a clear 4xx and writes nothing', async () => {
-    const before = (await chunkFiles(c.node(0).config.dataDir)).length
+    const before = (await chunkFiles(c.node(0))).length
     const cases: Array<[string, RequestInit, number, string]> = [
       ['/files/not-a-cid', {}, 400, 'ERR_INVALID_FILE_ID'],
       ['/files/QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG', {}, 400, 'ERR_INVALID_FILE_ID'],
@@ -106,7 +102,7 @@ describe('files on replica groups', () => {
     // A name of 255 bytes is fine; 256 is not (above) — and multi-byte characters count as bytes.
     const res = await fetch(`${url(c, 0)}/files?name=${encodeURIComponent('é'.repeat(128))}&group=g1`, { method: 'POST', body: 'abc' })
     expect(res.status).toBe(400)
-    expect((await chunkFiles(c.node(0).config.dataDir)).length).toBe(before)
+    expect((await chunkFiles(c.node(0))).length).toBe(before)
   })
 })
 
@@ -134,7 +130,7 @@ describe('the disk reserve', () => {
       await c.waitFor(() => [0, 1, 2].every(i => c.node(i).status.load === 0), { message: 'transfers ended' })
       for (const i of [0, 1, 2]) {
         expect(c.node(i).store.index.stats().present.files).toBe(0)
-        expect(await chunkFiles(c.node(i).config.dataDir)).toEqual([])
+        expect({ i, chunks: await chunkFiles(c.node(i)), prepared: c.node(i).store.prepared.size }).toEqual({ i, chunks: [], prepared: 0 })
       }
     } finally {
       await c.close()
@@ -155,12 +151,12 @@ describe('delete', () => {
       expect(res.status).toBe(200)
       expect(await res.json()).toMatchObject({ id, group: 'g1' })
       const node2 = await c.restart(2)
-      // Before it syncs, node 2 still has the file in its own index...
-      expect(node2.store.index.get(id)?.state).toBe('present')
+      // Before it syncs, node 2 still has the file durably: in its index, or prepared with the decision on its way...
+      expect(node2.store.index.get(id)?.state ?? (node2.store.prepared.forFile(id).length > 0 ? 'prepared' : undefined)).toMatch(/^(present|prepared)$/)
       await node2.ready({ signal: AbortSignal.timeout(20_000) })
       // ...after, the tombstone won, and its chunks are gone.
       expect(node2.store.index.get(id)?.state).toBe('deleted')
-      expect(await chunkFiles(node2.config.dataDir)).toEqual([])
+      expect(await chunkFiles(node2)).toEqual([])
       // And node 2's old copy did not bring it back anywhere, even after more sync rounds.
       for (const round of [1, 2]) {
         for (const i of [0, 1, 2]) {
@@ -184,11 +180,9 @@ describe('integrity', () => {
       const id = body.id as string
       const bad = c.node(1)
       const manifest = (await bad.replica.open(id)).manifest
-      const chunkPath = bad.store.chunks.pathOf(manifest.chunks[2] as Uint8Array)
-      const good = new Uint8Array(await (await import('node:fs/promises')).readFile(chunkPath))
-      const altered = good.slice()
-      altered[1000] = (altered[1000] ?? 0) ^ 0xff
-      await writeFile(chunkPath, altered)
+      const digest = manifest.chunks[2] as Uint8Array
+      const good = Uint8Array.from(await storedChunkBytes(bad.store, bad.db, digest))
+      await alterStoredChunk(bad.store, bad.db, digest, 1000)
       const corrupt = new Promise<void>(resolve => { bad.store.addEventListener('chunk:corrupt', () => { resolve() }, { once: true }) })
       // The damaged replica itself serves the read: it detects the bad chunk and reads a good copy elsewhere.
       const d = await download(url(c, 1), id)
@@ -197,7 +191,7 @@ describe('integrity', () => {
       await corrupt
       // Repaired: the chunk on disk is right again and the copy is present.
       await c.waitFor(() => bad.store.index.get(id)?.state === 'present', { message: 'copy repaired' })
-      expect(sha256hex(new Uint8Array(await (await import('node:fs/promises')).readFile(chunkPath)))).toBe(sha256hex(good))
+      expect(sha256hex(await storedChunkBytes(bad.store, bad.db, digest))).toBe(sha256hex(good))
       // Reads through a node that holds no copy are right too, whichever replica it picks.
       for (let k = 0; k < 3; k++) expect(sha256hex((await download(url(c, 3), id)).bytes)).toBe(sha256hex(data))
     } finally {

@@ -102,8 +102,10 @@ const SAMPLES: Record<string, unknown[]> = {
   PutHeaderSchema: [{ group: 'g1', name: 'a.mp4', quorum: 'all' }, { group: 'g1', name: 'b', mime: 'video/mp4', size: 100, quorum: 2 }],
   UploadResultSchema: [{ id: FILE_ID, size: 10, name: 'a', mime: 'video/mp4', group: 'g1', createdAt: 1, replicas: [PEER] }],
   ReplicateHeaderSchema: [{ group: 'g1', chunkSize: 1_048_576 }],
-  CommitFrameSchema: [{ manifest: SOME_BYTES, createdAt: 1, ts: 2, origin: PEER }],
-  StoredSchema: [{ stored: true }],
+  PrepareFrameSchema: [{ manifest: SOME_BYTES, createdAt: 1, ts: 2, origin: PEER, copies: 2, members: [PEER] }],
+  PreparedSchema: [{ prepared: true }],
+  OutcomeRequestSchema: [{ id: FILE_ID, ts: 1, origin: PEER }],
+  OutcomeResponseSchema: [{ state: 'committed' }, { state: 'unknown' }],
   LocateRequestSchema: [{ id: FILE_ID }],
   LocateResponseSchema: [{ state: 'unknown' }, { state: 'present', group: 'g1', manifest: SOME_BYTES, createdAt: 3 }, { state: 'present', group: 'g1', manifest: SOME_BYTES, createdAt: 3, replicas: [{ peerId: PEER, addrs: ['/memory/x'] }] }],
   GetRequestSchema: [{ id: FILE_ID, offset: 0, length: 100 }],
@@ -894,16 +896,6 @@ function answerProblems (method: string, status: number | undefined, contentType
   return problems
 }
 
-async function chunkFiles (dir: string): Promise<string[]> {
-  const out: string[] = []
-  for (const a of await readdir(join(dir, 'chunks')).catch(() => [])) {
-    for (const b of await readdir(join(dir, 'chunks', a)).catch(() => [])) {
-      for (const f of await readdir(join(dir, 'chunks', a, b)).catch(() => [])) out.push(f)
-    }
-  }
-  return out
-}
-
 /**
  * Bugs found by the HTTP properties below: each has its own failing test with
  * the minimal request; the broad properties skip exactly these answers so
@@ -1252,8 +1244,9 @@ describe('fuzz: the HTTP API of a running node', () => {
       for (const i of [0, 1]) {
         const dir = c.config(i).dataDir
         const live = new Set(c.node(i).store.index.liveDigests().map(d => toHex(d, 'base16')))
-        const stray = (await chunkFiles(dir)).filter(f => !live.has(f))
-        if (stray.length > 0) problems.push(`node ${i}: ${stray.length} chunk file(s) no file refers to`)
+        const stray = c.node(i).store.chunks.digests().map(d => toHex(d, 'base16')).filter(f => !live.has(f))
+        if (stray.length > 0) problems.push(`node ${i}: ${stray.length} stored chunk(s) no file refers to`)
+        if (c.node(i).store.prepared.size > 0) problems.push(`node ${i}: ${c.node(i).store.prepared.size} upload(s) undecided`)
         const tmp = await readdir(join(dir, 'tmp')).catch(() => [])
         if (tmp.length > 0) problems.push(`node ${i}: ${tmp.length} file(s) left in tmp/`)
       }

@@ -1,9 +1,9 @@
-import { readFile, writeFile } from 'node:fs/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { MEMBERSHIP_TOPIC } from '../src/constants.ts'
 import { NodeMetrics } from '../src/node/metrics.ts'
 import { createSimCluster } from './sim/cluster.ts'
 import { download, randomBytes, sha256hex, upload } from './helpers/data.ts'
+import { alterStoredChunk } from './helpers/disk.ts'
 import type { SimCluster } from './sim/cluster.ts'
 
 const MiB = 1024 * 1024
@@ -120,10 +120,7 @@ describe('GET /metrics', () => {
   it('a chunk altered on a replica\'s disk is counted by the replica that reads it', async () => {
     const bad = c.node(1)
     const manifest = (await bad.replica.open(id)).manifest
-    const path = bad.store.chunks.pathOf(manifest.chunks[2] as Uint8Array)
-    const altered = new Uint8Array(await readFile(path))
-    altered[1000] = (altered[1000] ?? 0) ^ 0xff
-    await writeFile(path, altered)
+    await alterStoredChunk(bad.store, bad.db, manifest.chunks[2] as Uint8Array, 1000)
     const d = await download(url(c, 1), id)
     expect(sha256hex(d.bytes)).toBe(sha256hex(data))
     const s = await scrape(c, 1)
@@ -136,19 +133,19 @@ describe('GET /metrics', () => {
     const lie = randomBytes(12 * MiB, 72)
     const up = await upload(url(c, 0), lie, 'lie.bin', { group: 'g1' })
     const liar = c.node(2).store
-    const honest = liar.readChunkWithLeaves.bind(liar)
+    const honest = liar.readChunk.bind(liar)
     // As a broken or malicious node would: altered bytes, its own check skipped.
-    liar.readChunkWithLeaves = async (digest) => {
-      const { data, leaves } = await honest(digest)
-      const altered = data.slice()
+    liar.readChunk = async (digest, range) => {
+      const bytes = await honest(digest, range)
+      const altered = bytes.data.slice()
       altered[0] = (altered[0] ?? 0) ^ 0xff
-      return { data: altered, leaves }
+      return { ...bytes, data: altered }
     }
     try {
       const d = await download(url(c, 3), up.body.id as string)
       expect(sha256hex(d.bytes)).toBe(sha256hex(lie))
     } finally {
-      liar.readChunkWithLeaves = honest
+      liar.readChunk = honest
     }
     const s = await scrape(c, 3)
     expect(s.value('dsm_chunk_verification_failures_total', { source: 'peer' })).toBe(1)

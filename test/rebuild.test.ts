@@ -1,25 +1,32 @@
 /**
  * A damaged database: the node refuses to start on it, naming the file and
  * the way out; `dsm node --rebuild` moves it aside and rebuilds the index
- * from the group, reusing every chunk file that still verifies (same inode)
- * and fetching the one that does not.
+ * from the group: the chunks in its volumes are indexed again where they lie
+ * when they still verify, and the one that does not is fetched again.
  */
 import { createHash } from 'node:crypto'
-import { open, readFile, readdir, rm, stat, truncate } from 'node:fs/promises'
+import { open, readdir, rm, stat, truncate } from 'node:fs/promises'
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { basename, join } from 'node:path'
+import { join } from 'node:path'
+import { DatabaseSync } from 'node:sqlite'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { hashChunk } from '../src/replica/chunk-hash.ts'
 import { randomBytes, upload } from './helpers/data.ts'
 import { eventually, startProcNode } from './helpers/proc.ts'
+import { volumePath } from './helpers/store-check.ts'
 import type { ProcNode } from './helpers/proc.ts'
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
 
-async function chunkFiles (dataDir: string): Promise<string[]> {
-  const root = join(dataDir, 'chunks')
-  return (await readdir(root, { recursive: true })).filter(p => /[0-9a-f]{64}$/.test(p)).map(p => join(root, p)).sort()
+/** Every stored chunk of a node (down, or beside it: WAL readers) and where it lives. */
+function locations (dataDir: string): Map<string, string> {
+  const db = new DatabaseSync(join(dataDir, 'dsm.db'), { readOnly: true })
+  try {
+    const rows = db.prepare('SELECT digest, volume, offset FROM chunks').all() as Array<{ digest: Uint8Array, volume: number, offset: number }>
+    return new Map(rows.map(r => [Buffer.from(r.digest).toString('hex'), `${r.volume}:${r.offset}`]))
+  } finally {
+    db.close()
+  }
 }
 
 describe('a member with a damaged database', () => {
@@ -48,17 +55,15 @@ describe('a member with a damaged database', () => {
     const dir = join(root, 'n3')
     const victim = nodes[2] as ProcNode
     await victim.stop()
-    const before = await chunkFiles(dir)
-    // A file's identity: its inode and change time (ext4 may hand a freed inode number to the next new file).
-    const identity = async (p: string): Promise<string> => { const st = await stat(p); return `${st.ino}:${st.ctimeMs}` }
-    // One chunk rots on disk (in place: same inode), and the database is cut in half.
-    const rotten = before[0] as string
-    const fh = await open(rotten, 'r+')
+    const before = locations(dir)
+    // One chunk rots on disk, inside its volume.
+    const [rotten, at] = [...before].find(([, where]) => !where.startsWith('0:')) as [string, string]
+    const [volume, offset] = at.split(':').map(Number) as [number, number]
+    const fh = await open(volumePath(dir, volume), 'r+')
     const byte = new Uint8Array(1)
-    await fh.read(byte, 0, 1, 100)
-    await fh.write(Uint8Array.of((byte[0] ?? 0) ^ 0xff), 0, 1, 100)
+    await fh.read(byte, 0, 1, offset + 100)
+    await fh.write(Uint8Array.of((byte[0] ?? 0) ^ 0xff), 0, 1, offset + 100)
     await fh.close()
-    const identities = new Map(await Promise.all(before.map(async p => [p, await identity(p)] as const)))
     const db = join(dir, 'dsm.db')
     await truncate(db, Math.floor((await stat(db)).size / 2))
     await rm(`${db}-wal`, { force: true })
@@ -77,15 +82,12 @@ describe('a member with a damaged database', () => {
     const listed = await (await fetch(`${rebuilt.url}/api/files`)).json() as Array<{ id: string }>
     expect(listed.map(f => f.id).sort()).toEqual([...files.keys()].sort())
     for (const [id, hash] of files) expect(sha(new Uint8Array(await (await fetch(`${rebuilt.url}/files/${id}`)).arrayBuffer()))).toBe(hash)
-    // Chunk files were reused (same inode) except the rotten one, which was fetched again (a new file).
-    const after = await chunkFiles(dir)
-    expect(after).toEqual(before)
-    for (const p of after) {
-      if (p === rotten) expect(await identity(p), 'the rotten chunk was replaced').not.toBe(identities.get(p))
-      else expect(await identity(p), `${p} reused`).toBe(identities.get(p))
+    // Every chunk that still verified was reused where it lay; the rotten one was fetched again (a new needle) and verifies.
+    const after = locations(dir)
+    expect([...after.keys()].sort()).toEqual([...before.keys()].sort())
+    for (const [hex, where] of before) {
+      if (hex === rotten) expect(after.get(hex), 'the rotten chunk was fetched again').not.toBe(where)
+      else expect(after.get(hex), `${hex.slice(0, 12)}… reused`).toBe(where)
     }
-    // …by the right bytes: the chunk hashes to its name again.
-    const fixed = (await hashChunk(new Uint8Array(await readFile(rotten)))).digest
-    expect(Buffer.from(fixed).toString('hex')).toBe(basename(rotten))
   })
 })

@@ -174,11 +174,11 @@ describe('streaming from replicas', () => {
       const liar = c.node(1)
       const store = liar.store
       const honest = Object.getPrototypeOf(store) as typeof store
-      store.readChunkWithLeaves = async (digest) => {
-        const { data: bytes, leaves } = await honest.readChunkWithLeaves.call(store, digest)
-        const altered = Uint8Array.from(bytes)
+      store.readChunk = async (digest, range) => {
+        const bytes = await honest.readChunk.call(store, digest, range)
+        const altered = Uint8Array.from(bytes.data)
         altered[0] = (altered[0] ?? 0) ^ 0xff
-        return { data: altered, leaves }
+        return { ...bytes, data: altered }
       }
       const reader = c.node(3)
       // The first read asks all three replicas in parallel: the liar's chunks fail verification and are refetched.
@@ -277,7 +277,7 @@ describe('stalled replicas under concurrent read-ahead', () => {
       const stores = [0, 1, 2].map(i => c.node(i).store)
       for (const store of stores) {
         const proto = Object.getPrototypeOf(store) as typeof store
-        store.readChunkWithLeaves = async (digest) => { await released.promise; return proto.readChunkWithLeaves.call(store, digest) }
+        store.readChunk = async (digest, range) => { await released.promise; return proto.readChunk.call(store, digest, range) }
       }
       // Many readers at once, sharing chunks through node 3's cache; half of them hang up early.
       const readers = Array.from({ length: 12 }, async (_, k) => {
@@ -298,7 +298,7 @@ describe('stalled replicas under concurrent read-ahead', () => {
       expect(answers.filter(a => a.status === 503).length).toBeGreaterThan(0)
       expect((await fetch(`${url(c, 3)}/healthz`)).status, 'the reading node still answers').toBe(200)
       // The disks answer again: the same node serves the file whole.
-      for (const store of stores) delete (store as { readChunkWithLeaves?: unknown }).readChunkWithLeaves
+      for (const store of stores) delete (store as { readChunk?: unknown }).readChunk
       released.resolve()
       const d = await download(url(c, 3), id)
       expect(d.status).toBe(200)

@@ -9,13 +9,13 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { TypedEventEmitter } from 'main-event'
-import { BROWSER_CACHE_BYTES, FRAME_OVERHEAD_BYTES, LOCATE_TIMEOUT_MS, MAX_MANIFEST_BYTES, SWARM_ANNOUNCE_INTERVAL_MS, SWARM_HAVE_ANNOUNCE_DELAY_MS, SWARM_MAX_PEER_CONNECTIONS } from '../constants.ts'
+import { BROWSER_CACHE_BYTES, CHUNK_LEAF_BYTES, FRAME_OVERHEAD_BYTES, LOCATE_TIMEOUT_MS, MAX_MANIFEST_BYTES, SWARM_ANNOUNCE_INTERVAL_MS, SWARM_HAVE_ANNOUNCE_DELAY_MS, SWARM_MAX_PEER_CONNECTIONS } from '../constants.ts'
 import { FileNotFoundError, UnavailableError, toError } from '../errors.ts'
 import { fastDialer } from '../node/fast-dialer.ts'
 import { hashChunk } from '../replica/chunk-hash.ts'
 import { decodeManifest, parseFileId } from '../replica/manifest.ts'
 import { ChunkCache } from '../stream/chunk-cache.ts'
-import { serveGet } from '../stream/get.ts'
+import { coveringLeaves, serveGet } from '../stream/get.ts'
 import { LocateRequestSchema, LocateResponseSchema, PROTOCOLS, SwarmAnnounceSchema, SwarmPeersSchema } from '../wire/messages.ts'
 import { request } from '../wire/rpc.ts'
 import { createBrowserLibp2p } from './libp2p.ts'
@@ -246,11 +246,11 @@ export class P2PEngine extends TypedEventEmitter<EngineEvents> {
       void serveGet({
         chunks: {
           manifestOf: async (id) => this.manifests.get(id),
-          readChunk: async (digest) => {
+          readChunk: async (digest, range) => {
             const held = this.cache.get(digest)
             if (held == null) throw new FileNotFoundError('chunk not held here')
             const data = this.corruptServes ? held.map((b, i) => i === 0 ? b ^ 0xff : b) : held
-            return { data, leaves: (await hashChunk(data)).leaves }
+            return coveringLeaves(data, (await hashChunk(data)).leaves, range, CHUNK_LEAF_BYTES)
           }
         },
         status: { beginTransfer: () => () => {} },

@@ -14,6 +14,7 @@ import {
 } from '../constants.ts'
 import { InvalidConfigError } from '../errors.ts'
 import { DEFAULT_HTTP_LIMITS } from '../http/limits.ts'
+import { VOLUME_MAX_BYTES } from '../store/volumes.ts'
 import type { HttpLimits } from '../http/limits.ts'
 import { PLACEMENTS } from '../replica/placement.ts'
 import { parseDuration } from '../util/duration.ts'
@@ -59,6 +60,8 @@ export interface NodeConfig {
   chunkSize: number
   /** Bytes of chunks kept for files this node streams but does not hold. */
   cacheSize: number
+  /** Size at which a volume file is sealed and the next one started (store/volumes.ts). */
+  volumeSize: number
   /** Replicas one read of a remote file fetches from in parallel. */
   readSources: number
   /** Cluster token for HTTP writes; null: read or make `<data>/token` (unless `open`). */
@@ -157,6 +160,7 @@ const LayerSchema = z.object({
   stallTimeoutMs: positiveInt.min(50).max(MAX_TIMER_MS),
   chunkSize: positiveInt.min(1024).max(MAX_CHUNK_SIZE_BYTES),
   cacheSize: byteCount,
+  volumeSize: byteCount.pipe(z.number().int().min(1024 * 1024, 'a volume is at least 1 MiB').max(2 ** 40)),
   readSources: positiveInt.max(MAX_PARALLEL_SOURCES),
   token: z.string().min(MIN_TOKEN_CHARS, `a token needs at least ${MIN_TOKEN_CHARS} characters`).max(256).regex(/^[\x21-\x7e]+$/, 'a token is printable ASCII without spaces').nullable(),
   open: z.boolean(),
@@ -209,6 +213,7 @@ export function layerFromEnv (env: NodeJS.ProcessEnv): ConfigLayer {
     DSM_STALL_TIMEOUT_MS: ['stallTimeoutMs', num],
     DSM_CHUNK_SIZE: ['chunkSize', num],
     DSM_CACHE_SIZE: ['cacheSize', String],
+    DSM_VOLUME_SIZE: ['volumeSize', String],
     DSM_READ_SOURCES: ['readSources', num],
     DSM_TOKEN: ['token', String],
     DSM_OPEN: ['open', bool],
@@ -258,6 +263,7 @@ export const DEFAULTS: Omit<NodeConfig, 'dataDir'> = {
   stallTimeoutMs: STALL_TIMEOUT_MS,
   chunkSize: DEFAULT_CHUNK_SIZE_BYTES,
   cacheSize: DEFAULT_CACHE_BYTES,
+  volumeSize: VOLUME_MAX_BYTES,
   // Measured: reading from 2 replicas in parallel gained nothing on a CPU-bound host (bench/stream.ts).
   readSources: 1,
   token: null,

@@ -18,6 +18,8 @@ import { createLogger } from '../logger.ts'
 import { ReplicaService } from '../replica/service.ts'
 import { openDb } from '../store/db.ts'
 import { moveDatabaseAside, readLegacyGroup } from '../store/rebuild.ts'
+import { Compaction } from '../store/compaction.ts'
+import { Scrub } from '../store/scrub.ts'
 import { LocalStore } from '../store/local-store.ts'
 import { sizeOf } from '../util/size.ts'
 import { raceSignal } from '../util/abort.ts'
@@ -76,6 +78,8 @@ export interface DsmNodeEvents {
 interface Running {
   db: Db
   state: NodeStateFile
+  compaction: Compaction
+  scrub: Scrub
   store: LocalStore
   replica: ReplicaService
   libp2p: DsmLibp2p
@@ -115,6 +119,8 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
   get directory (): GroupDirectory { return this.r.directory }
   get db (): Db { return this.r.db }
   get store (): LocalStore { return this.r.store }
+  get compaction (): Compaction { return this.r.compaction }
+  get scrub (): Scrub { return this.r.scrub }
   get replica (): ReplicaService { return this.r.replica }
   get http (): HttpServer | undefined { return this.running?.http }
   get peerId (): string { return this.r.libp2p.peerId.toString() }
@@ -142,12 +148,20 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
       const aside = config.rebuild ? await moveDatabaseAside(config.dataDir) : undefined
       if (config.rebuild) this.log.warn({ movedTo: aside ?? null }, 'rebuilding the index from the group (--rebuild): the old database was moved aside')
       const db = openDb(config.dataDir)
-      cleanup.unshift(async () => { db.close() })
+      cleanup.unshift(async () => { await db.close() })
       // Where an older version kept the group: the database's meta table (read once, then node.json).
       const state = await NodeStateFile.open(config.dataDir, () => aside != null ? readLegacyGroup(aside) : { group: db.getMeta('group'), spare: db.getMeta('spare') === '1' })
       const capacity = async (): Promise<Capacity> => diskCapacity(config.dataDir)
-      const store = new LocalStore({ db, dataDir: config.dataDir, reserve: config.reserve, capacity })
-      const report = await store.start({ keepOrphans: config.rebuild })
+      const store = new LocalStore({ db, dataDir: config.dataDir, reserve: config.reserve, capacity, volumeMaxBytes: config.volumeSize })
+      const report = await store.start({ rebuilding: config.rebuild })
+      cleanup.unshift(async () => { await store.stop() })
+      // Background care of the disk: reclaim deleted space, re-hash what is stored.
+      const corrupt = (digest: Uint8Array): void => { store.chunkCorrupt(digest) }
+      const compaction = new Compaction({ chunks: store.chunks, db, logger: this.log, corrupt })
+      const scrub = new Scrub({ chunks: store.chunks, logger: this.log, corrupt })
+      await compaction.start()
+      await scrub.start()
+      cleanup.unshift(async () => { await scrub.stop(); await compaction.stop() })
       const privateKey = await loadOrCreateIdentity(config.dataDir)
       const proven = new ProvenPeers()
       const libp2p = await createDsmLibp2p({
@@ -170,7 +184,7 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
       const dialer = fastDialer(libp2p, peerAuth)
       const registrar = guardedRegistrar(libp2p, peerAuth, { publicNeedsProof: config.signedUrls })
       const isProven = (peer: PeerId | string): boolean => peerAuth.isProven(peer)
-      if (report.orphanChunksRemoved > 0 || report.filesMissingChunks.length > 0) log.warn({ ...report }, 'start-up check repaired the store')
+      if (report.orphanChunksRemoved > 0 || report.filesMissingChunks.length > 0 || report.chunksIndexed > 0) log.warn({ ...report }, 'start-up check repaired the store')
       const membership = createMembership({
         heartbeatIntervalMs: config.heartbeatIntervalMs,
         offlineAfterMs: config.offlineAfterMs,
@@ -233,7 +247,7 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
       })
       await replica.start()
       cleanup.unshift(async () => { await replica.stop() })
-      this.running = { db, state, store, libp2p, membership, connectivity, directory, replica, http, background: new AbortController() }
+      this.running = { db, state, store, compaction, scrub, libp2p, membership, connectivity, directory, replica, http, background: new AbortController() }
       const running = this.running
       this.assigned = Promise.withResolvers<Assignment>()
       // Runs for as long as joining takes; it reports its own failure through `assigned` (ready() rejects).
@@ -303,7 +317,10 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
     await running.connectivity.stop()
     await running.membership.stop({ leave: options.leave })
     await running.libp2p.stop()
-    running.db.close()
+    await running.scrub.stop()
+    await running.compaction.stop()
+    await running.store.stop()
+    await running.db.close()
     this.assigned.reject(new NotStartedError('the node stopped'))
     this.assigned.promise.catch(() => {})
   }

@@ -106,6 +106,16 @@ const fastMsgId = (msg: { from?: Uint8Array, seqno?: Uint8Array }): string =>
 export async function createDsmLibp2p (init: Libp2pInit): Promise<DsmLibp2p> {
   // A yamux race would otherwise crash the process (./yamux-guard.ts).
   tolerateYamuxOpenRace()
+  const node = await createStack(init)
+  // gossipsub caches a peer's score for a second; a proof that just arrived must count now, or a new member's
+  // mesh links (and so the heartbeats relayed to it) wait a whole gossipsub heartbeat for no reason.
+  // (`score` is public on gossipsub's class, not on the GossipSub interface its factory is typed with.)
+  const scores = (node.services.pubsub as unknown as { score?: { scoreCache?: Map<string, unknown> } }).score?.scoreCache
+  init.proven.onChange = (peer) => { scores?.delete(peer) }
+  return node
+}
+
+async function createStack (init: Libp2pInit): Promise<DsmLibp2p> {
   const transports = init.transport === 'memory'
     ? [memory({ latency: init.memoryLatencyMs })]
     : [tcp(), webSockets()]

@@ -44,16 +44,26 @@ interface ConnState {
 /** Peers with at least one proven connection: what gossip scoring and membership ask. */
 export class ProvenPeers {
   private readonly counts = new Map<string, number>()
+  /** Called when a peer becomes proven or stops being so (gossip scores cached for it are stale then). */
+  onChange?: (peer: string) => void
 
   has (peer: string): boolean { return this.counts.has(peer) }
   get size (): number { return this.counts.size }
 
-  add (peer: string): void { this.counts.set(peer, (this.counts.get(peer) ?? 0) + 1) }
+  add (peer: string): void {
+    const n = (this.counts.get(peer) ?? 0) + 1
+    this.counts.set(peer, n)
+    if (n === 1) this.onChange?.(peer)
+  }
 
   remove (peer: string): void {
     const n = (this.counts.get(peer) ?? 0) - 1
-    if (n <= 0) this.counts.delete(peer)
-    else this.counts.set(peer, n)
+    if (n <= 0) {
+      this.counts.delete(peer)
+      this.onChange?.(peer)
+    } else {
+      this.counts.set(peer, n)
+    }
   }
 }
 

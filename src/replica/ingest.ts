@@ -11,8 +11,10 @@ import { fileTypeFromBuffer } from 'file-type'
 import { DEFAULT_CHUNK_SIZE_BYTES, DEFAULT_MIN_COPIES, MAX_UPLOAD_BYTES } from '../constants.ts'
 import { InsufficientStorageError, NotAMemberError, QuorumError, toError } from '../errors.ts'
 import { anySignal } from '../util/abort.ts'
+import { monotonicNow } from '../util/time.ts'
 import { chunkStream } from './chunker.ts'
-import { chunkDigest } from './chunk-hash.ts'
+import { hashChunk } from './chunk-hash.ts'
+import { outOfSpace, prepareQuorum } from './commit.ts'
 import { createManifest } from './manifest.ts'
 import { validateFileName, validateMime } from './names.ts'
 import { ReplicaSession } from './replicate.ts'
@@ -21,6 +23,7 @@ import type { Logger } from '../logger.ts'
 import type { LocalStatus } from '../node/local-status.ts'
 import type { MembershipView } from '../node/membership/view.ts'
 import type { LocalStore, SpaceReservation } from '../store/local-store.ts'
+import type { UploadKey } from '../store/prepared.ts'
 import type { PutHeader, UploadResult } from '../wire/messages.ts'
 import type { Dialer } from '../wire/rpc.ts'
 import type { AbortOptions } from '@libp2p/interface'
@@ -60,6 +63,9 @@ export async function detectMime (name: string, head: Uint8Array | undefined): P
   }
   return 'application/octet-stream'
 }
+
+/** How long a decision may take to reach a member (it needs no answer; a lost one is recovered). */
+const DECISION_TIMEOUT_MS = 2_000
 
 interface Plan { targets: string[], mustStore: Set<string>, copies: number, reservation?: SpaceReservation }
 
@@ -116,6 +122,10 @@ export async function ingest (c: IngestComponents, header: PutHeader, source: As
   const unreachable = targets.filter((_, i) => opened[i]?.status === 'rejected')
   const writer = new ChunkWriter(c.store, reservation)
   const digests = writer.digests
+  let key: UploadKey | undefined
+  let prepares: Array<Promise<void>> = []
+  let localPrepared = false
+  let committed = false
   try {
     if (unreachable.some(p => mustStore.has(p)) || sessions.length + 1 < copies) {
       const why = opened.flatMap((r, i) => r.status === 'rejected' ? [`${targets[i]?.slice(-8) ?? '?'}: ${toError(r.reason).message}`] : [])
@@ -125,10 +135,10 @@ export async function ingest (c: IngestComponents, header: PutHeader, source: As
     let size = 0
     for await (const chunk of chunkStream(source, chunkSize, { maxBytes: header.size ?? MAX_UPLOAD_BYTES })) {
       head ??= chunk.slice(0, 4100)
-      const digest = await chunkDigest(chunk)
+      const { digest, leaves } = await hashChunk(chunk)
       size += chunk.byteLength
       // Disk and network at once: the writer queues the local write, the sessions stream the chunk.
-      await Promise.all([writer.put(digest, chunk, { signal }), ...sessions.map(async s => s.sendChunk(chunk, { signal }))])
+      await Promise.all([writer.put(digest, chunk, { signal, leaves }), ...sessions.map(async s => s.sendChunk(chunk, { signal }))])
       assertQuorumPossible(sessions, mustStore, copies, header.group)
     }
     if (header.size != null && size !== header.size) {
@@ -140,39 +150,40 @@ export async function ingest (c: IngestComponents, header: PutHeader, source: As
     const id = manifest.id.toString()
     const createdAt = Date.now()
     const ts = c.store.clock.next(c.store.index.get(id)?.ts)
-    const dirs = await writer.flush({ signal })
-    // Phase 1: every member makes the chunks durable; nothing is visible yet.
-    const frame = { manifest: manifest.bytes, createdAt, ts, origin: c.selfId }
-    const prepared = await Promise.allSettled(sessions.map(async s => s.prepare(frame, { signal })))
-    const ready = sessions.filter((_, i) => prepared[i]?.status === 'fulfilled')
-    assertQuorumPossible(sessions, mustStore, copies, header.group)
-    // Phase 2: commit here, then on the members.
-    await c.store.commitAdd({
-      kind: 'add', id, group: header.group, ts, origin: c.selfId, manifest: manifest.bytes,
-      size, name: manifest.name, mime: manifest.mime, createdAt, chunks: digests
-    }, dirs)
-    const commits = await Promise.allSettled(ready.map(async s => s.decide(true, { signal })))
-    const stored = ready.filter((_, i) => commits[i]?.status === 'fulfilled').map(s => s.peer)
-    const replicas = [c.selfId, ...stored]
-    const missing = [...mustStore].filter(p => !stored.includes(p))
-    if (replicas.length < copies || missing.length > 0) {
-      // Only a member failing between its two phases gets here: the copies made stay and sync spreads them.
-      const why = sessions.filter(s => s.failure != null).map(s => `${s.peer.slice(-8)}: ${s.failure?.message ?? ''}`).join('; ')
-      throw new QuorumError(`stored on ${replicas.length} of the ${copies} members required (${why}); not acknowledged — the group will still converge on the copies made, and retrying is safe`)
+    key = { id, ts, origin: c.selfId }
+    const members = sessions.map(s => s.peer)
+    const frame = { manifest: manifest.bytes, createdAt, ts, origin: c.selfId, copies, members }
+    // Every copy prepares at once — ours and the members' — each with one forced write (./commit.ts).
+    const upload = { ...key, group: header.group, manifest: manifest.bytes, createdAt, copies, members, at: monotonicNow() }
+    const local = writer.flush({ signal }).then(async staged => { await c.store.prepare(upload, staged, manifest); localPrepared = true })
+    prepares = sessions.map(async s => s.prepare(frame, { signal }))
+    const ready = await prepareQuorum(local, sessions, prepares, { copies, mustStore, group: header.group })
+    // Committed: `copies` durable prepared records exist. Turning them into the file needs no forced write.
+    await c.store.commitPrepared(key)
+    committed = true
+    for (const s of ready) s.decide(true, { signal: AbortSignal.timeout(DECISION_TIMEOUT_MS) }).catch(() => { /* the member's resolver asks us */ })
+    // Members still preparing follow: they commit when they are done (or, failing that, through their resolver or sync).
+    const late = sessions.filter(s => !ready.includes(s))
+    for (const [i, s] of sessions.entries()) {
+      if (!late.includes(s)) continue
+      prepares[i]?.then(async () => s.decide(true, { signal: AbortSignal.timeout(DECISION_TIMEOUT_MS) })).catch(() => { /* the group converges through sync */ })
     }
-    return { id, size, name: manifest.name, mime: manifest.mime, group: header.group, createdAt, replicas }
+    return { id, size, name: manifest.name, mime: manifest.mime, group: header.group, createdAt, replicas: [c.selfId, ...ready.map(s => s.peer)] }
   } catch (err) {
-    // Members still waiting for a decision drop what they prepared.
-    await Promise.allSettled(sessions.filter(s => s.prepared).map(async s => s.decide(false, { signal: AbortSignal.timeout(2_000) })))
+    // Members still preparing finish first (a bounded wait), so that every member that prepared hears the abort
+    // now rather than from its resolver later; then they drop what they prepared, and so do we.
+    await Promise.race([Promise.allSettled(prepares), new Promise(resolve => { setTimeout(resolve, DECISION_TIMEOUT_MS).unref() })])
+    await Promise.allSettled(sessions.filter(s => s.prepared).map(async s => s.decide(false, { signal: AbortSignal.timeout(DECISION_TIMEOUT_MS) })))
     controller.abort(err)
     for (const s of sessions) s.abort(toError(err))
+    if (key != null && localPrepared && !committed) await c.store.abortPrepared(key).catch(e => { c.logger.warn({ err: toError(e).message }, 'could not drop a prepared upload; the resolver will') })
     throw err
   } finally {
     await writer.flush().catch(() => {}) // let queued writes settle before collecting
     writer.release()
     reservation?.release()
     // Chunks of an upload that never committed are garbage now (unless another file uses them).
-    if (digests.length > 0) {
+    if (!committed && digests.length > 0) {
       await c.store.collect(digests).catch(err => { c.logger.warn({ err: toError(err).message }, 'could not collect the chunks of a failed upload') })
     }
     endTransfer()
@@ -188,8 +199,3 @@ function assertQuorumPossible (sessions: ReplicaSession[], mustStore: Set<string
   }
 }
 
-/** A member out of space makes the upload a 507 (the client must free space), not a quorum problem. */
-function outOfSpace (sessions: ReplicaSession[]): InsufficientStorageError | undefined {
-  const full = sessions.find(s => (s.failure as { code?: string } | undefined)?.code === 'ERR_INSUFFICIENT_STORAGE')
-  return full?.failure != null ? new InsufficientStorageError(full.failure.message) : undefined
-}

@@ -1,44 +1,45 @@
 /**
- * `/dsm/replicate/1.0.0`: the coordinator of an upload streams every chunk to
- * the other members of the group as it reads it, then the manifest and the
- * operation stamp. Two phases, so that a failed upload leaves nothing
- * visible anywhere:
+ * `/dsm/replicate/2.0.0`: the coordinator of an upload streams every chunk to
+ * the other members of the group as it reads it, then the prepare, then the
+ * decision. One forced write per member (see replica/commit.ts):
  *
  *   prepare: a member checks that the manifest lists exactly the chunks it
- *            received and makes them durable, then answers `prepared`
- *            (nothing is in its index yet);
- *   decide:  once enough members prepared, the coordinator commits its own
- *            copy and tells them to commit (they answer `stored`); otherwise
- *            it tells them to drop the chunks.
+ *            received, makes them and a prepared record durable in one group
+ *            commit, and answers `prepared` — the file is still invisible;
+ *   decide:  commit (the record becomes the file, not forced: the decision
+ *            can be recovered from the coordinator or the group) or abort.
  *
- *   coordinator → member: header, chunk frames…, empty frame, commit frame
+ *   coordinator → member: header, chunk frames…, empty frame, prepare frame
  *   member → coordinator: { ok: { prepared } } | { error }  (an error may come
  *                         early, e.g. out of space: checked before each chunk)
- *   coordinator → member: decision { commit }
- *   member → coordinator: { ok: { stored } } | { error }    (after commit only)
+ *   coordinator → member: decision { commit }, then it closes
+ *
+ * A member that never hears the decision (the coordinator died, the stream
+ * broke) keeps its prepared record; the resolver decides it (replica/resolve.ts).
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { equals } from 'uint8arrays/equals'
 import { FRAME_OVERHEAD_BYTES, MAX_CHUNK_SIZE_BYTES, MAX_CONTROL_FRAME_BYTES, MAX_MANIFEST_BYTES, TRANSFER_IDLE_TIMEOUT_MS } from '../constants.ts'
 import { InvalidManifestError, NotAMemberError, remoteError, toError } from '../errors.ts'
 import { IdleTimeout } from '../util/abort.ts'
+import { monotonicNow } from '../util/time.ts'
 import { decodeMessage, encodeMessage } from '../wire/codec.ts'
 import { FrameReader, writeFrame } from '../wire/frames.ts'
-import { CommitFrameSchema, PROTOCOLS, ReplicateHeaderSchema, StoredSchema } from '../wire/messages.ts'
+import { PROTOCOLS, PrepareFrameSchema, PreparedSchema, ReplicateHeaderSchema } from '../wire/messages.ts'
 import { ErrorFrameSchema, dialStream, refuseAndDrain } from '../wire/rpc.ts'
-import { chunkDigest } from './chunk-hash.ts'
+import { hashChunk } from './chunk-hash.ts'
 import { decodeManifest } from './manifest.ts'
 import { ChunkWriter } from '../store/chunk-writer.ts'
 import { z } from 'zod'
 import type { Logger } from '../logger.ts'
 import type { LocalStatus } from '../node/local-status.ts'
 import type { LocalStore } from '../store/local-store.ts'
-import type { CommitFrame, ReplicateHeader } from '../wire/messages.ts'
+import type { PrepareFrame, ReplicateHeader } from '../wire/messages.ts'
 import type { Dialer } from '../wire/rpc.ts'
 import type { AbortOptions, Stream } from '@libp2p/interface'
 
 const MAX_CHUNK_FRAME_BYTES = MAX_CHUNK_SIZE_BYTES + FRAME_OVERHEAD_BYTES
-const AnswerSchema = z.object({ ok: StoredSchema.optional(), error: ErrorFrameSchema.optional() })
+const AnswerSchema = z.object({ ok: PreparedSchema.optional(), error: ErrorFrameSchema.optional() })
 const DecisionSchema = z.object({ commit: z.boolean() })
 const EMPTY = new Uint8Array(0)
 
@@ -47,7 +48,7 @@ export class ReplicaSession {
   readonly peer: string
   /** Set once this member dropped out; it no longer counts as a copy. */
   failure?: Error
-  /** The member holds every chunk durably and waits for the decision. */
+  /** The member holds every chunk and the prepared record durably, and waits for the decision. */
   prepared = false
   private readonly stream: Stream
   private readonly reader: FrameReader
@@ -76,12 +77,12 @@ export class ReplicaSession {
     }
   }
 
-  /** End the chunks and send the manifest; resolves when the member holds them durably (not yet visible). */
-  async prepare (frame: CommitFrame, options: AbortOptions): Promise<void> {
+  /** End the chunks and send the prepare; resolves when the member holds it durably (not yet visible). */
+  async prepare (frame: PrepareFrame, options: AbortOptions): Promise<void> {
     if (this.failure != null) throw this.failure
     try {
       await writeFrame(this.stream, EMPTY, options)
-      await writeFrame(this.stream, encodeMessage(CommitFrameSchema, frame), options)
+      await writeFrame(this.stream, encodeMessage(PrepareFrameSchema, frame), options)
       await this.readAnswer(options)
       this.prepared = true
     } catch (err) {
@@ -90,13 +91,12 @@ export class ReplicaSession {
     }
   }
 
-  /** Tell a prepared member to commit (resolves when it stored the file) or to drop it. */
+  /** Tell a prepared member the decision; it needs no answer (a lost one is recovered by the member). */
   async decide (commit: boolean, options: AbortOptions): Promise<void> {
     if (this.failure != null) throw this.failure
     if (!this.prepared) throw new Error('no decision before the member prepared')
     try {
       await writeFrame(this.stream, encodeMessage(DecisionSchema, { commit }), options)
-      if (commit) await this.readAnswer(options)
       await this.stream.close(options)
     } catch (err) {
       this.fail(toError(err))
@@ -127,7 +127,7 @@ export interface ReplicateServerComponents {
   logger: Logger
 }
 
-/** The member's end: store the chunks, verify the manifest, commit. */
+/** The member's end: store the chunks, check the manifest, prepare durably, then apply the decision. */
 export async function serveReplicate (c: ReplicateServerComponents, stream: Stream, remote: string): Promise<void> {
   const idle = new IdleTimeout(TRANSFER_IDLE_TIMEOUT_MS, 'replication')
   const reader = new FrameReader(stream, { maxFrameBytes: Math.max(MAX_CHUNK_FRAME_BYTES, MAX_MANIFEST_BYTES + FRAME_OVERHEAD_BYTES), highWaterBytes: 2 * MAX_CHUNK_FRAME_BYTES })
@@ -135,7 +135,8 @@ export async function serveReplicate (c: ReplicateServerComponents, stream: Stre
   const writer = new ChunkWriter(c.store)
   const digests = writer.digests
   const options = { signal: idle.signal }
-  let committed = false
+  let prepared = false
+  let aborted = false
   try {
     const header = decodeMessage(ReplicateHeaderSchema, await reader.readRequired(options), MAX_CONTROL_FRAME_BYTES)
     if (c.status.group !== header.group || (c.status.state !== 'ACTIVE' && c.status.state !== 'SYNCING')) {
@@ -146,38 +147,38 @@ export async function serveReplicate (c: ReplicateServerComponents, stream: Stre
       idle.touch()
       if (frame.byteLength === 0) break
       if (frame.byteLength > header.chunkSize) throw new InvalidManifestError(`chunk of ${frame.byteLength} bytes exceeds the chunk size ${header.chunkSize}`)
-      await writer.put(await chunkDigest(frame), frame, options)
+      const hashed = await hashChunk(frame)
+      await writer.put(hashed.digest, frame, { ...options, leaves: hashed.leaves })
     }
-    const commit = decodeMessage(CommitFrameSchema, await reader.readRequired(options), MAX_MANIFEST_BYTES + FRAME_OVERHEAD_BYTES)
-    const manifest = await decodeManifest(commit.manifest)
+    const frame = decodeMessage(PrepareFrameSchema, await reader.readRequired(options), MAX_MANIFEST_BYTES + FRAME_OVERHEAD_BYTES)
+    const manifest = await decodeManifest(frame.manifest)
     if (manifest.chunkSize !== header.chunkSize || manifest.chunks.length !== digests.length ||
       !manifest.chunks.every((d, i) => equals(d, digests[i] ?? EMPTY))) {
       throw new InvalidManifestError('the manifest does not list the chunks that were sent')
     }
-    const dirs = await writer.flush(options)
-    await c.store.chunks.syncDirs(dirs)
-    await writeFrame(stream, encodeMessage(AnswerSchema, { ok: { stored: true } }), options)
-    const decision = decodeMessage(DecisionSchema, await reader.readRequired(options), MAX_CONTROL_FRAME_BYTES)
-    if (decision.commit) {
-      await c.store.commitAdd({
-        kind: 'add', id: manifest.id.toString(), group: header.group, ts: commit.ts, origin: commit.origin,
-        manifest: manifest.bytes, size: manifest.size, name: manifest.name, mime: manifest.mime, createdAt: commit.createdAt, chunks: manifest.chunks
-      }, dirs)
-      committed = true
-      await writeFrame(stream, encodeMessage(AnswerSchema, { ok: { stored: true } }), options)
-    }
-    await stream.close(options)
+    const key = { id: manifest.id.toString(), ts: frame.ts, origin: frame.origin }
+    await c.store.prepare({ ...key, group: header.group, manifest: manifest.bytes, createdAt: frame.createdAt, copies: frame.copies, members: frame.members, at: monotonicNow() },
+      await writer.flush(options), manifest)
+    prepared = true
+    await writeFrame(stream, encodeMessage(AnswerSchema, { ok: { prepared: true } }), options)
+    // From here on the record is durable: a lost decision leaves it to the resolver, never to chance.
+    const decision = await reader.read(options).then(f => f == null ? undefined : decodeMessage(DecisionSchema, f, MAX_CONTROL_FRAME_BYTES)).catch(() => undefined)
+    if (decision?.commit === true) await c.store.commitPrepared(key)
+    else if (decision?.commit === false) aborted = await c.store.abortPrepared(key)
+    if (decision != null) await stream.close(options).catch(() => {})
+    else stream.abort(new Error('no decision'))
   } catch (err) {
     const e = toError(err)
     c.logger.debug({ err: e.message, from: remote.slice(-8) }, 'replication refused')
-    await refuseAndDrain(stream, reader, e)
+    if (!prepared) await refuseAndDrain(stream, reader, e)
+    else stream.abort(e)
   } finally {
     idle.clear()
     reader.release()
     await writer.flush().catch(() => {}) // let queued writes settle before collecting
     writer.release()
-    // An upload that never committed here leaves its chunks as garbage (unless another file uses them).
-    if (!committed) await c.store.collect(digests).catch(err => { c.logger.warn({ err: toError(err).message }, 'could not collect the chunks of a failed replication') })
+    // Never prepared here, or aborted: what it wrote is garbage (unless another file uses the chunks).
+    if (!prepared || aborted) await c.store.collect(digests).catch(err => { c.logger.warn({ err: toError(err).message }, 'could not collect the chunks of a failed replication') })
     endTransfer()
   }
 }

@@ -18,7 +18,7 @@ import { SwarmRegistry } from '../stream/swarm.ts'
 import { LOCAL_SOURCE_ID, localSource, remoteSource } from '../stream/sources.ts'
 import {
   ApplyRequestSchema, ApplyResultSchema, DeleteRequestSchema, DeleteResultSchema, ListRequestSchema, ListResponseSchema,
-  LocateRequestSchema, LocateResponseSchema, PROTOCOLS, RecruitRequestSchema, RecruitResponseSchema, SwarmAnnounceSchema, SwarmPeersSchema,
+  LocateRequestSchema, LocateResponseSchema, OutcomeRequestSchema, OutcomeResponseSchema, PROTOCOLS, RecruitRequestSchema, RecruitResponseSchema, SwarmAnnounceSchema, SwarmPeersSchema,
   SyncRequestSchema, SyncResponseSchema
 } from '../wire/messages.ts'
 import { request, serve } from '../wire/rpc.ts'
@@ -31,6 +31,7 @@ import { validateFileName } from './names.ts'
 import { PlacementPolicy, chooseCoordinator } from './placement.ts'
 import { putRemote, servePut } from './put.ts'
 import { Repair } from './repair.ts'
+import { Resolver, outcomeOf } from './resolve.ts'
 import { serveReplicate } from './replicate.ts'
 import { statFile } from './stat.ts'
 import { GroupSync, answerSync } from './sync.ts'
@@ -105,6 +106,8 @@ export class ReplicaService implements Startable {
   readonly scores = new PeerScores()
   readonly sync: GroupSync
   readonly repair: Repair
+  /** Decides prepared uploads whose decision was lost (./resolve.ts). */
+  readonly resolver: Resolver
   private readonly c: ReplicaComponents
   private readonly init: ReplicaInit
   private readonly placement: PlacementPolicy
@@ -120,6 +123,7 @@ export class ReplicaService implements Startable {
     this.locator = new Locator({ index: components.store.index, view: components.view, dialer: components.dialer, connectedPeers: components.connectedPeers, logger: components.logger })
     this.sync = new GroupSync(components, { intervalMs: init.intervalMs, rebuilding: init.rebuilding })
     this.repair = new Repair({ ...components, joinGroup: async (g) => this.joinGroup(g) }, init)
+    this.resolver = new Resolver(components, { intervalMs: init.intervalMs, coordinatorGoneMs: init.repairAfterMs })
   }
 
   async start (): Promise<void> {
@@ -130,6 +134,7 @@ export class ReplicaService implements Startable {
     status.addEventListener('change', this.onStatus)
     await this.sync.start()
     await this.repair.start()
+    await this.resolver.start()
   }
 
   async stop (): Promise<void> {
@@ -138,6 +143,7 @@ export class ReplicaService implements Startable {
     store.removeEventListener('chunk:corrupt', this.onCorrupt)
     status.removeEventListener('change', this.onStatus)
     this.uploads.abort()
+    await this.resolver.stop()
     await this.repair.stop()
     await this.sync.stop()
     for (const p of this.handlers.splice(0)) await this.c.registrar.unhandle(p)
@@ -272,7 +278,7 @@ export class ReplicaService implements Startable {
       await serveGet({
         chunks: {
           manifestOf: async (id) => store.index.get(id)?.state === 'present' ? this.manifestOf(id) : undefined,
-          readChunk: async (digest) => store.readChunkWithLeaves(digest)
+          readChunk: async (digest, range) => store.readChunk(digest, range)
         },
         status: this.c.status,
         logger: this.c.logger,
@@ -288,6 +294,7 @@ export class ReplicaService implements Startable {
     await rpc(PROTOCOLS.swarm, SwarmAnnounceSchema, SwarmPeersSchema, async (req, remote) => this.swarm.announce(remote, req))
     await rpc(PROTOCOLS.delete, DeleteRequestSchema, DeleteResultSchema, async (req, _r, o) => deleteAsMember(this.c, req.id, o))
     await rpc(PROTOCOLS.apply, ApplyRequestSchema, ApplyResultSchema, async (req) => applyPushedDelete(this.c, req.op))
+    await rpc(PROTOCOLS.outcome, OutcomeRequestSchema, OutcomeResponseSchema, async (req) => ({ state: outcomeOf(store, req) }))
     await rpc(PROTOCOLS.sync, SyncRequestSchema, SyncResponseSchema, async (req) => {
       if (this.c.status.group !== req.group) throw new NotAMemberError(`not a member of ${req.group}`)
       return answerSync(store, req.group, req.since, req.limit)
@@ -314,8 +321,8 @@ export class ReplicaService implements Startable {
   private readonly onStatus = (): void => {
     const { status, store } = this.c
     if (status.state !== 'ACTIVE' || status.group == null) return
-    if (this.sync.verifyLocalChunks) {
-      this.sync.verifyLocalChunks = false
+    if (this.sync.rebuilding) {
+      this.sync.rebuilding = false
       store.collectOrphans()
         .then(n => { this.c.logger.info({ removed: n }, 'rebuilt the index from the group; removed the chunk files no file uses') })
         .catch(err => { this.c.logger.warn({ err: toError(err).message }, 'could not collect chunk files after the rebuild') })

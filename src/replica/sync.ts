@@ -46,9 +46,9 @@ export interface SyncComponents {
 export interface SyncInit {
   intervalMs: number
   /**
-   * The index is being rebuilt (dsm node --rebuild): chunk files already on
-   * disk are read and verified before a file counts as present, not merely
-   * found. Cleared once the node is ACTIVE.
+   * The index is being rebuilt (dsm node --rebuild; the store re-indexed the
+   * chunks in its volumes, verified): the node turns ACTIVE only after pulling
+   * a mate's log, never alone. Cleared once it is ACTIVE.
    */
   rebuilding?: boolean
 }
@@ -77,8 +77,8 @@ function toEntry (r: FileRow): LogEntry {
 export class GroupSync implements Startable {
   private readonly c: SyncComponents
   private readonly init: SyncInit
-  /** While rebuilding: chunks on disk are reused only if they verify (a bad one is removed, and fetched). */
-  verifyLocalChunks: boolean
+  /** While rebuilding (until ACTIVE): the node may not call itself caught up without a mate to sync from. */
+  rebuilding: boolean
   private timer?: ReturnType<typeof setInterval>
   private controller?: AbortController
   private running?: Promise<void>
@@ -89,7 +89,7 @@ export class GroupSync implements Startable {
   constructor (components: SyncComponents, init: SyncInit) {
     this.c = components
     this.init = init
-    this.verifyLocalChunks = init.rebuilding === true
+    this.rebuilding = init.rebuilding === true
   }
 
   async start (): Promise<void> {
@@ -149,7 +149,7 @@ export class GroupSync implements Startable {
     this.publishProgress()
     const active = peers.filter(p => p.state === 'ACTIVE')
     // Alone in the group, a member is caught up by definition — unless it is rebuilding its index: that needs a mate.
-    const caughtUp = this.pendingCount() === 0 && ((active.length === 0 && !this.verifyLocalChunks) || active.some(p => pulled.has(p.peerId)))
+    const caughtUp = this.pendingCount() === 0 && ((active.length === 0 && !this.rebuilding) || active.some(p => pulled.has(p.peerId)))
     if (caughtUp && this.c.status.state === 'SYNCING' && this.c.status.group === group) {
       this.c.status.setState('ACTIVE')
       this.c.logger.info({ group }, 'caught up with the group: ACTIVE')
@@ -183,37 +183,22 @@ export class GroupSync implements Startable {
 
   private async applyEntry (group: string, e: LogEntry): Promise<void> {
     if (e.kind === 'delete') {
-      await this.c.store.applyDelete({ kind: 'delete', id: e.id, group, ts: e.ts, origin: e.origin })
+      // Not forced: should it be lost, the next pull brings it again.
+      await this.c.store.applyDelete({ kind: 'delete', id: e.id, group, ts: e.ts, origin: e.origin }, { durable: false })
       return
     }
     if (e.manifest == null) return
     const m = await decodeManifest(e.manifest)
     if (m.id.toString() !== e.id) throw new Error(`log entry ${e.id} carries the manifest of ${m.id.toString()}`)
-    const hasAll = await this.hasAllChunks(m)
+    const hasAll = this.hasAllChunks(m)
     await this.c.store.commitAdd({
       kind: 'add', id: e.id, group, ts: e.ts, origin: e.origin, manifest: m.bytes, size: m.size,
       name: m.name, mime: m.mime, createdAt: e.createdAt ?? 0, chunks: m.chunks
-    }, [], hasAll)
+    }, [], hasAll, { durable: false })
   }
 
-  private async hasAllChunks (m: Manifest): Promise<boolean> {
-    let all = true
-    for (const d of m.chunks) {
-      if (!await this.c.store.chunks.has(d)) all = false
-      else if (this.verifyLocalChunks && !await this.verifies(d)) all = false
-    }
-    return all
-  }
-
-  private async verifies (digest: Uint8Array): Promise<boolean> {
-    try {
-      await this.c.store.chunks.read(digest)
-      return true
-    } catch (err) {
-      if ((err as Error).name !== 'CorruptChunkError') throw err
-      await this.c.store.chunks.delete(digest)
-      return false
-    }
+  private hasAllChunks (m: Manifest): boolean {
+    return m.chunks.every(d => this.c.store.chunks.has(d))
   }
 
   /** Fetch the chunks of pending files from members that hold them. */
@@ -238,7 +223,7 @@ export class GroupSync implements Startable {
     if (row.manifest == null) return
     const m = await decodeManifest(row.manifest)
     const missing: number[] = []
-    for (let i = 0; i < m.chunks.length; i++) if (!await this.c.store.chunks.has(m.chunks[i] as Uint8Array)) missing.push(i)
+    for (let i = 0; i < m.chunks.length; i++) if (!this.c.store.chunks.has(m.chunks[i] as Uint8Array)) missing.push(i)
     // Members first by state (ACTIVE ones hold everything), least loaded first.
     const sources = this.c.view.groupMembers(row.group)
       .filter(p => !p.self && (p.state === 'ACTIVE' || p.state === 'SYNCING'))
@@ -252,8 +237,7 @@ export class GroupSync implements Startable {
           this.c.status.sync = { ...this.c.status.sync, bytesToGo: Math.max(0, this.c.status.sync.bytesToGo - chunk.data.byteLength) }
         }
       }
-      await this.c.store.chunks.syncDirs(await writer.flush(options))
-      if (this.c.store.index.get(row.id)?.state === 'pending') this.c.store.markPresent(row.id)
+      await this.c.store.completeFile(row.id, await writer.flush(options))
     } finally {
       await writer.flush().catch(() => {})
       writer.release()

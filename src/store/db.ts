@@ -4,11 +4,25 @@
  * several tables (files, chunk references, group log) and ordered range
  * queries on the log, and because it ships with Node: no native build.
  * Schema changes are numbered migrations tracked in `PRAGMA user_version`.
+ *
+ * Durability is ours, not SQLite's: node:sqlite runs on the event loop, and a
+ * commit with synchronous=FULL blocks it for an fsync. Commits here write the
+ * WAL (page cache) and return; `durable()` then fdatasyncs the WAL file on
+ * libuv's thread pool, one fdatasync for every commit made since the last
+ * one began (group commit). A transaction is durable once its `durable()`
+ * resolves, exactly as if SQLite had synced it. Checkpoints (copying the WAL
+ * into the database, with their own syncs) run in a worker thread
+ * (./checkpointer.ts), never on the event loop.
  */
-import { mkdirSync } from 'node:fs'
+import { fdatasync, mkdirSync, openSync, closeSync } from 'node:fs'
 import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
+import { promisify } from 'node:util'
 import { DatabaseDamagedError } from '../errors.ts'
+import { Checkpointer } from './checkpointer.ts'
+import { GroupCommit } from './group-commit.ts'
+
+const fdatasyncAsync = promisify(fdatasync)
 
 export const DB_FILE_NAME = 'dsm.db'
 
@@ -40,16 +54,44 @@ const MIGRATIONS: string[] = [
      PRIMARY KEY (file_id, idx)
    ) STRICT, WITHOUT ROWID;
    CREATE INDEX file_chunks_by_digest ON file_chunks (digest);
-   CREATE TABLE sync_cursors (source TEXT PRIMARY KEY, seq INTEGER NOT NULL) STRICT;`
+   CREATE TABLE sync_cursors (source TEXT PRIMARY KEY, seq INTEGER NOT NULL) STRICT;`,
+  // 3: chunk locations (./chunk-store.ts): small chunks inline, the others in volume files; per-leaf SHA-256 and
+  // CRC-32. Uploads prepared but not yet decided (replica/commit.ts).
+  `CREATE TABLE chunks (
+     digest BLOB PRIMARY KEY,
+     volume INTEGER NOT NULL,
+     offset INTEGER NOT NULL,
+     length INTEGER NOT NULL,
+     leaves BLOB NOT NULL,
+     crcs BLOB NOT NULL,
+     data BLOB
+   ) STRICT;
+   CREATE INDEX chunks_by_volume ON chunks (volume, offset);
+   CREATE TABLE prepared (
+     id TEXT NOT NULL,
+     ts INTEGER NOT NULL,
+     origin TEXT NOT NULL,
+     grp TEXT NOT NULL,
+     manifest BLOB NOT NULL,
+     created_at INTEGER NOT NULL,
+     copies INTEGER NOT NULL,
+     members TEXT NOT NULL,
+     at INTEGER NOT NULL,
+     PRIMARY KEY (id, ts, origin)
+   ) STRICT;`
 ]
 
 export interface Db {
   readonly sql: DatabaseSync
   getMeta(key: string): string | undefined
   setMeta(key: string, value: string | undefined): void
-  /** Run `fn` in one transaction: all of it commits, or none. */
+  /** Run `fn` in one transaction: all of it commits, or none (not yet durable: see `durable`). */
   transaction<T>(fn: () => T): T
-  close(): void
+  /** Resolves once every transaction committed before the call is on disk (one shared fdatasync). */
+  durable(): Promise<void>
+  /** WAL syncs done (group commits), for metrics and tests. */
+  readonly syncs: number
+  close(): Promise<void>
 }
 
 /** SQLite's words for a file that is not a sound database (SQLITE_CORRUPT, SQLITE_NOTADB). */
@@ -74,19 +116,23 @@ export function openDb (dataDir: string): Db {
 function openSound (path: string): Db {
   const sql = new DatabaseSync(path)
   try {
-    // WAL + synchronous=FULL: a committed transaction survives power loss.
-    sql.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;')
+    // WAL, synced by us (durable()); checkpoints only in the worker: the event loop never waits for the disk.
+    sql.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;')
     migrate(sql)
     // Touch every table once: a truncated file often opens fine and fails at its first read.
-    sql.exec('SELECT count(*) FROM meta; SELECT max(seq) FROM files; SELECT count(*) FROM sync_cursors;')
+    sql.exec('SELECT count(*) FROM meta; SELECT max(seq) FROM files; SELECT count(*) FROM sync_cursors; SELECT count(*) FROM prepared;')
   } catch (err) {
     sql.close()
     throw err
   }
-  return wrap(sql)
+  return wrap(sql, path)
 }
 
-function wrap (sql: DatabaseSync): Db {
+function wrap (sql: DatabaseSync, path: string): Db {
+  // The WAL exists once the database was written (the migrations above); it keeps its inode while a connection is open.
+  const wal = openSync(`${path}-wal`, 'r')
+  const commit = new GroupCommit(async () => { await fdatasyncAsync(wal) })
+  const checkpointer = new Checkpointer(path)
   const get = sql.prepare('SELECT value FROM meta WHERE key = ?')
   const put = sql.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value')
   const del = sql.prepare('DELETE FROM meta WHERE key = ?')
@@ -111,7 +157,13 @@ function wrap (sql: DatabaseSync): Db {
         depth--
       }
     },
-    close: () => { if (sql.isOpen) sql.close() }
+    durable: async () => commit.sync(),
+    get syncs () { return commit.flushes },
+    close: async () => {
+      await checkpointer.stop()
+      if (sql.isOpen) sql.close()
+      closeSync(wal)
+    }
   }
 }
 

@@ -1,19 +1,30 @@
 /**
- * A node's local replica store: chunk files + index + clock, with the rules
- * that keep them consistent — keep the disk reserve free, commit a file only
- * after its chunks are durable, never collect a chunk that a live file or an
- * upload in flight still needs, and check index against disk at start.
+ * A node's local replica store: chunks (./chunk-store.ts) + file index +
+ * prepared uploads + clock, with the rules that keep them consistent — keep
+ * the disk reserve free, index a chunk only once its bytes are durable, make
+ * every acknowledged change durable with one shared forced write (group
+ * commit), never collect a chunk that a live file, a prepared upload or a
+ * transfer in flight still needs, and check the volumes against the index at
+ * start (in time proportional to the number of volumes, not of chunks).
  */
+import { readFile, readdir, rm } from 'node:fs/promises'
+import { join } from 'node:path'
 import { TypedEventEmitter } from 'main-event'
-import { toString as toHex } from 'uint8arrays'
+import { toString as toHex, fromString as fromHex } from 'uint8arrays'
 import { CAPACITY_REFRESH_MS } from '../constants.ts'
 import { InsufficientStorageError } from '../errors.ts'
+import { chunkDigest, hashChunk } from '../replica/chunk-hash.ts'
 import { HybridClock } from '../replica/clock.ts'
+import { decodeManifest } from '../replica/manifest.ts'
 import { sizeOf } from '../util/size.ts'
 import { ChunkStore } from './chunk-store.ts'
-import { FileIndex } from './file-index.ts'
+import { FileIndex, isNewer } from './file-index.ts'
+import { PreparedLog } from './prepared.ts'
+import type { ChunkBytes, StagedChunk } from './chunk-store.ts'
 import type { Db } from './db.ts'
 import type { AddOp, ApplyEffect, DeleteOp, FileRow } from './file-index.ts'
+import type { PreparedUpload, UploadKey } from './prepared.ts'
+import type { Manifest } from '../replica/manifest.ts'
 import type { Capacity } from '../node/local-status.ts'
 import type { SizeSpec } from '../util/size.ts'
 
@@ -30,6 +41,8 @@ export interface LocalStoreInit {
   dataDir: string
   reserve: SizeSpec
   capacity: () => Promise<Capacity>
+  /** Volume size before a new one is started (tests use small ones). */
+  volumeMaxBytes?: number
 }
 
 /** Space held for one transfer (see LocalStore.reserveSpace). */
@@ -40,18 +53,30 @@ export interface SpaceReservation {
 }
 
 export interface ConsistencyReport {
-  /** Chunk files no live file refers to (crash leftovers), removed. */
+  /** Chunks no live file refers to (a rebuild's leftovers), dropped from the index. */
   orphanChunksRemoved: number
-  /** Present files with a chunk missing on disk, turned pending (to be fetched again). */
+  /** Present files with a chunk lost on disk (a torn or truncated volume), turned pending (to be fetched again). */
   filesMissingChunks: string[]
+  /** Chunks found in volumes and indexed again (a rebuild, or an upgrade from chunk files). */
+  chunksIndexed: number
 }
+
+const keyOf = (k: UploadKey): string => `${k.id}/${k.ts}/${k.origin}`
+
+/** Before volumes, chunks were files `chunks/ab/cd/<hex>`: imported into volumes at the first start. */
+const LEGACY_CHUNKS_DIR = 'chunks'
 
 export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
   readonly index: FileIndex
   readonly chunks: ChunkStore
+  readonly prepared: PreparedLog
   readonly clock = new HybridClock()
   private readonly init: LocalStoreInit
   private readonly pins = new Map<string, number>()
+  /** Manifests of the uploads prepared by this process and not decided yet (their chunks are pinned). */
+  private readonly manifests = new Map<string, Manifest>()
+  /** Prepared uploads found at start whose chunks were pinned then. */
+  private readonly restoredPins = new Set<string>()
   private capacity?: Capacity & { at: number }
   /** Bytes written since the last statfs (the file system does not show them yet). */
   private writtenBytes = 0
@@ -62,15 +87,34 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
     super()
     this.init = init
     this.index = new FileIndex(init.db)
-    this.chunks = new ChunkStore(init.dataDir)
+    this.chunks = new ChunkStore(init.db, init.dataDir, init.volumeMaxBytes)
+    this.prepared = new PreparedLog(init.db)
   }
 
-  /** `keepOrphans`: leave unreferenced chunk files for now (a rebuilt index hopes to reuse them). */
-  async start (options: { keepOrphans?: boolean } = {}): Promise<ConsistencyReport> {
-    await this.chunks.init()
-    const report = await this.checkConsistency(options)
+  /**
+   * `rebuilding`: the index was lost (dsm node --rebuild): the chunks in the
+   * volumes are indexed again from their needles, each one verified by its
+   * hash, and kept even though no file refers to them yet (sync is about to).
+   */
+  async start (options: { rebuilding?: boolean } = {}): Promise<ConsistencyReport> {
+    await rm(join(this.init.dataDir, 'tmp'), { recursive: true, force: true })
+    // Before the volumes open for appends: opening cuts the newest one back to what the index knows.
+    let chunksIndexed = options.rebuilding === true ? await this.reindexVolumes() : 0
+    await this.chunks.start()
+    chunksIndexed += await this.importLegacyChunks()
+    const report = { ...await this.checkConsistency(), chunksIndexed }
     for (const row of this.index.withState('present', 1)) this.clock.observe(row.ts)
+    // Prepared uploads keep their chunks until they are decided (pins are not kept across restarts).
+    for (const u of this.prepared.all()) {
+      this.clock.observe(u.ts)
+      for (const d of (await decodeManifest(u.manifest)).chunks) this.pin(d)
+      this.restoredPins.add(keyOf(u))
+    }
     return report
+  }
+
+  async stop (): Promise<void> {
+    await this.chunks.stop()
   }
 
   /** Bytes to keep free: the configured reserve of the disk holding the data dir. */
@@ -129,10 +173,14 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
     }
   }
 
-  /** Write a chunk (the caller pins it until its file commits), drawing on `reservation` if given. Returns its directory. */
-  async putChunk (digest: Uint8Array, data: Uint8Array, reservation?: SpaceReservation): Promise<string> {
+  /**
+   * Write a chunk whose digest the caller computed (and pinned until its file
+   * commits), drawing on `reservation` if given: into a volume's page cache,
+   * or held for an inline row. Durable only once committed (commitAdd, prepare).
+   */
+  async putChunk (digest: Uint8Array, data: Uint8Array, reservation?: SpaceReservation, leaves?: Uint8Array): Promise<StagedChunk> {
     await this.ensureSpace(data.byteLength, reservation)
-    return this.chunks.write(digest, data)
+    return this.chunks.stage(digest, data, leaves)
   }
 
   /** Keep chunks from being collected while an upload or fetch still needs them. */
@@ -150,27 +198,115 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
     }
   }
 
-  /** Make chunk directories durable, then commit the add to the index. */
-  async commitAdd (op: AddOp, dirs: Iterable<string>, hasAllChunks = true): Promise<ApplyEffect> {
-    await this.chunks.syncDirs(dirs)
+  /**
+   * Commit an add: the staged chunks' bytes durable first, then their rows and
+   * the file's in one transaction, durable before this resolves (one shared
+   * WAL sync). `durable: false` for what the group could give us again (a
+   * synced log entry): it becomes durable with the next group commit.
+   */
+  async commitAdd (op: AddOp, staged: StagedChunk[] = [], hasAllChunks = true, options: { durable?: boolean } = {}): Promise<ApplyEffect> {
+    await this.chunks.sync(staged)
     this.clock.observe(op.ts)
-    const effect = this.index.apply(op, hasAllChunks)
-    const row = this.index.get(op.id)
-    if (effect === 'added' && row?.state === 'present') this.safeDispatchEvent('file:present', { detail: row })
-    // Sync may have learned of the file first (pending); the chunks are all here now.
-    if (hasAllChunks && row?.state === 'pending') this.markPresent(op.id)
+    const effect = this.init.db.transaction(() => {
+      this.chunks.insert(staged)
+      return this.index.apply(op, hasAllChunks)
+    })
+    if (options.durable !== false) await this.init.db.durable()
+    this.announce(op.id, effect, hasAllChunks)
+    await this.settlePrepared(op.id)
     return effect
   }
 
-  /** Apply a delete; chunks no other live file uses are removed. */
-  async applyDelete (op: DeleteOp): Promise<ApplyEffect> {
+  /**
+   * Prepared uploads of a file that the index has moved past (the same stamp
+   * committed here, e.g. through sync, or a newer operation on the file):
+   * nothing is left to decide, so their records go now, not at the resolver's
+   * next look.
+   */
+  private async settlePrepared (id: string): Promise<void> {
+    const row = this.index.get(id)
+    if (row == null) return
+    for (const u of this.prepared.forFile(id)) {
+      if (isNewer(u, row)) continue
+      if (row.ts === u.ts && row.origin === u.origin && row.state !== 'deleted') await this.commitPrepared(u)
+      else await this.abortPrepared(u)
+    }
+  }
+
+  /**
+   * Prepare an upload: its chunks and its prepared record durable here (this
+   * member's one forced write), the file still invisible. Decided later by
+   * commitPrepared or abortPrepared (replica/commit.ts).
+   */
+  async prepare (upload: PreparedUpload, staged: StagedChunk[], manifest: Manifest): Promise<void> {
+    await this.chunks.sync(staged)
+    this.clock.observe(upload.ts)
+    this.init.db.transaction(() => {
+      this.chunks.insert(staged)
+      this.prepared.insert(upload)
+    })
+    // Its chunks stay until the upload is decided, whatever the transfer that wrote them does.
+    for (const d of manifest.chunks) this.pin(d)
+    this.manifests.set(keyOf(upload), manifest)
+    await this.init.db.durable()
+  }
+
+  /**
+   * The upload committed: the prepared record becomes the file. Not forced:
+   * should this write be lost, the prepared record is still durable and is
+   * decided again (the decision is recoverable from the group).
+   */
+  async commitPrepared (key: UploadKey): Promise<ApplyEffect | undefined> {
+    const u = this.prepared.get(key)
+    if (u == null) return undefined
+    const manifest = await this.manifestOf(u)
+    const op: AddOp = {
+      kind: 'add', id: u.id, group: u.group, ts: u.ts, origin: u.origin, manifest: u.manifest, size: manifest.size,
+      name: manifest.name, mime: manifest.mime, createdAt: u.createdAt, chunks: manifest.chunks
+    }
+    this.clock.observe(u.ts)
+    const effect = this.init.db.transaction(() => this.prepared.delete(key) ? this.index.apply(op, true) : undefined)
+    this.settled(key, manifest)
+    if (effect != null) this.announce(u.id, effect, true)
+    return effect
+  }
+
+  /** The upload will never commit: forget the prepared record; its chunks are collected unless another file uses them. */
+  async abortPrepared (key: UploadKey): Promise<boolean> {
+    const u = this.prepared.get(key)
+    if (u == null) return false
+    const manifest = await this.manifestOf(u)
+    const dropped = this.init.db.transaction(() => this.prepared.delete(key))
+    this.settled(key, manifest)
+    await this.collect(manifest.chunks)
+    return dropped
+  }
+
+  private async manifestOf (u: PreparedUpload): Promise<Manifest> {
+    return this.manifests.get(keyOf(u)) ?? decodeManifest(u.manifest)
+  }
+
+  /** A prepared upload was decided: its chunks are the file's now (or garbage). */
+  private settled (key: UploadKey, manifest: Manifest): void {
+    if (this.manifests.delete(keyOf(key)) || this.restoredPins.delete(keyOf(key))) this.unpin(manifest.chunks)
+  }
+
+  private announce (id: string, effect: ApplyEffect, hasAllChunks: boolean): void {
+    const row = this.index.get(id)
+    if (effect === 'added' && row?.state === 'present') this.safeDispatchEvent('file:present', { detail: row })
+    // Sync may have learned of the file first (pending); the chunks are all here now.
+    if (hasAllChunks && row?.state === 'pending') this.markPresent(id)
+  }
+
+  /** Apply a delete; chunks no other live file uses are removed. Durable before it resolves unless `durable: false`. */
+  async applyDelete (op: DeleteOp, options: { durable?: boolean } = {}): Promise<ApplyEffect> {
     const digests = this.index.chunksOf(op.id)
     this.clock.observe(op.ts)
     const effect = this.index.apply(op, false)
-    if (effect === 'deleted') {
-      await this.collect(digests)
-      this.safeDispatchEvent('file:deleted', { detail: { id: op.id } })
-    }
+    if (effect === 'deleted') await this.collect(digests)
+    if (options.durable !== false) await this.init.db.durable()
+    if (effect === 'deleted') this.safeDispatchEvent('file:deleted', { detail: { id: op.id } })
+    await this.settlePrepared(op.id)
     return effect
   }
 
@@ -185,6 +321,20 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
     return ids.length
   }
 
+  /** A pending file's missing chunks were fetched: index them and turn it present (not forced: the group has it). */
+  async completeFile (id: string, staged: StagedChunk[]): Promise<void> {
+    await this.chunks.sync(staged)
+    const turned = this.init.db.transaction(() => {
+      this.chunks.insert(staged)
+      const row = this.index.get(id)
+      if (row?.state !== 'pending') return false
+      this.index.setState(id, 'present')
+      return true
+    })
+    const row = this.index.get(id)
+    if (turned && row != null) this.safeDispatchEvent('file:present', { detail: row })
+  }
+
   /** A pending file got all its chunks. */
   markPresent (id: string): void {
     this.index.setState(id, 'present')
@@ -196,67 +346,101 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
   corruptChunks = 0
 
   /**
-   * Read a chunk, verified. A corrupt chunk is removed (so a good copy can
-   * take its place), reported (event) and the error rethrown.
+   * Read a chunk (or the leaves covering [from, to) of it), checked against
+   * its stored CRCs. A corrupt chunk is dropped from the index (so a good copy
+   * can take its place), reported (event) and the error rethrown.
    */
-  async readChunk (digest: Uint8Array): Promise<Uint8Array> {
-    return (await this.readChunkWithLeaves(digest)).data
-  }
-
-  /** readChunk, also returning the leaf hashes its verification computed. */
-  async readChunkWithLeaves (digest: Uint8Array): Promise<{ data: Uint8Array, leaves: Uint8Array }> {
+  async readChunk (digest: Uint8Array, range?: { from: number, to: number }): Promise<ChunkBytes> {
     try {
-      return await this.chunks.readWithLeaves(digest)
+      return await this.chunks.read(digest, range)
     } catch (err) {
-      if ((err as Error).name === 'CorruptChunkError') {
-        this.corruptChunks++
-        await this.chunks.delete(digest)
-        this.safeDispatchEvent('chunk:corrupt', { detail: { digest, files: this.index.filesWithChunk(digest) } })
-      }
+      if ((err as Error).name === 'CorruptChunkError') this.chunkCorrupt(digest)
       throw err
     }
   }
 
-  /** Remove chunks that no live file references and no transfer pins. */
-  async collect (digests: Iterable<Uint8Array>): Promise<void> {
-    for (const d of digests) {
-      if (this.pins.has(toHex(d, 'base16')) || this.index.isReferenced(d)) continue
-      await this.chunks.delete(d)
-    }
+  /** A stored chunk failed its check (a read, the scrub, compaction): drop it so a good copy can take its place, and say so. */
+  chunkCorrupt (digest: Uint8Array): void {
+    this.corruptChunks++
+    this.chunks.remove([digest])
+    this.safeDispatchEvent('chunk:corrupt', { detail: { digest, files: this.index.filesWithChunk(digest) } })
   }
 
-  /** Remove chunk files that no live file refers to and no transfer pins; returns how many. */
+  /** Drop chunks that no live file references and nothing pins (their volume bytes become garbage). */
+  async collect (digests: Iterable<Uint8Array>): Promise<void> {
+    const unused = [...digests].filter(d => !this.pins.has(toHex(d, 'base16')) && !this.index.isReferenced(d))
+    if (unused.length > 0) this.init.db.transaction(() => { this.chunks.remove(unused) })
+  }
+
+  /** Drop every indexed chunk that no live file refers to and nothing pins; returns how many. */
   async collectOrphans (): Promise<number> {
     const live = new Set(this.index.liveDigests().map(d => toHex(d, 'base16')))
-    let removed = 0
-    for await (const d of this.chunks.list()) {
-      const key = toHex(d, 'base16')
-      if (!live.has(key) && !this.pins.has(key)) {
-        await this.chunks.delete(d)
-        removed++
-      }
-    }
-    return removed
+    const orphans = this.chunks.digests().filter(d => { const key = toHex(d, 'base16'); return !live.has(key) && !this.pins.has(key) })
+    if (orphans.length > 0) this.init.db.transaction(() => { this.chunks.remove(orphans) })
+    return orphans.length
   }
 
   /**
-   * The start-up check: the index and the chunk files must agree. Chunk files
-   * no live file refers to are leftovers of uploads that never committed:
-   * removed. A present file with a chunk missing turns pending, so sync
-   * fetches it again from the group.
+   * The start-up check, per volume, not per chunk: every needle the index
+   * refers to must lie within its volume file. A volume cut short (a torn
+   * tail, a truncated file) loses the chunks beyond its end: they leave the
+   * index, and the present files using them turn pending, so sync fetches
+   * them again from the group. (Uncommitted appends beyond the last indexed
+   * needle are garbage: the next append writes over them.)
    */
-  async checkConsistency (options: { keepOrphans?: boolean } = {}): Promise<ConsistencyReport> {
-    const orphanChunksRemoved = options.keepOrphans === true ? 0 : await this.collectOrphans()
-    const filesMissingChunks: string[] = []
-    for (const row of this.index.withState('present')) {
-      for (const d of this.index.chunksOf(row.id)) {
-        if (!await this.chunks.has(d)) {
-          this.index.setState(row.id, 'pending')
-          filesMissingChunks.push(row.id)
-          break
-        }
+  async checkConsistency (): Promise<ConsistencyReport> {
+    const lost: Uint8Array[] = []
+    for (const [volume, live] of this.chunks.liveBytes()) {
+      if (live === 0) continue
+      const size = await this.chunks.volumes.size(volume)
+      for (const n of this.chunks.inVolume(volume)) if (n.offset + n.length > size) lost.push(n.digest)
+    }
+    const filesMissingChunks = new Set<string>()
+    for (const d of lost) for (const id of this.index.filesWithChunk(d)) filesMissingChunks.add(id)
+    if (lost.length > 0) {
+      this.init.db.transaction(() => {
+        this.chunks.remove(lost)
+        for (const id of filesMissingChunks) if (this.index.get(id)?.state === 'present') this.index.setState(id, 'pending')
+      })
+      await this.init.db.durable()
+    }
+    return { orphanChunksRemoved: 0, filesMissingChunks: [...filesMissingChunks], chunksIndexed: 0 }
+  }
+
+  /** Index every needle of every volume whose bytes hash to its digest (a rebuild lost the index). */
+  private async reindexVolumes (): Promise<number> {
+    let indexed = 0
+    for (const volume of await this.chunks.volumes.ids()) {
+      for await (const n of this.chunks.volumes.scan(volume)) {
+        if (this.chunks.has(n.digest)) continue
+        const data = await this.chunks.volumes.read(volume, n.offset, n.length)
+        const hashed = await hashChunk(data)
+        if (toHex(hashed.digest, 'base16') !== toHex(n.digest, 'base16')) continue
+        const staged = this.chunks.found(n.digest, { volume, offset: n.offset }, data, hashed.leaves)
+        this.init.db.transaction(() => { this.chunks.insert([staged]) })
+        indexed++
       }
     }
-    return { orphanChunksRemoved, filesMissingChunks }
+    await this.init.db.durable()
+    return indexed
+  }
+
+  /** Move chunk files of an older version (`chunks/ab/cd/<hex>`) into volumes, verified; then remove them. */
+  private async importLegacyChunks (): Promise<number> {
+    const root = join(this.init.dataDir, LEGACY_CHUNKS_DIR)
+    const paths = (await readdir(root, { recursive: true }).catch(() => [] as string[])).filter(p => /[0-9a-f]{64}$/.test(p))
+    let imported = 0
+    for (const rel of paths) {
+      const data = new Uint8Array(await readFile(join(root, rel)))
+      const digest = fromHex(rel.slice(-64), 'base16')
+      if (this.chunks.has(digest) || toHex(await chunkDigest(data), 'base16') !== rel.slice(-64)) continue
+      const staged = await this.chunks.stage(digest, data)
+      await this.chunks.sync([staged])
+      this.init.db.transaction(() => { this.chunks.insert([staged]) })
+      imported++
+    }
+    if (imported > 0 || paths.length > 0) await this.init.db.durable()
+    await rm(root, { recursive: true, force: true })
+    return imported
   }
 }

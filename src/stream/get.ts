@@ -30,6 +30,7 @@ import { FrameReader, writeFrame } from '../wire/frames.ts'
 import { GetHeaderSchema, GetRequestSchema, PROTOCOLS } from '../wire/messages.ts'
 import { ErrorFrameSchema, dialStream, errorFrame } from '../wire/rpc.ts'
 import type { Manifest } from '../replica/manifest.ts'
+import type { ChunkBytes } from '../store/chunk-store.ts'
 import type { Logger } from '../logger.ts'
 import type { LocalStatus } from '../node/local-status.ts'
 import type { Dialer } from '../wire/rpc.ts'
@@ -43,12 +44,15 @@ const LEAVES_HEADER_BYTES = 9
 /** Verified bytes of chunk `index`, starting `start` bytes into the chunk (0: the whole chunk). */
 export interface Chunk { index: number, data: Uint8Array, start?: number }
 
-/** What a node serving reads needs: its files' manifests and verified chunk bytes. */
+/** What a node serving reads needs: its files' manifests and checked chunk bytes. */
 export interface ChunkProvider {
   /** The manifest of a file held whole here, or undefined. */
   manifestOf(id: string): Promise<Manifest | undefined>
-  /** Verified chunk bytes with the leaf hashes the check computed; throws if missing or corrupt. */
-  readChunk(digest: Uint8Array): Promise<{ data: Uint8Array, leaves: Uint8Array }>
+  /**
+   * A chunk's bytes — whole, or the leaves covering [from, to) of it — with
+   * every leaf hash of the chunk; throws if missing or corrupt.
+   */
+  readChunk(digest: Uint8Array, range?: { from: number, to: number }): Promise<ChunkBytes>
 }
 
 export interface GetServerComponents {
@@ -59,22 +63,24 @@ export interface GetServerComponents {
   onServed?: (bytes: number) => void
 }
 
-/** The frame for the part of chunk `index` that [offset, end) covers, and how many file bytes it carries. */
-function chunkFrame (m: Manifest, index: number, data: Uint8Array, leaves: Uint8Array, offset: number, end: number): { frame: Uint8ArrayList, bytes: number } {
-  const chunkStart = index * m.chunkSize
-  const from = Math.max(0, offset - chunkStart)
-  const to = Math.min(data.byteLength, end - chunkStart)
-  const firstLeaf = Math.floor(from / m.leafSize)
-  const lastLeaf = Math.floor((to - 1) / m.leafSize)
-  const count = leafCount(data.byteLength, m.leafSize)
-  if (firstLeaf === 0 && lastLeaf === count - 1) return { frame: new Uint8ArrayList(Uint8Array.of(WHOLE), data), bytes: data.byteLength }
+/** The leaves of a whole chunk held in memory that cover [from, to) of it (what ChunkProvider.readChunk returns). */
+export function coveringLeaves (data: Uint8Array, leaves: Uint8Array, range: { from: number, to: number } | undefined, leafSize: number): ChunkBytes {
+  if (range == null) return { data, start: 0, leaves }
+  const start = Math.floor(range.from / leafSize) * leafSize
+  const end = Math.min(data.byteLength, Math.ceil(Math.max(range.to, range.from + 1) / leafSize) * leafSize)
+  return { data: data.subarray(start, end), start, leaves }
+}
+
+/** The frame for chunk `index` given the bytes read for [offset, end): whole, or the leaves read; and how many file bytes it carries. */
+function chunkFrame (m: Manifest, index: number, bytes: ChunkBytes): { frame: Uint8ArrayList, bytes: number } {
+  const length = chunkLength(m, index)
+  if (bytes.start === 0 && bytes.data.byteLength === length) return { frame: new Uint8ArrayList(Uint8Array.of(WHOLE), bytes.data), bytes: length }
   const header = new Uint8Array(LEAVES_HEADER_BYTES)
   const view = new DataView(header.buffer)
   header[0] = LEAVES
-  view.setUint32(1, firstLeaf)
-  view.setUint32(5, count)
-  const part = data.subarray(firstLeaf * m.leafSize, Math.min(data.byteLength, (lastLeaf + 1) * m.leafSize))
-  return { frame: new Uint8ArrayList(header, leaves, part), bytes: part.byteLength }
+  view.setUint32(1, bytes.start / m.leafSize)
+  view.setUint32(5, leafCount(length, m.leafSize))
+  return { frame: new Uint8ArrayList(header, bytes.leaves, bytes.data), bytes: bytes.data.byteLength }
 }
 
 export async function serveGet (c: GetServerComponents, stream: Stream, options: AbortOptions): Promise<void> {
@@ -99,8 +105,9 @@ export async function serveGet (c: GetServerComponents, stream: Stream, options:
     const { manifest, offset, end, first, last } = plan
     await writeFrame(stream, encodeMessage(HeaderAnswerSchema, { ok: { first, last } }), options)
     for (let i = first; i <= last; i++) {
-      const { data, leaves } = await c.chunks.readChunk(manifest.chunks[i] as Uint8Array)
-      const { frame, bytes } = chunkFrame(manifest, i, data, leaves, offset, end)
+      const chunkStart = i * manifest.chunkSize
+      const range = { from: Math.max(0, offset - chunkStart), to: Math.min(chunkLength(manifest, i), end - chunkStart) }
+      const { frame, bytes } = chunkFrame(manifest, i, await c.chunks.readChunk(manifest.chunks[i] as Uint8Array, range))
       await writeFrame(stream, frame, options)
       c.onServed?.(bytes)
     }

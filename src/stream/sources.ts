@@ -1,6 +1,6 @@
 /** Where verified chunks come from: this node's disk, or a replica over /dsm/get. */
 import { FileNotFoundError, UnavailableError } from '../errors.ts'
-import { chunksForRange } from '../replica/manifest.ts'
+import { chunkLength, chunksForRange } from '../replica/manifest.ts'
 import { fetchChunks } from './get.ts'
 import type { Chunk } from './get.ts'
 import type { ChunkSource } from './range-reader.ts'
@@ -20,7 +20,12 @@ export function localSource (store: LocalStore): ChunkSource {
       const { first, last } = chunksForRange(manifest, offset, length)
       for (let index = first; index <= last; index++) {
         options.signal?.throwIfAborted()
-        yield { index, data: await store.readChunk(manifest.chunks[index] as Uint8Array) }
+        // Only the leaves the range covers (a seek reads 64 KiB, not the whole chunk).
+        const chunkStart = index * manifest.chunkSize
+        const from = Math.max(0, offset - chunkStart)
+        const to = Math.min(chunkLength(manifest, index), offset + length - chunkStart)
+        const bytes = await store.readChunk(manifest.chunks[index] as Uint8Array, { from, to })
+        yield { index, data: bytes.data, start: bytes.start }
       }
     }
   }

@@ -16,8 +16,10 @@ export const PROTOCOLS = {
   leave: `${PROTOCOL_PREFIX}/leave/1.0.0`,
   /** Stream an upload to a member of the target group (the coordinator). */
   put: `${PROTOCOL_PREFIX}/put/1.0.0`,
-  /** Coordinator → other members: the chunks of an upload, then its commit. */
-  replicate: `${PROTOCOL_PREFIX}/replicate/1.0.0`,
+  /** Coordinator → other members: the chunks of an upload, its prepare, then the decision (replica/replicate.ts). */
+  replicate: `${PROTOCOL_PREFIX}/replicate/2.0.0`,
+  /** Has this upload (id, stamp) committed here? Asked to decide a prepared upload whose decision was lost. */
+  outcome: `${PROTOCOL_PREFIX}/outcome/1.0.0`,
   /** Does this node hold a file? Answers with the manifest. */
   locate: `${PROTOCOL_PREFIX}/locate/1.0.0`,
   /** Read chunks of a file: (id, offset, length) → verified-by-receiver chunk frames. */
@@ -52,6 +54,7 @@ export const PROTOCOL_ACCESS: Record<ProtocolName, 'cluster' | 'public' | 'open'
   leave: 'cluster',
   put: 'cluster',
   replicate: 'cluster',
+  outcome: 'cluster',
   locate: 'public',
   get: 'public',
   delete: 'cluster',
@@ -185,10 +188,29 @@ export const ReplicateHeaderSchema = z.object({
 })
 export type ReplicateHeader = z.infer<typeof ReplicateHeaderSchema>
 
-export const CommitFrameSchema = z.object({ manifest: manifestBytes, createdAt: count, ...stamp })
-export type CommitFrame = z.infer<typeof CommitFrameSchema>
+/** The prepare of an upload: the file, its stamp, and what deciding it needs without the coordinator. */
+export const PrepareFrameSchema = z.object({
+  manifest: manifestBytes,
+  createdAt: count,
+  ...stamp,
+  /** Copies the upload needs to be acknowledged (the coordinator's included). */
+  copies: z.number().int().positive().max(64),
+  /** The members asked to store it (the coordinator excluded). */
+  members: z.array(peerIdString).max(64)
+})
+export type PrepareFrame = z.infer<typeof PrepareFrameSchema>
 
-export const StoredSchema = z.object({ stored: z.literal(true) })
+export const OutcomeRequestSchema = z.object({ id: fileId, ...stamp })
+/**
+ * committed: this node holds the file under that stamp; superseded: it holds a
+ * newer operation on the file (the stamp no longer matters); prepared: it
+ * prepared it and waits for a decision too; unknown: it has nothing of it — from
+ * the coordinator, that means the upload was never acknowledged.
+ */
+export const OutcomeResponseSchema = z.object({ state: z.enum(['committed', 'superseded', 'prepared', 'unknown']) })
+export type Outcome = z.infer<typeof OutcomeResponseSchema>['state']
+
+export const PreparedSchema = z.object({ prepared: z.literal(true) })
 
 export const LocateRequestSchema = z.object({ id: fileId })
 const PeerAddrsSchema = z.object({

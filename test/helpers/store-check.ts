@@ -6,7 +6,7 @@
  */
 import { once } from 'node:events'
 import { existsSync } from 'node:fs'
-import { readFile, readdir } from 'node:fs/promises'
+import { open, readdir } from 'node:fs/promises'
 import { request as httpRequest } from 'node:http'
 import { connect, createServer } from 'node:net'
 import { join } from 'node:path'
@@ -152,63 +152,85 @@ export interface FileRecord { id: string, state: 'present' | 'pending' | 'delete
 
 export interface StoreInspection {
   files: Map<string, FileRecord>
-  /** Hex names of the chunk files under chunks/ab/cd/. */
+  /** Hex digests of the chunks the store holds (its chunk index: inline rows and volume needles). */
   chunkFiles: Set<string>
-  /** Chunk files whose bytes do not hash to their name. */
+  /** Stored chunks whose bytes do not hash to their digest (or lie beyond their volume's end). */
   corruptChunks: string[]
-  /** Files and directories left in tmp/. */
+  /** Uploads prepared and not decided. */
+  prepared: string[]
+  /** Files and directories left in tmp/ (absent is fine). */
   tmpEntries: string[]
-  /** Anything under chunks/ that is not <ab>/<cd>/<64 hex> with a matching prefix. */
+  /** Anything in volumes/ that is not a volume file, and chunk files of the old layout. */
   strayPaths: string[]
 }
 
-export function chunkPath (dataDir: string, hex: string): string {
-  return join(dataDir, 'chunks', hex.slice(0, 2), hex.slice(2, 4), hex)
+export interface ChunkLocation { volume: number, offset: number, length: number }
+
+/** Where a stored chunk lives (the node must be down): its volume and offset, or volume 0 for inline. */
+export function chunkLocation (dataDir: string, hex: string): ChunkLocation | undefined {
+  const db = new DatabaseSync(join(dataDir, 'dsm.db'), { readOnly: true })
+  try {
+    return db.prepare('SELECT volume, offset, length FROM chunks WHERE digest = ?').get(Buffer.from(hex, 'hex')) as ChunkLocation | undefined
+  } finally {
+    db.close()
+  }
+}
+
+export function volumePath (dataDir: string, volume: number): string {
+  return join(dataDir, 'volumes', `${String(volume).padStart(8, '0')}.vol`)
 }
 
 /**
  * Read a node's data dir while the node is NOT running: the index (dsm.db,
- * read-only) and every chunk file, each verified against its name.
+ * read-only) and every stored chunk, each verified against its digest.
  */
 export async function inspectStore (dataDir: string): Promise<StoreInspection> {
   const files = new Map<string, FileRecord>()
+  const chunkFiles = new Set<string>()
+  const corruptChunks: string[] = []
+  const prepared: string[] = []
   if (existsSync(join(dataDir, 'dsm.db'))) {
     const db = new DatabaseSync(join(dataDir, 'dsm.db'), { readOnly: true })
     try {
       const rows = db.prepare('SELECT id, state FROM files').all() as Array<{ id: string, state: FileRecord['state'] }>
       for (const r of rows) files.set(r.id, { id: r.id, state: r.state, digests: [] })
-      const chunks = db.prepare('SELECT file_id, idx, digest FROM file_chunks ORDER BY file_id, idx').all() as Array<{ file_id: string, idx: number, digest: Uint8Array }>
-      for (const c of chunks) files.get(c.file_id)?.digests.push(Buffer.from(c.digest).toString('hex'))
+      const refs = db.prepare('SELECT file_id, idx, digest FROM file_chunks ORDER BY file_id, idx').all() as Array<{ file_id: string, idx: number, digest: Uint8Array }>
+      for (const c of refs) files.get(c.file_id)?.digests.push(Buffer.from(c.digest).toString('hex'))
+      for (const p of db.prepare('SELECT id FROM prepared').all() as Array<{ id: string }>) prepared.push(p.id)
+      const stored = db.prepare('SELECT digest, volume, offset, length, data FROM chunks').all() as Array<{ digest: Uint8Array, volume: number, offset: number, length: number, data: Uint8Array | null }>
+      for (const c of stored) {
+        const hex = Buffer.from(c.digest).toString('hex')
+        chunkFiles.add(hex)
+        const bytes = c.volume === 0 ? c.data ?? new Uint8Array(0) : await readRange(volumePath(dataDir, c.volume), c.offset, c.length)
+        if (bytes.byteLength !== c.length || Buffer.from((await hashChunk(bytes)).digest).toString('hex') !== hex) corruptChunks.push(hex)
+      }
     } finally {
       db.close()
     }
   }
-  const chunkFiles = new Set<string>()
-  const corruptChunks: string[] = []
-  const strayPaths: string[] = []
-  const root = join(dataDir, 'chunks')
-  for (const a of await readdir(root).catch(() => [] as string[])) {
-    for (const b of await readdir(join(root, a)).catch(() => [] as string[])) {
-      for (const name of await readdir(join(root, a, b)).catch(() => [] as string[])) {
-        if (!/^[0-9a-f]{64}$/.test(name) || name.slice(0, 2) !== a || name.slice(2, 4) !== b) {
-          strayPaths.push(join(a, b, name))
-          continue
-        }
-        chunkFiles.add(name)
-        const bytes = await readFile(join(root, a, b, name))
-        if (Buffer.from((await hashChunk(bytes)).digest).toString('hex') !== name) corruptChunks.push(name)
-      }
-    }
-  }
+  const strayPaths = (await readdir(join(dataDir, 'volumes')).catch(() => [] as string[])).filter(n => !/^\d{8}\.vol$/.test(n)).map(n => join('volumes', n))
+  if (existsSync(join(dataDir, 'chunks'))) strayPaths.push('chunks/ (the old chunk-file layout)')
   const tmpEntries = await readdir(join(dataDir, 'tmp')).catch(() => [] as string[])
-  return { files, chunkFiles, corruptChunks, tmpEntries, strayPaths }
+  return { files, chunkFiles, corruptChunks, prepared, tmpEntries, strayPaths }
+}
+
+async function readRange (path: string, offset: number, length: number): Promise<Uint8Array> {
+  const fh = await open(path, 'r').catch(() => undefined)
+  if (fh == null) return new Uint8Array(0)
+  try {
+    const buf = Buffer.alloc(length)
+    const { bytesRead } = await fh.read(buf, 0, length, offset)
+    return buf.subarray(0, bytesRead)
+  } finally {
+    await fh.close()
+  }
 }
 
 /**
- * What is wrong with a quiet node's store: the chunk files must be exactly the
- * chunks of its present files (nothing missing, nothing left over), no file
- * may still be pending, tombstones keep no chunk list, tmp/ must be empty and
- * every chunk must verify.
+ * What is wrong with a quiet node's store: the stored chunks must be exactly
+ * the chunks of its present files (nothing missing, nothing left over), no
+ * file may still be pending and no upload undecided, tombstones keep no chunk
+ * list, tmp/ must be empty and every chunk must verify.
  */
 export function storeProblems (s: StoreInspection): string[] {
   const problems: string[] = []
@@ -223,9 +245,10 @@ export function storeProblems (s: StoreInspection): string[] {
       }
     }
   }
-  for (const d of s.chunkFiles) if (!referenced.has(d)) problems.push(`chunk file ${d.slice(0, 16)}… is not referenced by any present file`)
-  for (const d of s.corruptChunks) problems.push(`chunk file ${d.slice(0, 16)}… does not match its hash`)
-  for (const p of s.strayPaths) problems.push(`stray path chunks/${p}`)
+  for (const d of s.chunkFiles) if (!referenced.has(d)) problems.push(`stored chunk ${d.slice(0, 16)}… is not referenced by any present file`)
+  for (const d of s.corruptChunks) problems.push(`stored chunk ${d.slice(0, 16)}… does not match its hash`)
+  for (const id of s.prepared) problems.push(`upload of ${id} is still undecided`)
+  for (const p of s.strayPaths) problems.push(`stray path ${p}`)
   if (s.tmpEntries.length > 0) problems.push(`tmp/ is not empty: ${s.tmpEntries.join(', ')}`)
   return problems
 }

@@ -280,7 +280,7 @@ class Run {
     if (!this.slowed.has(store)) {
       this.slowed.add(store)
       const proto = Object.getPrototypeOf(store) as typeof store
-      store.readChunkWithLeaves = async (digest) => { await sleep(SLOW_DISK_MS); return proto.readChunkWithLeaves.call(store, digest) }
+      store.readChunk = async (digest, range) => { await sleep(SLOW_DISK_MS); return proto.readChunk.call(store, digest, range) }
     }
     return `slow ${i}`
   }

@@ -1,0 +1,96 @@
+/**
+ * The scrub: every stored chunk is read back and re-hashed (SHA-256, against
+ * its digest — stronger than the CRCs reads check) at a bounded rate, one
+ * pass after another. A chunk that fails is reported to the store, which
+ * drops it and turns its files pending, so group sync fetches a good copy:
+ * bit rot is healed before a reader, or every replica, meets it.
+ */
+import { setTimeout as sleep } from 'node:timers/promises'
+import { equals } from 'uint8arrays/equals'
+import { CorruptChunkError, toError } from '../errors.ts'
+import { chunkDigest } from '../replica/chunk-hash.ts'
+import type { ChunkStore } from './chunk-store.ts'
+import type { Logger } from '../logger.ts'
+import type { AbortOptions, Startable } from '@libp2p/interface'
+
+/** Bytes re-hashed per second (a 1 TiB node is scrubbed in about 6 hours). */
+export const SCRUB_BYTES_PER_S = 48 * 1024 * 1024
+/** Digests read from the index at a time (never the whole store in memory). */
+const PAGE = 1_000
+/** Pause between two passes over the whole store, and before the first one (a node just started has better things to do). */
+export const SCRUB_PASS_PAUSE_MS = 60 * 60_000
+
+export interface ScrubComponents {
+  chunks: ChunkStore
+  logger: Logger
+  /** A chunk failed its hash: drop it and fetch its files again. */
+  corrupt: (digest: Uint8Array) => void
+}
+
+export interface ScrubInit {
+  bytesPerS?: number
+  passPauseMs?: number
+}
+
+export class Scrub implements Startable {
+  /** Chunks checked and found bad since start (metrics, tests). */
+  readonly counters = { checked: 0, bad: 0, passes: 0 }
+  private readonly c: ScrubComponents
+  private readonly init: Required<ScrubInit>
+  private controller?: AbortController
+  private loop?: Promise<void>
+
+  constructor (components: ScrubComponents, init: ScrubInit = {}) {
+    this.c = components
+    this.init = { bytesPerS: init.bytesPerS ?? SCRUB_BYTES_PER_S, passPauseMs: init.passPauseMs ?? SCRUB_PASS_PAUSE_MS }
+  }
+
+  async start (): Promise<void> {
+    if (this.controller != null) return
+    this.controller = new AbortController()
+    const signal = this.controller.signal
+    this.loop = (async () => {
+      while (!signal.aborted) {
+        await sleep(this.init.passPauseMs, undefined, { signal, ref: false }).catch(() => {})
+        if (signal.aborted) return
+        await this.pass({ signal }).catch(err => { if (!signal.aborted) this.c.logger.warn({ err: toError(err).message }, 'scrub pass failed') })
+      }
+    })()
+  }
+
+  async stop (): Promise<void> {
+    this.controller?.abort()
+    this.controller = undefined
+    await this.loop
+  }
+
+  /** Re-hash every stored chunk once, paced. */
+  async pass (options: AbortOptions = {}): Promise<{ checked: number, bad: number }> {
+    const before = { checked: this.counters.checked, bad: this.counters.bad }
+    for (let page = this.c.chunks.digestsAfter(new Uint8Array(0), PAGE); page.length > 0; page = this.c.chunks.digestsAfter(page.at(-1) as Uint8Array, PAGE)) {
+      for (const digest of page) await this.check(digest, options)
+    }
+    this.counters.passes++
+    return { checked: this.counters.checked - before.checked, bad: this.counters.bad - before.bad }
+  }
+
+  private async check (digest: Uint8Array, options: AbortOptions): Promise<void> {
+    options.signal?.throwIfAborted()
+    const started = performance.now()
+    let bytes = 0
+    try {
+      const { data } = await this.c.chunks.read(digest)
+      bytes = data.byteLength
+      if (!equals(await chunkDigest(data), digest)) throw new CorruptChunkError('stored chunk does not hash to its digest')
+    } catch (err) {
+      // Gone meanwhile (deleted, or compacted away) is not damage.
+      if ((err as Error).name !== 'CorruptChunkError') return
+      this.counters.bad++
+      this.c.logger.warn({ digest: Buffer.from(digest).toString('hex').slice(0, 16) }, 'scrub: a stored chunk is damaged; fetching a good copy')
+      this.c.corrupt(digest)
+    }
+    this.counters.checked++
+    const wait = bytes / this.init.bytesPerS * 1000 - (performance.now() - started)
+    if (wait > 0) await sleep(wait, undefined, options)
+  }
+}
