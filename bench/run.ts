@@ -8,7 +8,8 @@ const BENCHES: Record<string, string> = {
   stream: './stream.ts',
   browser: './browser.ts',
   dht: './dht.ts',
-  load: './load.ts'
+  load: './load.ts',
+  startup: './startup.ts'
 }
 
 const [name, ...rest] = process.argv.slice(2)

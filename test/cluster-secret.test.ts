@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateSecret } from '../src/node/cluster-secret.ts'
 import { ReplicaSession } from '../src/replica/replicate.ts'
+import { Channel } from '../src/replica/channel.ts'
 import { putRemote } from '../src/replica/put.ts'
 import { fetchChunks } from '../src/stream/get.ts'
 import { decodeManifest } from '../src/replica/manifest.ts'
@@ -81,10 +82,16 @@ describe('a stranger without the cluster secret', () => {
       return 'prepared'
     })().catch((err: unknown) => err)
     expect(pushed).toMatchObject(unauthorized)
+    // The small-upload channel: one frame carries a chunk and its prepare.
+    const chunk = randomBytes(4000, 8)
+    const channeled = await new Channel(dialer, member.toString())
+      .put({ group: 'ga', chunkSize: 1024 * 1024, chunk, prepare: { manifest: new Uint8Array(10), createdAt: 1, ts: 1, origin: stranger.peerId, copies: 1, members: [] } }, { signal: AbortSignal.timeout(10_000) })
+      .then(() => 'prepared', (err: unknown) => err)
+    expect(channeled, String(channeled)).toMatchObject(unauthorized)
     // Every protocol the table calls 'cluster' was tried above.
     expect(await ask(PROTOCOLS.outcome, OutcomeRequestSchema, { id, ts: 1, origin: stranger.peerId }, OutcomeResponseSchema)).toMatchObject(unauthorized)
     expect(Object.entries(PROTOCOL_ACCESS).filter(([, a]) => a === 'cluster').map(([p]) => p).sort())
-      .toEqual(['apply', 'delete', 'leave', 'list', 'members', 'outcome', 'put', 'recruit', 'replicate', 'sync'])
+      .toEqual(['apply', 'channel', 'delete', 'leave', 'list', 'members', 'outcome', 'put', 'recruit', 'replicate', 'sync'])
     // Nothing changed: the file is still on every member, nothing else arrived.
     for (const i of [0, 1, 2]) {
       expect(c.node(i).store.index.get(id)?.state).toBe('present')

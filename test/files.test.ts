@@ -32,7 +32,10 @@ describe('files on replica groups', () => {
     expect(body).toMatchObject({ size: data.byteLength, name: 'clip.mp4', mime: 'video/mp4', group: 'g1' })
     expect((body.replicas as string[]).sort()).toEqual([0, 1, 2].map(i => c.peerId(i)).sort())
     const id = body.id as string
-    for (const i of [0, 1, 2]) expect(c.node(i).store.index.get(id)?.state).toBe('present')
+    // Acknowledged: durable on every member — the file, or its prepared record whose commit is on its way (replica/commit.ts).
+    const held = (i: number): boolean => c.node(i).store.index.get(id)?.state === 'present' || c.node(i).store.prepared.forFile(id).length > 0
+    for (const i of [0, 1, 2]) expect(held(i), `member ${i} holds it`).toBe(true)
+    await c.waitFor(() => [0, 1, 2].every(i => c.node(i).store.index.get(id)?.state === 'present'), { message: 'the decision reaches every member' })
     expect(c.node(3).store.index.get(id)).toBeUndefined()
     for (const i of [0, 1, 2, 3]) {
       const d = await download(url(c, i), id)

@@ -80,6 +80,8 @@ const HEARTBEAT = {
 const LOG_ADD = { id: FILE_ID, kind: 'add', seq: 1, manifest: SOME_BYTES, createdAt: 1, ts: 1, origin: PEER }
 const LOG_DELETE = { id: FILE_ID, kind: 'delete', seq: 2, ts: 3, origin: PEER }
 const DELETE_OP = { kind: 'delete', id: FILE_ID, group: 'g1', ts: 5, origin: PEER }
+const PREPARE = { manifest: SOME_BYTES, createdAt: 1, ts: 2, origin: PEER, copies: 2, members: [PEER] }
+const CHANNEL_PUT = { u: 0, group: 'g1', chunkSize: 1_048_576, chunk: SOME_BYTES, prepare: PREPARE }
 const SUMMARY = { id: FILE_ID, size: 10, name: 'a.mp4', mime: 'video/mp4', createdAt: 1, chunks: 1, seq: 1 }
 
 /** Valid messages per exported schema (a schema without one is fuzzed with generic input only). */
@@ -104,6 +106,10 @@ const SAMPLES: Record<string, unknown[]> = {
   ReplicateHeaderSchema: [{ group: 'g1', chunkSize: 1_048_576 }],
   PrepareFrameSchema: [{ manifest: SOME_BYTES, createdAt: 1, ts: 2, origin: PEER, copies: 2, members: [PEER] }],
   PreparedSchema: [{ prepared: true }],
+  ChannelPutSchema: [CHANNEL_PUT],
+  ChannelDecideSchema: [{ u: 1, commit: true }],
+  ChannelRequestSchema: [{ put: CHANNEL_PUT }, { decide: { u: 0, commit: false } }],
+  ChannelAnswerSchema: [{ u: 3, prepared: true }, { u: 4, error: { code: 'ERR_X', message: 'no' } }, { error: { code: 'ERR_PEER_UNAUTHORIZED', message: 'no' } }],
   OutcomeRequestSchema: [{ id: FILE_ID, ts: 1, origin: PEER }],
   OutcomeResponseSchema: [{ state: 'committed' }, { state: 'unknown' }],
   LocateRequestSchema: [{ id: FILE_ID }],

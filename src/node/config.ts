@@ -15,6 +15,8 @@ import {
 import { InvalidConfigError } from '../errors.ts'
 import { DEFAULT_HTTP_LIMITS } from '../http/limits.ts'
 import { VOLUME_MAX_BYTES } from '../store/volumes.ts'
+import { COMPACT_BYTES_PER_S, COMPACT_INTERVAL_MS } from '../store/compaction.ts'
+import { SCRUB_BYTES_PER_S } from '../store/scrub.ts'
 import type { HttpLimits } from '../http/limits.ts'
 import { PLACEMENTS } from '../replica/placement.ts'
 import { parseDuration } from '../util/duration.ts'
@@ -62,6 +64,12 @@ export interface NodeConfig {
   cacheSize: number
   /** Size at which a volume file is sealed and the next one started (store/volumes.ts). */
   volumeSize: number
+  /** How often sealed volumes are weighed for compaction (store/compaction.ts). */
+  compactIntervalMs: number
+  /** Bytes per second a compaction copies at most (it leaves the disk to clients). */
+  compactRate: number
+  /** Bytes per second the scrub re-hashes at most (store/scrub.ts). */
+  scrubRate: number
   /** Replicas one read of a remote file fetches from in parallel. */
   readSources: number
   /** Cluster token for HTTP writes; null: read or make `<data>/token` (unless `open`). */
@@ -161,6 +169,9 @@ const LayerSchema = z.object({
   chunkSize: positiveInt.min(1024).max(MAX_CHUNK_SIZE_BYTES),
   cacheSize: byteCount,
   volumeSize: byteCount.pipe(z.number().int().min(1024 * 1024, 'a volume is at least 1 MiB').max(2 ** 40)),
+  compactIntervalMs: duration.pipe(positiveInt.min(100)),
+  compactRate: byteCount.pipe(positiveInt.min(64 * 1024, 'a rate of at least 64KiB (per second)')),
+  scrubRate: byteCount.pipe(positiveInt.min(64 * 1024, 'a rate of at least 64KiB (per second)')),
   readSources: positiveInt.max(MAX_PARALLEL_SOURCES),
   token: z.string().min(MIN_TOKEN_CHARS, `a token needs at least ${MIN_TOKEN_CHARS} characters`).max(256).regex(/^[\x21-\x7e]+$/, 'a token is printable ASCII without spaces').nullable(),
   open: z.boolean(),
@@ -214,6 +225,9 @@ export function layerFromEnv (env: NodeJS.ProcessEnv): ConfigLayer {
     DSM_CHUNK_SIZE: ['chunkSize', num],
     DSM_CACHE_SIZE: ['cacheSize', String],
     DSM_VOLUME_SIZE: ['volumeSize', String],
+    DSM_COMPACT_INTERVAL: ['compactIntervalMs', String],
+    DSM_COMPACT_RATE: ['compactRate', String],
+    DSM_SCRUB_RATE: ['scrubRate', String],
     DSM_READ_SOURCES: ['readSources', num],
     DSM_TOKEN: ['token', String],
     DSM_OPEN: ['open', bool],
@@ -264,6 +278,9 @@ export const DEFAULTS: Omit<NodeConfig, 'dataDir'> = {
   chunkSize: DEFAULT_CHUNK_SIZE_BYTES,
   cacheSize: DEFAULT_CACHE_BYTES,
   volumeSize: VOLUME_MAX_BYTES,
+  compactIntervalMs: COMPACT_INTERVAL_MS,
+  compactRate: COMPACT_BYTES_PER_S,
+  scrubRate: SCRUB_BYTES_PER_S,
   // Measured: reading from 2 replicas in parallel gained nothing on a CPU-bound host (bench/stream.ts).
   readSources: 1,
   token: null,

@@ -157,8 +157,8 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
       cleanup.unshift(async () => { await store.stop() })
       // Background care of the disk: reclaim deleted space, re-hash what is stored.
       const corrupt = (digest: Uint8Array): void => { store.chunkCorrupt(digest) }
-      const compaction = new Compaction({ chunks: store.chunks, db, logger: this.log, corrupt })
-      const scrub = new Scrub({ chunks: store.chunks, logger: this.log, corrupt })
+      const compaction = new Compaction({ chunks: store.chunks, db, logger: this.log, corrupt }, { intervalMs: config.compactIntervalMs, bytesPerS: config.compactRate })
+      const scrub = new Scrub({ chunks: store.chunks, logger: this.log, corrupt }, { bytesPerS: config.scrubRate })
       await compaction.start()
       await scrub.start()
       cleanup.unshift(async () => { await scrub.stop(); await compaction.stop() })

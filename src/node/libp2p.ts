@@ -24,6 +24,7 @@ import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
 import { toString as u8ToString } from 'uint8arrays/to-string'
 import { gossipScoreParams, gossipScoreThresholds } from './gossip-scoring.ts'
+import { libp2pLogger } from './libp2p-logger.ts'
 import { peerAuth } from './peer-auth.ts'
 import { allowlistGater, combineGaters } from './private-network.ts'
 import { tolerateYamuxOpenRace } from './yamux-guard.ts'
@@ -121,7 +122,7 @@ async function createStack (init: Libp2pInit): Promise<DsmLibp2p> {
     : [tcp(), webSockets()]
   return createLibp2p({
     privateKey: init.privateKey,
-    ...(init.simulation?.logger != null ? { logger: init.simulation.logger } : {}),
+    logger: init.simulation?.logger ?? libp2pLogger(),
     addresses: { listen: init.listen },
     transports,
     connectionEncrypters: init.simulation?.connectionEncrypters ?? [tls(), noise()],

@@ -24,11 +24,14 @@ export interface MeteredNode {
   status: Pick<LocalStatus, 'state' | 'group' | 'load'>
   membership: { view: Pick<MembershipView, 'members'>, dropped: Readonly<Record<DropReason, number>> }
   libp2p: { getConnections(): Array<{ remotePeer: PeerId }>, services: { auth: { counters: Readonly<{ proven: number, refused: number }> } } }
-  store: { corruptChunks: number, index: Pick<FileIndex, 'stats' | 'head' | 'cursor'> }
+  store: { corruptChunks: number, index: Pick<FileIndex, 'stats' | 'head' | 'cursor'>, prepared: { size: number } }
   replica: {
     counters: Readonly<{ servedBytes: number, fetchedBytes: number, peerCorruptChunks: number }>
     cache: Pick<ChunkCache, 'hits' | 'misses' | 'bytes'>
+    resolver: { counters: Readonly<{ committed: number, aborted: number }> }
   }
+  compaction: { active: boolean, counters: Readonly<{ volumes: number, reclaimedBytes: number, movedBytes: number }> }
+  scrub: { counters: Readonly<{ checked: number, bad: number, passes: number }> }
 }
 
 export interface RequestSample { method: string, route: string, status: number, seconds: number }
@@ -74,6 +77,15 @@ export class NodeMetrics {
   private readonly skewedMembers = gauge(this.registry, 'dsm_members_clock_skewed', 'Members whose clock differs from ours by more than the warning threshold (CLOCK_SKEW_WARN_MS)')
   private readonly peerAuth = counter(this.registry, 'dsm_peer_auth_total', 'Cluster-secret handshakes, by result: proven, or refused (a peer without our secret)', ['result'])
   private readonly memory = gauge(this.registry, 'dsm_process_memory_bytes', 'Memory of the node\'s process, by kind: rss, heap_used, heap_total, external, array_buffers (process.memoryUsage)', ['kind'])
+  private readonly prepared = gauge(this.registry, 'dsm_prepared_uploads', 'Uploads prepared here whose decision has not arrived yet (normally 0 or a few in flight)')
+  private readonly resolved = counter(this.registry, 'dsm_resolver_decisions_total', 'Prepared uploads whose lost decision this node settled itself, by decision', ['decision'])
+  private readonly compacting = gauge(this.registry, 'dsm_compaction_running', '1 while a compaction pass rewrites volumes')
+  private readonly compactedVolumes = counter(this.registry, 'dsm_compaction_volumes_total', 'Volumes rewritten and deleted by compaction')
+  private readonly compactedBytes = counter(this.registry, 'dsm_compaction_reclaimed_bytes_total', 'Disk bytes compaction gave back')
+  private readonly compactMoved = counter(this.registry, 'dsm_compaction_moved_bytes_total', 'Bytes of live chunks compaction copied into newer volumes')
+  private readonly scrubChecked = counter(this.registry, 'dsm_scrub_checked_chunks_total', 'Stored chunks the scrub re-hashed')
+  private readonly scrubBad = counter(this.registry, 'dsm_scrub_failures_total', 'Stored chunks the scrub found damaged (each fetched again from the group)')
+  private readonly scrubPasses = counter(this.registry, 'dsm_scrub_passes_total', 'Whole passes of the scrub over the store')
   private readonly logBehind = gauge(this.registry, 'dsm_sync_log_behind', 'Log entries (at most) this node has yet to pull from the group mate it lags most')
 
   constructor (node: () => MeteredNode | undefined) {
@@ -119,6 +131,7 @@ export class NodeMetrics {
     mirror(this.peerAuth, [[{ result: 'proven' }, auth.proven], [{ result: 'refused' }, auth.refused]])
     this.readMembers(n)
     this.readStore(n)
+    this.readMaintenance(n)
     const m = process.memoryUsage()
     for (const [kind, bytes] of [['rss', m.rss], ['heap_used', m.heapUsed], ['heap_total', m.heapTotal], ['external', m.external], ['array_buffers', m.arrayBuffers]] as const) this.memory.set({ kind }, bytes)
   }
@@ -145,6 +158,21 @@ export class NodeMetrics {
     this.syncFiles.set(pending.files)
     this.syncBytes.set(pending.bytes)
     this.logHead.set(n.store.index.head())
+  }
+
+  private readMaintenance (n: MeteredNode): void {
+    this.prepared.set(n.store.prepared.size)
+    const r = n.replica.resolver.counters
+    mirror(this.resolved, [[{ decision: 'commit' }, r.committed], [{ decision: 'abort' }, r.aborted]])
+    const c = n.compaction.counters
+    this.compacting.set(n.compaction.active ? 1 : 0)
+    mirror(this.compactedVolumes, [[{}, c.volumes]])
+    mirror(this.compactedBytes, [[{}, c.reclaimedBytes]])
+    mirror(this.compactMoved, [[{}, c.movedBytes]])
+    const s = n.scrub.counters
+    mirror(this.scrubChecked, [[{}, s.checked]])
+    mirror(this.scrubBad, [[{}, s.bad]])
+    mirror(this.scrubPasses, [[{}, s.passes]])
   }
 }
 

@@ -25,7 +25,14 @@
  * commit when they do ("the others follow").
  */
 import { InsufficientStorageError, QuorumError, toError } from '../errors.ts'
-import type { ReplicaSession } from './replicate.ts'
+/** One member's part in an upload, as the quorum sees it (a replication stream, or a put on a channel). */
+export interface CopyAttempt {
+  readonly peer: string
+  /** The member holds the upload durably prepared. */
+  readonly prepared: boolean
+  /** Why it dropped out, if it did. */
+  readonly failure?: Error
+}
 
 export interface QuorumPlan {
   /** Copies needed, the coordinator's included. */
@@ -40,10 +47,10 @@ export interface QuorumPlan {
  * durable; throws (QuorumError, or 507 when a member is out of space) as soon
  * as that can no longer happen. Returns the members prepared at that moment.
  */
-export async function prepareQuorum (local: Promise<void>, sessions: ReplicaSession[], prepares: Array<Promise<void>>, plan: QuorumPlan): Promise<ReplicaSession[]> {
+export async function prepareQuorum<T extends CopyAttempt> (local: Promise<void>, sessions: T[], prepares: Array<Promise<void>>, plan: QuorumPlan): Promise<T[]> {
   let localDone = false
-  const settled = new Set<ReplicaSession>()
-  return new Promise<ReplicaSession[]>((resolve, reject) => {
+  const settled = new Set<T>()
+  return new Promise<T[]>((resolve, reject) => {
     let done = false
     const check = (): void => {
       if (done) return
@@ -66,7 +73,7 @@ export async function prepareQuorum (local: Promise<void>, sessions: ReplicaSess
     }
     local.then(() => { localDone = true; check() }, (err: unknown) => { if (!done) { done = true; reject(toError(err)) } })
     prepares.forEach((p, i) => {
-      const s = sessions[i] as ReplicaSession
+      const s = sessions[i] as T
       p.then(() => { settled.add(s); check() }, () => { settled.add(s); check() })
     })
     check()
@@ -74,7 +81,7 @@ export async function prepareQuorum (local: Promise<void>, sessions: ReplicaSess
 }
 
 /** A member out of space makes the upload a 507 (the client must free space), not a quorum problem. */
-export function outOfSpace (sessions: ReplicaSession[]): InsufficientStorageError | undefined {
+export function outOfSpace (sessions: CopyAttempt[]): InsufficientStorageError | undefined {
   const full = sessions.find(s => (s.failure as { code?: string } | undefined)?.code === 'ERR_INSUFFICIENT_STORAGE')
   return full?.failure != null ? new InsufficientStorageError(full.failure.message) : undefined
 }

@@ -15,6 +15,8 @@ import { monotonicNow } from '../util/time.ts'
 import { chunkStream } from './chunker.ts'
 import { hashChunk } from './chunk-hash.ts'
 import { outOfSpace, prepareQuorum } from './commit.ts'
+import { ingestSmall } from './ingest-small.ts'
+import type { Channels } from './channel.ts'
 import { createManifest } from './manifest.ts'
 import { validateFileName, validateMime } from './names.ts'
 import { ReplicaSession } from './replicate.ts'
@@ -39,6 +41,8 @@ export interface IngestComponents {
   chunkSize?: number
   /** The copy floor (--min-copies); null: 2, or a numeric write quorum if smaller. */
   minCopies?: number | null
+  /** Upload channels to the members (one-chunk uploads go there: ./ingest-small.ts). */
+  channels?: Channels
 }
 
 /**
@@ -114,6 +118,15 @@ export async function ingest (c: IngestComponents, header: PutHeader, source: As
   }
   const chunkSize = c.chunkSize ?? DEFAULT_CHUNK_SIZE_BYTES
   const { targets, mustStore, copies, reservation } = await checkSpace(c, header, plan(c, header))
+  if (c.channels != null && header.size != null && header.size <= chunkSize) {
+    const end = c.status.beginTransfer()
+    try {
+      return await ingestSmall({ ...c, channels: c.channels }, { header, chunkSize, targets, plan: { copies, mustStore, group: header.group }, detectMime, ...(reservation != null ? { reservation } : {}) }, source, options)
+    } finally {
+      reservation?.release()
+      end()
+    }
+  }
   const controller = new AbortController()
   const signal = anySignal(options.signal, controller.signal)
   const endTransfer = c.status.beginTransfer()
@@ -124,6 +137,7 @@ export async function ingest (c: IngestComponents, header: PutHeader, source: As
   const digests = writer.digests
   let key: UploadKey | undefined
   let prepares: Array<Promise<void>> = []
+  let local: Promise<void> | undefined
   let localPrepared = false
   let committed = false
   try {
@@ -155,7 +169,7 @@ export async function ingest (c: IngestComponents, header: PutHeader, source: As
     const frame = { manifest: manifest.bytes, createdAt, ts, origin: c.selfId, copies, members }
     // Every copy prepares at once — ours and the members' — each with one forced write (./commit.ts).
     const upload = { ...key, group: header.group, manifest: manifest.bytes, createdAt, copies, members, at: monotonicNow() }
-    const local = writer.flush({ signal }).then(async staged => { await c.store.prepare(upload, staged, manifest); localPrepared = true })
+    local = writer.flush({ signal }).then(async staged => { await c.store.prepare(upload, staged, manifest); localPrepared = true })
     prepares = sessions.map(async s => s.prepare(frame, { signal }))
     const ready = await prepareQuorum(local, sessions, prepares, { copies, mustStore, group: header.group })
     // Committed: `copies` durable prepared records exist. Turning them into the file needs no forced write.
@@ -173,6 +187,8 @@ export async function ingest (c: IngestComponents, header: PutHeader, source: As
     // Members still preparing finish first (a bounded wait), so that every member that prepared hears the abort
     // now rather than from its resolver later; then they drop what they prepared, and so do we.
     await Promise.race([Promise.allSettled(prepares), new Promise(resolve => { setTimeout(resolve, DECISION_TIMEOUT_MS).unref() })])
+    // Our own prepare may still be writing (a member failed first): it must end before we can drop it.
+    await local?.catch(() => {})
     await Promise.allSettled(sessions.filter(s => s.prepared).map(async s => s.decide(false, { signal: AbortSignal.timeout(DECISION_TIMEOUT_MS) })))
     controller.abort(err)
     for (const s of sessions) s.abort(toError(err))

@@ -22,6 +22,9 @@ import { LocateRequestSchema, LocateResponseSchema, PROTOCOLS } from '../wire/me
 import { request } from '../wire/rpc.ts'
 import { decodeManifest } from './manifest.ts'
 import type { Manifest } from './manifest.ts'
+
+/** Decoded manifests of local files kept for reads (a 256 MiB file's manifest is ~8 KiB). */
+const LOCAL_MANIFEST_CACHE_BYTES = 16 * 1024 * 1024
 import type { Logger } from '../logger.ts'
 import type { MembershipView } from '../node/membership/view.ts'
 import type { FileIndex } from '../store/file-index.ts'
@@ -66,6 +69,9 @@ export class Locator {
     sizeCalculation: (l) => l.manifest.bytes.byteLength + 256
   })
 
+  /** Decoded manifests of files held here, by file and stamp (bytes of manifest data). */
+  private readonly local = new LRUCache<string, Manifest>({ maxSize: LOCAL_MANIFEST_CACHE_BYTES, sizeCalculation: (m) => m.bytes.byteLength + 256 })
+
   constructor (components: LocatorComponents) {
     this.c = components
   }
@@ -79,7 +85,15 @@ export class Locator {
     const key = id.toString()
     const row = this.c.index.get(key)
     if (row?.manifest != null && row.state !== 'deleted') {
-      return { manifest: await decodeManifest(row.manifest, id), group: row.group, createdAt: row.createdAt, via: 'local' }
+      // Decoded once per (file, stamp): a manifest is checked against its ID when decoded, and a big one costs
+      // a hash and a canonical re-encode every time — most of a small Range's time to first byte.
+      const stamp = `${key}/${row.ts}/${row.origin}`
+      let manifest = this.local.get(stamp)
+      if (manifest == null) {
+        manifest = await decodeManifest(row.manifest, id)
+        this.local.set(stamp, manifest)
+      }
+      return { manifest, group: row.group, createdAt: row.createdAt, via: 'local' }
     }
     if (row?.state === 'deleted') throw new FileNotFoundError(`file ${key} was deleted`)
     const cached = this.cache.get(key)

@@ -8,8 +8,11 @@
  *     it): the record is dropped;
  *  1. asks the coordinator (`/dsm/outcome/1.0.0`): committed → commit;
  *     unknown or superseded → abort; undecided or unreachable → 2;
- *  2. counts the planned copies (itself, the members, the coordinator) that
- *     are prepared or committed: enough for the upload's quorum → commit;
+ *  2. asks the other planned copies (the members, the coordinator): one
+ *     committed, or enough prepared for the upload's quorum → commit; on the
+ *     coordinator, for an upload of an earlier run that every member lacks
+ *     (each answered "unknown" or "superseded") → abort: it never had its
+ *     quorum, so it was never acknowledged;
  *  3. the coordinator has been gone for `coordinatorGoneMs` (OFFLINE that
  *     long, or forgotten): commit — its copy may be lost with it, ours is
  *     complete and verified, and committing an upload that was perhaps not
@@ -111,8 +114,14 @@ export class Resolver implements Startable {
     }
     const others = [...new Set([...u.members, u.origin])].filter(p => p !== this.c.selfId)
     const answers = await Promise.all(others.map(async p => this.ask(p, u, options)))
-    const copies = 1 + answers.filter(a => a === 'committed' || a === 'prepared').length
-    if (copies >= u.copies) return this.settle(u, 'commit', `${copies} of the ${u.copies} copies it needed are prepared or committed`)
+    if (answers.includes('committed')) return this.settle(u, 'commit', 'a member committed it')
+    const copies = 1 + answers.filter(a => a === 'prepared').length
+    if (copies >= u.copies) return this.settle(u, 'commit', `${copies} of the ${u.copies} copies it needed are prepared`)
+    // Our own upload from before a restart, and every member has said it lacks it: it never had its quorum, so
+    // it was never acknowledged, and no member can prepare it now (its streams died with that process).
+    if (u.origin === this.c.selfId && !this.c.store.preparedByThisProcess(u) && answers.every(a => a != null)) {
+      return this.settle(u, 'abort', `only ${copies} of the ${u.copies} copies it needed were prepared when this coordinator stopped`)
+    }
     if (u.origin !== this.c.selfId && this.coordinatorGone(u.origin)) return this.settle(u, 'commit', 'its coordinator is gone')
   }
 

@@ -33,6 +33,7 @@ import { putRemote, servePut } from './put.ts'
 import { Repair } from './repair.ts'
 import { Resolver, outcomeOf } from './resolve.ts'
 import { serveReplicate } from './replicate.ts'
+import { Channels, serveChannel } from './channel.ts'
 import { statFile } from './stat.ts'
 import { GroupSync, answerSync } from './sync.ts'
 import type { FileListing } from './list.ts'
@@ -113,12 +114,15 @@ export class ReplicaService implements Startable {
   private readonly placement: PlacementPolicy
   private readonly manifests = new LRUCache<string, Manifest>({ max: MANIFEST_CACHE_ENTRIES })
   private readonly handlers: string[] = []
+  /** Upload channels to the members this node coordinates writes for. */
+  private readonly channels: Channels
   private readonly uploads = new Queue<UploadResult>({ concurrency: MAX_CONCURRENT_UPLOADS, maxSize: MAX_QUEUED_UPLOADS })
 
   constructor (components: ReplicaComponents, init: ReplicaInit) {
     this.c = components
     this.init = init
     this.placement = new PlacementPolicy(init.placement)
+    this.channels = new Channels(components.dialer)
     this.cache = new ChunkCache(init.cacheBytes)
     this.locator = new Locator({ index: components.store.index, view: components.view, dialer: components.dialer, connectedPeers: components.connectedPeers, logger: components.logger })
     this.sync = new GroupSync(components, { intervalMs: init.intervalMs, rebuilding: init.rebuilding })
@@ -143,6 +147,7 @@ export class ReplicaService implements Startable {
     store.removeEventListener('chunk:corrupt', this.onCorrupt)
     status.removeEventListener('change', this.onStatus)
     this.uploads.abort()
+    this.channels.close()
     await this.resolver.stop()
     await this.repair.stop()
     await this.sync.stop()
@@ -241,7 +246,7 @@ export class ReplicaService implements Startable {
   }
 
   private ingestComponents (): Parameters<typeof ingest>[0] {
-    return { ...this.c, minCopies: this.init.minCopies ?? null, ...(this.init.chunkSize != null ? { chunkSize: this.init.chunkSize } : {}) }
+    return { ...this.c, channels: this.channels, minCopies: this.init.minCopies ?? null, ...(this.init.chunkSize != null ? { chunkSize: this.init.chunkSize } : {}) }
   }
 
   private async joinGroup (group: string): Promise<void> {
@@ -274,6 +279,7 @@ export class ReplicaService implements Startable {
     }
     await stream(PROTOCOLS.put, async (s) => { await servePut(s, async (h, src, o) => this.coordinate(h, src, o)) })
     await stream(PROTOCOLS.replicate, async (s, remote) => { await serveReplicate(this.c, s, remote) })
+    await stream(PROTOCOLS.channel, async (s) => { await serveChannel(this.c, s) })
     await stream(PROTOCOLS.get, async (s) => {
       await serveGet({
         chunks: {

@@ -26,6 +26,8 @@ export class Checkpointer {
 
   /** Stop after a last checkpoint. */
   async stop (): Promise<void> {
+    // Held while it finishes: an unreferenced worker would not keep the process alive to report its exit.
+    this.worker.ref()
     this.worker.postMessage('stop')
     await this.exited
   }

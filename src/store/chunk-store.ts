@@ -18,10 +18,10 @@
  */
 import { crc32 } from 'node:zlib'
 import { toString as toHex } from 'uint8arrays'
-import { CHUNK_LEAF_BYTES } from '../constants.ts'
+import { CHUNK_LEAF_BYTES, MAX_CHUNK_SIZE_BYTES } from '../constants.ts'
 import { CorruptChunkError } from '../errors.ts'
 import { hashChunk, leafCount } from '../replica/chunk-hash.ts'
-import { VolumeSet } from './volumes.ts'
+import { NEEDLE_HEADER_BYTES, VolumeSet } from './volumes.ts'
 import type { Db } from './db.ts'
 import type { StatementSync } from 'node:sqlite'
 
@@ -65,7 +65,10 @@ function statements (db: Db) {
     has: p('SELECT 1 FROM chunks WHERE digest = ?'),
     insert: p('INSERT OR IGNORE INTO chunks (digest, volume, offset, length, leaves, crcs, data) VALUES (?, ?, ?, ?, ?, ?, ?)'),
     delete: p('DELETE FROM chunks WHERE digest = ?'),
-    tails: p('SELECT volume, MAX(offset + length) AS tail FROM chunks WHERE volume > 0 GROUP BY volume'),
+    // The start-up check's queries walk the (volume, offset) index: a few steps per volume, whatever the chunk count.
+    tail: p('SELECT offset + length AS tail FROM chunks WHERE volume = ? ORDER BY offset DESC LIMIT 1'),
+    nextVolume: p('SELECT volume FROM chunks WHERE volume > ? ORDER BY volume LIMIT 1'),
+    nearEnd: p('SELECT digest, offset, length FROM chunks WHERE volume = ? AND offset >= ? ORDER BY offset'),
     inVolume: p('SELECT digest, offset, length FROM chunks WHERE volume = ? ORDER BY offset'),
     liveBytes: p('SELECT volume, SUM(length) AS live FROM chunks WHERE volume > 0 GROUP BY volume'),
     all: p('SELECT digest FROM chunks'),
@@ -86,8 +89,7 @@ export class ChunkStore {
 
   /** Open the volumes: appends resume after the last needle the index refers to (a torn tail is written over). */
   async start (): Promise<void> {
-    const tails = new Map((this.q.tails.all() as Array<{ volume: number, tail: number }>).map(r => [r.volume, r.tail]))
-    await this.volumes.start(tails)
+    await this.volumes.start(volume => (this.q.tail.get(volume) as { tail: number } | undefined)?.tail ?? 0)
   }
 
   async stop (): Promise<void> {
@@ -185,6 +187,24 @@ export class ChunkStore {
   }
 
   /** Live bytes per volume (what compaction weighs against each volume's size). */
+  /** The volumes the index refers to, in order (one index step each). */
+  indexedVolumes (): number[] {
+    const out: number[] = []
+    let row = this.q.nextVolume.get(0) as { volume: number } | undefined
+    while (row != null) {
+      out.push(row.volume)
+      row = this.q.nextVolume.get(row.volume) as { volume: number } | undefined
+    }
+    return out
+  }
+
+  /** Needles the index places (partly) beyond `size` bytes of their volume: only the last MAX_CHUNK_SIZE_BYTES can. */
+  beyond (volume: number, size: number): Uint8Array[] {
+    const from = Math.max(0, size - MAX_CHUNK_SIZE_BYTES - NEEDLE_HEADER_BYTES)
+    const rows = this.q.nearEnd.all(volume, from) as Array<{ digest: Uint8Array, offset: number, length: number }>
+    return rows.filter(r => r.offset + r.length > size).map(r => r.digest)
+  }
+
   liveBytes (): Map<number, number> {
     return new Map((this.q.liveBytes.all() as Array<{ volume: number, live: number }>).map(r => [r.volume, r.live]))
   }

@@ -47,7 +47,7 @@ export interface CompactionReport { volume: number, moved: number, bytesMoved: n
 
 export class Compaction implements Startable {
   /** Volumes rewritten and bytes given back since start (metrics, tests). */
-  readonly counters = { volumes: 0, reclaimedBytes: 0 }
+  readonly counters = { volumes: 0, reclaimedBytes: 0, movedBytes: 0 }
   private readonly c: CompactionComponents
   private readonly init: Required<CompactionInit>
   private timer?: ReturnType<typeof setInterval>
@@ -72,6 +72,9 @@ export class Compaction implements Startable {
     this.controller = undefined
     await this.running?.catch(() => {})
   }
+
+  /** A pass is running now. */
+  get active (): boolean { return this.running != null }
 
   /** Weigh the volumes now (unless a pass is running). */
   kick (): void {
@@ -134,6 +137,7 @@ export class Compaction implements Startable {
       })
       await this.c.db.durable()
       bytesMoved += bytes
+      this.counters.movedBytes += bytes
       // Paced: a batch of `bytes` should take at least bytes / rate.
       const wait = bytes / this.init.bytesPerS * 1000 - (performance.now() - started)
       if (wait > 0) await sleep(wait, undefined, options)

@@ -77,6 +77,8 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
   private readonly manifests = new Map<string, Manifest>()
   /** Prepared uploads found at start whose chunks were pinned then. */
   private readonly restoredPins = new Set<string>()
+  /** Commits waiting for the next shared transaction (see commitPrepared). */
+  private readonly commitQueue: Array<{ key: UploadKey, done: PromiseWithResolvers<ApplyEffect | undefined> }> = []
   private capacity?: Capacity & { at: number }
   /** Bytes written since the last statfs (the file system does not show them yet). */
   private writtenBytes = 0
@@ -257,18 +259,44 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
    * decided again (the decision is recoverable from the group).
    */
   async commitPrepared (key: UploadKey): Promise<ApplyEffect | undefined> {
-    const u = this.prepared.get(key)
-    if (u == null) return undefined
-    const manifest = await this.manifestOf(u)
-    const op: AddOp = {
-      kind: 'add', id: u.id, group: u.group, ts: u.ts, origin: u.origin, manifest: u.manifest, size: manifest.size,
-      name: manifest.name, mime: manifest.mime, createdAt: u.createdAt, chunks: manifest.chunks
+    const done = Promise.withResolvers<ApplyEffect | undefined>()
+    this.commitQueue.push({ key, done })
+    // Commits that arrive together (a burst of decisions) share one transaction.
+    if (this.commitQueue.length === 1) setImmediate(() => { this.flushCommits().catch(() => {}) })
+    return done.promise
+  }
+
+  private async flushCommits (): Promise<void> {
+    const batch = this.commitQueue.splice(0)
+    const ops: Array<{ key: UploadKey, u: PreparedUpload, manifest: Manifest, op: AddOp, done: PromiseWithResolvers<ApplyEffect | undefined> }> = []
+    for (const { key, done } of batch) {
+      try {
+        const u = this.prepared.get(key)
+        if (u == null) { done.resolve(undefined); continue }
+        const manifest = await this.manifestOf(u)
+        const op: AddOp = {
+          kind: 'add', id: u.id, group: u.group, ts: u.ts, origin: u.origin, manifest: u.manifest, size: manifest.size,
+          name: manifest.name, mime: manifest.mime, createdAt: u.createdAt, chunks: manifest.chunks
+        }
+        this.clock.observe(u.ts)
+        ops.push({ key, u, manifest, op, done })
+      } catch (err) {
+        done.reject(err)
+      }
     }
-    this.clock.observe(u.ts)
-    const effect = this.init.db.transaction(() => this.prepared.delete(key) ? this.index.apply(op, true) : undefined)
-    this.settled(key, manifest)
-    if (effect != null) this.announce(u.id, effect, true)
-    return effect
+    let effects: Array<ApplyEffect | undefined>
+    try {
+      effects = this.init.db.transaction(() => ops.map(o => this.prepared.delete(o.key) ? this.index.apply(o.op, true) : undefined))
+    } catch (err) {
+      for (const o of ops) o.done.reject(err)
+      return
+    }
+    ops.forEach((o, i) => {
+      const effect = effects[i]
+      this.settled(o.key, o.manifest)
+      if (effect != null) this.announce(o.u.id, effect, true)
+      o.done.resolve(effect)
+    })
   }
 
   /** The upload will never commit: forget the prepared record; its chunks are collected unless another file uses them. */
@@ -280,6 +308,11 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
     this.settled(key, manifest)
     await this.collect(manifest.chunks)
     return dropped
+  }
+
+  /** Prepared by this process (its upload may still be deciding it), not found at start. */
+  preparedByThisProcess (key: UploadKey): boolean {
+    return this.manifests.has(keyOf(key))
   }
 
   private async manifestOf (u: PreparedUpload): Promise<Manifest> {
@@ -390,11 +423,9 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
    */
   async checkConsistency (): Promise<ConsistencyReport> {
     const lost: Uint8Array[] = []
-    for (const [volume, live] of this.chunks.liveBytes()) {
-      if (live === 0) continue
-      const size = await this.chunks.volumes.size(volume)
-      for (const n of this.chunks.inVolume(volume)) if (n.offset + n.length > size) lost.push(n.digest)
-    }
+    const volumes = this.chunks.indexedVolumes()
+    const sizes = await Promise.all(volumes.map(async v => this.chunks.volumes.size(v)))
+    volumes.forEach((v, i) => lost.push(...this.chunks.beyond(v, sizes[i] as number)))
     const filesMissingChunks = new Set<string>()
     for (const d of lost) for (const id of this.index.filesWithChunk(d)) filesMissingChunks.add(id)
     if (lost.length > 0) {

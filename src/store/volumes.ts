@@ -62,14 +62,14 @@ export class VolumeSet {
 
   /**
    * Open the directory; appends continue in the newest volume, which is cut
-   * back to the end of the last needle the index knows (`tails`): what lies
+   * back to the end of the last needle the index knows (`tailOf`): what lies
    * beyond is a torn needle or appends of uploads that never committed.
    */
-  async start (tails: Map<number, number>): Promise<void> {
+  async start (tailOf: (volume: number) => number): Promise<void> {
     await mkdir(this.dir, { recursive: true })
     const ids = await this.ids()
     const last = ids.at(-1)
-    const v = await this.openActive(last ?? 1, last != null ? (tails.get(last) ?? 0) : 0)
+    const v = await this.openActive(last ?? 1, last != null ? tailOf(last) : 0)
     if ((await v.fh.stat()).size > v.size) {
       await v.fh.truncate(v.size)
       await v.fh.datasync()

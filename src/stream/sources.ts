@@ -10,6 +10,8 @@ import type { Dialer } from '../wire/rpc.ts'
 import type { AbortOptions } from '@libp2p/interface'
 
 export const LOCAL_SOURCE_ID = 'local'
+/** Chunks read from the local disk ahead of the one being sent. */
+const LOCAL_READ_AHEAD_CHUNKS = 3
 
 /** Chunks from the local store, verified as they are read (a corrupt one throws and is reported). */
 export function localSource (store: LocalStore): ChunkSource {
@@ -18,14 +20,28 @@ export function localSource (store: LocalStore): ChunkSource {
     async * fetch (manifest: Manifest, offset: number, length: number, options: AbortOptions): AsyncIterable<Chunk> {
       if (store.index.get(manifest.id.toString())?.state !== 'present') throw new FileNotFoundError('not present locally')
       const { first, last } = chunksForRange(manifest, offset, length)
-      for (let index = first; index <= last; index++) {
-        options.signal?.throwIfAborted()
-        // Only the leaves the range covers (a seek reads 64 KiB, not the whole chunk).
+      // Only the leaves the range covers (a seek reads 64 KiB, not the whole chunk).
+      const read = async (index: number): Promise<Chunk> => {
         const chunkStart = index * manifest.chunkSize
         const from = Math.max(0, offset - chunkStart)
         const to = Math.min(chunkLength(manifest, index), offset + length - chunkStart)
         const bytes = await store.readChunk(manifest.chunks[index] as Uint8Array, { from, to })
-        yield { index, data: bytes.data, start: bytes.start }
+        return { index, data: bytes.data, start: bytes.start }
+      }
+      // The next chunks are read while this one is sent: the disk and the socket work at once.
+      const ahead: Array<Promise<Chunk>> = []
+      let next = first
+      const fill = (): void => {
+        while (next <= last && ahead.length < LOCAL_READ_AHEAD_CHUNKS) {
+          const p = read(next++)
+          p.catch(() => {})
+          ahead.push(p)
+        }
+      }
+      for (let index = first; index <= last; index++) {
+        options.signal?.throwIfAborted()
+        fill()
+        yield await (ahead.shift() as Promise<Chunk>)
       }
     }
   }

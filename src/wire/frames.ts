@@ -42,6 +42,7 @@ export class FrameReader {
   private readonly buf = new Uint8ArrayList()
   private ended = false
   private paused = false
+  private endWhenDelivered = false
   private error?: Error
   private wake?: PromiseWithResolvers<void>
 
@@ -57,7 +58,12 @@ export class FrameReader {
     stream.addEventListener('end', this.onEnd)
     stream.addEventListener('remoteCloseWrite', this.onRemoteCloseWrite)
     stream.addEventListener('close', this.onClose)
-    if (stream.readableEnded) this.ended = true
+    // A stream can be 'ended' yet still hold bytes (multistream-select hands back
+    // what came with its answer after 'end' fired): end once they are delivered.
+    if (stream.readableEnded) {
+      if (stream.readBufferLength === 0) this.ended = true
+      else this.endWhenDelivered = true
+    }
   }
 
   /** The next frame, or null when the remote closed cleanly between frames. */
@@ -147,6 +153,7 @@ export class FrameReader {
 
   private readonly onMessage = (evt: StreamMessageEvent): void => {
     this.buf.append(evt.data)
+    if (this.endWhenDelivered && this.stream.readBufferLength === 0) this.ended = true
     if (this.buf.byteLength > this.highWater && !this.paused && !this.ended) {
       this.paused = true
       this.stream.pause()

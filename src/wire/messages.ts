@@ -18,6 +18,12 @@ export const PROTOCOLS = {
   put: `${PROTOCOL_PREFIX}/put/1.0.0`,
   /** Coordinator → other members: the chunks of an upload, its prepare, then the decision (replica/replicate.ts). */
   replicate: `${PROTOCOL_PREFIX}/replicate/2.0.0`,
+  /**
+   * Coordinator → member, one long-lived stream per pair: small uploads (one
+   * chunk) whole in one frame each, many in flight, then their decisions
+   * (replica/channel.ts). No stream to open per upload.
+   */
+  channel: `${PROTOCOL_PREFIX}/channel/1.0.0`,
   /** Has this upload (id, stamp) committed here? Asked to decide a prepared upload whose decision was lost. */
   outcome: `${PROTOCOL_PREFIX}/outcome/1.0.0`,
   /** Does this node hold a file? Answers with the manifest. */
@@ -54,6 +60,7 @@ export const PROTOCOL_ACCESS: Record<ProtocolName, 'cluster' | 'public' | 'open'
   leave: 'cluster',
   put: 'cluster',
   replicate: 'cluster',
+  channel: 'cluster',
   outcome: 'cluster',
   locate: 'public',
   get: 'public',
@@ -199,6 +206,22 @@ export const PrepareFrameSchema = z.object({
   members: z.array(peerIdString).max(64)
 })
 export type PrepareFrame = z.infer<typeof PrepareFrameSchema>
+
+/** Frames of the upload channel (replica/channel.ts); `u` numbers an upload on its channel. */
+export const ChannelPutSchema = z.object({
+  u: count,
+  group: groupName,
+  chunkSize: z.number().int().positive().max(MAX_CHUNK_SIZE_BYTES),
+  /** The file's only chunk. */
+  chunk: bytesSchema.refine(b => b.byteLength <= MAX_CHUNK_SIZE_BYTES, 'chunk too large'),
+  prepare: PrepareFrameSchema
+})
+export type ChannelPut = z.infer<typeof ChannelPutSchema>
+export const ChannelDecideSchema = z.object({ u: count, commit: z.boolean() })
+export const ChannelRequestSchema = z.object({ put: ChannelPutSchema.optional(), decide: ChannelDecideSchema.optional() })
+/** An answer without `u` refuses the whole channel (an unproven peer: the guard's error frame). */
+export const ChannelAnswerSchema = z.object({ u: count.optional(), prepared: z.literal(true).optional(), error: z.object({ code: z.string().max(64), message: z.string().max(4096) }).optional() })
+export type ChannelAnswer = z.infer<typeof ChannelAnswerSchema>
 
 export const OutcomeRequestSchema = z.object({ id: fileId, ...stamp })
 /**

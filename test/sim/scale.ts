@@ -5,7 +5,7 @@
  */
 import { plaintext } from '@libp2p/plaintext'
 import type { SimulationTuning } from '../../src/node/libp2p.ts'
-import type { ComponentLogger, Logger } from '@libp2p/interface'
+import { silentLibp2pLogger } from '../../src/node/libp2p-logger.ts'
 
 /** The timing of a run, scaled to its size. */
 export interface Timing {
@@ -86,11 +86,6 @@ export const SIM_LIBP2P: SimulationTuning = {
   logger: silentLibp2pLogger()
 }
 
-/** libp2p's logger with everything off (DEBUG=libp2p:* has no effect on a simulation run). */
-function silentLibp2pLogger (): ComponentLogger {
-  const log: Logger = Object.assign(() => {}, { error: () => {}, trace: () => {}, enabled: false, newScope: () => log })
-  return { forComponent: () => log }
-}
 
 /**
  * Timing scaled to the cluster. Every node hears every heartbeat, so in one

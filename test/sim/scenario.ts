@@ -289,7 +289,7 @@ class Run {
   private async settle (): Promise<void> {
     this.c.heal()
     // Removing the own property brings back the prototype's method (a restarted node was never patched).
-    for (const store of this.slowed) Reflect.deleteProperty(store, 'readChunkWithLeaves')
+    for (const store of this.slowed) Reflect.deleteProperty(store, 'readChunk')
     this.slowed.clear()
     // Hosts come back independently of each other: restart them all at once.
     const down = [...Array(this.c.size).keys()].filter(i => !this.c.isUp(i))

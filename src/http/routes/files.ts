@@ -160,7 +160,7 @@ async function serveFile (api: FilesApi, auth: HttpAuth, req: FastifyRequest<{ P
     return reply.status(416).header('Content-Range', `bytes */${manifest.size}`)
       .send({ code: 'ERR_RANGE_NOT_SATISFIABLE', message: `no satisfiable range in "${h.range ?? ''}" for ${manifest.size} bytes` })
   }
-  const body = (it: AsyncIterable<Uint8Array>): Readable => Readable.from(it, { objectMode: false, highWaterMark: 1024 * 1024 })
+  const body = (it: AsyncIterable<Uint8Array>): Readable => Readable.from(it, { objectMode: false, highWaterMark: 4 * 1024 * 1024 })
   if (decision.kind === 'full') {
     // The first bytes before the status line: a read that cannot start (no replica answers) is a clean 503.
     const bytes = head ? undefined : await started(api.read(located, 0, manifest.size, { signal }))

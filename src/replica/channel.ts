@@ -1,0 +1,211 @@
+/**
+ * `/dsm/channel/1.0.0`: small uploads between a coordinator and a member
+ * over one long-lived stream, many at once. Opening a stream per upload
+ * (protocol negotiation, a proof check, listeners and timers) cost more than
+ * a whole 4 KiB upload; on the channel a one-chunk upload is one frame — its
+ * chunk and its prepare (./replicate.ts has the same two phases for big
+ * files) — answered by one frame once the member holds it durably, then one
+ * decision frame that needs no answer.
+ *
+ *   coordinator → member: { put: { u, group, chunkSize, chunk, prepare } } | { decide: { u, commit } }
+ *   member → coordinator: { u, prepared } | { u, error }
+ *
+ * A decision lost with the stream is recovered by the member's resolver
+ * (./resolve.ts), as on the per-upload streams.
+ */
+import { peerIdFromString } from '@libp2p/peer-id'
+import { equals } from 'uint8arrays/equals'
+import { FRAME_OVERHEAD_BYTES, MAX_CHUNK_SIZE_BYTES, MAX_CONTROL_FRAME_BYTES } from '../constants.ts'
+import { InvalidManifestError, NotAMemberError, UnavailableError, remoteError, toError } from '../errors.ts'
+import { raceSignal } from '../util/abort.ts'
+import { monotonicNow } from '../util/time.ts'
+import { decodeMessage, encodeMessage } from '../wire/codec.ts'
+import { FrameReader, writeFrame } from '../wire/frames.ts'
+import { ChannelAnswerSchema, ChannelRequestSchema, PROTOCOLS } from '../wire/messages.ts'
+import { dialStream, errorFrame } from '../wire/rpc.ts'
+import { hashChunk } from './chunk-hash.ts'
+import { decodeManifest } from './manifest.ts'
+import type { Logger } from '../logger.ts'
+import type { LocalStatus } from '../node/local-status.ts'
+import type { LocalStore } from '../store/local-store.ts'
+import type { UploadKey } from '../store/prepared.ts'
+import type { ChannelAnswer, ChannelPut } from '../wire/messages.ts'
+import type { Dialer } from '../wire/rpc.ts'
+import type { AbortOptions, Stream } from '@libp2p/interface'
+
+/** Uploads a member works on at once per channel; beyond, it stops reading (the coordinator waits). */
+export const CHANNEL_MAX_IN_FLIGHT = 64
+const MAX_CHANNEL_FRAME_BYTES = MAX_CHUNK_SIZE_BYTES + FRAME_OVERHEAD_BYTES
+/** Opening a channel, or one frame that cannot be written, gives up after this long. */
+const CHANNEL_WRITE_TIMEOUT_MS = 10_000
+
+/** The coordinator's end: one channel per member, opened on first use and again after it breaks. */
+export class Channel {
+  readonly peer: string
+  private readonly dialer: Dialer
+  private stream?: Promise<{ stream: Stream, reader: FrameReader }>
+  private next = 0
+  private readonly waiting = new Map<number, PromiseWithResolvers<void>>()
+
+  constructor (dialer: Dialer, peer: string) {
+    this.dialer = dialer
+    this.peer = peer
+  }
+
+  /** Send a one-chunk upload; resolves once the member prepared it durably (returns its number for the decision). */
+  async put (req: Omit<ChannelPut, 'u'>, options: AbortOptions): Promise<number> {
+    const { stream } = await this.open(options)
+    const u = this.next++
+    const wait = Promise.withResolvers<void>()
+    this.waiting.set(u, wait)
+    try {
+      await writeFrame(stream, encodeMessage(ChannelRequestSchema, { put: { ...req, u } }), options)
+      await raceSignal(wait.promise, options.signal)
+      return u
+    } finally {
+      this.waiting.delete(u)
+    }
+  }
+
+  /** Tell the member the decision; nothing waits for it (a lost one is recovered by the member). */
+  decide (u: number, commit: boolean): void {
+    void this.stream?.then(async ({ stream }) => writeFrame(stream, encodeMessage(ChannelRequestSchema, { decide: { u, commit } }), { signal: AbortSignal.timeout(CHANNEL_WRITE_TIMEOUT_MS) }))
+      .catch(() => { /* the member's resolver asks us */ })
+  }
+
+  close (): void {
+    void this.stream?.then(({ stream }) => { stream.abort(new Error('channel closed')) }, () => {})
+    this.stream = undefined
+  }
+
+  private async open (options: AbortOptions): Promise<{ stream: Stream, reader: FrameReader }> {
+    this.stream ??= (async () => {
+      // Its own deadline: the channel outlives the upload that happened to open it.
+      const stream = await dialStream(this.dialer, peerIdFromString(this.peer), PROTOCOLS.channel, { signal: AbortSignal.timeout(CHANNEL_WRITE_TIMEOUT_MS) })
+      const reader = new FrameReader(stream, { maxFrameBytes: MAX_CONTROL_FRAME_BYTES })
+      this.readAnswers(stream, reader).catch(() => {})
+      return { stream, reader }
+    })()
+    const opening = this.stream
+    try {
+      return await opening
+    } catch (err) {
+      if (this.stream === opening) this.stream = undefined
+      throw err
+    }
+  }
+
+  private async readAnswers (stream: Stream, reader: FrameReader): Promise<void> {
+    let why: Error = new UnavailableError(`the channel to ${this.peer.slice(-8)} closed`)
+    try {
+      for (let frame = await reader.read(); frame != null; frame = await reader.read()) {
+        const a: ChannelAnswer = decodeMessage(ChannelAnswerSchema, frame, MAX_CONTROL_FRAME_BYTES)
+        if (a.u == null) {
+          if (a.error != null) why = remoteError(a.error.code, `replica ${this.peer.slice(-8)}: ${a.error.message}`)
+          break
+        }
+        const w = this.waiting.get(a.u)
+        if (a.error != null) w?.reject(remoteError(a.error.code, `replica ${this.peer.slice(-8)}: ${a.error.message}`))
+        else w?.resolve()
+      }
+    } catch (err) {
+      why = new UnavailableError(`the channel to ${this.peer.slice(-8)} broke: ${toError(err).message}`)
+    } finally {
+      reader.release()
+      if (this.stream != null) {
+        const current = await this.stream.catch(() => undefined)
+        if (current?.stream === stream) this.stream = undefined
+      }
+      for (const w of this.waiting.values()) w.reject(why)
+      this.waiting.clear()
+    }
+  }
+}
+
+/** Channels of this node as a coordinator, one per member it writes to. */
+export class Channels {
+  private readonly dialer: Dialer
+  private readonly byPeer = new Map<string, Channel>()
+
+  constructor (dialer: Dialer) {
+    this.dialer = dialer
+  }
+
+  to (peer: string): Channel {
+    let c = this.byPeer.get(peer)
+    if (c == null) {
+      c = new Channel(this.dialer, peer)
+      this.byPeer.set(peer, c)
+    }
+    return c
+  }
+
+  close (): void {
+    for (const c of this.byPeer.values()) c.close()
+    this.byPeer.clear()
+  }
+}
+
+export interface ChannelServerComponents {
+  store: LocalStore
+  status: LocalStatus
+  logger: Logger
+}
+
+/** The member's end: prepare each upload as it comes (several at once), answer, apply decisions. */
+export async function serveChannel (c: ChannelServerComponents, stream: Stream): Promise<void> {
+  const reader = new FrameReader(stream, { maxFrameBytes: MAX_CHANNEL_FRAME_BYTES, highWaterBytes: 2 * MAX_CHANNEL_FRAME_BYTES })
+  const prepared = new Map<number, UploadKey>()
+  const inFlight = new Set<Promise<void>>()
+  const answer = async (a: ChannelAnswer): Promise<void> => {
+    await writeFrame(stream, encodeMessage(ChannelAnswerSchema, a), { signal: AbortSignal.timeout(CHANNEL_WRITE_TIMEOUT_MS) }).catch(() => { /* the channel broke: the coordinator sees it */ })
+  }
+  try {
+    for (let frame = await reader.read(); frame != null; frame = await reader.read()) {
+      const req = decodeMessage(ChannelRequestSchema, frame, MAX_CHANNEL_FRAME_BYTES)
+      if (req.decide != null) {
+        const key = prepared.get(req.decide.u)
+        prepared.delete(req.decide.u)
+        if (key != null) await (req.decide.commit ? c.store.commitPrepared(key) : c.store.abortPrepared(key))
+        continue
+      }
+      if (req.put == null) continue
+      const put = req.put
+      const work = prepareOne(c, put)
+        .then(async key => { prepared.set(put.u, key); await answer({ u: put.u, prepared: true }) })
+        .catch(async (err: unknown) => { await answer({ u: put.u, error: errorFrame(toError(err)) }) })
+        .finally(() => { inFlight.delete(work) })
+      inFlight.add(work)
+      if (inFlight.size >= CHANNEL_MAX_IN_FLIGHT) await Promise.race(inFlight)
+    }
+    await Promise.allSettled(inFlight)
+    await stream.close()
+  } catch (err) {
+    c.logger.debug({ err: toError(err).message }, 'upload channel ended')
+    stream.abort(toError(err))
+  } finally {
+    reader.release()
+  }
+}
+
+/** Check one small upload against its manifest and prepare it durably here. */
+async function prepareOne (c: ChannelServerComponents, put: ChannelPut): Promise<UploadKey> {
+  if (c.status.group !== put.group || (c.status.state !== 'ACTIVE' && c.status.state !== 'SYNCING')) {
+    throw new NotAMemberError(`not a member of group ${put.group} (group ${c.status.group ?? 'none'}, ${c.status.state})`)
+  }
+  if (put.chunk.byteLength > put.chunkSize) throw new InvalidManifestError(`chunk of ${put.chunk.byteLength} bytes exceeds the chunk size ${put.chunkSize}`)
+  const hashed = await hashChunk(put.chunk)
+  const manifest = await decodeManifest(put.prepare.manifest)
+  if (manifest.chunkSize !== put.chunkSize || manifest.chunks.length !== 1 || !equals(manifest.chunks[0] as Uint8Array, hashed.digest)) {
+    throw new InvalidManifestError('the manifest does not list the chunk that was sent')
+  }
+  const key = { id: manifest.id.toString(), ts: put.prepare.ts, origin: put.prepare.origin }
+  c.store.pin(hashed.digest)
+  try {
+    const staged = c.store.chunks.has(hashed.digest) ? [] : [await c.store.putChunk(hashed.digest, put.chunk, undefined, hashed.leaves)]
+    await c.store.prepare({ ...key, group: put.group, manifest: manifest.bytes, createdAt: put.prepare.createdAt, copies: put.prepare.copies, members: put.prepare.members, at: monotonicNow() }, staged, manifest)
+  } finally {
+    c.store.unpin([hashed.digest])
+  }
+  return key
+}

@@ -1,0 +1,105 @@
+/**
+ * The coordinator's path for an upload of one chunk (a declared size no
+ * larger than the chunk size): the body is read whole, hashed, and sent to
+ * every member as one frame on its upload channel (./channel.ts) while this
+ * node prepares its own copy; the same commit rule as big uploads
+ * (./commit.ts), without a stream per upload per member.
+ */
+import { NotAMemberError, QuorumError, toError } from '../errors.ts'
+import { monotonicNow } from '../util/time.ts'
+import { hashChunk } from './chunk-hash.ts'
+import { chunkStream } from './chunker.ts'
+import { prepareQuorum } from './commit.ts'
+import { createManifest } from './manifest.ts'
+import type { Channels } from './channel.ts'
+import type { CopyAttempt, QuorumPlan } from './commit.ts'
+import type { IngestComponents } from './ingest.ts'
+import type { SpaceReservation } from '../store/local-store.ts'
+import type { PutHeader, UploadResult } from '../wire/messages.ts'
+import type { AbortOptions } from '@libp2p/interface'
+import type { Uint8ArrayList } from 'uint8arraylist'
+
+/** How long a failed upload waits for members still preparing, to tell them to drop it. */
+const ABORT_WAIT_MS = 2_000
+
+class ChannelCopy implements CopyAttempt {
+  readonly peer: string
+  prepared = false
+  failure?: Error
+  u?: number
+
+  constructor (peer: string) {
+    this.peer = peer
+  }
+}
+
+export interface SmallUpload {
+  header: PutHeader
+  chunkSize: number
+  targets: string[]
+  plan: QuorumPlan
+  reservation?: SpaceReservation
+  detectMime: (name: string, head: Uint8Array | undefined) => Promise<string>
+}
+
+export async function ingestSmall (c: IngestComponents & { channels: Channels }, up: SmallUpload, source: AsyncIterable<Uint8Array | Uint8ArrayList>, options: AbortOptions): Promise<UploadResult> {
+  const { header, chunkSize, plan } = up
+  let data: Uint8Array | undefined
+  for await (const chunk of chunkStream(source, chunkSize, { maxBytes: header.size ?? chunkSize })) {
+    if (data != null) throw new QuorumError('a one-chunk upload sent more than one chunk')
+    data = Uint8Array.from(chunk)
+  }
+  data ??= new Uint8Array(0)
+  if (header.size != null && data.byteLength !== header.size) throw new QuorumError(`the upload ended after ${data.byteLength} of the ${header.size} bytes announced`)
+  if (c.status.group !== header.group || c.status.state !== 'ACTIVE') throw new NotAMemberError(`this node cannot coordinate writes to ${header.group} (${c.status.state})`)
+  const hashed = await hashChunk(data)
+  const chunks = data.byteLength > 0 ? [hashed.digest] : []
+  const manifest = await createManifest({ size: data.byteLength, chunkSize, chunks, name: header.name, mime: header.mime ?? await up.detectMime(header.name, data.subarray(0, 4100)) })
+  const id = manifest.id.toString()
+  const createdAt = Date.now()
+  const ts = c.store.clock.next(c.store.index.get(id)?.ts)
+  const key = { id, ts, origin: c.selfId }
+  const prepare = { manifest: manifest.bytes, createdAt, ts, origin: c.selfId, copies: plan.copies, members: up.targets }
+  const copies = up.targets.map(peer => new ChannelCopy(peer))
+  for (const d of chunks) c.store.pin(d)
+  let localPrepared = false
+  let committed = false
+  let prepares: Array<Promise<void>> = []
+  let local: Promise<void> | undefined
+  try {
+    local = (async () => {
+      const staged = chunks.length === 0 || c.store.chunks.has(hashed.digest) ? [] : [await c.store.putChunk(hashed.digest, data, up.reservation, hashed.leaves)]
+      await c.store.prepare({ ...key, group: header.group, manifest: manifest.bytes, createdAt, copies: plan.copies, members: up.targets, at: monotonicNow() }, staged, manifest)
+      localPrepared = true
+    })()
+    prepares = copies.map(async copy => {
+      try {
+        copy.u = await c.channels.to(copy.peer).put({ group: header.group, chunkSize, chunk: data, prepare }, options)
+        copy.prepared = true
+      } catch (err) {
+        copy.failure = toError(err)
+        throw err
+      }
+    })
+    const ready = await prepareQuorum(local, copies, prepares, plan)
+    await c.store.commitPrepared(key)
+    committed = true
+    for (const copy of copies) {
+      if (ready.includes(copy)) c.channels.to(copy.peer).decide(copy.u as number, true)
+      // Members still preparing follow: they commit when they are done.
+      else void prepares[copies.indexOf(copy)]?.then(() => { c.channels.to(copy.peer).decide(copy.u as number, true) }, () => {})
+    }
+    return { id, size: data.byteLength, name: manifest.name, mime: manifest.mime, group: header.group, createdAt, replicas: [c.selfId, ...ready.map(r => r.peer)] }
+  } catch (err) {
+    // Members still preparing finish first (bounded), so that every one that prepared hears the abort now.
+    await Promise.race([Promise.allSettled(prepares), new Promise(resolve => { setTimeout(resolve, ABORT_WAIT_MS).unref() })])
+    // Our own prepare may still be writing (a member failed first): it must end before we can drop it.
+    await local?.catch(() => {})
+    for (const copy of copies) if (copy.prepared) c.channels.to(copy.peer).decide(copy.u as number, false)
+    if (localPrepared && !committed) await c.store.abortPrepared(key).catch(e => { c.logger.warn({ err: toError(e).message }, 'could not drop a prepared upload; the resolver will') })
+    throw err
+  } finally {
+    c.store.unpin(chunks)
+    if (!committed) await c.store.collect(chunks).catch(() => {})
+  }
+}
