@@ -47,7 +47,7 @@ export async function ingestSmall (c: IngestComponents & { channels: Channels },
   let data: Uint8Array | undefined
   for await (const chunk of chunkStream(source, chunkSize, { maxBytes: header.size ?? chunkSize })) {
     if (data != null) throw new QuorumError('a one-chunk upload sent more than one chunk')
-    data = Uint8Array.from(chunk)
+    data = chunk.slice() // its own buffer: a view would keep the whole body it was cut from
   }
   data ??= new Uint8Array(0)
   if (header.size != null && data.byteLength !== header.size) throw new QuorumError(`the upload ended after ${data.byteLength} of the ${header.size} bytes announced`)

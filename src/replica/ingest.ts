@@ -147,14 +147,20 @@ export async function ingest (c: IngestComponents, header: PutHeader, source: As
     }
     let head: Uint8Array | undefined
     let size = 0
+    // One chunk in flight while the next is read and hashed: the body, the hashing and the transfers overlap.
+    let inFlight: Promise<unknown> = Promise.resolve()
     for await (const chunk of chunkStream(source, chunkSize, { maxBytes: header.size ?? MAX_UPLOAD_BYTES })) {
       head ??= chunk.slice(0, 4100)
       const { digest, leaves } = await hashChunk(chunk)
       size += chunk.byteLength
-      // Disk and network at once: the writer queues the local write, the sessions stream the chunk.
-      await Promise.all([writer.put(digest, chunk, { signal, leaves }), ...sessions.map(async s => s.sendChunk(chunk, { signal }))])
+      await inFlight
       assertQuorumPossible(sessions, mustStore, copies, header.group)
+      // Disk and network at once: the writer queues the local write, the sessions stream the chunk.
+      inFlight = Promise.all([writer.put(digest, chunk, { signal, leaves }), ...sessions.map(async s => s.sendChunk(chunk, { signal }))])
+      inFlight.catch(() => {}) // awaited above or below; a failure while the next chunk is read is not unhandled
     }
+    await inFlight
+    assertQuorumPossible(sessions, mustStore, copies, header.group)
     if (header.size != null && size !== header.size) {
       throw new QuorumError(`the upload ended after ${size} of the ${header.size} bytes announced`)
     }
