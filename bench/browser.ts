@@ -10,10 +10,10 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { MEDIA_DIR, chromiumUnavailable, launchChromium } from '../test/helpers/browser.ts'
-import { dsm, eventually, startProcNode } from '../test/helpers/proc.ts'
+import { MEDIA_DIR, chromiumUnavailable, launchChromium } from '../test/sim/browser.ts'
+import { dsm, eventually, startProcNode } from '../test/sim/proc.ts'
 import { MiB, printTable, stats, writeResults } from './lib.ts'
-import type { ProcNode } from '../test/helpers/proc.ts'
+import type { ProcNode } from '../test/sim/proc.ts'
 import type { Browser, Page } from 'playwright-core'
 
 interface TabStats { fromStorage: number, fromPeers: number, servedToPeers: number, rejected: number, peerConnections: number }
@@ -118,8 +118,14 @@ export async function run (argv: string[]): Promise<void> {
       ['read throughput, HTTP gateway (same run)', `${httpSpeed.toFixed(1)} MiB/s`]
     ])
     process.stdout.write(`\nwrote ${writeResults('browser', {
-      pages, mib, tabs: rows, share_tab_to_tab: share, first_frame_p2p_ms: stats(rows.map(r => r.firstFrameMs)).median,
-      first_frame_http_ms: stats(httpFrames).median, read_p2p_MBps: stats(rows.map(r => r.readMBps)).median, read_http_MBps: httpSpeed
+      pages,
+mib,
+tabs: rows,
+share_tab_to_tab: share,
+first_frame_p2p_ms: stats(rows.map(r => r.firstFrameMs)).median,
+      first_frame_http_ms: stats(httpFrames).median,
+read_p2p_MBps: stats(rows.map(r => r.readMBps)).median,
+read_http_MBps: httpSpeed
     })}\n`)
   } finally {
     await browser?.close()

@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- load [--seconds=60] [--clients=64]`: the mixed load of
- * test/helpers/load.ts (uploads 4 KiB–2 MiB, GETs, Ranges, a few deletes
+ * test/sim/load.ts (uploads 4 KiB–2 MiB, GETs, Ranges, a few deletes
  * through every node) on 4 `bin/dsm node` processes (ga: 3 members, gb: 1),
  * twice: on a healthy cluster, and with one ga member killed (SIGKILL) a
  * third of the way in and restarted at two thirds. Reports throughput,
@@ -15,11 +15,11 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { runMixedLoad, serverErrors } from '../test/helpers/load.ts'
-import { dsm, eventually, startProcNode } from '../test/helpers/proc.ts'
+import { runMixedLoad, serverErrors } from '../test/sim/load.ts'
+import { dsm, eventually, startProcNode } from '../test/sim/proc.ts'
 import { percentile, printTable, writeResults } from './lib.ts'
-import type { LoadResult } from '../test/helpers/load.ts'
-import type { ProcNode, ProcNodeInit } from '../test/helpers/proc.ts'
+import type { LoadResult } from '../test/sim/load.ts'
+import type { ProcNode, ProcNodeInit } from '../test/sim/proc.ts'
 
 interface Args { seconds: number, clients: number, quietSeconds: number, cacheSize: string }
 

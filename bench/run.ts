@@ -9,7 +9,8 @@ const BENCHES: Record<string, string> = {
   browser: './browser.ts',
   dht: './dht.ts',
   load: './load.ts',
-  startup: './startup.ts'
+  startup: './startup.ts',
+  cli: './cli.ts'
 }
 
 const [name, ...rest] = process.argv.slice(2)

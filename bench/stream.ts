@@ -13,10 +13,10 @@ import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
-import { dsm, eventually, startProcNode } from '../test/helpers/proc.ts'
+import { dsm, eventually, startProcNode } from '../test/sim/proc.ts'
 import { MiB, percentile, printTable, stats, writeResults } from './lib.ts'
 import { measureTransport } from './transport.ts'
-import type { ProcNode } from '../test/helpers/proc.ts'
+import type { ProcNode } from '../test/sim/proc.ts'
 
 async function peakRssMiB (pid: number | undefined): Promise<number> {
   const status = await readFile(`/proc/${pid ?? 0}/status`, 'utf8').catch(() => '')

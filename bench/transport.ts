@@ -54,7 +54,7 @@ export async function sendTcp (port: number, total: number): Promise<number> {
       socket.on('data', (d: Buffer) => { ack += d.toString() })
       socket.on('end', () => { Number(ack) === total ? resolve(performance.now() - start) : reject(new Error(`short: ${ack}`)) })
       for (let sent = 0; sent < total; sent += WRITE_BYTES) {
-        if (!socket.write(block)) await new Promise(r => socket.once('drain', r))
+        if (!socket.write(block)) await new Promise(resolve => socket.once('drain', resolve))
       }
       socket.end()
     })

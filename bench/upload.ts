@@ -20,9 +20,9 @@ import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { Agent, request } from 'undici'
-import { eventually, dsm, startProcNode } from '../test/helpers/proc.ts'
+import { eventually, dsm, startProcNode } from '../test/sim/proc.ts'
 import { MiB, percentile, printTable, writeResults } from './lib.ts'
-import type { ProcNode } from '../test/helpers/proc.ts'
+import type { ProcNode } from '../test/sim/proc.ts'
 
 interface Args { seconds: number, bigMiB: number, flatMiB: number, clients: number[] }
 

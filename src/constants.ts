@@ -1,6 +1,6 @@
 /**
  * Every tunable of dsm in one place, each with its unit in the name.
- * Defaults can be overridden per node through its config (see src/node/config.ts).
+ * Defaults can be overridden per node through its config (see src/app/config.ts).
  */
 
 /** Protocol ids are `/dsm/<name>/<version>`; the DHT uses `/dsm/kad/1.0.0`. */
@@ -61,8 +61,6 @@ export const GROUP_NAME_MAX_CHARS = 64
  * commits, so that nodes starting at once see each other and converge.
  */
 export const JOIN_SETTLE_MS = 2 * HEARTBEAT_INTERVAL_MS
-/** How often a group member re-provides its group key in the DHT. */
-export const GROUP_REPROVIDE_INTERVAL_MS = 10 * 60 * 1000
 
 // ---- bootstrap & dialing -------------------------------------------------
 

@@ -65,13 +65,6 @@ export class GroupNotFoundError extends DsmError {
   override code = 'ERR_GROUP_NOT_FOUND'
 }
 
-/** A group name is malformed. */
-export class InvalidGroupNameError extends DsmError {
-  static override name = 'InvalidGroupNameError'
-  override name = 'InvalidGroupNameError'
-  override code = 'ERR_INVALID_GROUP_NAME'
-}
-
 /** An operation needs a started node. */
 export class NotStartedError extends DsmError {
   static override name = 'NotStartedError'
@@ -84,13 +77,6 @@ export class TimeoutError extends DsmError {
   static override name = 'TimeoutError'
   override name = 'TimeoutError'
   override code = 'ERR_TIMEOUT'
-}
-
-/** The remote peer answered a request with an error frame. */
-export class ProtocolError extends DsmError {
-  static override name = 'ProtocolError'
-  override name = 'ProtocolError'
-  override code = 'ERR_PROTOCOL'
 }
 
 /** The requested route or resource does not exist. */
@@ -175,13 +161,6 @@ export class NotAMemberError extends DsmError {
   static override name = 'NotAMemberError'
   override name = 'NotAMemberError'
   override code = 'ERR_NOT_A_MEMBER'
-}
-
-/** The upload stream ended or was cancelled before it completed. */
-export class UploadAbortedError extends DsmError {
-  static override name = 'UploadAbortedError'
-  override name = 'UploadAbortedError'
-  override code = 'ERR_UPLOAD_ABORTED'
 }
 
 /** The requested byte range lies outside the file. */

@@ -2,10 +2,10 @@
  * The page's side of the service worker: answers `/p2p/<id>` Range requests
  * with bytes from the P2P engine, pulled one piece at a time (the <video>
  * element paces the reads). Range semantics are the gateway's own
- * (src/http/range.ts); a request P2P cannot serve is sent back to the worker
+ * (src/util/range.ts); a request P2P cannot serve is sent back to the worker
  * as a fallback to the HTTP gateway.
  */
-import { parseRange } from '../http/range.ts'
+import { parseRange } from '../util/range.ts'
 import type { P2PEngine } from './engine.ts'
 
 interface ReadRequest { type: 'dsm-read', id: string, range: string | null }

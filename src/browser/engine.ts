@@ -11,9 +11,9 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { TypedEventEmitter } from 'main-event'
 import { BROWSER_CACHE_BYTES, CHUNK_LEAF_BYTES, FRAME_OVERHEAD_BYTES, LOCATE_TIMEOUT_MS, MAX_MANIFEST_BYTES, SWARM_ANNOUNCE_INTERVAL_MS, SWARM_HAVE_ANNOUNCE_DELAY_MS, SWARM_MAX_PEER_CONNECTIONS } from '../constants.ts'
 import { FileNotFoundError, UnavailableError, toError } from '../errors.ts'
-import { fastDialer } from '../node/fast-dialer.ts'
-import { hashChunk } from '../replica/chunk-hash.ts'
-import { decodeManifest, parseFileId } from '../replica/manifest.ts'
+import { fastDialer } from '../net/fast-dialer.ts'
+import { hashChunk } from '../content/chunk-hash.ts'
+import { decodeManifest, parseFileId } from '../content/manifest.ts'
 import { ChunkCache } from '../stream/chunk-cache.ts'
 import { coveringLeaves, serveGet } from '../stream/get.ts'
 import { LocateRequestSchema, LocateResponseSchema, PROTOCOLS, SwarmAnnounceSchema, SwarmPeersSchema } from '../wire/messages.ts'
@@ -23,7 +23,7 @@ import { readP2P } from './reader.ts'
 import type { BrowserLibp2p } from './libp2p.ts'
 import type { SourceKind } from './reader.ts'
 import type { Logger } from '../logger.ts'
-import type { Manifest } from '../replica/manifest.ts'
+import type { Manifest } from '../content/manifest.ts'
 import type { Dialer } from '../wire/rpc.ts'
 import type { AbortOptions } from '@libp2p/interface'
 
@@ -40,7 +40,7 @@ export interface P2PStats {
 }
 
 export interface EngineEvents {
-  'stats': CustomEvent<P2PStats>
+  stats: CustomEvent<P2PStats>
 }
 
 interface Session {

@@ -9,10 +9,10 @@
  */
 import { BROWSER_READ_AHEAD_CHUNKS, STALL_TIMEOUT_MS } from '../constants.ts'
 import { UnavailableError, toError } from '../errors.ts'
-import { chunkLength, chunksForRange } from '../replica/manifest.ts'
+import { chunkLength, chunksForRange } from '../content/manifest.ts'
 import { fetchChunks } from '../stream/get.ts'
 import { IdleTimeout, raceSignal } from '../util/abort.ts'
-import type { Manifest } from '../replica/manifest.ts'
+import type { Manifest } from '../content/manifest.ts'
 import type { ChunkCache } from '../stream/chunk-cache.ts'
 import type { Dialer } from '../wire/rpc.ts'
 import type { AbortOptions } from '@libp2p/interface'
@@ -41,6 +41,7 @@ async function fetchOne (ctx: ReadContext, manifest: Manifest, index: number): P
   for (const [kind, peer] of candidates) {
     const stall = new IdleTimeout(STALL_TIMEOUT_MS, `${kind} ${peer.slice(-8)}`)
     try {
+      // eslint-disable-next-line no-unreachable-loop -- the first chunk is the answer; for-await then closes the stream
       for await (const chunk of fetchChunks(ctx.dialer, peer, manifest, index * manifest.chunkSize, chunkLength(manifest, index), { signal: stall.signal })) {
         ctx.onChunk(kind, peer, chunk.data.byteLength)
         return chunk.data

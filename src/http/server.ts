@@ -8,8 +8,10 @@ import { AddressInUseError, DsmError } from '../errors.ts'
 import { errorAnswer } from './errors.ts'
 import { DEFAULT_HTTP_LIMITS, limitedServer } from './limits.ts'
 import type { HttpLimits } from './limits.ts'
-import type { HttpAddress } from '../node/config.ts'
 import type { FastifyInstance, FastifyReply } from 'fastify'
+
+/** Where the HTTP API listens. */
+export interface HttpAddress { host: string, port: number }
 
 export type RouteRegistrar = (app: FastifyInstance) => void
 

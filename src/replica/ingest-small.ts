@@ -7,10 +7,10 @@
  */
 import { NotAMemberError, QuorumError, toError } from '../errors.ts'
 import { monotonicNow } from '../util/time.ts'
-import { hashChunk } from './chunk-hash.ts'
-import { chunkStream } from './chunker.ts'
+import { hashChunk } from '../content/chunk-hash.ts'
+import { chunkStream } from '../content/chunker.ts'
 import { prepareQuorum } from './commit.ts'
-import { createManifest } from './manifest.ts'
+import { createManifest } from '../content/manifest.ts'
 import type { Channels } from './channel.ts'
 import type { CopyAttempt, QuorumPlan } from './commit.ts'
 import type { IngestComponents } from './ingest.ts'

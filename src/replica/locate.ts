@@ -20,13 +20,13 @@ import { FileNotFoundError } from '../errors.ts'
 import { anySignal } from '../util/abort.ts'
 import { LocateRequestSchema, LocateResponseSchema, PROTOCOLS } from '../wire/messages.ts'
 import { request } from '../wire/rpc.ts'
-import { decodeManifest } from './manifest.ts'
-import type { Manifest } from './manifest.ts'
+import { decodeManifest } from '../content/manifest.ts'
+import type { Manifest } from '../content/manifest.ts'
 
 /** Decoded manifests of local files kept for reads (a 256 MiB file's manifest is ~8 KiB). */
 const LOCAL_MANIFEST_CACHE_BYTES = 16 * 1024 * 1024
 import type { Logger } from '../logger.ts'
-import type { MembershipView } from '../node/membership/view.ts'
+import type { MembershipView } from '../membership/view.ts'
 import type { FileIndex } from '../store/file-index.ts'
 import type { LocateResponse } from '../wire/messages.ts'
 import type { Dialer } from '../wire/rpc.ts'

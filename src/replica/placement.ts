@@ -6,8 +6,8 @@
  * when it is an ACTIVE member, else the least-loaded ACTIVE member.
  */
 import { GroupNotFoundError, NoGroupAvailableError } from '../errors.ts'
-import { compareGroupNames } from '../node/membership/view.ts'
-import type { MembershipView, MemberRecord } from '../node/membership/view.ts'
+import { compareGroupNames } from '../membership/view.ts'
+import type { MembershipView, MemberRecord } from '../membership/view.ts'
 
 export const PLACEMENTS = ['most-free', 'round-robin'] as const
 export type Placement = typeof PLACEMENTS[number]

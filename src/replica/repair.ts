@@ -17,12 +17,12 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { RECRUIT_GRACE_MS } from '../constants.ts'
 import { toError } from '../errors.ts'
 import { monotonicNow } from '../util/time.ts'
-import { compareGroupNames } from '../node/membership/view.ts'
+import { compareGroupNames } from '../membership/view.ts'
 import { RecruitRequestSchema, RecruitResponseSchema, PROTOCOLS } from '../wire/messages.ts'
 import { request } from '../wire/rpc.ts'
 import type { Logger } from '../logger.ts'
-import type { LocalStatus } from '../node/local-status.ts'
-import type { MembershipView, MemberRecord } from '../node/membership/view.ts'
+import type { LocalStatus } from '../membership/local-status.ts'
+import type { MembershipView, MemberRecord } from '../membership/view.ts'
 import type { Dialer } from '../wire/rpc.ts'
 import type { AbortOptions, Startable } from '@libp2p/interface'
 
@@ -137,8 +137,4 @@ export class Repair implements Startable {
     await this.c.joinGroup(group)
     return { accepted: true }
   }
-}
-
-export function createRepair (init: RepairInit): (components: RepairComponents) => Repair {
-  return (components) => new Repair(components, init)
 }

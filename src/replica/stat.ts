@@ -6,8 +6,8 @@ import { LocateRequestSchema, LocateResponseSchema, PROTOCOLS } from '../wire/me
 import { request } from '../wire/rpc.ts'
 import { answerLocate } from './locate.ts'
 import type { Located } from './locate.ts'
-import type { MembershipView } from '../node/membership/view.ts'
-import type { NodeState } from '../node/state.ts'
+import type { MembershipView } from '../membership/view.ts'
+import type { NodeState } from '../wire/state.ts'
 import type { LocalStore } from '../store/local-store.ts'
 import type { Dialer } from '../wire/rpc.ts'
 import type { AbortOptions } from '@libp2p/interface'
@@ -61,7 +61,14 @@ export async function statFile (c: StatComponents, located: Located, options: Ab
     copy: m.state === 'OFFLINE' ? 'unreachable' as const : await copyAt(c, m.peerId, m.self, id, options)
   })))
   return {
-    id, size: manifest.size, name: manifest.name, mime: manifest.mime, chunks: manifest.chunks.length,
-    chunkSize: manifest.chunkSize, createdAt, group, replicas
+    id,
+    size: manifest.size,
+    name: manifest.name,
+    mime: manifest.mime,
+    chunks: manifest.chunks.length,
+    chunkSize: manifest.chunkSize,
+    createdAt,
+    group,
+    replicas
   }
 }

@@ -16,12 +16,12 @@ import { readChunks } from '../stream/range-reader.ts'
 import { remoteSource } from '../stream/sources.ts'
 import { PROTOCOLS, SyncRequestSchema, SyncResponseSchema } from '../wire/messages.ts'
 import { request } from '../wire/rpc.ts'
-import { decodeManifest } from './manifest.ts'
+import { decodeManifest } from '../content/manifest.ts'
 import { ChunkWriter } from '../store/chunk-writer.ts'
-import type { Manifest } from './manifest.ts'
+import type { Manifest } from '../content/manifest.ts'
 import type { Logger } from '../logger.ts'
-import type { LocalStatus } from '../node/local-status.ts'
-import type { MembershipView, MemberRecord } from '../node/membership/view.ts'
+import type { LocalStatus } from '../membership/local-status.ts'
+import type { MembershipView, MemberRecord } from '../membership/view.ts'
 import type { FileRow } from '../store/file-index.ts'
 import type { LocalStore } from '../store/local-store.ts'
 import type { LogEntry, SyncResponse } from '../wire/messages.ts'
@@ -192,8 +192,17 @@ export class GroupSync implements Startable {
     if (m.id.toString() !== e.id) throw new Error(`log entry ${e.id} carries the manifest of ${m.id.toString()}`)
     const hasAll = this.hasAllChunks(m)
     await this.c.store.commitAdd({
-      kind: 'add', id: e.id, group, ts: e.ts, origin: e.origin, manifest: m.bytes, size: m.size,
-      name: m.name, mime: m.mime, createdAt: e.createdAt ?? 0, chunks: m.chunks
+      kind: 'add',
+      id: e.id,
+      group,
+      ts: e.ts,
+      origin: e.origin,
+      manifest: m.bytes,
+      size: m.size,
+      name: m.name,
+      mime: m.mime,
+      createdAt: e.createdAt ?? 0,
+      chunks: m.chunks
     }, [], hasAll, { durable: false })
   }
 
@@ -265,8 +274,4 @@ function runs (indexes: number[]): Array<{ first: number, last: number }> {
     else out.push({ first: i, last: i })
   }
   return out
-}
-
-export function createGroupSync (init: SyncInit): (components: SyncComponents) => GroupSync {
-  return (components) => new GroupSync(components, init)
 }

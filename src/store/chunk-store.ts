@@ -20,7 +20,7 @@ import { crc32 } from 'node:zlib'
 import { toString as toHex } from 'uint8arrays'
 import { CHUNK_LEAF_BYTES, MAX_CHUNK_SIZE_BYTES } from '../constants.ts'
 import { CorruptChunkError } from '../errors.ts'
-import { hashChunk, leafCount } from '../replica/chunk-hash.ts'
+import { hashChunk, leafCount } from '../content/chunk-hash.ts'
 import { NEEDLE_HEADER_BYTES, VolumeSet } from './volumes.ts'
 import type { Db } from './db.ts'
 import type { StatementSync } from 'node:sqlite'
@@ -72,7 +72,7 @@ function statements (db: Db) {
     inVolume: p('SELECT digest, offset, length FROM chunks WHERE volume = ? ORDER BY offset'),
     liveBytes: p('SELECT volume, SUM(length) AS live FROM chunks WHERE volume > 0 GROUP BY volume'),
     all: p('SELECT digest FROM chunks'),
-  after: p('SELECT digest FROM chunks WHERE digest > ? ORDER BY digest LIMIT ?'),
+    after: p('SELECT digest FROM chunks WHERE digest > ? ORDER BY digest LIMIT ?'),
     move: p('UPDATE chunks SET volume = ?, offset = ? WHERE digest = ? AND volume = ? AND offset = ?')
   }
 }

@@ -28,7 +28,7 @@ export const DB_FILE_NAME = 'dsm.db'
 
 const MIGRATIONS: string[] = [
   // 1: node metadata (group assignment, ...)
-  `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;`,
+  'CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;',
   // 2: the file index and the group log. One row per file: its latest operation
   // (add or delete, last-writer-wins on (ts, origin)); \`seq\` orders the rows as
   // this node's log, so "changes since seq N" is the log compacted per file.

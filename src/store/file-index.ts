@@ -60,15 +60,34 @@ export type ApplyEffect =
   | 'deleted'
 
 interface Row {
-  id: string, grp: string, state: FileState, ts: number, origin: string, seq: number, manifest: Uint8Array | null,
-  size: number, name: string, mime: string, created_at: number, chunk_count: number
+  id: string,
+  grp: string,
+  state: FileState,
+  ts: number,
+  origin: string,
+  seq: number,
+  manifest: Uint8Array | null,
+  size: number,
+  name: string,
+  mime: string,
+  created_at: number,
+  chunk_count: number
 }
 
 function toFileRow (r: Row): FileRow {
   return {
-    id: r.id, group: r.grp, state: r.state, ts: r.ts, origin: r.origin, seq: r.seq,
+    id: r.id,
+    group: r.grp,
+    state: r.state,
+    ts: r.ts,
+    origin: r.origin,
+    seq: r.seq,
     ...(r.manifest != null ? { manifest: r.manifest } : {}),
-    size: r.size, name: r.name, mime: r.mime, createdAt: r.created_at, chunkCount: r.chunk_count
+    size: r.size,
+    name: r.name,
+    mime: r.mime,
+    createdAt: r.created_at,
+    chunkCount: r.chunk_count
   }
 }
 
@@ -98,12 +117,12 @@ function prepare (db: Db) {
                        WHERE c.digest = ? AND f.state != 'deleted'`),
     since: p('SELECT * FROM files WHERE grp = ? AND seq > ? ORDER BY seq LIMIT ?'),
     byState: p('SELECT * FROM files WHERE state = ? ORDER BY seq LIMIT ?'),
-    list: p(`SELECT * FROM files WHERE state = 'present' AND seq > ? ORDER BY seq LIMIT ?`),
-    count: p(`SELECT state, COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM files GROUP BY state`),
+    list: p('SELECT * FROM files WHERE state = \'present\' AND seq > ? ORDER BY seq LIMIT ?'),
+    count: p('SELECT state, COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM files GROUP BY state'),
     cursor: p('SELECT seq FROM sync_cursors WHERE source = ?'),
     setCursor: p(`INSERT INTO sync_cursors (source, seq) VALUES (?, ?)
                   ON CONFLICT(source) DO UPDATE SET seq = MAX(seq, excluded.seq)`),
-    allDigests: p(`SELECT DISTINCT c.digest FROM file_chunks c JOIN files f ON f.id = c.file_id WHERE f.state != 'deleted'`),
+    allDigests: p('SELECT DISTINCT c.digest FROM file_chunks c JOIN files f ON f.id = c.file_id WHERE f.state != \'deleted\''),
     otherGroups: p('SELECT id FROM files WHERE grp != ?'),
     forget: p('DELETE FROM files WHERE id = ?')
   }
@@ -143,8 +162,18 @@ export class FileIndex {
       if (op.kind === 'delete') {
         this.q.deleteChunks.run(op.id)
         this.q.upsert.run({
-          id: op.id, grp: op.group, state: 'deleted', ts: op.ts, origin: op.origin, seq,
-          manifest: null, size: 0, name: '', mime: '', created_at: 0, chunk_count: 0
+          id: op.id,
+          grp: op.group,
+          state: 'deleted',
+          ts: op.ts,
+          origin: op.origin,
+          seq,
+          manifest: null,
+          size: 0,
+          name: '',
+          mime: '',
+          created_at: 0,
+          chunk_count: 0
         })
         return 'deleted'
       }
@@ -153,8 +182,18 @@ export class FileIndex {
         return 'restamped'
       }
       this.q.upsert.run({
-        id: op.id, grp: op.group, state: hasAllChunks ? 'present' : 'pending', ts: op.ts, origin: op.origin, seq,
-        manifest: op.manifest, size: op.size, name: op.name, mime: op.mime, created_at: op.createdAt, chunk_count: op.chunks.length
+        id: op.id,
+        grp: op.group,
+        state: hasAllChunks ? 'present' : 'pending',
+        ts: op.ts,
+        origin: op.origin,
+        seq,
+        manifest: op.manifest,
+        size: op.size,
+        name: op.name,
+        mime: op.mime,
+        created_at: op.createdAt,
+        chunk_count: op.chunks.length
       })
       op.chunks.forEach((digest, idx) => this.q.insertChunk.run(op.id, idx, digest))
       return 'added'

@@ -13,9 +13,9 @@ import { TypedEventEmitter } from 'main-event'
 import { toString as toHex, fromString as fromHex } from 'uint8arrays'
 import { CAPACITY_REFRESH_MS } from '../constants.ts'
 import { InsufficientStorageError } from '../errors.ts'
-import { chunkDigest, hashChunk } from '../replica/chunk-hash.ts'
-import { HybridClock } from '../replica/clock.ts'
-import { decodeManifest } from '../replica/manifest.ts'
+import { chunkDigest, hashChunk } from '../content/chunk-hash.ts'
+import { HybridClock } from '../content/clock.ts'
+import { decodeManifest } from '../content/manifest.ts'
 import { sizeOf } from '../util/size.ts'
 import { ChunkStore } from './chunk-store.ts'
 import { FileIndex, isNewer } from './file-index.ts'
@@ -24,9 +24,11 @@ import type { ChunkBytes, StagedChunk } from './chunk-store.ts'
 import type { Db } from './db.ts'
 import type { AddOp, ApplyEffect, DeleteOp, FileRow } from './file-index.ts'
 import type { PreparedUpload, UploadKey } from './prepared.ts'
-import type { Manifest } from '../replica/manifest.ts'
-import type { Capacity } from '../node/local-status.ts'
+import type { Manifest } from '../content/manifest.ts'
 import type { SizeSpec } from '../util/size.ts'
+
+/** The data disk's size and free bytes (statfs). */
+export interface Capacity { total: number, free: number }
 
 export interface LocalStoreEvents {
   /** A file became present here (committed, synced or repaired). */
@@ -275,8 +277,17 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
         if (u == null) { done.resolve(undefined); continue }
         const manifest = await this.manifestOf(u)
         const op: AddOp = {
-          kind: 'add', id: u.id, group: u.group, ts: u.ts, origin: u.origin, manifest: u.manifest, size: manifest.size,
-          name: manifest.name, mime: manifest.mime, createdAt: u.createdAt, chunks: manifest.chunks
+          kind: 'add',
+          id: u.id,
+          group: u.group,
+          ts: u.ts,
+          origin: u.origin,
+          manifest: u.manifest,
+          size: manifest.size,
+          name: manifest.name,
+          mime: manifest.mime,
+          createdAt: u.createdAt,
+          chunks: manifest.chunks
         }
         this.clock.observe(u.ts)
         ops.push({ key, u, manifest, op, done })

@@ -8,7 +8,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { equals } from 'uint8arrays/equals'
 import { CorruptChunkError, toError } from '../errors.ts'
-import { chunkDigest } from '../replica/chunk-hash.ts'
+import { chunkDigest } from '../content/chunk-hash.ts'
 import type { ChunkStore } from './chunk-store.ts'
 import type { Logger } from '../logger.ts'
 import type { AbortOptions, Startable } from '@libp2p/interface'

@@ -7,11 +7,11 @@
  */
 import { MAX_STALL_RETRIES, STALL_TIMEOUT_MS } from '../constants.ts'
 import { toError } from '../errors.ts'
-import { chunksForRange } from '../replica/manifest.ts'
+import { chunksForRange } from '../content/manifest.ts'
 import { noSourceLeft } from './sources.ts'
 import { IdleTimeout } from '../util/abort.ts'
 import type { Chunk } from './get.ts'
-import type { Manifest } from '../replica/manifest.ts'
+import type { Manifest } from '../content/manifest.ts'
 import type { AbortOptions } from '@libp2p/interface'
 
 export interface ChunkSource {

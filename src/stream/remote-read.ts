@@ -14,13 +14,13 @@
  */
 import { MAX_PARALLEL_SOURCES, MAX_STALL_RETRIES, READ_AHEAD_CHUNKS_PER_SOURCE, SEGMENT_CHUNKS, STALL_TIMEOUT_MS } from '../constants.ts'
 import { UnavailableError, toError } from '../errors.ts'
-import { chunkLength, chunksForRange } from '../replica/manifest.ts'
+import { chunkLength, chunksForRange } from '../content/manifest.ts'
 import { IdleTimeout, raceSignal } from '../util/abort.ts'
 import type { Chunk } from './get.ts'
 import type { ChunkCache } from './chunk-cache.ts'
 import { noSourceLeft } from './sources.ts'
 import type { ChunkSource } from './range-reader.ts'
-import type { Manifest } from '../replica/manifest.ts'
+import type { Manifest } from '../content/manifest.ts'
 import type { AbortOptions } from '@libp2p/interface'
 
 export interface RemoteReadOptions extends AbortOptions {

@@ -8,7 +8,7 @@
  * bytes failing verification lately (./peer-scores.ts) come last: still a
  * last resort, since every byte is verified anyway.
  */
-import type { MemberRecord } from '../node/membership/view.ts'
+import type { MemberRecord } from '../membership/view.ts'
 
 export interface ReplicaPreferences {
   rttOf: (peerId: string) => number | undefined

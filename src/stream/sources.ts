@@ -1,10 +1,10 @@
 /** Where verified chunks come from: this node's disk, or a replica over /dsm/get. */
 import { FileNotFoundError, UnavailableError } from '../errors.ts'
-import { chunkLength, chunksForRange } from '../replica/manifest.ts'
+import { chunkLength, chunksForRange } from '../content/manifest.ts'
 import { fetchChunks } from './get.ts'
 import type { Chunk } from './get.ts'
 import type { ChunkSource } from './range-reader.ts'
-import type { Manifest } from '../replica/manifest.ts'
+import type { Manifest } from '../content/manifest.ts'
 import type { LocalStore } from '../store/local-store.ts'
 import type { Dialer } from '../wire/rpc.ts'
 import type { AbortOptions } from '@libp2p/interface'

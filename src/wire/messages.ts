@@ -4,7 +4,7 @@
  * newer minor version can add optional fields without breaking older peers.
  */
 import { z } from 'zod'
-import { NODE_STATES } from '../node/state.ts'
+import { NODE_STATES } from './state.ts'
 import {
   GROUP_NAME_MAX_CHARS, HEARTBEAT_MAX_ADDRS, HEARTBEAT_MAX_BYTES, MAX_CHUNK_SIZE_BYTES, MAX_MANIFEST_BYTES, MAX_UPLOAD_BYTES, MULTIADDR_MAX_CHARS, PROTOCOL_PREFIX
 } from '../constants.ts'

@@ -159,8 +159,7 @@ export function applyEdits (valid: unknown, edits: ValueEdit[]): unknown {
     for (const k of path.slice(0, -1)) parent = parent[k] as Record<string | number, unknown>
     const last = path.at(-1) as string | number
     if (e.op === 'replace') parent[last] = e.value
-    else if (e.op === 'delete') { if (Array.isArray(parent)) parent.splice(last as number, 1); else delete parent[last] }
-    else if (!Array.isArray(parent)) Object.defineProperty(parent, e.key, { value: e.value, enumerable: true, configurable: true, writable: true })
+    else if (e.op === 'delete') { if (Array.isArray(parent)) parent.splice(last as number, 1); else delete parent[last] } else if (!Array.isArray(parent)) Object.defineProperty(parent, e.key, { value: e.value, enumerable: true, configurable: true, writable: true })
   }
   return root
 }
@@ -311,4 +310,30 @@ function dechunk (b: Buffer): Buffer {
     at = eol + 2 + size + 2
   }
   return Buffer.concat(out)
+}
+
+// ==== shared by the fuzz suites (test/fuzz/) ================================
+
+export const tick = async (): Promise<void> => { await new Promise<void>(resolve => { setImmediate(resolve) }) }
+export const errName = (err: unknown): string => err instanceof Error ? err.name : `non-Error ${typeof err}: ${String(err)}`
+export const bytesEqual = (a: Uint8Array, b: Uint8Array): boolean => a.byteLength === b.byteLength && a.every((x, i) => x === b[i])
+
+export const PEER = '12D3KooWGzmZbc4DYcbN5VYwG2dtcbKPEv6QR3tVwUG4vRsNT4Cq'
+export const FILE_ID = 'bafyreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'
+export const SOME_BYTES = Uint8Array.from({ length: 96 }, (_, i) => (i * 37) & 0xff)
+export const HEARTBEAT = {
+  peer: PEER,
+  addrs: ['/ip4/127.0.0.1/tcp/4100', '/memory/x'],
+  group: 'g1',
+  state: 'ACTIVE',
+  total: 1e12,
+  free: 5e11,
+  load: 2,
+  version: '0.1.0',
+  incarnation: 1_700_000_000_000,
+  seq: 5,
+  ts: 1_700_000_000_000,
+  sync: { head: 10, filesToGo: 0, bytesToGo: 0 },
+  spare: false,
+  reserve: 1e11
 }

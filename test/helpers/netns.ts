@@ -20,8 +20,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { DSM_BIN, TEST_SECRET, nodeArgs, superviseNode } from './proc.ts'
-import type { ProcNode, ProcNodeInit } from './proc.ts'
+import { DSM_BIN, TEST_SECRET, nodeArgs, superviseNode } from '../sim/proc.ts'
+import type { ProcNode, ProcNodeInit } from '../sim/proc.ts'
 
 const run = promisify(execFile)
 
@@ -181,7 +181,7 @@ export type NsNodeInit = ProcNodeInit
 
 /** Fast membership for multi-host tests. */
 // Single-copy writes allowed (--min-copies 1): these tests check that what a cut-off member acknowledges alone
-// survives the heal. The default copy floor of 2, which refuses such writes, is tested in test/copy-floor.test.ts.
+// survives the heal. The default copy floor of 2, which refuses such writes, is tested in test/replica/copy-floor.test.ts.
 export const NETNS_ENV = { DSM_HEARTBEAT_INTERVAL_MS: '300', DSM_OFFLINE_AFTER_MS: '1500', DSM_LOG_LEVEL: 'warn', DSM_OPEN: '1', DSM_SECRET: TEST_SECRET, DSM_MIN_COPIES: '1' }
 
 /**

@@ -11,8 +11,8 @@ import { request as httpRequest } from 'node:http'
 import { connect, createServer } from 'node:net'
 import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
-import { chunkDigest, hashChunk } from '../../src/replica/chunk-hash.ts'
-import { createManifest } from '../../src/replica/manifest.ts'
+import { chunkDigest, hashChunk } from '../../src/content/chunk-hash.ts'
+import { createManifest } from '../../src/content/manifest.ts'
 
 export const MiB = 1024 * 1024
 /** dsm's chunk size (DEFAULT_CHUNK_SIZE_BYTES); every node in these tests uses it. */

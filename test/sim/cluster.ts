@@ -7,13 +7,13 @@ import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { DEFAULTS } from '../../src/node/config.ts'
-import { DsmNode } from '../../src/node/dsm-node.ts'
+import { DEFAULTS } from '../../src/app/config.ts'
+import { DsmNode } from '../../src/app/dsm-node.ts'
 import { createLogger, silentLogger } from '../../src/logger.ts'
 import { createRng } from './rng.ts'
 import { Stopwatch } from './stopwatch.ts'
-import type { NodeConfig } from '../../src/node/config.ts'
-import type { SimulationTuning } from '../../src/node/libp2p.ts'
+import type { NodeConfig } from '../../src/app/config.ts'
+import type { SimulationTuning } from '../../src/net/libp2p.ts'
 import type { LogLevel } from '../../src/logger.ts'
 import type { Rng } from './rng.ts'
 import type { PeerId } from '@libp2p/interface'
@@ -114,9 +114,9 @@ export class SimCluster {
         .filter(k => k !== index)
         .map(k => `${this.address(k)}/p2p/${this.peerId(k)}`),
       http: { host: '127.0.0.1', port: 0 },
-      // Writes need no token here (test/security.test.ts covers the token).
+      // Writes need no token here (test/net/security.test.ts covers the token).
       open: true,
-      // One cluster, one secret (a node configured with another is a stranger: test/security.test.ts).
+      // One cluster, one secret (a node configured with another is a stranger: test/net/security.test.ts).
       secret: this.secret,
       groupSize: this.init.groupSize,
       heartbeatIntervalMs: this.init.heartbeatIntervalMs,

@@ -4,8 +4,8 @@
  * that let hundreds of nodes share one process (see ./scenario.ts).
  */
 import { plaintext } from '@libp2p/plaintext'
-import type { SimulationTuning } from '../../src/node/libp2p.ts'
-import { silentLibp2pLogger } from '../../src/node/libp2p-logger.ts'
+import type { SimulationTuning } from '../../src/net/libp2p.ts'
+import { silentLibp2pLogger } from '../../src/net/libp2p-logger.ts'
 
 /** The timing of a run, scaled to its size. */
 export interface Timing {
@@ -85,7 +85,6 @@ export const SIM_LIBP2P: SimulationTuning = {
   dht: { kBucketSize: 10, alpha: 3 },
   logger: silentLibp2pLogger()
 }
-
 
 /**
  * Timing scaled to the cluster. Every node hears every heartbeat, so in one

@@ -17,11 +17,11 @@ import { BOOTSTRAP_NODES, DEFAULT_LATENCY_MS, SIM_LIBP2P, SYNC_INTERVAL_MS, timi
 import { shareSignatureChecks } from './shared-verify.ts'
 import { Stopwatch } from './stopwatch.ts'
 import { copiesAtTarget, divergence, linksOf, logsPulled, rowsOf, syncDone, viewsAgree } from './invariants.ts'
-import { yamuxOpenRaces } from '../../src/node/yamux-guard.ts'
+import { yamuxOpenRaces } from '../../src/net/yamux-guard.ts'
 import type { SimCluster } from './cluster.ts'
 import type { Timing } from './scale.ts'
 import type { Rng } from './rng.ts'
-import type { DsmNode } from '../../src/node/dsm-node.ts'
+import type { DsmNode } from '../../src/app/dsm-node.ts'
 
 export { viewsAgree } from './invariants.ts'
 
@@ -79,9 +79,16 @@ export async function runSim (opts: SimOptions): Promise<SimResult> {
   let c: SimCluster
   try {
     c = await createSimCluster({
-      nodes: opts.nodes, groupSize: opts.groupSize, seed: opts.seed, latencyMs: opts.latencyMs ?? DEFAULT_LATENCY_MS,
-      heartbeatIntervalMs: t.heartbeatIntervalMs, offlineAfterMs: t.offlineAfterMs, joinSettleMs: t.joinSettleMs,
-      bootstrapNodes: BOOTSTRAP_NODES, bootBatch: t.bootBatch, bootBatchTimeoutMs: t.settleTimeoutMs,
+      nodes: opts.nodes,
+      groupSize: opts.groupSize,
+      seed: opts.seed,
+      latencyMs: opts.latencyMs ?? DEFAULT_LATENCY_MS,
+      heartbeatIntervalMs: t.heartbeatIntervalMs,
+      offlineAfterMs: t.offlineAfterMs,
+      joinSettleMs: t.joinSettleMs,
+      bootstrapNodes: BOOTSTRAP_NODES,
+      bootBatch: t.bootBatch,
+      bootBatchTimeoutMs: t.settleTimeoutMs,
       configure: () => ({ repairAfterMs: t.offlineAfterMs * 2, syncIntervalMs: SYNC_INTERVAL_MS }),
       simulation: SIM_LIBP2P,
       log
@@ -98,7 +105,7 @@ export async function runSim (opts: SimOptions): Promise<SimResult> {
     run.converged = false
     log(`run aborted: ${(err as Error).stack ?? String(err)}`)
   } finally {
-    if (yamuxOpenRaces() > 0) log(`yamux stream-open races tolerated (upstream bug, see src/node/yamux-guard.ts): ${yamuxOpenRaces()}`)
+    if (yamuxOpenRaces() > 0) log(`yamux stream-open races tolerated (upstream bug, see src/net/yamux-guard.ts): ${yamuxOpenRaces()}`)
     await c.close()
   }
   return run.result(started)
@@ -139,9 +146,15 @@ class Run {
 
   result (started: number): SimResult {
     return {
-      nodes: this.opts.nodes, faults: this.opts.faults, acked: this.acked.size, lost: this.lost, resurrected: this.resurrected,
-      underReplicated: this.underReplicated, converged: this.converged && this.underReplicated === 0,
-      seconds: (Date.now() - started) / 1000, windows: this.windows
+      nodes: this.opts.nodes,
+      faults: this.opts.faults,
+      acked: this.acked.size,
+      lost: this.lost,
+      resurrected: this.resurrected,
+      underReplicated: this.underReplicated,
+      converged: this.converged && this.underReplicated === 0,
+      seconds: (Date.now() - started) / 1000,
+      windows: this.windows
     }
   }
 

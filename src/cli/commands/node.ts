@@ -1,10 +1,10 @@
-/** `dsm node`: run a node in the foreground until SIGINT/SIGTERM. */
+/**
+ * `dsm node`: run a node in the foreground until SIGINT/SIGTERM. The node
+ * (libp2p, the store, Fastify) is imported when the command runs, so that the
+ * client commands and `--help` start without loading it.
+ */
 import { InvalidArgumentError } from 'commander'
-import { resolveConfig } from '../../node/config.ts'
-import { DsmNode } from '../../node/dsm-node.ts'
-import { generateSecret } from '../../node/cluster-secret.ts'
-import { generateSwarmKey } from '../../node/private-network.ts'
-import type { ConfigLayer } from '../../node/config.ts'
+import type { ConfigLayer } from '../../app/config.ts'
 import type { Command } from 'commander'
 
 export function parsePositiveInt (value: string): number {
@@ -91,6 +91,7 @@ export function registerNodeCommand (program: Command): void {
     .option('--rebuild', 'rebuild this member\'s index from its group (after a damaged database): the database is moved aside, chunk files that verify are reused')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (env DSM_LOG_LEVEL; default info)')
     .action(async (flags: NodeFlags) => {
+      const [{ resolveConfig }, { DsmNode }] = await Promise.all([import('../../app/config.ts'), import('../../app/dsm-node.ts')])
       const config = await resolveConfig({ flags: flagsToLayer(flags) })
       const node = new DsmNode({ config })
       // Every promise has an owner that handles its failure; should one slip through, it is a bug to report,
@@ -130,11 +131,17 @@ export function registerNodeCommand (program: Command): void {
 export function registerSecretCommand (program: Command): void {
   program.command('secret')
     .description('print a new cluster secret (give it to every node: DSM_SECRET, --secret-file or dsm.json "secret")')
-    .action(() => { process.stdout.write(`${generateSecret()}\n`) })
+    .action(async () => {
+      const { generateSecret } = await import('../../net/cluster-secret.ts')
+      process.stdout.write(`${generateSecret()}\n`)
+    })
 }
 
 export function registerSwarmKeyCommand (program: Command): void {
   program.command('swarm-key')
     .description('print a new network key for a private cluster (save it, give it to every node with --network-key)')
-    .action(() => { process.stdout.write(generateSwarmKey()) })
+    .action(async () => {
+      const { generateSwarmKey } = await import('../../net/private-network.ts')
+      process.stdout.write(generateSwarmKey())
+    })
 }

@@ -1,7 +1,7 @@
 /** Cluster introspection: `/healthz`, `/api/id`, `/api/peers`, `/api/groups`. */
 import { monotonicNow } from '../../util/time.ts'
-import type { GroupView, MemberRecord } from '../../node/membership/view.ts'
-import type { NodeState } from '../../node/state.ts'
+import type { GroupView, MemberRecord } from '../../membership/view.ts'
+import type { NodeState } from '../../wire/state.ts'
 import type { RouteRegistrar } from '../server.ts'
 
 export interface NodeIdentity {

@@ -8,7 +8,7 @@
  * all modules — those of child plugins (uploads) and the 404 handler too,
  * whatever the order in which the modules registered.
  */
-import type { RequestSample } from '../../node/metrics.ts'
+import type { RequestSample } from '../metrics.ts'
 import type { RouteRegistrar } from '../server.ts'
 
 export interface MetricsApi {

@@ -1,0 +1,368 @@
+/**
+ * A dsm node: the one thing every host runs. It composes the libp2p stack,
+ * membership, connectivity, group assignment, the DHT group directory and the
+ * HTTP API, starts them in order and stops them in reverse.
+ */
+import { peerIdFromString } from '@libp2p/peer-id'
+import { TypedEventEmitter } from 'main-event'
+import { GroupDirectory } from '../membership/group-directory.ts'
+import { REFRESH_VIEW_TIMEOUT_MS } from '../constants.ts'
+import { NotStartedError, toError } from '../errors.ts'
+import { clusterRoutes } from '../http/routes/cluster.ts'
+import { fileRoutes } from '../http/routes/files.ts'
+import { metricsRoutes } from '../http/routes/metrics.ts'
+import { uiRoutes } from '../http/routes/ui.ts'
+import { startHttpServer } from '../http/server.ts'
+import { createLogger } from '../logger.ts'
+import { ReplicaService } from '../replica/service.ts'
+import { openDb } from '../store/db.ts'
+import { moveDatabaseAside, readLegacyGroup } from '../store/rebuild.ts'
+import { Compaction } from '../store/compaction.ts'
+import { Scrub } from '../store/scrub.ts'
+import { LocalStore } from '../store/local-store.ts'
+import { sizeOf } from '../util/size.ts'
+import { raceSignal } from '../util/abort.ts'
+import { VERSION } from '../version.ts'
+import { createConnectivity } from '../membership/connectivity.ts'
+import { joinGroup } from '../membership/group-join.ts'
+import { loadOrCreateClusterKeys } from '../net/cluster-secret.ts'
+import { guardedRegistrar } from '../net/guarded-registrar.ts'
+import { HeartbeatSeal } from '../membership/seal.ts'
+import { NodeStateFile } from '../membership/node-state.ts'
+import { ProvenPeers } from '../net/peer-auth.ts'
+import type { ClusterKeys } from '../net/cluster-secret.ts'
+import { loadOrCreateIdentity } from '../net/identity.ts'
+import { parseAllowlist, loadSwarmKey } from '../net/private-network.ts'
+import { loadOrCreateToken } from '../net/token.ts'
+import { HttpAuth } from '../http/auth.ts'
+import type { NodeToken } from '../net/token.ts'
+import { fastDialer } from '../net/fast-dialer.ts'
+import { addrBook } from '../net/addr-book.ts'
+import { createDsmLibp2p } from '../net/libp2p.ts'
+import { LocalStatus, diskCapacity } from '../membership/local-status.ts'
+import { NodeMetrics } from '../http/metrics.ts'
+import type { Capacity } from '../membership/local-status.ts'
+import { createMembership } from '../membership/service.ts'
+import { httpLimits } from './config.ts'
+import type { NodeConfig } from './config.ts'
+import type { Connectivity } from '../membership/connectivity.ts'
+import type { Assignment } from '../membership/group-join.ts'
+import type { DsmLibp2p, Libp2pInit, SimulationTuning } from '../net/libp2p.ts'
+import type { Membership } from '../membership/service.ts'
+import type { NodeState } from '../wire/state.ts'
+import type { NodeIdentity } from '../http/routes/cluster.ts'
+import type { HttpServer, RouteRegistrar } from '../http/server.ts'
+import type { Logger } from '../logger.ts'
+import type { Db } from '../store/db.ts'
+import type { ConnectionGater, PeerId } from '@libp2p/interface'
+
+export interface DsmNodeInit {
+  config: NodeConfig
+  /** 'tcp' on hosts (default); 'memory' for in-process clusters. */
+  transport?: Libp2pInit['transport']
+  memoryLatencyMs?: number
+  connectionGater?: ConnectionGater
+  dhtInitialQuerySelfIntervalMs?: number
+  /** In-process simulations only: see SimulationTuning. */
+  simulation?: SimulationTuning
+  /** Serve the HTTP API (default true). */
+  http?: boolean
+  logger?: Logger
+}
+
+export interface DsmNodeEvents {
+  state: CustomEvent<{ state: NodeState, group: string | null }>
+}
+
+interface Running {
+  db: Db
+  state: NodeStateFile
+  compaction: Compaction
+  scrub: Scrub
+  store: LocalStore
+  replica: ReplicaService
+  libp2p: DsmLibp2p
+  membership: Membership
+  connectivity: Connectivity
+  directory: GroupDirectory
+  http?: HttpServer
+  background: AbortController
+  announcedGroup?: string
+}
+
+export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
+  readonly config: NodeConfig
+  readonly status = new LocalStatus()
+  /** Read at scrape time from the running node's parts; none while it is stopped or starting. */
+  readonly metrics = new NodeMetrics(() => this.running != null ? { ...this.running, status: this.status } : undefined)
+  private readonly init: DsmNodeInit
+  private readonly log: Logger
+  private running?: Running
+  private assigned = Promise.withResolvers<Assignment>()
+
+  constructor (init: DsmNodeInit) {
+    super()
+    this.init = init
+    this.config = init.config
+    this.log = init.logger ?? createLogger(init.config.logLevel)
+    this.status.addEventListener('change', (evt) => { this.safeDispatchEvent('state', { detail: evt.detail }) })
+  }
+
+  private get r (): Running {
+    if (this.running == null) throw new NotStartedError('the node is not started')
+    return this.running
+  }
+
+  get libp2p (): DsmLibp2p { return this.r.libp2p }
+  get membership (): Membership { return this.r.membership }
+  get directory (): GroupDirectory { return this.r.directory }
+  get db (): Db { return this.r.db }
+  get store (): LocalStore { return this.r.store }
+  get compaction (): Compaction { return this.r.compaction }
+  get scrub (): Scrub { return this.r.scrub }
+  get replica (): ReplicaService { return this.r.replica }
+  get http (): HttpServer | undefined { return this.running?.http }
+  get peerId (): string { return this.r.libp2p.peerId.toString() }
+  isStarted (): boolean { return this.running != null }
+  /** The cluster token HTTP writes need (undefined on an --open node), and where it came from. */
+  token?: NodeToken
+  /** The keys of the cluster secret, and where the secret came from. */
+  keys?: ClusterKeys
+
+  async start (): Promise<void> {
+    if (this.running != null) return
+    const { config } = this
+    const cleanup: Array<() => Promise<void>> = []
+    try {
+      // Security config first: a bad key file or token changes nothing.
+      const networkKey = config.networkKey != null ? await loadSwarmKey(config.networkKey) : undefined
+      const allowPeers = parseAllowlist(config.allowPeers)
+      this.token = config.open ? undefined : await loadOrCreateToken(config.dataDir, config.token)
+      const keys = await loadOrCreateClusterKeys(config.dataDir, config)
+      this.keys = keys
+      const auth = new HttpAuth({ token: this.token?.token ?? null, signedUrls: config.signedUrls })
+      // Then HTTP: a taken port fails the start before anything else happened.
+      const http = this.init.http === false ? undefined : await startHttpServer(config.http, this.routes(auth), httpLimits(config))
+      if (http != null) cleanup.unshift(async () => { await http.close() })
+      const aside = config.rebuild ? await moveDatabaseAside(config.dataDir) : undefined
+      if (config.rebuild) this.log.warn({ movedTo: aside ?? null }, 'rebuilding the index from the group (--rebuild): the old database was moved aside')
+      const db = openDb(config.dataDir)
+      cleanup.unshift(async () => { await db.close() })
+      // Where an older version kept the group: the database's meta table (read once, then node.json).
+      const state = await NodeStateFile.open(config.dataDir, () => aside != null ? readLegacyGroup(aside) : { group: db.getMeta('group'), spare: db.getMeta('spare') === '1' })
+      const capacity = async (): Promise<Capacity> => diskCapacity(config.dataDir)
+      const store = new LocalStore({ db, dataDir: config.dataDir, reserve: config.reserve, capacity, volumeMaxBytes: config.volumeSize })
+      const report = await store.start({ rebuilding: config.rebuild })
+      cleanup.unshift(async () => { await store.stop() })
+      // Background care of the disk: reclaim deleted space, re-hash what is stored.
+      const corrupt = (digest: Uint8Array): void => { store.chunkCorrupt(digest) }
+      const compaction = new Compaction({ chunks: store.chunks, db, logger: this.log, corrupt }, { intervalMs: config.compactIntervalMs, bytesPerS: config.compactRate })
+      const scrub = new Scrub({ chunks: store.chunks, logger: this.log, corrupt }, { bytesPerS: config.scrubRate })
+      await compaction.start()
+      await scrub.start()
+      cleanup.unshift(async () => { await scrub.stop(); await compaction.stop() })
+      const privateKey = await loadOrCreateIdentity(config.dataDir)
+      const proven = new ProvenPeers()
+      const libp2p = await createDsmLibp2p({
+        privateKey,
+        keys,
+        proven,
+        logger: this.log,
+        listen: config.listen,
+        transport: this.init.transport ?? 'tcp',
+        memoryLatencyMs: this.init.memoryLatencyMs,
+        connectionGater: this.init.connectionGater,
+        ...(networkKey != null ? { networkKey } : {}),
+        allowPeers,
+        dhtInitialQuerySelfIntervalMs: this.init.dhtInitialQuerySelfIntervalMs,
+        simulation: this.init.simulation
+      })
+      cleanup.unshift(async () => { await libp2p.stop() })
+      const log = this.log.child({ peer: libp2p.peerId.toString().slice(-8) })
+      const peerAuth = libp2p.services.auth
+      const dialer = fastDialer(libp2p, peerAuth)
+      const registrar = guardedRegistrar(libp2p, peerAuth, { publicNeedsProof: config.signedUrls })
+      const isProven = (peer: PeerId | string): boolean => peerAuth.isProven(peer)
+      if (report.orphanChunksRemoved > 0 || report.filesMissingChunks.length > 0 || report.chunksIndexed > 0) log.warn({ ...report }, 'start-up check repaired the store')
+      const membership = createMembership({
+        heartbeatIntervalMs: config.heartbeatIntervalMs,
+        offlineAfterMs: config.offlineAfterMs,
+        version: VERSION,
+        incarnation: state.incarnation
+      })({
+        peerId: libp2p.peerId,
+        pubsub: libp2p.services.pubsub,
+        registrar,
+        dialer,
+        seal: new HeartbeatSeal(keys, privateKey),
+        isProven,
+        connectedPeers: () => [...new Map(libp2p.getConnections().map(c => [c.remotePeer.toString(), c.remotePeer])).values()],
+        status: this.status,
+        addresses: () => libp2p.getMultiaddrs(),
+        capacity: async () => {
+          const disk = await capacity()
+          return { ...disk, reserve: sizeOf(config.reserve, disk.total) }
+        },
+        rememberAddrs: addrBook(libp2p.peerStore),
+        logger: log
+      })
+      await membership.start()
+      cleanup.unshift(async () => { await membership.stop({ leave: false }) })
+      const connectivity = createConnectivity({ bootstrap: config.bootstrap, intervalMs: config.syncIntervalMs })({
+        dial: async (target, options) => libp2p.dial(target, options),
+        getConnections: () => libp2p.getConnections(),
+        view: membership.view,
+        status: this.status,
+        fetchView: async (peer, options) => membership.fetchView(peer, options),
+        logger: log
+      })
+      await connectivity.start()
+      cleanup.unshift(async () => { await connectivity.stop() })
+      const directory = new GroupDirectory({ dht: libp2p.services.dht })
+      const replica = new ReplicaService({
+        selfId: libp2p.peerId.toString(),
+        store,
+        status: this.status,
+        view: membership.view,
+        dialer,
+        registrar,
+        persistGroup: async (group) => { await state.setGroup(group) },
+        waitForContact: async (options) => connectivity.waitForFirstContact(options),
+        rttOf: (peer) => libp2p.getConnections(peerIdFromString(peer)).find(c => c.rtt != null)?.rtt,
+        connectedPeers: () => new Set(libp2p.getConnections().map(c => c.remotePeer.toString())),
+        logger: log
+      }, {
+        groupSize: config.groupSize,
+        writeQuorum: config.writeQuorum,
+        minCopies: config.minCopies,
+        placement: config.placement,
+        repairAfterMs: config.repairAfterMs,
+        intervalMs: config.syncIntervalMs,
+        stallTimeoutMs: config.stallTimeoutMs,
+        cacheBytes: config.cacheSize,
+        readSources: config.readSources,
+        chunkSize: config.chunkSize,
+        rebuilding: config.rebuild
+      })
+      await replica.start()
+      cleanup.unshift(async () => { await replica.stop() })
+      this.running = { db, state, store, compaction, scrub, libp2p, membership, connectivity, directory, replica, http, background: new AbortController() }
+      const running = this.running
+      this.assigned = Promise.withResolvers<Assignment>()
+      // Runs for as long as joining takes; it reports its own failure through `assigned` (ready() rejects).
+      void this.assignGroup(running, log)
+    } catch (err) {
+      // Undo what started; the original error is the one worth reporting.
+      for (const undo of cleanup) await undo().catch(() => {})
+      throw err
+    }
+  }
+
+  /** HTTP routes read the running node lazily: while it starts they answer 503. */
+  private routes (auth: HttpAuth): RouteRegistrar[] {
+    return [clusterRoutes({
+      identity: () => this.identity(),
+      members: () => this.r.membership.view.members(),
+      groups: () => this.r.membership.view.groups(),
+      isConnected: (peer) => this.r.libp2p.getConnections(peerIdFromString(peer)).length > 0,
+      groupSize: () => this.config.groupSize
+    }), fileRoutes({
+      upload: async (req, source, options) => this.r.replica.upload(req, this.metrics.countReceived(source), options),
+      open: async (id, options) => this.r.replica.open(id, options),
+      read: (located, offset, length, options) => this.metrics.countSent(this.r.replica.read(located, offset, length, options)),
+      stat: async (id, options) => this.r.replica.stat(id, options),
+      delete: async (id, options) => this.r.replica.delete(id, options),
+      list: async (options) => this.r.replica.list(options)
+    }, auth, this.config.httpBodyIdleTimeoutMs), uiRoutes(), metricsRoutes(this.metrics)]
+  }
+
+  /** Resolves when the node holds its place: ACTIVE in a group, or a spare. */
+  async ready (options: { signal?: AbortSignal } = {}): Promise<Assignment> {
+    const assignment = await raceSignal(this.assigned.promise, options.signal)
+    if (this.status.state !== 'ACTIVE') {
+      await new Promise<void>((resolve, reject) => {
+        const onState = (): void => { if (this.status.state === 'ACTIVE') { this.removeEventListener('state', onState); resolve() } }
+        this.addEventListener('state', onState)
+        options.signal?.addEventListener('abort', () => { this.removeEventListener('state', onState); reject(toError(options.signal?.reason)) }, { once: true })
+        onState()
+      })
+    }
+    return assignment
+  }
+
+  identity (): NodeIdentity {
+    const libp2p = this.r.libp2p
+    return {
+      peerId: libp2p.peerId.toString(),
+      addrs: libp2p.getMultiaddrs().map(a => a.toString()),
+      group: this.status.group,
+      state: this.status.state,
+      spare: this.status.spare,
+      version: VERSION
+    }
+  }
+
+  /**
+   * Stop the node. A clean stop (default) announces leave so peers mark it
+   * OFFLINE at once; `{ leave: false }` simulates a crash for tests.
+   */
+  async stop (options: { leave?: boolean } = {}): Promise<void> {
+    const running = this.running
+    if (running == null) return
+    this.running = undefined
+    running.background.abort()
+    await running.http?.close()
+    await running.replica.stop()
+    await running.connectivity.stop()
+    await running.membership.stop({ leave: options.leave })
+    await running.libp2p.stop()
+    await running.scrub.stop()
+    await running.compaction.stop()
+    await running.store.stop()
+    await running.db.close()
+    this.assigned.reject(new NotStartedError('the node stopped'))
+    this.assigned.promise.catch(() => {})
+  }
+
+  /** Provide our group's key in the DHT (again after a recruit moved us). */
+  private announceGroup (running: Running, log: Logger): void {
+    const group = this.status.group
+    if (group == null || group === running.announcedGroup) return
+    const previous = running.announcedGroup
+    running.announcedGroup = group
+    const { signal } = running.background
+    if (previous != null) running.directory.withdraw(previous).catch(err => { log.debug({ err: toError(err).message }, 'could not withdraw the old group key') })
+    running.directory.announce(group, { signal }).catch(err => {
+      if (!signal.aborted) log.warn({ err: toError(err).message, group }, 'could not provide the group key in the DHT')
+    })
+  }
+
+  private async assignGroup (running: Running, log: Logger): Promise<void> {
+    const { signal } = running.background
+    try {
+      const assignment = await joinGroup({
+        selfId: running.libp2p.peerId.toString(),
+        state: running.state,
+        view: running.membership.view,
+        status: this.status,
+        waitForContact: async (options) => running.connectivity.waitForFirstContact(options),
+        refreshView: async (group, options) => {
+          const prefer = running.membership.view.groupMembers(group).map(m => m.peerId)
+          await running.membership.refresh({ prefer, group, signal: AbortSignal.any([AbortSignal.timeout(REFRESH_VIEW_TIMEOUT_MS), ...(options.signal != null ? [options.signal] : [])]) })
+        },
+        logger: log
+      }, this.config, { signal })
+      // A member catches up with its group first (sync turns it ACTIVE); a spare has nothing to catch up.
+      this.status.setState(assignment.group != null ? 'SYNCING' : 'ACTIVE')
+      this.assigned.resolve(assignment)
+      running.replica.sync.kick()
+      this.announceGroup(running, log)
+      this.status.addEventListener('change', () => { this.announceGroup(running, log) }, { signal })
+    } catch (err) {
+      if (!signal.aborted) {
+        log.error({ err: toError(err).message }, 'group assignment failed')
+        this.assigned.reject(toError(err))
+      }
+    }
+  }
+}

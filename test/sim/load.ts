@@ -1,0 +1,156 @@
+/**
+ * A mixed HTTP load on a cluster, as many clients would make it: uploads of
+ * 4 KiB to 2 MiB, whole GETs, Range GETs and a few deletes, spread over every
+ * node, each client on its own keep-alive connection pool. Remembers every
+ * acknowledged upload and delete so the caller can check, afterwards, that
+ * nothing acknowledged was lost and nothing deleted came back. Shared by the
+ * load test (short, bounded) and `npm run bench -- load` (long, measured).
+ */
+import { createHash } from 'node:crypto'
+import { Agent, request } from 'undici'
+import { createRng } from './rng.ts'
+import type { Rng } from './rng.ts'
+
+export type LoadOp = 'upload' | 'get' | 'range' | 'delete'
+
+export interface LoadInit {
+  /** HTTP base URLs of the nodes; each operation picks one at random. */
+  urls: () => string[]
+  clients: number
+  /** Stop after this many operations in all… */
+  operations?: number
+  /** …or after this long (whichever comes first). */
+  durationMs?: number
+  seed?: number
+  /** Upload sizes are drawn log-uniformly from this range. */
+  minBytes?: number
+  maxBytes?: number
+  /** Share of each operation (defaults: uploads 30 %, gets 30 %, ranges 35 %, deletes 5 %). */
+  mix?: Record<LoadOp, number>
+  token?: string
+  /** Extra query for uploads (e.g. `group=ga`). */
+  uploadQuery?: string
+  signal?: AbortSignal
+}
+
+export interface OpStats { count: number, latenciesMs: number[], statuses: Record<string, number> }
+
+export interface LoadResult {
+  ops: Record<LoadOp, OpStats>
+  /** Acknowledged uploads not deleted since: id → sha256 hex and size. */
+  files: Map<string, { sha256: string, size: number }>
+  /** Acknowledged deletes. */
+  deleted: Set<string>
+  /** Responses that broke mid-body or never came (network errors), by operation. */
+  broken: Record<LoadOp, number>
+  /** Bytes that came back different from what was stored (must stay 0). */
+  mismatches: number
+  elapsedMs: number
+}
+
+const DEFAULT_MIX: Record<LoadOp, number> = { upload: 0.3, get: 0.3, range: 0.35, delete: 0.05 }
+
+function pickOp (rng: Rng, mix: Record<LoadOp, number>): LoadOp {
+  let r = rng.next() * Object.values(mix).reduce((a, b) => a + b, 0)
+  for (const [op, share] of Object.entries(mix) as Array<[LoadOp, number]>) {
+    r -= share
+    if (r < 0) return op
+  }
+  return 'get'
+}
+
+const sha256hex = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
+
+export async function runMixedLoad (init: LoadInit): Promise<LoadResult> {
+  const mix = init.mix ?? DEFAULT_MIX
+  const minBytes = init.minBytes ?? 4 * 1024
+  const maxBytes = init.maxBytes ?? 2 * 1024 * 1024
+  const newStats = (): OpStats => ({ count: 0, latenciesMs: [], statuses: {} })
+  const ops: Record<LoadOp, OpStats> = { upload: newStats(), get: newStats(), range: newStats(), delete: newStats() }
+  const broken: Record<LoadOp, number> = { upload: 0, get: 0, range: 0, delete: 0 }
+  const files = new Map<string, { sha256: string, size: number }>()
+  const contents = new Map<string, Uint8Array>()
+  const deleted = new Set<string>()
+  const started = performance.now()
+  const deadline = init.durationMs != null ? started + init.durationMs : Infinity
+  let issued = 0
+  let mismatches = 0
+  const auth: Record<string, string> = init.token != null ? { authorization: `Bearer ${init.token}` } : {}
+  const more = (): boolean => issued < (init.operations ?? Infinity) && performance.now() < deadline && init.signal?.aborted !== true
+
+  const record = (op: LoadOp, status: number | 'error', ms: number): void => {
+    const s = ops[op]
+    s.count++
+    s.latenciesMs.push(ms)
+    s.statuses[String(status)] = (s.statuses[String(status)] ?? 0) + 1
+    if (status === 'error') broken[op]++
+  }
+
+  const client = async (k: number): Promise<void> => {
+    const dispatcher = new Agent({ connections: 1, keepAliveTimeout: 30_000 })
+    const local = createRng((init.seed ?? 1) * 1000 + k)
+    try {
+      while (more()) {
+        issued++
+        let op = pickOp(local, mix)
+        const ids = [...files.keys()]
+        if (op !== 'upload' && ids.length === 0) op = 'upload'
+        const urls = init.urls()
+        const base = urls[Math.floor(local.next() * urls.length)] as string
+        const t0 = performance.now()
+        try {
+          if (op === 'upload') {
+            const size = Math.round(Math.exp(Math.log(minBytes) + local.next() * (Math.log(maxBytes) - Math.log(minBytes))))
+            const body = local.bytes(size)
+            const res = await request(`${base}/files?name=load-${k}-${issued}.bin${init.uploadQuery != null ? `&${init.uploadQuery}` : ''}`, {
+              method: 'POST', body, headers: { 'content-type': 'application/octet-stream', ...auth }, dispatcher
+            })
+            const answer = await res.body.json() as { id?: string }
+            record(op, res.statusCode, performance.now() - t0)
+            if (res.statusCode === 201 && answer.id != null && !deleted.has(answer.id)) {
+              files.set(answer.id, { sha256: sha256hex(body), size })
+              contents.set(answer.id, body)
+            }
+          } else if (op === 'delete') {
+            const id = ids[Math.floor(local.next() * ids.length)] as string
+            files.delete(id)
+            const res = await request(`${base}/files/${id}`, { method: 'DELETE', headers: auth, dispatcher })
+            await res.body.arrayBuffer()
+            record(op, res.statusCode, performance.now() - t0)
+            if (res.statusCode === 200) { deleted.add(id); contents.delete(id) } else if (res.statusCode !== 404) {
+              const kept = contents.get(id)
+              if (kept != null) files.set(id, { sha256: sha256hex(kept), size: kept.byteLength })
+            }
+          } else {
+            const id = ids[Math.floor(local.next() * ids.length)] as string
+            const file = files.get(id)
+            const size = file?.size ?? 0
+            const start = op === 'range' ? Math.floor(local.next() * size) : 0
+            const length = op === 'range' ? Math.max(1, Math.min(size - start, 1 + Math.floor(local.next() * 256 * 1024))) : size
+            const headers = op === 'range' ? { range: `bytes=${start}-${start + length - 1}` } : {}
+            const res = await request(`${base}/files/${id}`, { headers, dispatcher })
+            const bytes = new Uint8Array(await res.body.arrayBuffer())
+            record(op, res.statusCode, performance.now() - t0)
+            const kept = contents.get(id)
+            if ((res.statusCode === 200 || res.statusCode === 206) && kept != null && files.has(id)) {
+              const want = op === 'range' ? kept.subarray(start, start + length) : kept
+              if (sha256hex(bytes) !== sha256hex(want)) mismatches++
+            }
+          }
+        } catch {
+          record(op, 'error', performance.now() - t0)
+        }
+      }
+    } finally {
+      await dispatcher.close()
+    }
+  }
+
+  await Promise.all(Array.from({ length: init.clients }, async (_, k) => client(k)))
+  return { ops, files, deleted, broken, mismatches, elapsedMs: performance.now() - started }
+}
+
+/** Responses with a 5xx status, over all operations. */
+export function serverErrors (r: LoadResult): number {
+  return Object.values(r.ops).reduce((n, s) => n + Object.entries(s.statuses).filter(([code]) => code.startsWith('5')).reduce((a, [, c]) => a + c, 0), 0)
+}
