@@ -15,6 +15,7 @@ import { fastDialer } from '../net/fast-dialer.ts'
 import { hashChunk } from '../content/chunk-hash.ts'
 import { decodeManifest, parseFileId } from '../content/manifest.ts'
 import { ChunkCache } from '../stream/chunk-cache.ts'
+import { PeerScores } from '../stream/peer-scores.ts'
 import { coveringLeaves, serveGet } from '../stream/get.ts'
 import { LocateRequestSchema, LocateResponseSchema, PROTOCOLS, SwarmAnnounceSchema, SwarmPeersSchema } from '../wire/messages.ts'
 import { request } from '../wire/rpc.ts'
@@ -82,7 +83,8 @@ export class P2PEngine extends TypedEventEmitter<EngineEvents> {
   corruptServes = false
   private readonly dialer: Dialer
   private readonly storagePeers = new Set<string>()
-  private readonly banned = new Set<string>()
+  /** Peers that sent bytes failing verification (asked last, kept out of the swarm while the record lasts). */
+  private readonly scores = new PeerScores()
   private readonly sessions = new Map<string, Promise<Session>>()
   private readonly manifests = new Map<string, Manifest>()
 
@@ -135,7 +137,7 @@ export class P2PEngine extends TypedEventEmitter<EngineEvents> {
       yield * readP2P({
         dialer: self.dialer,
         cache: self.cache,
-        banned: self.banned,
+        scores: self.scores,
         peersWith: (i) => {
           // Spread the chunks over the tabs that have them: start at a different one for each chunk.
           const holders = [...s.swarm.entries()].filter(([peer, p]) => hasBit(p.have, i) && self.connected(peer)).map(([peer]) => peer)
@@ -219,7 +221,7 @@ export class P2PEngine extends TypedEventEmitter<EngineEvents> {
     for (const tracker of s.replicas.filter(p => this.connected(p))) {
       try {
         const answer = await request(this.dialer, peerIdFromString(tracker), PROTOCOLS.swarm, SwarmAnnounceSchema, { id, addrs, have }, SwarmPeersSchema)
-        s.swarm = new Map(answer.peers.filter(p => !this.banned.has(p.peerId)).map(p => [p.peerId, { addrs: p.addrs, have: p.have }]))
+        s.swarm = new Map(answer.peers.filter(p => !this.scores.avoided(p.peerId)).map(p => [p.peerId, { addrs: p.addrs, have: p.have }]))
         this.connectPeers(s)
         return
       } catch (err) {

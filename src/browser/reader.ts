@@ -3,17 +3,21 @@
  * player, each from another browser that holds it when there is one (that is
  * the point: storage nodes carry less of the viewing load), else from a
  * storage replica. Every chunk is verified against the manifest by
- * fetchChunks before its bytes are used; a peer whose bytes fail verification
- * is dropped for the rest of the session. Chunks land in the node's cache,
- * from which it also serves other browsers.
+ * fetchChunks before its bytes are used, and sources fail over by the rules
+ * every reader shares (../stream/failover.ts); a peer whose bytes fail
+ * verification is scored down (../stream/peer-scores.ts, as on storage
+ * nodes) and asked last from then on. Chunks land in the node's cache, from
+ * which it also serves other browsers.
  */
-import { BROWSER_READ_AHEAD_CHUNKS, STALL_TIMEOUT_MS } from '../constants.ts'
-import { UnavailableError, toError } from '../errors.ts'
+import { BROWSER_READ_AHEAD_CHUNKS } from '../constants.ts'
 import { chunkLength, chunksForRange } from '../content/manifest.ts'
+import { SourcePool, fetchInOrder } from '../stream/failover.ts'
 import { fetchChunks } from '../stream/get.ts'
-import { IdleTimeout, raceSignal } from '../util/abort.ts'
+import { raceSignal } from '../util/abort.ts'
 import type { Manifest } from '../content/manifest.ts'
 import type { ChunkCache } from '../stream/chunk-cache.ts'
+import type { ChunkSource } from '../stream/failover.ts'
+import type { PeerScores } from '../stream/peer-scores.ts'
 import type { Dialer } from '../wire/rpc.ts'
 import type { AbortOptions } from '@libp2p/interface'
 
@@ -26,37 +30,36 @@ export interface ReadContext {
   peersWith: (index: number) => string[]
   /** Storage replicas of the file, best first. */
   storage: () => string[]
-  /** Peers caught sending bad bytes: never asked again in this session. */
-  banned: Set<string>
+  /** Peers that sent bytes failing verification lately are asked last. */
+  scores: PeerScores
   onChunk: (kind: SourceKind, peer: string, bytes: number) => void
   onRejected: (peer: string, err: Error) => void
 }
 
+interface PeerSource extends ChunkSource { kind: SourceKind }
+
+/** Other browsers first (sparing the storage nodes), then storage replicas; peers that lied lately after all of them. */
+function sourcesFor (ctx: ReadContext, index: number): PeerSource[] {
+  const all: PeerSource[] = [
+    ...ctx.peersWith(index).map(p => ({ kind: 'peer' as const, id: p })),
+    ...ctx.storage().map(p => ({ kind: 'storage' as const, id: p }))
+  ].map(s => ({ ...s, fetch: (m: Manifest, offset: number, length: number, options: AbortOptions) => fetchChunks(ctx.dialer, s.id, m, offset, length, options) }))
+  return [...all.filter(s => !ctx.scores.avoided(s.id)), ...all.filter(s => ctx.scores.avoided(s.id))]
+}
+
 async function fetchOne (ctx: ReadContext, manifest: Manifest, index: number): Promise<Uint8Array> {
-  const candidates: Array<[SourceKind, string]> = [
-    ...ctx.peersWith(index).map(p => ['peer', p] as [SourceKind, string]),
-    ...ctx.storage().map(p => ['storage', p] as [SourceKind, string])
-  ].filter(([, p]) => !ctx.banned.has(p))
-  let last: Error | undefined
-  for (const [kind, peer] of candidates) {
-    const stall = new IdleTimeout(STALL_TIMEOUT_MS, `${kind} ${peer.slice(-8)}`)
-    try {
-      // eslint-disable-next-line no-unreachable-loop -- the first chunk is the answer; for-await then closes the stream
-      for await (const chunk of fetchChunks(ctx.dialer, peer, manifest, index * manifest.chunkSize, chunkLength(manifest, index), { signal: stall.signal })) {
-        ctx.onChunk(kind, peer, chunk.data.byteLength)
-        return chunk.data
-      }
-    } catch (err) {
-      last = toError(err)
-      if (last.name === 'CorruptChunkError') {
-        ctx.banned.add(peer)
-        ctx.onRejected(peer, last)
-      }
-    } finally {
-      stall.clear()
+  const from = index * manifest.chunkSize
+  const chunks = fetchInOrder(manifest, index, index, from, from + chunkLength(manifest, index), new SourcePool(sourcesFor(ctx, index)), {
+    onChunk: (source, chunk) => { ctx.onChunk((source as PeerSource).kind, source.id, chunk.data.byteLength) },
+    onSourceFailed: (source, err) => {
+      if (err.name !== 'CorruptChunkError') return
+      ctx.scores.badChunk(source.id)
+      ctx.onRejected(source.id, err)
     }
-  }
-  throw new UnavailableError(`no peer or replica could serve chunk ${index}${last != null ? ` (last error: ${last.message})` : ''}`)
+  })
+  // eslint-disable-next-line no-unreachable-loop -- one chunk was asked for; for-await then closes the stream
+  for await (const chunk of chunks) return chunk.data
+  throw new Error(`chunk ${index} was not delivered`)
 }
 
 /** A verified chunk, shared with concurrent readers of the same chunk. */

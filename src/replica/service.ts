@@ -7,7 +7,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { LRUCache } from 'lru-cache'
 import { Queue } from '@libp2p/utils'
 import { MANIFEST_CACHE_ENTRIES, MAX_CONCURRENT_UPLOADS, MAX_QUEUED_UPLOADS, MAX_TRANSFER_STREAMS_PER_PEER, REQUEST_TIMEOUT_MS } from '../constants.ts'
-import { CorruptChunkError, NotAMemberError, UnavailableError, toError } from '../errors.ts'
+import { CorruptChunkError, FileNotFoundError, NotAMemberError, UnavailableError, toError } from '../errors.ts'
 import { serveGet } from '../stream/get.ts'
 import { ChunkCache } from '../stream/chunk-cache.ts'
 import { readRange, sliceChunks } from '../stream/range-reader.ts'
@@ -45,7 +45,7 @@ import type { Logger } from '../logger.ts'
 import type { LocalStatus } from '../membership/local-status.ts'
 import type { MembershipView } from '../membership/view.ts'
 import type { LocalStore } from '../store/local-store.ts'
-import type { ChunkSource } from '../stream/range-reader.ts'
+import type { ChunkSource } from '../stream/failover.ts'
 import type { DeleteResult, PutHeader, Quorum, UploadResult } from '../wire/messages.ts'
 import type { Dialer, Registrar } from '../wire/rpc.ts'
 import type { AbortOptions, Startable, Stream } from '@libp2p/interface'
@@ -202,16 +202,33 @@ export class ReplicaService implements Startable {
       this.c.logger.info({ source: source.id.slice(-8), err: err.message }, 'replica failed mid-read; moving on')
     }
     if (this.c.store.index.get(manifest.id.toString())?.state === 'present') {
-      return readRange(manifest, offset, length, [localSource(this.c.store), ...remote], { ...options, stallTimeoutMs: this.init.stallTimeoutMs, onSourceFailed })
+      return this.notFoundIfDeleted(located, readRange(manifest, offset, length, [localSource(this.c.store), ...remote], { ...options, stallTimeoutMs: this.init.stallTimeoutMs, onSourceFailed }), options)
     }
-    return sliceChunks(manifest, offset, length, readRemoteChunks(manifest, offset, length, remote, {
+    return this.notFoundIfDeleted(located, sliceChunks(manifest, offset, length, readRemoteChunks(manifest, offset, length, remote, {
       ...options,
       cache: this.cache,
       parallelSources: Math.max(1, Math.min(this.init.readSources, trusted)),
       stallTimeoutMs: this.init.stallTimeoutMs,
       onSourceFailed,
       onFetched: (_source, bytes) => { this.counters.fetchedBytes += bytes }
-    }))
+    })), options)
+  }
+
+  /**
+   * A read whose every source failed: if the file was deleted meanwhile (a replica that loses the chunks mid-answer
+   * can only reset its stream), that is a 404, not a 503 to retry. Asked of the group only when a read failed.
+   */
+  private async * notFoundIfDeleted (located: Located, source: AsyncIterable<Uint8Array>, options: AbortOptions): AsyncGenerator<Uint8Array> {
+    try {
+      yield * source
+    } catch (err) {
+      if (!(err instanceof UnavailableError)) throw err
+      const id = located.manifest.id
+      this.locator.forget(id.toString())
+      const gone = await this.locator.locate(id, options).then(() => false, (e: unknown) => e instanceof FileNotFoundError)
+      if (gone) throw new FileNotFoundError(`${id.toString()} was deleted while it was read`)
+      throw err
+    }
   }
 
   async stat (id: string, options: AbortOptions = {}): Promise<FileStat> {

@@ -8,18 +8,19 @@
  * memory per read is bounded). Each chunk is released to the consumer as soon
  * as it arrived and verified, so the first byte never waits for a whole
  * segment. A replica that fails, stalls or lies is dropped for the rest of
- * the read and its unfinished segment continues on another replica. Chunks go
+ * the read and its unfinished segment continues on another replica (the
+ * rules of ./failover.ts, shared with every reader). Chunks go
  * through the node's ChunkCache: a cached chunk is not fetched, and a chunk
  * another reader is already fetching is waited for, not fetched twice.
  */
-import { MAX_PARALLEL_SOURCES, MAX_STALL_RETRIES, READ_AHEAD_CHUNKS_PER_SOURCE, SEGMENT_CHUNKS, STALL_TIMEOUT_MS } from '../constants.ts'
+import { MAX_PARALLEL_SOURCES, READ_AHEAD_CHUNKS_PER_SOURCE, SEGMENT_CHUNKS } from '../constants.ts'
 import { UnavailableError, toError } from '../errors.ts'
 import { chunkLength, chunksForRange } from '../content/manifest.ts'
-import { IdleTimeout, raceSignal } from '../util/abort.ts'
+import { raceSignal } from '../util/abort.ts'
 import type { Chunk } from './get.ts'
 import type { ChunkCache } from './chunk-cache.ts'
-import { noSourceLeft } from './sources.ts'
-import type { ChunkSource } from './range-reader.ts'
+import { SourcePool, fetchInOrder } from './failover.ts'
+import type { ChunkSource } from './failover.ts'
 import type { Manifest } from '../content/manifest.ts'
 import type { AbortOptions } from '@libp2p/interface'
 
@@ -34,76 +35,24 @@ export interface RemoteReadOptions extends AbortOptions {
 }
 
 /**
- * The replicas of one read: handed out in turn, minus those that failed it.
- * A replica that only stalled (slow, not wrong) may get a second chance once
- * every replica has failed, up to MAX_STALL_RETRIES times per read.
- */
-class SourcePool {
-  private readonly sources: ChunkSource[]
-  private readonly parallel: number
-  private readonly failed = new Map<ChunkSource, 'stalled' | 'broken'>()
-  private retries = 0
-  private turn = 0
-  /** Every failure of this read, in order (the error of an exhausted read is made from them). */
-  readonly failures: Error[] = []
-
-  constructor (sources: ChunkSource[], parallel: number) {
-    this.sources = sources
-    this.parallel = parallel
-  }
-
-  get healthy (): number { return this.sources.length - this.failed.size + (this.retries < MAX_STALL_RETRIES ? [...this.failed.values()].filter(f => f === 'stalled').length : 0) }
-
-  /** The next healthy replica among the first `parallel` healthy ones, in turn. */
-  next (): ChunkSource | undefined {
-    let active = this.sources.filter(s => !this.failed.has(s)).slice(0, this.parallel)
-    if (active.length === 0 && this.retries < MAX_STALL_RETRIES) {
-      this.retries++
-      for (const [s, why] of this.failed) if (why === 'stalled') this.failed.delete(s)
-      active = this.sources.filter(s => !this.failed.has(s)).slice(0, this.parallel)
-    }
-    if (active.length === 0) return undefined
-    return active[this.turn++ % active.length]
-  }
-
-  fail (source: ChunkSource, err: Error): void {
-    this.failed.set(source, err.name === 'TimeoutError' ? 'stalled' : 'broken')
-    this.failures.push(err)
-  }
-}
-
-/**
  * Fetch the bytes [from, to) — whole chunks `indexes`, except that the first
  * and last may be cut to the read's range (sent as leaves) — settling each
- * chunk's deferred as it arrives; on failure the rest continues on the next
- * healthy replica.
+ * chunk's deferred as it arrives, failing over between the pool's replicas
+ * (./failover.ts). Detached from any one reader (its chunks may be shared
+ * through the cache), so it takes no reader's signal.
  */
 async function fetchSegment (manifest: Manifest, indexes: number[], from: number, to: number, deferred: Map<number, PromiseWithResolvers<Chunk>>, pool: SourcePool, options: RemoteReadOptions): Promise<void> {
-  let pos = 0
-  while (pos < indexes.length) {
-    const source = pool.next()
-    if (source == null) {
-      const err = noSourceLeft(manifest, indexes[pos] ?? -1, pool.failures)
-      for (const i of indexes.slice(pos)) deferred.get(i)?.reject(err)
-      return
-    }
-    const offset = Math.max(from, (indexes[pos] as number) * manifest.chunkSize)
-    const stall = new IdleTimeout(options.stallTimeoutMs ?? STALL_TIMEOUT_MS, `replica ${source.id.slice(-8)}`)
-    try {
-      for await (const chunk of source.fetch(manifest, offset, to - offset, { signal: stall.signal })) {
-        stall.touch()
-        if (chunk.index !== indexes[pos]) throw new Error(`replica ${source.id} sent chunk ${chunk.index}, expected ${indexes[pos] ?? '?'}`)
-        options.onFetched?.(source, chunk.data.byteLength)
-        deferred.get(chunk.index)?.resolve(chunk)
-        pos++
-      }
-      if (pos < indexes.length) throw new Error(`replica ${source.id} ended the segment early`)
-    } catch (err) {
-      pool.fail(source, toError(err))
-      options.onSourceFailed?.(source, toError(err))
-    } finally {
-      stall.clear()
-    }
+  const { stallTimeoutMs, onSourceFailed, onFetched } = options
+  try {
+    const chunks = fetchInOrder(manifest, indexes[0] as number, indexes[indexes.length - 1] as number, from, to, pool, {
+      ...(stallTimeoutMs != null ? { stallTimeoutMs } : {}),
+      ...(onSourceFailed != null ? { onSourceFailed } : {}),
+      ...(onFetched != null ? { onChunk: (source: ChunkSource, chunk: Chunk) => { onFetched(source, chunk.data.byteLength) } } : {})
+    })
+    for await (const chunk of chunks) deferred.get(chunk.index)?.resolve(chunk)
+  } catch (err) {
+    // Settled deferreds ignore this; the rest fail with why the segment could not be read.
+    for (const p of deferred.values()) p.reject(toError(err))
   }
 }
 

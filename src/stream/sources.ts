@@ -1,9 +1,9 @@
 /** Where verified chunks come from: this node's disk, or a replica over /dsm/get. */
-import { FileNotFoundError, UnavailableError } from '../errors.ts'
+import { FileNotFoundError } from '../errors.ts'
 import { chunkLength, chunksForRange } from '../content/manifest.ts'
 import { fetchChunks } from './get.ts'
 import type { Chunk } from './get.ts'
-import type { ChunkSource } from './range-reader.ts'
+import type { ChunkSource } from './failover.ts'
 import type { Manifest } from '../content/manifest.ts'
 import type { LocalStore } from '../store/local-store.ts'
 import type { Dialer } from '../wire/rpc.ts'
@@ -25,8 +25,14 @@ export function localSource (store: LocalStore): ChunkSource {
         const chunkStart = index * manifest.chunkSize
         const from = Math.max(0, offset - chunkStart)
         const to = Math.min(chunkLength(manifest, index), offset + length - chunkStart)
-        const bytes = await store.readChunk(manifest.chunks[index] as Uint8Array, { from, to })
-        return { index, data: bytes.data, start: bytes.start }
+        try {
+          const bytes = await store.readChunk(manifest.chunks[index] as Uint8Array, { from, to })
+          return { index, data: bytes.data, start: bytes.start }
+        } catch (err) {
+          // A delete that lands mid-read takes the chunks with it: that read ends in "not found" (404), like the replicas'.
+          if (store.index.get(manifest.id.toString())?.state !== 'present') throw new FileNotFoundError(`${manifest.id.toString()} was deleted while it was read`)
+          throw err
+        }
       }
       // The next chunks are read while this one is sent: the disk and the socket work at once.
       const ahead: Array<Promise<Chunk>> = []
@@ -53,17 +59,4 @@ export function remoteSource (dialer: Dialer, peer: string): ChunkSource {
     id: peer,
     fetch: (manifest, offset, length, options) => fetchChunks(dialer, peer, manifest, offset, length, options)
   }
-}
-
-/**
- * Why a read ran out of sources. When every source said the file is not
- * there, it was deleted while being read (or since it was located): 404, not
- * a 503 to retry. Anything else (stalls, broken streams) is "unavailable".
- */
-export function noSourceLeft (manifest: Manifest, index: number, failures: Error[]): Error {
-  const last = failures.at(-1)
-  const why = last != null ? ` (last error: ${last.message})` : ''
-  const gone = (e: Error): boolean => (e as { code?: string }).code === 'ERR_FILE_NOT_FOUND'
-  if (failures.length > 0 && failures.every(gone)) return new FileNotFoundError(`${manifest.id.toString()} is no longer held by its group (deleted while it was read?)${why}`)
-  return new UnavailableError(`no replica could serve chunk ${index} of ${manifest.id.toString()}${why}`)
 }

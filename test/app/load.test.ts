@@ -39,7 +39,7 @@ describe('a mixed load on 4 node processes in 2 groups', () => {
     const result = await runMixedLoad({ urls: () => nodes.map(n => n.url), clients: 16, operations: 320, seed: 7, maxBytes: 2 * 1024 * 1024 })
     const summary = JSON.stringify(Object.fromEntries(Object.entries(result.ops).map(([op, s]) => [op, s.statuses])))
     expect(nodes.map(n => n.proc.exitCode), 'every node still runs').toEqual([null, null, null, null])
-    expect(serverErrors(result), summary).toBe(0)
+    expect(serverErrors(result), `${summary} ${result.serverErrorBodies.join(' | ')}`).toBe(0)
     expect(Object.values(result.broken).reduce((a, b) => a + b, 0), summary).toBe(0)
     expect(result.mismatches).toBe(0)
     expect(result.ops.upload.statuses['201'] ?? 0).toBeGreaterThan(50)

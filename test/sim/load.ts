@@ -45,6 +45,8 @@ export interface LoadResult {
   broken: Record<LoadOp, number>
   /** Bytes that came back different from what was stored (must stay 0). */
   mismatches: number
+  /** What the node said with each 5xx answer (so a failing run shows why). */
+  serverErrorBodies: string[]
   elapsedMs: number
 }
 
@@ -78,6 +80,7 @@ export async function runMixedLoad (init: LoadInit): Promise<LoadResult> {
   const auth: Record<string, string> = init.token != null ? { authorization: `Bearer ${init.token}` } : {}
   const more = (): boolean => issued < (init.operations ?? Infinity) && performance.now() < deadline && init.signal?.aborted !== true
 
+  const serverErrorBodies: string[] = []
   const record = (op: LoadOp, status: number | 'error', ms: number): void => {
     const s = ops[op]
     s.count++
@@ -131,6 +134,7 @@ export async function runMixedLoad (init: LoadInit): Promise<LoadResult> {
             const res = await request(`${base}/files/${id}`, { headers, dispatcher })
             const bytes = new Uint8Array(await res.body.arrayBuffer())
             record(op, res.statusCode, performance.now() - t0)
+            if (res.statusCode >= 500) serverErrorBodies.push(`${op} ${id} ${headers.range ?? ''}: ${new TextDecoder().decode(bytes).slice(0, 300)}`)
             const kept = contents.get(id)
             if ((res.statusCode === 200 || res.statusCode === 206) && kept != null && files.has(id)) {
               const want = op === 'range' ? kept.subarray(start, start + length) : kept
@@ -147,7 +151,7 @@ export async function runMixedLoad (init: LoadInit): Promise<LoadResult> {
   }
 
   await Promise.all(Array.from({ length: init.clients }, async (_, k) => client(k)))
-  return { ops, files, deleted, broken, mismatches, elapsedMs: performance.now() - started }
+  return { ops, files, deleted, broken, mismatches, serverErrorBodies, elapsedMs: performance.now() - started }
 }
 
 /** Responses with a 5xx status, over all operations. */
