@@ -29,6 +29,8 @@ export interface MeteredNode {
     counters: Readonly<{ servedBytes: number, fetchedBytes: number, peerCorruptChunks: number }>
     cache: Pick<ChunkCache, 'hits' | 'misses' | 'bytes'>
     resolver: { counters: Readonly<{ committed: number, aborted: number }> }
+    locator: { counters: Readonly<{ asked: number }> }
+    summaries: { bytes: number, counters: Readonly<{ fetched: number, failed: number }> }
   }
   compaction: { active: boolean, counters: Readonly<{ volumes: number, reclaimedBytes: number, movedBytes: number }> }
   scrub: { counters: Readonly<{ checked: number, bad: number, passes: number }> }
@@ -78,6 +80,9 @@ export class NodeMetrics {
   private readonly peerAuth = counter(this.registry, 'dsm_peer_auth_total', 'Cluster-secret handshakes, by result: proven, or refused (a peer without our secret)', ['result'])
   private readonly memory = gauge(this.registry, 'dsm_process_memory_bytes', 'Memory of the node\'s process, by kind: rss, heap_used, heap_total, external, array_buffers (process.memoryUsage)', ['kind'])
   private readonly prepared = gauge(this.registry, 'dsm_prepared_uploads', 'Uploads prepared here whose decision has not arrived yet (normally 0 or a few in flight)')
+  private readonly locateAsked = counter(this.registry, 'dsm_locate_requests_total', 'Locate requests this node sent to other groups\' members to find files it does not hold')
+  private readonly summaryBytes = gauge(this.registry, 'dsm_group_summaries_bytes', 'Bytes of the other groups\' summaries (Bloom filters of their files) this node holds')
+  private readonly summaryFetches = counter(this.registry, 'dsm_group_summary_fetches_total', 'Group summaries fetched, by result', ['result'])
   private readonly resolved = counter(this.registry, 'dsm_resolver_decisions_total', 'Prepared uploads whose lost decision this node settled itself, by decision', ['decision'])
   private readonly compacting = gauge(this.registry, 'dsm_compaction_running', '1 while a compaction pass rewrites volumes')
   private readonly compactedVolumes = counter(this.registry, 'dsm_compaction_volumes_total', 'Volumes rewritten and deleted by compaction')
@@ -164,6 +169,10 @@ export class NodeMetrics {
     this.prepared.set(n.store.prepared.size)
     const r = n.replica.resolver.counters
     mirror(this.resolved, [[{ decision: 'commit' }, r.committed], [{ decision: 'abort' }, r.aborted]])
+    mirror(this.locateAsked, [[{}, n.replica.locator.counters.asked]])
+    this.summaryBytes.set(n.replica.summaries.bytes)
+    const f = n.replica.summaries.counters
+    mirror(this.summaryFetches, [[{ result: 'ok' }, f.fetched], [{ result: 'failed' }, f.failed]])
     const c = n.compaction.counters
     this.compacting.set(n.compaction.active ? 1 : 0)
     mirror(this.compactedVolumes, [[{}, c.volumes]])

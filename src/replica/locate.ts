@@ -25,6 +25,7 @@ import type { Manifest } from '../content/manifest.ts'
 
 /** Decoded manifests of local files kept for reads (a 256 MiB file's manifest is ~8 KiB). */
 const LOCAL_MANIFEST_CACHE_BYTES = 16 * 1024 * 1024
+import type { GroupSummaries, Verdict } from './summaries.ts'
 import type { Logger } from '../logger.ts'
 import type { MembershipView } from '../membership/view.ts'
 import type { FileIndex } from '../store/file-index.ts'
@@ -50,6 +51,8 @@ export interface LocatorComponents {
   /** Peers we hold a connection to. */
   connectedPeers: () => Set<string>
   logger: Logger
+  /** Other groups' summaries: which group probably holds a file (./summaries.ts). */
+  summaries?: GroupSummaries
 }
 
 /** What this node answers about a file; with `view`, also the group's ACTIVE members and their addresses. */
@@ -62,6 +65,8 @@ export function answerLocate (index: FileIndex, id: string, view?: MembershipVie
 }
 
 export class Locator {
+  /** Locate requests sent to members (a cold read's cost), for metrics and tests. */
+  readonly counters = { asked: 0 }
   private readonly c: LocatorComponents
   private readonly cache = new LRUCache<string, Located>({
     maxSize: LOCATE_CACHE_BYTES,
@@ -104,20 +109,35 @@ export class Locator {
     return found
   }
 
-  /** Ask one ACTIVE member per group (connected, then least loaded, first), then the rest. */
+  /**
+   * Ask one ACTIVE member per group (connected, then least loaded, first), then the rest: first the groups whose
+   * summary says the file is probably theirs, then those we have no fresh summary of, then those whose summary
+   * says no (a Bloom filter never says no to a file it holds, but a summary can be older than the file).
+   */
   private async askMembers (id: CID, options: AbortOptions): Promise<Located | undefined> {
-    const waves: string[][] = [[], []]
+    const key = id.toString()
     const connected = this.c.connectedPeers()
     const rank = (peer: string): number => connected.has(peer) ? 0 : 1
-    for (const g of this.c.view.groups()) {
+    const tier: Record<Verdict, number> = { probably: 0, unknown: 1, no: 2 }
+    const firsts: Array<{ peer: string, tier: number }> = []
+    const others: string[] = []
+    const groups = this.c.view.groups()
+    for (const g of groups) {
       const active = g.members.filter(m => m.state === 'ACTIVE' && !m.self).sort((a, b) => rank(a.peerId) - rank(b.peerId) || a.load - b.load)
-      active.forEach((m, i) => waves[i === 0 ? 0 : 1]?.push(m.peerId))
+      const t = tier[this.c.summaries?.verdict(g.name, key) ?? 'unknown']
+      active.forEach((m, i) => { if (i === 0) firsts.push({ peer: m.peerId, tier: t }); else others.push(m.peerId) })
     }
-    // Groups we can ask without dialling go first: a dial is paid only if the file is not among them.
-    for (const wave of waves) wave.sort((a, b) => rank(a) - rank(b))
+    this.c.summaries?.refresh(groups.map(g => g.name))
+    // Groups we can ask without dialling go first within a tier: a dial is paid only if the file is not among them.
+    firsts.sort((a, b) => a.tier - b.tier || rank(a.peer) - rank(b.peer))
+    const waves = [
+      firsts.filter(f => f.tier === 0).map(f => f.peer),
+      firsts.filter(f => f.tier > 0).map(f => f.peer),
+      others.sort((a, b) => rank(a) - rank(b))
+    ]
     for (const wave of waves) {
       const found = await this.askAll(id, wave, 'member', options)
-      if (found === 'deleted') throw new FileNotFoundError(`file ${id.toString()} was deleted`)
+      if (found === 'deleted') throw new FileNotFoundError(`file ${key} was deleted`)
       if (found != null) return found
     }
     return undefined
@@ -130,6 +150,7 @@ export class Locator {
     const signal = anySignal(options.signal, controller.signal, AbortSignal.timeout(LOCATE_TIMEOUT_MS * Math.ceil(peers.length / LOCATE_WAVE_PEERS)))
     let deleted = false
     const ask = async (peer: string): Promise<Located> => {
+      this.counters.asked++
       const res = await request(this.c.dialer, peerIdFromString(peer), PROTOCOLS.locate, LocateRequestSchema, { id: id.toString() },
         LocateResponseSchema, { signal: anySignal(signal, AbortSignal.timeout(LOCATE_TIMEOUT_MS)), maxResponseBytes: MAX_MANIFEST_BYTES + FRAME_OVERHEAD_BYTES })
       if (res.state === 'deleted') deleted = true

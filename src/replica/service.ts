@@ -19,13 +19,14 @@ import { LOCAL_SOURCE_ID, localSource, remoteSource } from '../stream/sources.ts
 import {
   ApplyRequestSchema, ApplyResultSchema, DeleteRequestSchema, DeleteResultSchema, ListRequestSchema, ListResponseSchema,
   LocateRequestSchema, LocateResponseSchema, OutcomeRequestSchema, OutcomeResponseSchema, PROTOCOLS, RecruitRequestSchema, RecruitResponseSchema, SwarmAnnounceSchema, SwarmPeersSchema,
-  SyncRequestSchema, SyncResponseSchema
+  SummaryRequestSchema, SummaryResponseSchema, SyncRequestSchema, SyncResponseSchema
 } from '../wire/messages.ts'
 import { request, serve } from '../wire/rpc.ts'
 import { applyPushedDelete, deleteAsMember } from './delete.ts'
 import { ingest } from './ingest.ts'
 import { answerList, listCluster } from './list.ts'
 import { Locator, answerLocate } from './locate.ts'
+import { GroupSummaries, OwnSummary } from './summaries.ts'
 import { decodeManifest, parseFileId } from '../content/manifest.ts'
 import { validateFileName } from '../content/names.ts'
 import { PlacementPolicy, chooseCoordinator } from './placement.ts'
@@ -47,6 +48,7 @@ import type { MembershipView } from '../membership/view.ts'
 import type { LocalStore } from '../store/local-store.ts'
 import type { ChunkSource } from '../stream/failover.ts'
 import type { DeleteResult, PutHeader, Quorum, UploadResult } from '../wire/messages.ts'
+import type { FileRow } from '../store/file-index.ts'
 import type { Dialer, Registrar } from '../wire/rpc.ts'
 import type { AbortOptions, Startable, Stream } from '@libp2p/interface'
 import type { Uint8ArrayList } from 'uint8arraylist'
@@ -97,6 +99,10 @@ export interface UploadRequest {
 
 export class ReplicaService implements Startable {
   readonly locator: Locator
+  /** Other groups' summaries, fetched as this node reads from them. */
+  readonly summaries: GroupSummaries
+  /** The summary of the files held here, for readers elsewhere. */
+  private readonly ownSummary: OwnSummary
   /** Browser nodes watching files, and the chunks they hold (for browser-to-browser delivery). */
   readonly swarm = new SwarmRegistry()
   /** Chunks this node streamed for files it does not hold. */
@@ -124,7 +130,9 @@ export class ReplicaService implements Startable {
     this.placement = new PlacementPolicy(init.placement)
     this.channels = new Channels(components.dialer)
     this.cache = new ChunkCache(init.cacheBytes)
-    this.locator = new Locator({ index: components.store.index, view: components.view, dialer: components.dialer, connectedPeers: components.connectedPeers, logger: components.logger })
+    this.ownSummary = new OwnSummary(components.store.index)
+    this.summaries = new GroupSummaries(components)
+    this.locator = new Locator({ index: components.store.index, view: components.view, dialer: components.dialer, connectedPeers: components.connectedPeers, logger: components.logger, summaries: this.summaries })
     this.sync = new GroupSync(components, { intervalMs: init.intervalMs, rebuilding: init.rebuilding })
     this.repair = new Repair({ ...components, joinGroup: async (g) => this.joinGroup(g) }, init)
     this.resolver = new Resolver(components, { intervalMs: init.intervalMs, coordinatorGoneMs: init.repairAfterMs })
@@ -134,6 +142,7 @@ export class ReplicaService implements Startable {
     await this.registerHandlers()
     const { store, status } = this.c
     store.addEventListener('file:deleted', this.onDeleted)
+    store.addEventListener('file:present', this.onPresent)
     store.addEventListener('chunk:corrupt', this.onCorrupt)
     status.addEventListener('change', this.onStatus)
     await this.sync.start()
@@ -144,6 +153,7 @@ export class ReplicaService implements Startable {
   async stop (): Promise<void> {
     const { store, status } = this.c
     store.removeEventListener('file:deleted', this.onDeleted)
+    store.removeEventListener('file:present', this.onPresent)
     store.removeEventListener('chunk:corrupt', this.onCorrupt)
     status.removeEventListener('change', this.onStatus)
     this.uploads.abort()
@@ -323,12 +333,21 @@ export class ReplicaService implements Startable {
       return answerSync(store, req.group, req.since, req.limit)
     })
     await rpc(PROTOCOLS.recruit, RecruitRequestSchema, RecruitResponseSchema, async (req, remote) => this.repair.answerRecruit(req.group, remote))
+    await rpc(PROTOCOLS.summary, SummaryRequestSchema, SummaryResponseSchema, async (req) => {
+      if (this.c.status.group !== req.group) throw new NotAMemberError(`not a member of ${req.group}`)
+      return this.ownSummary.answer(req.group)
+    })
     await rpc(PROTOCOLS.list, ListRequestSchema, ListResponseSchema, async (req) => answerList(store.index, this.c.status.group, req.afterSeq, req.limit))
   }
 
   private readonly onDeleted = (evt: CustomEvent<{ id: string }>): void => {
     this.manifests.delete(evt.detail.id)
     this.locator.forget(evt.detail.id)
+    this.ownSummary.deleted()
+  }
+
+  private readonly onPresent = (evt: CustomEvent<FileRow>): void => {
+    this.ownSummary.added(evt.detail.id)
   }
 
   /** A chunk on our disk is bad: its files turn pending, and sync fetches a good copy. */

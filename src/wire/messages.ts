@@ -40,6 +40,8 @@ export const PROTOCOLS = {
   recruit: `${PROTOCOL_PREFIX}/recruit/1.0.0`,
   /** List the files a member holds. */
   list: `${PROTOCOL_PREFIX}/list/1.0.0`,
+  /** A member's summary of the files it holds (a Bloom filter) and its log head: where a reader looks first. */
+  summary: `${PROTOCOL_PREFIX}/summary/1.0.0`,
   /** Browser nodes announce which chunks of a file they hold and learn who else watches it. */
   swarm: `${PROTOCOL_PREFIX}/swarm/1.0.0`,
   /** Once per connection: both ends prove they hold the cluster secret (node/peer-auth.ts). */
@@ -69,6 +71,7 @@ export const PROTOCOL_ACCESS: Record<ProtocolName, 'cluster' | 'public' | 'open'
   sync: 'cluster',
   recruit: 'cluster',
   list: 'cluster',
+  summary: 'cluster',
   swarm: 'public',
   auth: 'open'
 }
@@ -251,6 +254,20 @@ export const LocateResponseSchema = z.object({
   replicas: z.array(PeerAddrsSchema).max(64).optional()
 })
 export type LocateResponse = z.infer<typeof LocateResponseSchema>
+
+/** Largest group summary a member sends (a filter for ~3.3 million files). */
+export const SUMMARY_MAX_BYTES = 4 * 1024 * 1024
+export const SummaryRequestSchema = z.object({ group: groupName })
+export const SummaryResponseSchema = z.object({
+  group: groupName,
+  /** The member's log head when it answered: the filter holds every file it held then. */
+  head: count,
+  /** Entries added to the filter. */
+  count,
+  hashes: z.number().int().min(1).max(32),
+  bits: bytesSchema.refine(b => b.byteLength >= 1 && b.byteLength <= SUMMARY_MAX_BYTES, `1 to ${SUMMARY_MAX_BYTES} bytes`)
+})
+export type SummaryResponse = z.infer<typeof SummaryResponseSchema>
 
 export const GetRequestSchema = z.object({ id: fileId, offset: count, length: count })
 export type GetRequest = z.infer<typeof GetRequestSchema>

@@ -57,6 +57,8 @@ const SAMPLES: Record<string, unknown[]> = {
   ChannelAnswerSchema: [{ u: 3, prepared: true }, { u: 4, error: { code: 'ERR_X', message: 'no' } }, { error: { code: 'ERR_PEER_UNAUTHORIZED', message: 'no' } }],
   OutcomeRequestSchema: [{ id: FILE_ID, ts: 1, origin: PEER }],
   OutcomeResponseSchema: [{ state: 'committed' }, { state: 'unknown' }],
+  SummaryRequestSchema: [{ group: 'g1' }],
+  SummaryResponseSchema: [{ group: 'g1', head: 3, count: 2, hashes: 7, bits: SOME_BYTES }],
   LocateRequestSchema: [{ id: FILE_ID }],
   LocateResponseSchema: [{ state: 'unknown' }, { state: 'present', group: 'g1', manifest: SOME_BYTES, createdAt: 3 }, { state: 'present', group: 'g1', manifest: SOME_BYTES, createdAt: 3, replicas: [{ peerId: PEER, addrs: ['/memory/x'] }] }],
   GetRequestSchema: [{ id: FILE_ID, offset: 0, length: 100 }],

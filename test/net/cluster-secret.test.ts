@@ -14,7 +14,7 @@ import { fetchChunks } from '../../src/stream/get.ts'
 import { decodeManifest } from '../../src/content/manifest.ts'
 import {
   ApplyRequestSchema, ApplyResultSchema, DeleteRequestSchema, DeleteResultSchema, LeaveAckSchema, LeaveNoticeSchema, ListRequestSchema,
-  ListResponseSchema, LocateRequestSchema, LocateResponseSchema, MembersRequestSchema, MembersResponseSchema, OutcomeRequestSchema, OutcomeResponseSchema, PROTOCOLS, PROTOCOL_ACCESS,
+  ListResponseSchema, LocateRequestSchema, LocateResponseSchema, MembersRequestSchema, MembersResponseSchema, OutcomeRequestSchema, OutcomeResponseSchema, PROTOCOLS, PROTOCOL_ACCESS, SummaryRequestSchema, SummaryResponseSchema,
   RecruitRequestSchema, RecruitResponseSchema, SyncRequestSchema, SyncResponseSchema
 } from '../../src/wire/messages.ts'
 import { request } from '../../src/wire/rpc.ts'
@@ -90,8 +90,10 @@ describe('a stranger without the cluster secret', () => {
     expect(channeled, String(channeled)).toMatchObject(unauthorized)
     // Every protocol the table calls 'cluster' was tried above.
     expect(await ask(PROTOCOLS.outcome, OutcomeRequestSchema, { id, ts: 1, origin: stranger.peerId }, OutcomeResponseSchema)).toMatchObject(unauthorized)
+    // A group's summary says which files it holds: for members only.
+    expect(await ask(PROTOCOLS.summary, SummaryRequestSchema, { group: 'ga' }, SummaryResponseSchema)).toMatchObject(unauthorized)
     expect(Object.entries(PROTOCOL_ACCESS).filter(([, a]) => a === 'cluster').map(([p]) => p).sort())
-      .toEqual(['apply', 'channel', 'delete', 'leave', 'list', 'members', 'outcome', 'put', 'recruit', 'replicate', 'sync'])
+      .toEqual(['apply', 'channel', 'delete', 'leave', 'list', 'members', 'outcome', 'put', 'recruit', 'replicate', 'summary', 'sync'])
     // Nothing changed: the file is still on every member, nothing else arrived.
     for (const i of [0, 1, 2]) {
       expect(c.node(i).store.index.get(id)?.state).toBe('present')
