@@ -8,10 +8,7 @@ import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { z } from 'zod'
-import {
-  DEFAULT_CACHE_BYTES, DEFAULT_CHUNK_SIZE_BYTES, DEFAULT_GROUP_SIZE, DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, DEFAULT_RESERVE_PERCENT, DEFAULT_TCP_PORT,
-  HEARTBEAT_INTERVAL_MS, JOIN_SETTLE_MS, SYNC_INTERVAL_MS, MAX_CHUNK_SIZE_BYTES, MAX_PARALLEL_SOURCES, MIN_TOKEN_CHARS, OFFLINE_AFTER_MS, REPAIR_AFTER_MS, STALL_TIMEOUT_MS
-} from '../constants.ts'
+import { DEFAULT_CHUNK_SIZE_BYTES, DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, HEARTBEAT_INTERVAL_MS, JOIN_SETTLE_MS, MAX_CHUNK_SIZE_BYTES, MAX_PARALLEL_SOURCES, MIN_TOKEN_CHARS, STALL_TIMEOUT_MS } from '../constants.ts'
 import { InvalidConfigError } from '../errors.ts'
 import { DEFAULT_HTTP_LIMITS } from '../http/limits.ts'
 import { VOLUME_MAX_BYTES } from '../store/volumes.ts'
@@ -27,6 +24,25 @@ import { QuorumSchema, groupName } from '../wire/messages.ts'
 import type { Placement } from '../replica/placement.ts'
 import type { SizeSpec } from '../util/size.ts'
 import type { Quorum } from '../wire/messages.ts'
+
+/**
+ * How often a member pulls its group mates' logs and re-dials mates it lost.
+ * Apart from the heartbeat on purpose: that one is cluster-wide (every node
+ * hears every heartbeat, so a large cluster may slow it down), this is
+ * group-local and stays fast at any size.
+ */
+export const SYNC_INTERVAL_MS = 2_000
+/** A member that sent no heartbeat for this long is marked OFFLINE. */
+export const OFFLINE_AFTER_MS = 6_000
+/** Target number of content-equal members per replica group. */
+export const DEFAULT_GROUP_SIZE = 3
+export const DEFAULT_TCP_PORT = 4100
+/** Default free space every node keeps on its data disk, in percent of the disk. */
+export const DEFAULT_RESERVE_PERCENT = 10
+/** A member OFFLINE this long is replaced by a recruit (the --repair-after default). */
+export const REPAIR_AFTER_MS = 60_000
+/** Default size of the chunk cache of a node that streams files it does not hold (--cache-size). */
+export const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
 
 export const CONFIG_FILE_NAME = 'dsm.json'
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const

@@ -58,16 +58,23 @@ import type { ConnectionGater, PeerId } from '@libp2p/interface'
 
 export interface DsmNodeInit {
   config: NodeConfig
-  /** 'tcp' on hosts (default); 'memory' for in-process clusters. */
-  transport?: Libp2pInit['transport']
-  memoryLatencyMs?: number
-  connectionGater?: ConnectionGater
-  dhtInitialQuerySelfIntervalMs?: number
-  /** In-process simulations only: see SimulationTuning. */
-  simulation?: SimulationTuning
+  /** In-process clusters and tests only: every knob a host never needs, in one place. */
+  simulation?: NodeSimulation
   /** Serve the HTTP API (default true). */
   http?: boolean
   logger?: Logger
+}
+
+/** How a node runs inside a simulation (test/sim): a host runs the defaults, TCP and the production stack. */
+export interface NodeSimulation {
+  /** 'memory' for in-process clusters (default 'tcp'). */
+  transport?: Libp2pInit['transport']
+  memoryLatencyMs?: number
+  /** Cuts links between simulated hosts (partitions). */
+  connectionGater?: ConnectionGater
+  dhtInitialQuerySelfIntervalMs?: number
+  /** libp2p overrides for large runs (plaintext, no connection monitor, thinner gossip): see SimulationTuning. */
+  libp2p?: SimulationTuning
 }
 
 export interface DsmNodeEvents {
@@ -169,13 +176,13 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
         proven,
         logger: this.log,
         listen: config.listen,
-        transport: this.init.transport ?? 'tcp',
-        memoryLatencyMs: this.init.memoryLatencyMs,
-        connectionGater: this.init.connectionGater,
+        transport: this.init.simulation?.transport ?? 'tcp',
+        memoryLatencyMs: this.init.simulation?.memoryLatencyMs,
+        connectionGater: this.init.simulation?.connectionGater,
         ...(networkKey != null ? { networkKey } : {}),
         allowPeers,
-        dhtInitialQuerySelfIntervalMs: this.init.dhtInitialQuerySelfIntervalMs,
-        simulation: this.init.simulation
+        dhtInitialQuerySelfIntervalMs: this.init.simulation?.dhtInitialQuerySelfIntervalMs,
+        simulation: this.init.simulation?.libp2p
       })
       cleanup.unshift(async () => { await libp2p.stop() })
       const log = this.log.child({ peer: libp2p.peerId.toString().slice(-8) })

@@ -9,7 +9,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { TypedEventEmitter } from 'main-event'
-import { BROWSER_CACHE_BYTES, CHUNK_LEAF_BYTES, FRAME_OVERHEAD_BYTES, LOCATE_TIMEOUT_MS, MAX_MANIFEST_BYTES, SWARM_ANNOUNCE_INTERVAL_MS, SWARM_HAVE_ANNOUNCE_DELAY_MS, SWARM_MAX_PEER_CONNECTIONS } from '../constants.ts'
+import { CHUNK_LEAF_BYTES, FRAME_OVERHEAD_BYTES, LOCATE_TIMEOUT_MS, MAX_MANIFEST_BYTES } from '../constants.ts'
 import { FileNotFoundError, UnavailableError, toError } from '../errors.ts'
 import { fastDialer } from '../net/fast-dialer.ts'
 import { hashChunk } from '../content/chunk-hash.ts'
@@ -27,6 +27,15 @@ import type { Logger } from '../logger.ts'
 import type { Manifest } from '../content/manifest.ts'
 import type { Dialer } from '../wire/rpc.ts'
 import type { AbortOptions } from '@libp2p/interface'
+
+/** How often a browser node announces what it holds for a file it watches. */
+export const SWARM_ANNOUNCE_INTERVAL_MS = 2_000
+/** A browser node announces chunks it has just got after this delay (a burst of chunks makes one announce). */
+export const SWARM_HAVE_ANNOUNCE_DELAY_MS = 200
+/** Other browsers a browser node connects to per file. */
+export const SWARM_MAX_PEER_CONNECTIONS = 8
+/** Default memory a browser node keeps for chunks (served to other browsers too). */
+export const BROWSER_CACHE_BYTES = 256 * 1024 * 1024
 
 export interface P2PStats {
   /** Bytes received per source peer id. */

@@ -9,7 +9,6 @@
  * nodes) and asked last from then on. Chunks land in the node's cache, from
  * which it also serves other browsers.
  */
-import { BROWSER_READ_AHEAD_CHUNKS } from '../constants.ts'
 import { chunkLength, chunksForRange } from '../content/manifest.ts'
 import { SourcePool, fetchInOrder } from '../stream/failover.ts'
 import { fetchChunks } from '../stream/get.ts'
@@ -20,6 +19,9 @@ import type { ChunkSource } from '../stream/failover.ts'
 import type { PeerScores } from '../stream/peer-scores.ts'
 import type { Dialer } from '../wire/rpc.ts'
 import type { AbortOptions } from '@libp2p/interface'
+
+/** Chunks a browser node fetches ahead of its player. */
+export const BROWSER_READ_AHEAD_CHUNKS = 3
 
 export type SourceKind = 'peer' | 'storage'
 

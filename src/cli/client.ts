@@ -2,8 +2,11 @@
  * The CLI's client of a node's HTTP API. Any node answers any request, so the
  * CLI talks to one (`--node URL`, env DSM_NODE, default http://127.0.0.1:8080).
  */
-import { CLIENT_TIMEOUT_MS, DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT } from '../constants.ts'
+import { DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT } from '../constants.ts'
 import { NodeUnreachableError, remoteError } from '../errors.ts'
+
+/** Default timeout of a CLI call to a node's HTTP API. */
+export const CLIENT_TIMEOUT_MS = 10_000
 
 export const DEFAULT_NODE_URL = `http://${DEFAULT_HTTP_HOST}:${DEFAULT_HTTP_PORT}`
 

@@ -1,6 +1,8 @@
 /** Original file names and media types travel in manifests and HTTP headers: keep them harmless. */
-import { MAX_FILE_NAME_BYTES } from '../constants.ts'
 import { BadRequestError, InvalidFileNameError } from '../errors.ts'
+
+/** Longest original file name, in UTF-8 bytes (the common file-system limit). */
+export const MAX_FILE_NAME_BYTES = 255
 
 // eslint-disable-next-line no-control-regex
 const FORBIDDEN = /[/\\\u0000-\u001f\u007f]/

@@ -10,8 +10,12 @@
  * Tokens and signatures are compared in constant time.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
-import { DEFAULT_SIGNED_URL_TTL_S, MAX_SIGNED_URL_TTL_S } from '../constants.ts'
 import { BadRequestError, InvalidConfigError, UnauthorizedError, UrlExpiredError, UrlSignatureError } from '../errors.ts'
+
+/** Lifetime of a signed download URL when the signer asks for none. */
+export const DEFAULT_SIGNED_URL_TTL_S = 3_600
+/** Longest lifetime a signed URL may have (a week): a leaked link must die. */
+export const MAX_SIGNED_URL_TTL_S = 7 * 24 * 3_600
 
 export interface AuthInit {
   /** null: the node is open (`--open`), nobody needs a token. */

@@ -3,12 +3,15 @@
  * listening, JSON errors (`{ code, message }`) and shutdown.
  */
 import Fastify from 'fastify'
-import { DRAIN_AFTER_ERROR_TIMEOUT_MS, HTTP_CLOSE_GRACE_MS } from '../constants.ts'
+import { DRAIN_AFTER_ERROR_TIMEOUT_MS } from '../constants.ts'
 import { AddressInUseError, DsmError } from '../errors.ts'
 import { errorAnswer } from './errors.ts'
 import { DEFAULT_HTTP_LIMITS, limitedServer } from './limits.ts'
 import type { HttpLimits } from './limits.ts'
 import type { FastifyInstance, FastifyReply } from 'fastify'
+
+/** Time a graceful stop waits for open HTTP responses before closing them. */
+export const HTTP_CLOSE_GRACE_MS = 2_000
 
 /** Where the HTTP API listens. */
 export interface HttpAddress { host: string, port: number }

@@ -8,13 +8,20 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
-import { BOOTSTRAP_RETRY_MAX_MS, BOOTSTRAP_RETRY_MIN_MS, DIAL_TIMEOUT_MS, MIN_CONNECTED_PEERS } from '../constants.ts'
 import { toError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import type { LocalStatus } from './local-status.ts'
 import type { MembershipView } from './view.ts'
 import type { AbortOptions, Connection, PeerId, Startable } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
+
+/** A node tries to stay connected to at least this many known members. */
+export const MIN_CONNECTED_PEERS = 6
+/** First retry delay when no bootstrap peer answers; doubles up to the max. */
+export const BOOTSTRAP_RETRY_MIN_MS = 250
+export const BOOTSTRAP_RETRY_MAX_MS = 10_000
+/** Default timeout of one dial. */
+export const DIAL_TIMEOUT_MS = 5_000
 
 export interface ConnectivityInit {
   bootstrap: string[]

@@ -5,7 +5,11 @@
  * (and, when it sent them to us itself, rejected so gossipsub scores it down).
  */
 import { LRUCache } from 'lru-cache'
-import { HEARTBEAT_BURST, HEARTBEAT_REFILL_PER_S } from '../constants.ts'
+
+/** Heartbeats a member may send in a burst (joining: several state changes at once). */
+export const HEARTBEAT_BURST = 20
+/** Sustained heartbeats per second a member may send before the excess counts as a flood. */
+export const HEARTBEAT_REFILL_PER_S = 5
 
 interface Bucket { tokens: number, at: number }
 

@@ -5,7 +5,7 @@
  * (`/dsm/members/1.0.0`) so it need not wait for gossip to hear everyone.
  */
 import { TopicValidatorResult } from '@libp2p/gossipsub'
-import { CLOCK_SKEW_WARN_MS, FORGET_OFFLINE_AFTER_MS, LEAVE_NOTICE_TIMEOUT_MS, MEMBERSHIP_TOPIC, REFRESH_VIEW_PEERS, REFRESH_VIEW_TIMEOUT_MS, STATE_REANNOUNCE_DELAYS_MS } from '../constants.ts'
+import { CLOCK_SKEW_WARN_MS, MEMBERSHIP_TOPIC, REFRESH_VIEW_TIMEOUT_MS } from '../constants.ts'
 import { InvalidHeartbeatError, toError } from '../errors.ts'
 import { monotonicNow } from '../util/time.ts'
 import { LeaveAckSchema, LeaveNoticeSchema, MembersRequestSchema, MembersResponseSchema, PROTOCOLS } from '../wire/messages.ts'
@@ -22,6 +22,15 @@ import type { Capacity, LocalStatus } from './local-status.ts'
 import type { GossipSub, Message } from '@libp2p/gossipsub'
 import type { AbortOptions, PeerId, Startable } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
+
+/** A state change is announced again after these delays (each shorter than the heartbeat interval). */
+export const STATE_REANNOUNCE_DELAYS_MS = [1_000, 5_000] as const
+/** How long a leaving node waits for its peers to acknowledge the leave notice. */
+export const LEAVE_NOTICE_TIMEOUT_MS = 1_000
+/** A joining node pulls the views of this many peers before it commits to a group... */
+export const REFRESH_VIEW_PEERS = 8
+/** Members OFFLINE for this long are dropped from the view. */
+export const FORGET_OFFLINE_AFTER_MS = 24 * 60 * 60 * 1000
 
 export interface MembershipInit {
   heartbeatIntervalMs: number

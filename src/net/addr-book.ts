@@ -7,8 +7,10 @@
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
-import { ADDRS_REFRESH_MS } from '../constants.ts'
 import type { PeerStore } from '@libp2p/interface'
+
+/** A member's unchanged heartbeat addresses are written to the peer store again after this long. */
+export const ADDRS_REFRESH_MS = 10 * 60_000
 
 /** Bounded: a node forgets what it wrote for this many peers beyond the newest (it then writes again). */
 const MAX_REMEMBERED_PEERS = 10_000

@@ -28,7 +28,7 @@ import { libp2pLogger } from './libp2p-logger.ts'
 import { peerAuth } from './peer-auth.ts'
 import { allowlistGater, combineGaters } from './private-network.ts'
 import { tolerateYamuxOpenRace } from './yamux-guard.ts'
-import { CONNECTION_PING_INTERVAL_MS, INBOUND_CONNECTION_THRESHOLD, MAX_CONNECTIONS, MAX_PING_STREAMS_PER_CONNECTION, PROTOCOL_PREFIX, RELAY_MAX_RESERVATIONS, YAMUX_MAX_STREAM_WINDOW_BYTES } from '../constants.ts'
+import { PROTOCOL_PREFIX, YAMUX_MAX_STREAM_WINDOW_BYTES } from '../constants.ts'
 import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import type { GossipSub, GossipsubOpts } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
@@ -39,6 +39,16 @@ import type { PeerAuth, ProvenPeers } from './peer-auth.ts'
 import type { Logger } from '../logger.ts'
 import type { ComponentLogger, ConnectionGater, Libp2p, PrivateKey } from '@libp2p/interface'
 import type { Libp2pOptions } from 'libp2p'
+
+/** libp2p's default (5 dials/s per host) refuses many local dials in one host. */
+export const INBOUND_CONNECTION_THRESHOLD = 1_000
+/** How often libp2p's connection monitor pings each connection (its RTT feeds replica choice). */
+export const CONNECTION_PING_INTERVAL_MS = 10_000
+/** Ping streams one connection may have open each way (libp2p's default of 1 fails overlapping pings). */
+export const MAX_PING_STREAMS_PER_CONNECTION = 4
+export const MAX_CONNECTIONS = 400
+/** Browser nodes one storage node relays for (WebRTC signalling between tabs). */
+export const RELAY_MAX_RESERVATIONS = 256
 
 export type DsmServices = {
   identify: Identify

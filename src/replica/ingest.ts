@@ -8,7 +8,7 @@
  */
 import mime from 'mime'
 import { fileTypeFromBuffer } from 'file-type'
-import { DEFAULT_CHUNK_SIZE_BYTES, DEFAULT_MIN_COPIES, MAX_UPLOAD_BYTES } from '../constants.ts'
+import { DEFAULT_CHUNK_SIZE_BYTES, MAX_UPLOAD_BYTES } from '../constants.ts'
 import { InsufficientStorageError, NotAMemberError, QuorumError, toError } from '../errors.ts'
 import { anySignal } from '../util/abort.ts'
 import { monotonicNow } from '../util/time.ts'
@@ -30,6 +30,9 @@ import type { PutHeader, UploadResult } from '../wire/messages.ts'
 import type { Dialer } from '../wire/rpc.ts'
 import type { AbortOptions } from '@libp2p/interface'
 import type { Uint8ArrayList } from 'uint8arraylist'
+
+/** No upload is acknowledged with fewer copies (where the group has that many members): see ingest.ts copyFloor. */
+export const DEFAULT_MIN_COPIES = 2
 
 export interface IngestComponents {
   selfId: string

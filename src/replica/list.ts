@@ -1,6 +1,5 @@
 /** Listing files: each group answers for its own files (`/dsm/list/1.0.0`). */
 import { peerIdFromString } from '@libp2p/peer-id'
-import { MAX_LIST_FILES_PER_GROUP } from '../constants.ts'
 import { toError } from '../errors.ts'
 import { ListRequestSchema, ListResponseSchema, PROTOCOLS } from '../wire/messages.ts'
 import { request } from '../wire/rpc.ts'
@@ -11,6 +10,9 @@ import type { FileIndex } from '../store/file-index.ts'
 import type { FileSummary, ListResponse } from '../wire/messages.ts'
 import type { Dialer } from '../wire/rpc.ts'
 import type { AbortOptions } from '@libp2p/interface'
+
+/** Most files one listing returns (per group). */
+export const MAX_LIST_FILES_PER_GROUP = 10_000
 
 export interface FileListing extends Omit<FileSummary, 'seq'> {
   group: string

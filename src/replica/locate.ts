@@ -15,7 +15,7 @@
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { LRUCache } from 'lru-cache'
-import { LOCATE_CACHE_BYTES, LOCATE_CACHE_TTL_MS, LOCATE_TIMEOUT_MS, LOCATE_WAVE_DELAY_MS, LOCATE_WAVE_PEERS, MAX_MANIFEST_BYTES, FRAME_OVERHEAD_BYTES } from '../constants.ts'
+import { LOCATE_TIMEOUT_MS, MAX_MANIFEST_BYTES, FRAME_OVERHEAD_BYTES } from '../constants.ts'
 import { FileNotFoundError } from '../errors.ts'
 import { anySignal } from '../util/abort.ts'
 import { LocateRequestSchema, LocateResponseSchema, PROTOCOLS } from '../wire/messages.ts'
@@ -33,6 +33,24 @@ import type { LocateResponse } from '../wire/messages.ts'
 import type { Dialer } from '../wire/rpc.ts'
 import type { AbortOptions } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
+
+/** Manifests of remote files kept by the locator (bytes of manifest data). */
+export const LOCATE_CACHE_BYTES = 64 * 1024 * 1024
+/**
+ * How long a node that holds no copy trusts a located manifest before asking
+ * the group again: the bound on how long a deleted file stays readable there
+ * (its chunks may still sit in the chunk cache). One small RPC per file per period.
+ */
+export const LOCATE_CACHE_TTL_MS = 3_000
+/**
+ * Locate asks at most this many peers at once (one per group first): with 67
+ * groups a read asked 67 members, and those questions were most of the CPU of
+ * a read in the 200-node simulation. A file sits in a group taken at random, so
+ * waves of 16 ask about 60 % as many.
+ */
+export const LOCATE_WAVE_PEERS = 16
+/** The next wave starts when the current one has all said no, or after this long (a silent peer must not stall the search). */
+export const LOCATE_WAVE_DELAY_MS = 250
 
 export interface Located {
   manifest: Manifest

@@ -8,7 +8,7 @@
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { Uint8ArrayList } from 'uint8arraylist'
-import { FRAME_OVERHEAD_BYTES, MAX_CONTROL_FRAME_BYTES, MAX_DATA_FRAME_BYTES, TRANSFER_IDLE_TIMEOUT_MS } from '../constants.ts'
+import { FRAME_OVERHEAD_BYTES, MAX_CONTROL_FRAME_BYTES, TRANSFER_IDLE_TIMEOUT_MS } from '../constants.ts'
 import { RemoteError, UnavailableError, remoteError, toError } from '../errors.ts'
 import { IdleTimeout } from '../util/abort.ts'
 import { decodeMessage, encodeMessage } from '../wire/codec.ts'
@@ -19,6 +19,9 @@ import { z } from 'zod'
 import type { PutHeader, UploadResult } from '../wire/messages.ts'
 import type { Dialer } from '../wire/rpc.ts'
 import type { AbortOptions, Stream } from '@libp2p/interface'
+
+/** Raw data frames of an upload stream. */
+export const MAX_DATA_FRAME_BYTES = 1024 * 1024
 
 const AnswerSchema = z.object({ ok: UploadResultSchema.optional(), error: ErrorFrameSchema.optional() })
 const EMPTY = new Uint8Array(0)

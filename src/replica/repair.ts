@@ -14,7 +14,6 @@
  * later repairs draw on first.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
-import { RECRUIT_GRACE_MS } from '../constants.ts'
 import { toError } from '../errors.ts'
 import { monotonicNow } from '../util/time.ts'
 import { compareGroupNames } from '../membership/view.ts'
@@ -25,6 +24,9 @@ import type { LocalStatus } from '../membership/local-status.ts'
 import type { MembershipView, MemberRecord } from '../membership/view.ts'
 import type { Dialer } from '../wire/rpc.ts'
 import type { AbortOptions, Startable } from '@libp2p/interface'
+
+/** A recruit that has not shown up in its new group after this long may be replaced. */
+export const RECRUIT_GRACE_MS = 30_000
 
 export interface RepairInit {
   groupSize: number

@@ -6,7 +6,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { LRUCache } from 'lru-cache'
 import { Queue } from '@libp2p/utils'
-import { MANIFEST_CACHE_ENTRIES, MAX_CONCURRENT_UPLOADS, MAX_QUEUED_UPLOADS, MAX_TRANSFER_STREAMS_PER_PEER, REQUEST_TIMEOUT_MS } from '../constants.ts'
+import { REQUEST_TIMEOUT_MS } from '../constants.ts'
 import { CorruptChunkError, FileNotFoundError, NotAMemberError, UnavailableError, toError } from '../errors.ts'
 import { serveGet } from '../stream/get.ts'
 import { ChunkCache } from '../stream/chunk-cache.ts'
@@ -52,6 +52,15 @@ import type { FileRow } from '../store/file-index.ts'
 import type { Dialer, Registrar } from '../wire/rpc.ts'
 import type { AbortOptions, Startable, Stream } from '@libp2p/interface'
 import type { Uint8ArrayList } from 'uint8arraylist'
+
+/** Concurrent transfer streams (put, replicate, get) per connection, each way. */
+export const MAX_TRANSFER_STREAMS_PER_PEER = 256
+/** Uploads one coordinator runs at once; more wait their turn (their senders are paused). */
+export const MAX_CONCURRENT_UPLOADS = 32
+/** Uploads allowed to wait for a turn before new ones are refused (503). */
+export const MAX_QUEUED_UPLOADS = 4096
+/** Decoded manifests kept in memory for serving reads. */
+export const MANIFEST_CACHE_ENTRIES = 512
 
 export interface ReplicaInit {
   groupSize: number

@@ -10,7 +10,7 @@
  * reachable ACTIVE member's log to its head and has nothing pending.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
-import { SYNC_FETCH_CONCURRENCY, SYNC_FULL_PULL_INTERVAL_MS, SYNC_PAGE_BYTES, SYNC_PAGE_ENTRIES, FRAME_OVERHEAD_BYTES } from '../constants.ts'
+import { FRAME_OVERHEAD_BYTES } from '../constants.ts'
 import { toError } from '../errors.ts'
 import { readChunks } from '../stream/range-reader.ts'
 import { remoteSource } from '../stream/sources.ts'
@@ -27,6 +27,15 @@ import type { LocalStore } from '../store/local-store.ts'
 import type { LogEntry, SyncResponse } from '../wire/messages.ts'
 import type { Dialer } from '../wire/rpc.ts'
 import type { AbortOptions, Startable } from '@libp2p/interface'
+
+/** A member pulls each mate's log at least this often, even when heartbeats say nothing moved. */
+export const SYNC_FULL_PULL_INTERVAL_MS = 10_000
+/** Entries per page of a group-log pull. */
+export const SYNC_PAGE_ENTRIES = 500
+/** Manifest bytes per page of a group-log pull (bounds the answer frame). */
+export const SYNC_PAGE_BYTES = 8 * 1024 * 1024
+/** Files fetched in parallel while catching up. */
+export const SYNC_FETCH_CONCURRENCY = 2
 
 export interface SyncComponents {
   selfId: string

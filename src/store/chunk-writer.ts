@@ -7,11 +7,15 @@
  * they become durable when the caller commits them (one forced write for all).
  */
 import { Queue } from '@libp2p/utils'
-import { CHUNK_WRITE_BACKLOG, CHUNK_WRITE_CONCURRENCY } from '../constants.ts'
 import { toError } from '../errors.ts'
 import type { StagedChunk } from './chunk-store.ts'
 import type { LocalStore, SpaceReservation } from './local-store.ts'
 import type { AbortOptions } from '@libp2p/interface'
+
+/** Chunk writes (write + fsync) one transfer keeps in flight, overlapping disk and network. */
+export const CHUNK_WRITE_CONCURRENCY = 4
+/** Chunks one transfer may hold in memory waiting for the disk (bounds memory per transfer). */
+export const CHUNK_WRITE_BACKLOG = 8
 
 export class ChunkWriter {
   /** Digests written (or being written) by this transfer, pinned against collection. */

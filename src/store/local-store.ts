@@ -11,7 +11,6 @@ import { readFile, readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { TypedEventEmitter } from 'main-event'
 import { toString as toHex, fromString as fromHex } from 'uint8arrays'
-import { CAPACITY_REFRESH_MS } from '../constants.ts'
 import { InsufficientStorageError } from '../errors.ts'
 import { chunkDigest, hashChunk } from '../content/chunk-hash.ts'
 import { HybridClock } from '../content/clock.ts'
@@ -26,6 +25,9 @@ import type { AddOp, ApplyEffect, DeleteOp, FileRow } from './file-index.ts'
 import type { PreparedUpload, UploadKey } from './prepared.ts'
 import type { Manifest } from '../content/manifest.ts'
 import type { SizeSpec } from '../util/size.ts'
+
+/** How long a statfs of the data disk is trusted (writes in between are counted locally). */
+export const CAPACITY_REFRESH_MS = 1_000
 
 /** The data disk's size and free bytes (statfs). */
 export interface Capacity { total: number, free: number }

@@ -10,12 +10,15 @@
  * source that sent bad bytes is reported (`onBadChunk`: the node's
  * PeerScores), so later reads ask it last.
  */
-import { MAX_STALL_RETRIES, STALL_TIMEOUT_MS } from '../constants.ts'
+import { STALL_TIMEOUT_MS } from '../constants.ts'
 import { FileNotFoundError, UnavailableError, toError } from '../errors.ts'
 import { IdleTimeout } from '../util/abort.ts'
 import type { Chunk } from './get.ts'
 import type { Manifest } from '../content/manifest.ts'
 import type { AbortOptions } from '@libp2p/interface'
+
+/** Times one read goes back to replicas that only stalled, once all replicas failed it. */
+export const MAX_STALL_RETRIES = 2
 
 export interface ChunkSource {
   /** 'local' or a peer id. */

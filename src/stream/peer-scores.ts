@@ -5,7 +5,13 @@
  * round trip (and a failover) every time. A penalty decays with a half-life,
  * so a replica whose disk was repaired earns its place back by itself.
  */
-import { PEER_SCORE_AVOID_BELOW, PEER_SCORE_BAD_CHUNK, PEER_SCORE_HALF_LIFE_MS } from '../constants.ts'
+
+/** Several peers this misbehaving (failed verifications) are tried last on reads. */
+export const PEER_SCORE_AVOID_BELOW = -10
+/** Penalty for one chunk that failed verification: one strike puts a peer below the threshold. */
+export const PEER_SCORE_BAD_CHUNK = -20
+/** Half-life of a peer's penalty: a replica whose disk was repaired is trusted again. */
+export const PEER_SCORE_HALF_LIFE_MS = 10 * 60_000
 
 interface Entry { score: number, at: number }
 

@@ -13,7 +13,7 @@
  * through the node's ChunkCache: a cached chunk is not fetched, and a chunk
  * another reader is already fetching is waited for, not fetched twice.
  */
-import { MAX_PARALLEL_SOURCES, READ_AHEAD_CHUNKS_PER_SOURCE, SEGMENT_CHUNKS } from '../constants.ts'
+import { MAX_PARALLEL_SOURCES } from '../constants.ts'
 import { UnavailableError, toError } from '../errors.ts'
 import { chunkLength, chunksForRange } from '../content/manifest.ts'
 import { raceSignal } from '../util/abort.ts'
@@ -23,6 +23,11 @@ import { SourcePool, fetchInOrder } from './failover.ts'
 import type { ChunkSource } from './failover.ts'
 import type { Manifest } from '../content/manifest.ts'
 import type { AbortOptions } from '@libp2p/interface'
+
+/** Consecutive chunks fetched from one replica in one request (a segment). */
+export const SEGMENT_CHUNKS = 4
+/** Chunks a remote read fetches ahead of the consumer (per replica in use, at most 3 replicas). */
+export const READ_AHEAD_CHUNKS_PER_SOURCE = 4
 
 export interface RemoteReadOptions extends AbortOptions {
   cache: ChunkCache

@@ -6,8 +6,15 @@
  * Entries expire after SWARM_TTL_MS without an announce. Only the announcing
  * peer itself (authenticated by the connection) can add or remove its entry.
  */
-import { SWARM_ANSWER_PEERS, SWARM_MAX_FILES, SWARM_MAX_PEERS_PER_FILE, SWARM_TTL_MS } from '../constants.ts'
 import type { SwarmAnnounce, SwarmPeers } from '../wire/messages.ts'
+
+/** A browser watching a file is forgotten by the swarm registry after this long without an announce. */
+export const SWARM_TTL_MS = 30_000
+/** Viewers a storage node tracks per file, and files it tracks. */
+export const SWARM_MAX_PEERS_PER_FILE = 256
+export const SWARM_MAX_FILES = 10_000
+/** Peers a swarm answer lists (the freshest first). */
+export const SWARM_ANSWER_PEERS = 16
 
 interface Entry { addrs: string[], have: Uint8Array, at: number }
 

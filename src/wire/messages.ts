@@ -5,9 +5,13 @@
  */
 import { z } from 'zod'
 import { NODE_STATES } from './state.ts'
-import {
-  GROUP_NAME_MAX_CHARS, HEARTBEAT_MAX_ADDRS, HEARTBEAT_MAX_BYTES, MAX_CHUNK_SIZE_BYTES, MAX_MANIFEST_BYTES, MAX_UPLOAD_BYTES, MULTIADDR_MAX_CHARS, PROTOCOL_PREFIX
-} from '../constants.ts'
+import { HEARTBEAT_MAX_BYTES, MAX_CHUNK_SIZE_BYTES, MAX_MANIFEST_BYTES, MAX_UPLOAD_BYTES, PROTOCOL_PREFIX } from '../constants.ts'
+
+/** At most this many addresses in one heartbeat (and this long each). */
+export const HEARTBEAT_MAX_ADDRS = 32
+export const MULTIADDR_MAX_CHARS = 512
+/** Longest group name accepted (names are also DHT keys and path-free). */
+export const GROUP_NAME_MAX_CHARS = 64
 
 export const PROTOCOLS = {
   /** Request a peer's membership view (join and partition heal). */

@@ -5,12 +5,16 @@
  * Protocols that stream (put, get, sync) use ./frames.ts directly.
  */
 import { z } from 'zod'
-import { DRAIN_AFTER_ERROR_TIMEOUT_MS, MAX_CONTROL_FRAME_BYTES, MAX_INBOUND_STREAMS_PER_PEER, MAX_OUTBOUND_STREAMS_PER_PEER, REQUEST_TIMEOUT_MS } from '../constants.ts'
+import { DRAIN_AFTER_ERROR_TIMEOUT_MS, MAX_CONTROL_FRAME_BYTES, REQUEST_TIMEOUT_MS } from '../constants.ts'
 import { DsmError, UnavailableError, remoteError, toError } from '../errors.ts'
 import { decodeMessage, encodeMessage } from './codec.ts'
 import { FrameReader, writeFrame } from './frames.ts'
 import type { AbortOptions, PeerId, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
+
+/** Concurrent inbound streams of one dsm protocol per connection. */
+export const MAX_INBOUND_STREAMS_PER_PEER = 32
+export const MAX_OUTBOUND_STREAMS_PER_PEER = 64
 
 export interface Dialer {
   dialProtocol(peer: PeerId | Multiaddr, protocols: string | string[], options?: AbortOptions): Promise<Stream>

@@ -48,7 +48,7 @@ describe('HTTP API', () => {
     const c = await createSimCluster({ nodes: 1 })
     try {
       const config = { ...c.config(0), dataDir: `${c.root}/never-created`, http: { host: '127.0.0.1', port } }
-      const node = new DsmNode({ config, transport: 'memory' })
+      const node = new DsmNode({ config, simulation: { transport: 'memory' } })
       const err = await node.start().catch((e: Error) => e)
       expect(err).toMatchObject({ name: 'AddressInUseError', message: expect.stringContaining(`127.0.0.1:${port}`) })
       expect(node.isStarted()).toBe(false)

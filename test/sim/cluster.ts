@@ -214,16 +214,18 @@ export class SimCluster {
     const level = process.env.DSM_SIM_LOG_LEVEL as LogLevel | undefined
     const node = new DsmNode({
       config: this.config(index),
-      transport: 'memory',
-      memoryLatencyMs: this.init.latencyMs,
-      dhtInitialQuerySelfIntervalMs: 50,
-      simulation: this.init.simulation,
+      simulation: {
+        transport: 'memory',
+        memoryLatencyMs: this.init.latencyMs,
+        dhtInitialQuerySelfIntervalMs: 50,
+        libp2p: this.init.simulation,
+        connectionGater: {
+          denyDialPeer: (peer: PeerId) => this.isCut(index, peer),
+          denyInboundEncryptedConnection: (peer: PeerId) => this.isCut(index, peer)
+        }
+      },
       http: this.init.http,
-      logger: level != null ? createLogger(level, { sim: index }) : silentLogger,
-      connectionGater: {
-        denyDialPeer: (peer: PeerId) => this.isCut(index, peer),
-        denyInboundEncryptedConnection: (peer: PeerId) => this.isCut(index, peer)
-      }
+      logger: level != null ? createLogger(level, { sim: index }) : silentLogger
     })
     await node.start()
     this.running[index] = node
