@@ -22,14 +22,18 @@ export async function * readChunks (manifest: Manifest, first: number, last: num
   yield * fetchInOrder(manifest, first, last, first * manifest.chunkSize, to, new SourcePool(sources), options)
 }
 
-/** Yield the bytes of [offset, offset + length) (length already clipped to the file). */
+/**
+ * Yield the bytes of [offset, offset + length) (length already clipped to the file). Sources are asked for
+ * exactly that range: the first and last chunks come as the leaves that cover it (a 64 KiB seek reads and
+ * checks 64–128 KiB, not two whole chunks).
+ */
 export async function * readRange (manifest: Manifest, offset: number, length: number, sources: ChunkSource[], options: ReadRangeOptions = {}): AsyncGenerator<Uint8Array> {
   if (length <= 0) return
   const { first, last } = chunksForRange(manifest, offset, length)
-  yield * sliceChunks(manifest, offset, length, readChunks(manifest, first, last, sources, options))
+  yield * sliceChunks(manifest, offset, length, fetchInOrder(manifest, first, last, offset, offset + length, new SourcePool(sources), options))
 }
 
-/** Cut whole chunks (in order) down to the bytes of [offset, offset + length). */
+/** Cut chunks (in order; whole, or leaves of them: see Chunk.start) down to the bytes of [offset, offset + length). */
 export async function * sliceChunks (manifest: Manifest, offset: number, length: number, chunks: AsyncIterable<Chunk>): AsyncGenerator<Uint8Array> {
   const end = offset + length
   for await (const chunk of chunks) {

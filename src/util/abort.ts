@@ -3,7 +3,9 @@ import { TimeoutError, toError } from '../errors.ts'
 
 /** AbortSignal.any over the signals that are set. */
 export function anySignal (...signals: Array<AbortSignal | undefined>): AbortSignal {
-  return AbortSignal.any(signals.filter((s): s is AbortSignal => s != null))
+  const set = signals.filter((s): s is AbortSignal => s != null)
+  // AbortSignal.any makes a dependent signal that its sources track until it is collected: not for one source.
+  return set.length === 1 ? set[0] as AbortSignal : AbortSignal.any(set)
 }
 
 /**
