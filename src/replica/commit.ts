@@ -24,7 +24,9 @@
  * `--write-quorum N` acknowledges after N copies; members that prepare later
  * commit when they do ("the others follow").
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import { InsufficientStorageError, QuorumError, toError } from '../errors.ts'
+import type { AbortOptions } from '@libp2p/interface'
 /** One member's part in an upload, as the quorum sees it (a replication stream, or a put on a channel). */
 export interface CopyAttempt {
   readonly peer: string
@@ -32,6 +34,36 @@ export interface CopyAttempt {
   readonly prepared: boolean
   /** Why it dropped out, if it did. */
   readonly failure?: Error
+  /** Tell the member the decision (only once it prepared). */
+  decide(commit: boolean, options: AbortOptions): Promise<void>
+}
+
+/** How long one decision may take to send; a failed upload also waits this long for members still preparing. */
+export const DECISION_TIMEOUT_MS = 2_000
+
+const within = (): AbortOptions => ({ signal: AbortSignal.timeout(DECISION_TIMEOUT_MS) })
+
+/**
+ * The upload committed: the copies of the quorum hear it now, those still
+ * preparing once they are done ("the others follow"). A decision that does not
+ * arrive is recovered by the member's resolver, or the group's sync.
+ */
+export function announceCommit<T extends CopyAttempt> (copies: T[], prepares: Array<Promise<void>>, ready: T[]): void {
+  copies.forEach((copy, i) => {
+    const tell = async (): Promise<void> => copy.decide(true, within())
+    void (ready.includes(copy) ? tell() : prepares[i]?.then(tell))?.catch(() => {})
+  })
+}
+
+/**
+ * The upload failed: members still preparing get a bounded wait and our own
+ * prepare its end, so that every copy that prepared hears the abort now rather
+ * than from its resolver later; then each of them is told to drop it.
+ */
+export async function announceAbort (copies: CopyAttempt[], prepares: Array<Promise<void>>, local: Promise<void> | undefined): Promise<void> {
+  await Promise.race([Promise.allSettled(prepares), sleep(DECISION_TIMEOUT_MS, undefined, { ref: false })])
+  await local?.catch(() => {})
+  await Promise.allSettled(copies.filter(c => c.prepared).map(async c => c.decide(false, within())))
 }
 
 export interface QuorumPlan {

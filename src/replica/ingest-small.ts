@@ -9,27 +9,41 @@ import { NotAMemberError, QuorumError, toError } from '../errors.ts'
 import { monotonicNow } from '../util/time.ts'
 import { hashChunk } from '../content/chunk-hash.ts'
 import { chunkStream } from '../content/chunker.ts'
-import { prepareQuorum } from './commit.ts'
+import { announceAbort, announceCommit, prepareQuorum } from './commit.ts'
 import { createManifest } from '../content/manifest.ts'
-import type { Channels } from './channel.ts'
+import type { Channel, Channels } from './channel.ts'
 import type { CopyAttempt, QuorumPlan } from './commit.ts'
 import type { IngestComponents } from './ingest.ts'
 import type { SpaceReservation } from '../store/local-store.ts'
-import type { PutHeader, UploadResult } from '../wire/messages.ts'
+import type { ChannelPut, PutHeader, UploadResult } from '../wire/messages.ts'
 import type { AbortOptions } from '@libp2p/interface'
 import type { Uint8ArrayList } from 'uint8arraylist'
-
-/** How long a failed upload waits for members still preparing, to tell them to drop it. */
-const ABORT_WAIT_MS = 2_000
 
 class ChannelCopy implements CopyAttempt {
   readonly peer: string
   prepared = false
   failure?: Error
-  u?: number
+  private readonly channel: Channel
+  private u?: number
 
-  constructor (peer: string) {
+  constructor (channels: Channels, peer: string) {
     this.peer = peer
+    this.channel = channels.to(peer)
+  }
+
+  async put (req: Omit<ChannelPut, 'u'>, options: AbortOptions): Promise<void> {
+    try {
+      this.u = await this.channel.put(req, options)
+      this.prepared = true
+    } catch (err) {
+      this.failure = toError(err)
+      throw err
+    }
+  }
+
+  async decide (commit: boolean): Promise<void> {
+    // Nothing waits for a decision on the channel: one that is lost is recovered by the member's resolver.
+    if (this.u != null) this.channel.decide(this.u, commit)
   }
 }
 
@@ -60,7 +74,7 @@ export async function ingestSmall (c: IngestComponents & { channels: Channels },
   const ts = c.store.clock.next(c.store.index.get(id)?.ts)
   const key = { id, ts, origin: c.selfId }
   const prepare = { manifest: manifest.bytes, createdAt, ts, origin: c.selfId, copies: plan.copies, members: up.targets }
-  const copies = up.targets.map(peer => new ChannelCopy(peer))
+  const copies = up.targets.map(peer => new ChannelCopy(c.channels, peer))
   for (const d of chunks) c.store.pin(d)
   let localPrepared = false
   let committed = false
@@ -72,30 +86,14 @@ export async function ingestSmall (c: IngestComponents & { channels: Channels },
       await c.store.prepare({ ...key, group: header.group, manifest: manifest.bytes, createdAt, copies: plan.copies, members: up.targets, at: monotonicNow() }, staged, manifest)
       localPrepared = true
     })()
-    prepares = copies.map(async copy => {
-      try {
-        copy.u = await c.channels.to(copy.peer).put({ group: header.group, chunkSize, chunk: data, prepare }, options)
-        copy.prepared = true
-      } catch (err) {
-        copy.failure = toError(err)
-        throw err
-      }
-    })
+    prepares = copies.map(async copy => copy.put({ group: header.group, chunkSize, chunk: data, prepare }, options))
     const ready = await prepareQuorum(local, copies, prepares, plan)
     await c.store.commitPrepared(key)
     committed = true
-    for (const copy of copies) {
-      if (ready.includes(copy)) c.channels.to(copy.peer).decide(copy.u as number, true)
-      // Members still preparing follow: they commit when they are done.
-      else void prepares[copies.indexOf(copy)]?.then(() => { c.channels.to(copy.peer).decide(copy.u as number, true) }, () => {})
-    }
+    announceCommit(copies, prepares, ready)
     return { id, size: data.byteLength, name: manifest.name, mime: manifest.mime, group: header.group, createdAt, replicas: [c.selfId, ...ready.map(r => r.peer)] }
   } catch (err) {
-    // Members still preparing finish first (bounded), so that every one that prepared hears the abort now.
-    await Promise.race([Promise.allSettled(prepares), new Promise(resolve => { setTimeout(resolve, ABORT_WAIT_MS).unref() })])
-    // Our own prepare may still be writing (a member failed first): it must end before we can drop it.
-    await local?.catch(() => {})
-    for (const copy of copies) if (copy.prepared) c.channels.to(copy.peer).decide(copy.u as number, false)
+    await announceAbort(copies, prepares, local)
     if (localPrepared && !committed) await c.store.abortPrepared(key).catch(e => { c.logger.warn({ err: toError(e).message }, 'could not drop a prepared upload; the resolver will') })
     throw err
   } finally {

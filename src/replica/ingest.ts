@@ -14,7 +14,7 @@ import { anySignal } from '../util/abort.ts'
 import { monotonicNow } from '../util/time.ts'
 import { chunkStream } from '../content/chunker.ts'
 import { hashChunk } from '../content/chunk-hash.ts'
-import { outOfSpace, prepareQuorum } from './commit.ts'
+import { announceAbort, announceCommit, outOfSpace, prepareQuorum } from './commit.ts'
 import { ingestSmall } from './ingest-small.ts'
 import type { Channels } from './channel.ts'
 import { createManifest } from '../content/manifest.ts'
@@ -70,9 +70,6 @@ export async function detectMime (name: string, head: Uint8Array | undefined): P
   }
   return 'application/octet-stream'
 }
-
-/** How long a decision may take to reach a member (it needs no answer; a lost one is recovered). */
-const DECISION_TIMEOUT_MS = 2_000
 
 interface Plan { targets: string[], mustStore: Set<string>, copies: number, reservation?: SpaceReservation }
 
@@ -184,21 +181,10 @@ export async function ingest (c: IngestComponents, header: PutHeader, source: As
     // Committed: `copies` durable prepared records exist. Turning them into the file needs no forced write.
     await c.store.commitPrepared(key)
     committed = true
-    for (const s of ready) s.decide(true, { signal: AbortSignal.timeout(DECISION_TIMEOUT_MS) }).catch(() => { /* the member's resolver asks us */ })
-    // Members still preparing follow: they commit when they are done (or, failing that, through their resolver or sync).
-    const late = sessions.filter(s => !ready.includes(s))
-    for (const [i, s] of sessions.entries()) {
-      if (!late.includes(s)) continue
-      prepares[i]?.then(async () => s.decide(true, { signal: AbortSignal.timeout(DECISION_TIMEOUT_MS) })).catch(() => { /* the group converges through sync */ })
-    }
+    announceCommit(sessions, prepares, ready)
     return { id, size, name: manifest.name, mime: manifest.mime, group: header.group, createdAt, replicas: [c.selfId, ...ready.map(s => s.peer)] }
   } catch (err) {
-    // Members still preparing finish first (a bounded wait), so that every member that prepared hears the abort
-    // now rather than from its resolver later; then they drop what they prepared, and so do we.
-    await Promise.race([Promise.allSettled(prepares), new Promise(resolve => { setTimeout(resolve, DECISION_TIMEOUT_MS).unref() })])
-    // Our own prepare may still be writing (a member failed first): it must end before we can drop it.
-    await local?.catch(() => {})
-    await Promise.allSettled(sessions.filter(s => s.prepared).map(async s => s.decide(false, { signal: AbortSignal.timeout(DECISION_TIMEOUT_MS) })))
+    await announceAbort(sessions, prepares, local)
     controller.abort(err)
     for (const s of sessions) s.abort(toError(err))
     if (key != null && localPrepared && !committed) await c.store.abortPrepared(key).catch(e => { c.logger.warn({ err: toError(e).message }, 'could not drop a prepared upload; the resolver will') })
