@@ -220,22 +220,22 @@ export class ReplicaService implements Startable {
       }
       this.c.logger.info({ source: source.id.slice(-8), err: err.message }, 'replica failed mid-read; moving on')
     }
-    if (this.c.store.index.get(manifest.id.toString())?.state === 'present') {
-      return this.notFoundIfDeleted(located, readRange(manifest, offset, length, [localSource(this.c.store), ...remote], { ...options, stallTimeoutMs: this.init.stallTimeoutMs, onSourceFailed }), options)
-    }
-    return this.notFoundIfDeleted(located, sliceChunks(manifest, offset, length, readRemoteChunks(manifest, offset, length, remote, {
-      ...options,
-      cache: this.cache,
-      parallelSources: Math.max(1, Math.min(this.init.readSources, trusted)),
-      stallTimeoutMs: this.init.stallTimeoutMs,
-      onSourceFailed,
-      onFetched: (_source, bytes) => { this.counters.fetchedBytes += bytes }
-    })), options)
+    const bytes = this.c.store.index.get(manifest.id.toString())?.state === 'present'
+      ? readRange(manifest, offset, length, [localSource(this.c.store), ...remote], { ...options, stallTimeoutMs: this.init.stallTimeoutMs, onSourceFailed })
+      : sliceChunks(manifest, offset, length, readRemoteChunks(manifest, offset, length, remote, {
+        ...options,
+        cache: this.cache,
+        parallelSources: Math.max(1, Math.min(this.init.readSources, trusted)),
+        stallTimeoutMs: this.init.stallTimeoutMs,
+        onSourceFailed,
+        onFetched: (_source, bytes) => { this.counters.fetchedBytes += bytes }
+      }))
+    return this.notFoundIfDeleted(located, bytes, options)
   }
 
   /**
-   * A read whose every source failed: if the file was deleted meanwhile (a replica that loses the chunks mid-answer
-   * can only reset its stream), that is a 404, not a 503 to retry. Asked of the group only when a read failed.
+   * A read whose every source failed: if the file was deleted meanwhile (the chunks go with it, here or on a
+   * replica, which can then only reset its stream), that is a 404, not a 503 to retry. Asked only when a read failed.
    */
   private async * notFoundIfDeleted (located: Located, source: AsyncIterable<Uint8Array>, options: AbortOptions): AsyncGenerator<Uint8Array> {
     try {

@@ -25,14 +25,8 @@ export function localSource (store: LocalStore): ChunkSource {
         const chunkStart = index * manifest.chunkSize
         const from = Math.max(0, offset - chunkStart)
         const to = Math.min(chunkLength(manifest, index), offset + length - chunkStart)
-        try {
-          const bytes = await store.readChunk(manifest.chunks[index] as Uint8Array, { from, to })
-          return { index, data: bytes.data, start: bytes.start }
-        } catch (err) {
-          // A delete that lands mid-read takes the chunks with it: that read ends in "not found" (404), like the replicas'.
-          if (store.index.get(manifest.id.toString())?.state !== 'present') throw new FileNotFoundError(`${manifest.id.toString()} was deleted while it was read`)
-          throw err
-        }
+        const bytes = await store.readChunk(manifest.chunks[index] as Uint8Array, { from, to })
+        return { index, data: bytes.data, start: bytes.start }
       }
       // The next chunks are read while this one is sent: the disk and the socket work at once.
       const ahead: Array<Promise<Chunk>> = []
