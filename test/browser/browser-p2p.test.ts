@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { MEDIA_DIR, chromiumUnavailable, launchChromium, mediaUnavailable } from '../sim/browser.ts'
 import { dsm, eventually, startProcNode } from '../sim/proc.ts'
 import type { ProcNode } from '../sim/proc.ts'
@@ -110,6 +110,11 @@ describe.skipIf(skip != null)('browser nodes', () => {
     id = (await dsm(['upload', SAMPLE, '--node', nodes[0]?.url ?? ''])).stdout.trim()
     browser = await launchChromium()
   }, 120_000)
+
+  // Tabs of a test that failed halfway must not stay in the swarm: the next test counts where its bytes came from.
+  afterEach(async () => {
+    await Promise.all(browser?.contexts().map(async c => c.close()) ?? [])
+  })
 
   afterAll(async () => {
     await browser?.close()
