@@ -104,8 +104,9 @@ describe('repair', () => {
       }
       // `dsm groups` shows it: three ACTIVE members and the lost one OFFLINE.
       // Asked of node 1: wait until its own view shows both (views converge by gossip, each at its pace).
-      await c.waitFor(() => c.node(1).membership.view.get(c.peerId(3))?.state === 'ACTIVE' && c.node(1).membership.view.get(c.peerId(2))?.state === 'OFFLINE',
-        { message: 'node 1 sees the recruit ACTIVE and the lost member OFFLINE' })
+      const seenBy1 = (i: number): string => c.node(1).membership.view.get(c.peerId(i))?.state ?? 'absent'
+      await c.waitFor(() => seenBy1(3) === 'ACTIVE' && seenBy1(2) === 'OFFLINE', { message: 'node 1 sees the recruit ACTIVE and the lost member OFFLINE', timeoutMs: 30_000 })
+        .catch((err: unknown) => { throw new Error(`${(err as Error).message} (it sees the recruit ${seenBy1(3)}, the lost member ${seenBy1(2)})`) })
       const groups = await (await fetch(`${url(c, 1)}/api/groups`)).json() as Array<{ name: string, health: { state: string, active: number }, members: Array<{ peerId: string, state: string }> }>
       expect(groups.find(g => g.name === 'g1')?.health).toMatchObject({ state: 'healthy', active: 3, target: 3, offline: 1 })
       const g1 = groups.find(g => g.name === 'g1')?.members ?? []
