@@ -10,6 +10,8 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Two cores: run files in parallel two at a time, tests within a file in order.
     pool: 'forks',
+    // The leak check (test/hermetic.ts) collects the heap after each file.
+    execArgv: ['--expose-gc'],
     maxWorkers: 2,
     fileParallelism: true
   }

@@ -147,6 +147,13 @@ export class CorruptChunkError extends DsmError {
   static override name = 'CorruptChunkError'
   override name = 'CorruptChunkError'
   override code = 'ERR_CORRUPT_CHUNK'
+  /** The stored copy that failed, when it was one of ours (volume 0: inline). */
+  readonly at?: { volume: number, offset: number }
+
+  constructor (message: string, options: ErrorOptions & { at?: { volume: number, offset: number } } = {}) {
+    super(message, options)
+    if (options.at != null) this.at = options.at
+  }
 }
 
 /** No replica could serve the request right now. */
@@ -222,4 +229,36 @@ export function remoteError (code: string, message: string): RemoteError {
   const err = new RemoteError(message)
   err.code = code
   return err
+}
+
+/** The store was stopped (or never started) while an operation needed it. */
+export class StoreStoppedError extends DsmError {
+  static override name = 'StoreStoppedError'
+  override name = 'StoreStoppedError'
+  override code = 'ERR_STORE_STOPPED'
+}
+
+/**
+ * A forced write (fdatasync) failed. After such a failure the kernel may have
+ * dropped the unwritten pages, so a retry proves nothing: the file refuses
+ * every later sync, and what waited on it is not acknowledged.
+ */
+export class DiskSyncError extends DsmError {
+  static override name = 'DiskSyncError'
+  override name = 'DiskSyncError'
+  override code = 'ERR_DISK_SYNC'
+}
+
+/** Another process already runs a node on this data directory. */
+export class DataDirLockedError extends DsmError {
+  static override name = 'DataDirLockedError'
+  override name = 'DataDirLockedError'
+  override code = 'ERR_DATA_DIR_LOCKED'
+}
+
+/** A chunk this node does not (or no longer) store was asked for. */
+export class ChunkNotStoredError extends DsmError {
+  static override name = 'ChunkNotStoredError'
+  override name = 'ChunkNotStoredError'
+  override code = 'ERR_CHUNK_NOT_STORED'
 }

@@ -30,6 +30,7 @@ import { guardedRegistrar } from '../net/guarded-registrar.ts'
 import { HeartbeatSeal } from '../membership/seal.ts'
 import { NodeStateFile } from '../membership/node-state.ts'
 import { ProvenPeers } from '../net/peer-auth.ts'
+import type { ChunkLocation } from '../store/chunk-store.ts'
 import type { ClusterKeys } from '../net/cluster-secret.ts'
 import { loadOrCreateIdentity } from '../net/identity.ts'
 import { parseAllowlist, loadSwarmKey } from '../net/private-network.ts'
@@ -158,11 +159,11 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
       // Where an older version kept the group: the database's meta table (read once, then node.json).
       const state = await NodeStateFile.open(config.dataDir, () => aside != null ? readLegacyGroup(aside) : { group: db.getMeta('group'), spare: db.getMeta('spare') === '1' })
       const capacity = async (): Promise<Capacity> => diskCapacity(config.dataDir)
-      const store = new LocalStore({ db, dataDir: config.dataDir, reserve: config.reserve, capacity, volumeMaxBytes: config.volumeSize })
+      const store = new LocalStore({ db, dataDir: config.dataDir, reserve: config.reserve, capacity, volumes: { maxBytes: config.volumeSize } })
       const report = await store.start({ rebuilding: config.rebuild })
       cleanup.unshift(async () => { await store.stop() })
       // Background care of the disk: reclaim deleted space, re-hash what is stored.
-      const corrupt = (digest: Uint8Array): void => { store.chunkCorrupt(digest) }
+      const corrupt = (digest: Uint8Array, at: ChunkLocation): void => { store.chunkCorrupt(digest, at) }
       const compaction = new Compaction({ chunks: store.chunks, db, logger: this.log, corrupt }, { intervalMs: config.compactIntervalMs, bytesPerS: config.compactRate })
       const scrub = new Scrub({ chunks: store.chunks, logger: this.log, corrupt }, { bytesPerS: config.scrubRate })
       await compaction.start()

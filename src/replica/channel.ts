@@ -28,6 +28,7 @@ import { decodeManifest } from '../content/manifest.ts'
 import type { Logger } from '../logger.ts'
 import type { LocalStatus } from '../membership/local-status.ts'
 import type { LocalStore } from '../store/local-store.ts'
+import type { StagedChunk } from '../store/chunk-store.ts'
 import type { UploadKey } from '../store/prepared.ts'
 import type { ChannelAnswer, ChannelPut } from '../wire/messages.ts'
 import type { Dialer } from '../wire/rpc.ts'
@@ -201,11 +202,13 @@ async function prepareOne (c: ChannelServerComponents, put: ChannelPut): Promise
   }
   const key = { id: manifest.id.toString(), ts: put.prepare.ts, origin: put.prepare.origin }
   c.store.pin(hashed.digest)
+  let staged: StagedChunk[] = []
   try {
-    const staged = c.store.chunks.has(hashed.digest) ? [] : [await c.store.putChunk(hashed.digest, put.chunk, undefined, hashed.leaves)]
+    staged = c.store.chunks.has(hashed.digest) ? [] : [await c.store.putChunk(hashed.digest, put.chunk, undefined, hashed.leaves)]
     await c.store.prepare({ ...key, group: put.group, manifest: manifest.bytes, createdAt: put.prepare.createdAt, copies: put.prepare.copies, members: put.prepare.members, at: monotonicNow() }, staged, manifest)
   } finally {
     c.store.unpin([hashed.digest])
+    c.store.chunks.discard(staged) // a no-op once indexed; else its volume may be compacted again
   }
   return key
 }

@@ -76,6 +76,7 @@ export async function ingestSmall (c: IngestComponents & { channels: Channels },
   const prepare = { manifest: manifest.bytes, createdAt, ts, origin: c.selfId, copies: plan.copies, members: up.targets }
   const copies = up.targets.map(peer => new ChannelCopy(c.channels, peer))
   for (const d of chunks) c.store.pin(d)
+  const endDeciding = c.store.beginDeciding(key)
   let localPrepared = false
   let committed = false
   let prepares: Array<Promise<void>> = []
@@ -83,7 +84,11 @@ export async function ingestSmall (c: IngestComponents & { channels: Channels },
   try {
     local = (async () => {
       const staged = chunks.length === 0 || c.store.chunks.has(hashed.digest) ? [] : [await c.store.putChunk(hashed.digest, data, up.reservation, hashed.leaves)]
-      await c.store.prepare({ ...key, group: header.group, manifest: manifest.bytes, createdAt, copies: plan.copies, members: up.targets, at: monotonicNow() }, staged, manifest)
+      try {
+        await c.store.prepare({ ...key, group: header.group, manifest: manifest.bytes, createdAt, copies: plan.copies, members: up.targets, at: monotonicNow() }, staged, manifest)
+      } finally {
+        c.store.chunks.discard(staged) // a no-op once indexed; else its volume may be compacted again
+      }
       localPrepared = true
     })()
     prepares = copies.map(async copy => copy.put({ group: header.group, chunkSize, chunk: data, prepare }, options))
@@ -97,6 +102,7 @@ export async function ingestSmall (c: IngestComponents & { channels: Channels },
     if (localPrepared && !committed) await c.store.abortPrepared(key).catch(e => { c.logger.warn({ err: toError(e).message }, 'could not drop a prepared upload; the resolver will') })
     throw err
   } finally {
+    endDeciding()
     c.store.unpin(chunks)
     if (!committed) await c.store.collect(chunks).catch(() => {})
   }

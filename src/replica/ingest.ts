@@ -140,6 +140,7 @@ export async function ingest (c: IngestComponents, header: PutHeader, source: As
   let local: Promise<void> | undefined
   let localPrepared = false
   let committed = false
+  let endDeciding = (): void => {}
   try {
     if (unreachable.some(p => mustStore.has(p)) || sessions.length + 1 < copies) {
       const why = opened.flatMap((r, i) => r.status === 'rejected' ? [`${targets[i]?.slice(-8) ?? '?'}: ${toError(r.reason).message}`] : [])
@@ -171,6 +172,7 @@ export async function ingest (c: IngestComponents, header: PutHeader, source: As
     const createdAt = Date.now()
     const ts = c.store.clock.next(c.store.index.get(id)?.ts)
     key = { id, ts, origin: c.selfId }
+    endDeciding = c.store.beginDeciding(key)
     const members = sessions.map(s => s.peer)
     const frame = { manifest: manifest.bytes, createdAt, ts, origin: c.selfId, copies, members }
     // Every copy prepares at once — ours and the members' — each with one forced write (./commit.ts).
@@ -190,6 +192,7 @@ export async function ingest (c: IngestComponents, header: PutHeader, source: As
     if (key != null && localPrepared && !committed) await c.store.abortPrepared(key).catch(e => { c.logger.warn({ err: toError(e).message }, 'could not drop a prepared upload; the resolver will') })
     throw err
   } finally {
+    endDeciding()
     await writer.flush().catch(() => {}) // let queued writes settle before collecting
     writer.release()
     reservation?.release()

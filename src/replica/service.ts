@@ -319,7 +319,8 @@ export class ReplicaService implements Startable {
     await stream(PROTOCOLS.get, async (s) => {
       await serveGet({
         chunks: {
-          manifestOf: async (id) => store.index.get(id)?.state === 'present' ? this.manifestOf(id) : undefined,
+          // A pending copy serves the chunks it still holds: two copies each missing a different chunk heal each other.
+          manifestOf: async (id) => { const s = store.index.get(id)?.state; return s === 'present' || s === 'pending' ? this.manifestOf(id) : undefined },
           readChunk: async (digest, range) => store.readChunk(digest, range)
         },
         status: this.c.status,
@@ -336,7 +337,11 @@ export class ReplicaService implements Startable {
     await rpc(PROTOCOLS.swarm, SwarmAnnounceSchema, SwarmPeersSchema, async (req, remote) => this.swarm.announce(remote, req))
     await rpc(PROTOCOLS.delete, DeleteRequestSchema, DeleteResultSchema, async (req, _r, o) => deleteAsMember(this.c, req.id, o))
     await rpc(PROTOCOLS.apply, ApplyRequestSchema, ApplyResultSchema, async (req) => applyPushedDelete(this.c, req.op))
-    await rpc(PROTOCOLS.outcome, OutcomeRequestSchema, OutcomeResponseSchema, async (req) => ({ state: outcomeOf(store, req) }))
+    await rpc(PROTOCOLS.outcome, OutcomeRequestSchema, OutcomeResponseSchema, async (req) => {
+      // Still being decided here (our own prepare may not have finished): an answer now could only be a wrong "unknown".
+      if (store.deciding(req)) throw new UnavailableError('this upload is still being decided; ask again')
+      return { state: outcomeOf(store, req) }
+    })
     await rpc(PROTOCOLS.sync, SyncRequestSchema, SyncResponseSchema, async (req) => {
       if (this.c.status.group !== req.group) throw new NotAMemberError(`not a member of ${req.group}`)
       return answerSync(store, req.group, req.since, req.limit)
@@ -361,9 +366,7 @@ export class ReplicaService implements Startable {
 
   /** A chunk on our disk is bad: its files turn pending, and sync fetches a good copy. */
   private readonly onCorrupt = (evt: CustomEvent<{ digest: Uint8Array, files: string[] }>): void => {
-    for (const id of evt.detail.files) {
-      if (this.c.store.index.get(id)?.state === 'present') this.c.store.index.setState(id, 'pending')
-    }
+    // The store turned the files pending in the transaction that dropped the chunk; fetching is ours.
     this.c.logger.warn({ files: evt.detail.files }, 'corrupt chunk on disk: fetching a good copy from the group')
     this.sync.kick()
   }

@@ -19,10 +19,11 @@
 import { crc32 } from 'node:zlib'
 import { toString as toHex } from 'uint8arrays'
 import { CHUNK_LEAF_BYTES, MAX_CHUNK_SIZE_BYTES } from '../constants.ts'
-import { CorruptChunkError } from '../errors.ts'
+import { ChunkNotStoredError, CorruptChunkError } from '../errors.ts'
 import { hashChunk, leafCount } from '../content/chunk-hash.ts'
 import { NEEDLE_HEADER_BYTES, VolumeSet } from './volumes.ts'
 import type { Db } from './db.ts'
+import type { VolumeSetInit } from './volumes.ts'
 import type { StatementSync } from 'node:sqlite'
 
 /** Chunks up to this size live inline in the index (a 4 KiB upload is one row). */
@@ -38,7 +39,12 @@ export interface StagedChunk {
   leaves: Uint8Array
   crcs: Uint8Array
   data?: Uint8Array
+  /** Its volume may not be removed until this chunk is indexed or discarded (see VolumeSet.release). */
+  held?: boolean
 }
+
+/** Where the bytes of a chunk were read from (a verdict on them applies to that copy only). */
+export interface ChunkLocation { volume: number, offset: number }
 
 /** Verified bytes of a chunk: whole (`start` 0, all leaves) or the leaves covering a range. */
 export interface ChunkBytes {
@@ -47,7 +53,11 @@ export interface ChunkBytes {
   start: number
   /** Every leaf hash of the chunk (what a reader needs to verify any run of leaves). */
   leaves: Uint8Array
+  /** The stored copy that was read (a read from this node's store). */
+  at?: ChunkLocation
 }
+
+export type StoredChunkBytes = ChunkBytes & { at: ChunkLocation }
 
 interface Row { digest: Uint8Array, volume: number, offset: number, length: number, leaves: Uint8Array, crcs: Uint8Array, data: Uint8Array | null }
 
@@ -65,6 +75,7 @@ function statements (db: Db) {
     has: p('SELECT 1 FROM chunks WHERE digest = ?'),
     insert: p('INSERT OR IGNORE INTO chunks (digest, volume, offset, length, leaves, crcs, data) VALUES (?, ?, ?, ?, ?, ?, ?)'),
     delete: p('DELETE FROM chunks WHERE digest = ?'),
+    deleteAt: p('DELETE FROM chunks WHERE digest = ? AND volume = ? AND offset = ?'),
     // The start-up check's queries walk the (volume, offset) index: a few steps per volume, whatever the chunk count.
     tail: p('SELECT offset + length AS tail FROM chunks WHERE volume = ? ORDER BY offset DESC LIMIT 1'),
     nextVolume: p('SELECT volume FROM chunks WHERE volume > ? ORDER BY volume LIMIT 1'),
@@ -82,8 +93,8 @@ export class ChunkStore {
   private readonly q: ReturnType<typeof statements>
   private readonly leafSize = CHUNK_LEAF_BYTES
 
-  constructor (db: Db, dataDir: string, volumeMaxBytes?: number) {
-    this.volumes = new VolumeSet(dataDir, volumeMaxBytes)
+  constructor (db: Db, dataDir: string, volumes: VolumeSetInit = {}) {
+    this.volumes = new VolumeSet(dataDir, volumes)
     this.q = statements(db)
   }
 
@@ -118,7 +129,18 @@ export class ChunkStore {
       return { digest, length: data.byteLength, volume: 0, offset: 0, leaves: leafHashes, crcs, data: Uint8Array.from(data) }
     }
     const at = await this.volumes.append(digest, data)
-    return { digest, length: data.byteLength, volume: at.volume, offset: at.offset, leaves: leafHashes, crcs }
+    return { digest, length: data.byteLength, volume: at.volume, offset: at.offset, leaves: leafHashes, crcs, held: true }
+  }
+
+  /** Staged chunks that will not be indexed (their transfer failed): their volume bytes are garbage. */
+  discard (staged: Iterable<StagedChunk>): void {
+    for (const s of staged) this.unhold(s)
+  }
+
+  private unhold (s: StagedChunk): void {
+    if (s.held !== true) return
+    s.held = false
+    this.volumes.release(s.volume)
   }
 
   /** A needle found in a volume (a rebuild): its row, for bytes already on disk and already verified by the caller. */
@@ -131,9 +153,19 @@ export class ChunkStore {
     await this.volumes.sync([...staged].flatMap(s => s.volume > 0 ? [s.volume] : []))
   }
 
-  /** Index staged chunks (inside the caller's transaction; a chunk already indexed keeps its row). */
+  /**
+   * Index staged chunks (inside the caller's transaction; a chunk already
+   * indexed keeps its row). A needle whose volume was removed cannot be
+   * indexed: that would be a row pointing at nothing (holds prevent it; this
+   * is the last line).
+   */
   insert (staged: Iterable<StagedChunk>): void {
-    for (const s of staged) this.q.insert.run(s.digest, s.volume, s.offset, s.length, s.leaves, s.crcs, s.data ?? null)
+    const list = [...staged]
+    for (const s of list) {
+      if (s.volume > 0 && this.volumes.isRemoved(s.volume)) throw new Error(`chunk ${toHex(s.digest, 'base16').slice(0, 16)}… was written to volume ${s.volume}, which compaction removed`)
+    }
+    for (const s of list) this.q.insert.run(s.digest, s.volume, s.offset, s.length, s.leaves, s.crcs, s.data ?? null)
+    for (const s of list) this.unhold(s)
   }
 
   /** Drop chunks from the index; their volume bytes become garbage for compaction. */
@@ -141,12 +173,17 @@ export class ChunkStore {
     for (const d of digests) this.q.delete.run(d)
   }
 
+  /** Drop a chunk's row if it still points at `at` (a verdict on one copy must not drop another); whether it did. */
+  removeAt (digest: Uint8Array, at: ChunkLocation): boolean {
+    return this.q.deleteAt.run(digest, at.volume, at.offset).changes > 0
+  }
+
   /**
    * Read a chunk, or only the leaves covering [from, to) of it, checked
    * against the stored CRCs. Throws CorruptChunkError when the bytes do not
    * match (a damaged disk); a chunk not in the index is an Error.
    */
-  async read (digest: Uint8Array, range?: { from: number, to: number }): Promise<ChunkBytes> {
+  async read (digest: Uint8Array, range?: { from: number, to: number }): Promise<StoredChunkBytes> {
     try {
       return await this.readOnce(digest, range)
     } catch (err) {
@@ -156,24 +193,26 @@ export class ChunkStore {
     }
   }
 
-  private async readOnce (digest: Uint8Array, range?: { from: number, to: number }): Promise<ChunkBytes> {
+  private async readOnce (digest: Uint8Array, range?: { from: number, to: number }): Promise<StoredChunkBytes> {
     const row = this.q.get.get(digest) as Row | undefined
-    if (row == null) throw new Error(`chunk ${toHex(digest, 'base16').slice(0, 16)}… is not stored here`)
+    if (row == null) throw new ChunkNotStoredError(`chunk ${toHex(digest, 'base16').slice(0, 16)}… is not stored here`)
     const leaves = leafCount(row.length, this.leafSize)
     const firstLeaf = range == null ? 0 : Math.floor(range.from / this.leafSize)
     const lastLeaf = range == null ? leaves - 1 : Math.min(leaves - 1, Math.floor((Math.max(range.from + 1, range.to) - 1) / this.leafSize))
     const start = firstLeaf * this.leafSize
     const end = Math.min(row.length, (lastLeaf + 1) * this.leafSize)
+    const at = { volume: row.volume, offset: row.offset }
     const data = row.volume === 0
       ? (row.data ?? new Uint8Array(0)).subarray(start, end)
       : await this.volumes.read(row.volume, row.offset + start, end - start)
+    const crcs = Buffer.from(row.crcs.buffer, row.crcs.byteOffset, row.crcs.byteLength)
     for (let i = firstLeaf; i <= lastLeaf; i++) {
       const leaf = data.subarray((i - firstLeaf) * this.leafSize, (i - firstLeaf + 1) * this.leafSize)
-      if (data.byteLength !== end - start || crc32(leaf) !== Buffer.from(row.crcs.buffer, row.crcs.byteOffset, row.crcs.byteLength).readUInt32BE(i * 4)) {
-        throw new CorruptChunkError(`chunk ${toHex(digest, 'base16').slice(0, 16)}… on disk does not match its checksum (leaf ${i})`)
+      if (data.byteLength !== end - start || crc32(leaf) !== crcs.readUInt32BE(i * 4)) {
+        throw new CorruptChunkError(`chunk ${toHex(digest, 'base16').slice(0, 16)}… on disk does not match its checksum (leaf ${i})`, { at })
       }
     }
-    return { data, start, leaves: row.leaves }
+    return { data, start, leaves: row.leaves, at }
   }
 
   /** Every indexed chunk's digest (the scrub walks them). */
@@ -186,7 +225,6 @@ export class ChunkStore {
     return (this.q.after.all(after, limit) as Array<{ digest: Uint8Array }>).map(r => r.digest)
   }
 
-  /** Live bytes per volume (what compaction weighs against each volume's size). */
   /** The volumes the index refers to, in order (one index step each). */
   indexedVolumes (): number[] {
     const out: number[] = []
@@ -205,6 +243,7 @@ export class ChunkStore {
     return rows.filter(r => r.offset + r.length > size).map(r => r.digest)
   }
 
+  /** Live bytes per volume (what compaction weighs against each volume's size). */
   liveBytes (): Map<number, number> {
     return new Map((this.q.liveBytes.all() as Array<{ volume: number, live: number }>).map(r => [r.volume, r.live]))
   }

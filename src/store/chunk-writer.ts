@@ -54,8 +54,9 @@ export class ChunkWriter {
     return this.staged
   }
 
-  /** Unpin everything this transfer wrote (call once, when it ends either way). */
+  /** Unpin everything this transfer wrote, and drop what it wrote but did not index (call once, when it ends either way). */
   release (): void {
     this.store.unpin(this.digests)
+    this.store.chunks.discard(this.staged)
   }
 }

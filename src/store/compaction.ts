@@ -13,9 +13,9 @@
  * paced (COMPACT_BYTES_PER_S) so that it never starves uploads and reads.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
-import { toError } from '../errors.ts'
+import { ChunkNotStoredError, CorruptChunkError, toError } from '../errors.ts'
 import { NEEDLE_HEADER_BYTES } from './volumes.ts'
-import type { ChunkStore } from './chunk-store.ts'
+import type { ChunkLocation, ChunkStore } from './chunk-store.ts'
 import type { Db } from './db.ts'
 import type { Logger } from '../logger.ts'
 import type { AbortOptions, Startable } from '@libp2p/interface'
@@ -33,8 +33,8 @@ export interface CompactionComponents {
   chunks: ChunkStore
   db: Db
   logger: Logger
-  /** A needle failed its check while being copied: the store drops it and its files are fetched again. */
-  corrupt: (digest: Uint8Array) => void
+  /** A needle failed its check while being copied: the store drops that copy and its files are fetched again. */
+  corrupt: (digest: Uint8Array, at: ChunkLocation) => void
 }
 
 export interface CompactionInit {
@@ -80,36 +80,46 @@ export class Compaction implements Startable {
   kick (): void {
     const signal = this.controller?.signal
     if (signal == null || this.running != null) return
-    this.running = this.run({ signal })
+    this.run({ signal })
       .catch(err => { if (!signal.aborted) this.c.logger.warn({ err: toError(err).message }, 'compaction failed; retried later') })
-      .finally(() => { this.running = undefined })
   }
 
-  /** One pass: rewrite every sealed volume that is mostly garbage. */
+  /** One pass: rewrite every sealed volume that is mostly garbage. Passes run one at a time (a second waits for the first). */
   async run (options: AbortOptions = {}): Promise<CompactionReport[]> {
-    const reports: CompactionReport[] = []
-    for (const volume of await this.candidates()) {
-      options.signal?.throwIfAborted()
-      reports.push(await this.compact(volume, options))
-    }
-    return reports
+    const previous = this.running
+    const pass = (async () => {
+      await previous?.catch(() => {})
+      const reports: CompactionReport[] = []
+      for (const volume of await this.candidates()) {
+        options.signal?.throwIfAborted()
+        reports.push(await this.compact(volume, options))
+      }
+      return reports
+    })()
+    this.running = pass
+    const forget = (): void => { if (this.running === pass) this.running = undefined }
+    pass.then(forget, forget)
+    return pass
   }
 
-  /** Sealed volumes whose live share is below the ratio (empty ones included). */
+  /**
+   * Sealed volumes whose live share is below the ratio (empty ones
+   * included). Volumes still written, or holding needles not yet indexed, wait.
+   */
   async candidates (): Promise<number[]> {
     const live = this.c.chunks.liveBytes()
-    const active = this.c.chunks.volumes.activeId
+    const volumes = this.c.chunks.volumes
     const out: number[] = []
-    for (const volume of await this.c.chunks.volumes.ids()) {
-      if (volume >= active) continue
-      const size = await this.c.chunks.volumes.size(volume)
+    for (const volume of await volumes.ids()) {
+      if (volumes.busy(volume)) continue
+      const size = await volumes.size(volume)
       if ((live.get(volume) ?? 0) < size * this.init.liveRatio) out.push(volume)
     }
     return out
   }
 
-  /** Move a volume's live needles into the active volume, then delete it. */
-  async compact (volume: number, options: AbortOptions = {}): Promise<CompactionReport> {
+  /** Move a volume's live needles into the active volume, then delete it. Call through `run` (one pass at a time). */
+  private async compact (volume: number, options: AbortOptions = {}): Promise<CompactionReport> {
     const size = await this.c.chunks.volumes.size(volume)
     const needles = this.c.chunks.inVolume(volume)
     let moved = 0
@@ -119,22 +129,23 @@ export class Compaction implements Startable {
       const copies: Array<{ digest: Uint8Array, from: number, to: { volume: number, offset: number } }> = []
       const started = performance.now()
       let bytes = 0
-      for (const n of batch) {
-        options.signal?.throwIfAborted()
-        // Checked against its CRCs: a damaged needle is not copied but reported (its files are fetched again).
-        const data = await this.c.chunks.read(n.digest).then(b => b.data, (err: unknown) => {
-          if ((err as Error).name === 'CorruptChunkError') this.c.corrupt(n.digest)
-          return undefined
+      try {
+        for (const n of batch) {
+          options.signal?.throwIfAborted()
+          const data = await this.readLive(n.digest, { volume, offset: n.offset })
+          if (data == null) continue
+          const at = await this.c.chunks.volumes.append(n.digest, data)
+          copies.push({ digest: n.digest, from: n.offset, to: at })
+          bytes += data.byteLength + NEEDLE_HEADER_BYTES
+        }
+        await this.c.chunks.volumes.sync(copies.map(c => c.to.volume))
+        this.c.db.transaction(() => {
+          for (const c of copies) if (this.c.chunks.move(c.digest, { volume, offset: c.from }, c.to)) moved++
         })
-        if (data == null) continue
-        const at = await this.c.chunks.volumes.append(n.digest, data)
-        copies.push({ digest: n.digest, from: n.offset, to: at })
-        bytes += data.byteLength + NEEDLE_HEADER_BYTES
+      } finally {
+        // Moved or not, the copies no longer wait to be indexed (a copy not moved is garbage).
+        for (const c of copies) this.c.chunks.volumes.release(c.to.volume)
       }
-      await this.c.chunks.volumes.sync(copies.map(c => c.to.volume))
-      this.c.db.transaction(() => {
-        for (const c of copies) if (this.c.chunks.move(c.digest, { volume, offset: c.from }, c.to)) moved++
-      })
       await this.c.db.durable()
       bytesMoved += bytes
       this.counters.movedBytes += bytes
@@ -142,11 +153,25 @@ export class Compaction implements Startable {
       const wait = bytes / this.init.bytesPerS * 1000 - (performance.now() - started)
       if (wait > 0) await sleep(wait, undefined, options)
     }
+    // Checked and removed in one turn: no row can point into the volume between the two.
     if (this.c.chunks.inVolume(volume).length > 0) throw new Error(`volume ${volume} still has needles the index refers to; it stays`)
     await this.c.chunks.volumes.remove(volume)
     this.counters.volumes++
     this.counters.reclaimedBytes += size - bytesMoved
     this.c.logger.info({ volume, moved, reclaimedBytes: size - bytesMoved }, 'compacted a volume')
     return { volume, moved, bytesMoved, reclaimedBytes: size - bytesMoved }
+  }
+
+  /** A needle's bytes if its row still points at `at` and they pass their CRCs; a damaged copy is reported, not copied. */
+  private async readLive (digest: Uint8Array, at: ChunkLocation): Promise<Uint8Array | undefined> {
+    try {
+      const read = await this.c.chunks.read(digest)
+      // Moved or stored again meanwhile: that copy is not ours to move.
+      return read.at.volume === at.volume && read.at.offset === at.offset ? read.data : undefined
+    } catch (err) {
+      if (err instanceof CorruptChunkError && err.at != null) this.c.corrupt(digest, err.at)
+      else if (!(err instanceof ChunkNotStoredError)) throw err
+      return undefined
+    }
   }
 }

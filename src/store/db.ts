@@ -94,6 +94,13 @@ export interface Db {
   close(): Promise<void>
 }
 
+export interface DbInit {
+  /** Run WAL checkpoints in a worker (default true; the crash tests keep every commit in the WAL). */
+  checkpoints?: boolean
+  /** How the WAL is forced to disk (default: fdatasync on libuv's pool; the crash tests record what each sync covered). */
+  syncWal?: (fd: number) => Promise<void>
+}
+
 /** SQLite's words for a file that is not a sound database (SQLITE_CORRUPT, SQLITE_NOTADB). */
 const DAMAGED = /malformed|not a database|file is encrypted|corrupt/i
 
@@ -101,11 +108,11 @@ const DAMAGED = /malformed|not a database|file is encrypted|corrupt/i
  * Open (or create) the database. A damaged file is named with the way out:
  * the node's index can be rebuilt from its group (`dsm node --rebuild`).
  */
-export function openDb (dataDir: string): Db {
+export function openDb (dataDir: string, init: DbInit = {}): Db {
   mkdirSync(dataDir, { recursive: true })
   const path = join(dataDir, DB_FILE_NAME)
   try {
-    return openSound(path)
+    return openSound(path, init)
   } catch (err) {
     if (!DAMAGED.test((err as Error).message)) throw err
     throw new DatabaseDamagedError(`the database ${path} is damaged (${(err as Error).message}). ` +
@@ -113,7 +120,7 @@ export function openDb (dataDir: string): Db {
   }
 }
 
-function openSound (path: string): Db {
+function openSound (path: string, init: DbInit): Db {
   const sql = new DatabaseSync(path)
   try {
     // WAL, synced by us (durable()); checkpoints only in the worker: the event loop never waits for the disk.
@@ -125,14 +132,15 @@ function openSound (path: string): Db {
     sql.close()
     throw err
   }
-  return wrap(sql, path)
+  return wrap(sql, path, init)
 }
 
-function wrap (sql: DatabaseSync, path: string): Db {
+function wrap (sql: DatabaseSync, path: string, init: DbInit): Db {
   // The WAL exists once the database was written (the migrations above); it keeps its inode while a connection is open.
   const wal = openSync(`${path}-wal`, 'r')
-  const commit = new GroupCommit(async () => { await fdatasyncAsync(wal) })
-  const checkpointer = new Checkpointer(path)
+  const syncWal = init.syncWal ?? (async (fd: number) => { await fdatasyncAsync(fd) })
+  const commit = new GroupCommit(async () => { await syncWal(wal) })
+  const checkpointer = init.checkpoints === false ? undefined : new Checkpointer(path)
   const get = sql.prepare('SELECT value FROM meta WHERE key = ?')
   const put = sql.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value')
   const del = sql.prepare('DELETE FROM meta WHERE key = ?')
@@ -160,7 +168,9 @@ function wrap (sql: DatabaseSync, path: string): Db {
     durable: async () => commit.sync(),
     get syncs () { return commit.flushes },
     close: async () => {
-      await checkpointer.stop()
+      // A WAL sync in flight finishes on its descriptor before the descriptor closes.
+      if (commit.busy) await commit.sync().catch(() => {})
+      await checkpointer?.stop()
       if (sql.isOpen) sql.close()
       closeSync(wal)
     }

@@ -11,7 +11,7 @@ import { readFile, readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { TypedEventEmitter } from 'main-event'
 import { toString as toHex, fromString as fromHex } from 'uint8arrays'
-import { InsufficientStorageError } from '../errors.ts'
+import { CorruptChunkError, InsufficientStorageError, UnavailableError } from '../errors.ts'
 import { chunkDigest, hashChunk } from '../content/chunk-hash.ts'
 import { HybridClock } from '../content/clock.ts'
 import { decodeManifest } from '../content/manifest.ts'
@@ -19,10 +19,11 @@ import { sizeOf } from '../util/size.ts'
 import { ChunkStore } from './chunk-store.ts'
 import { FileIndex, isNewer } from './file-index.ts'
 import { PreparedLog } from './prepared.ts'
-import type { ChunkBytes, StagedChunk } from './chunk-store.ts'
+import type { ChunkBytes, ChunkLocation, StagedChunk } from './chunk-store.ts'
 import type { Db } from './db.ts'
 import type { AddOp, ApplyEffect, DeleteOp, FileRow } from './file-index.ts'
 import type { PreparedUpload, UploadKey } from './prepared.ts'
+import type { VolumeSetInit } from './volumes.ts'
 import type { Manifest } from '../content/manifest.ts'
 import type { SizeSpec } from '../util/size.ts'
 
@@ -45,8 +46,8 @@ export interface LocalStoreInit {
   dataDir: string
   reserve: SizeSpec
   capacity: () => Promise<Capacity>
-  /** Volume size before a new one is started (tests use small ones). */
-  volumeMaxBytes?: number
+  /** Volume size and file system (tests use small volumes, and a disk that can crash). */
+  volumes?: VolumeSetInit
 }
 
 /** Space held for one transfer (see LocalStore.reserveSpace). */
@@ -81,6 +82,8 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
   private readonly manifests = new Map<string, Manifest>()
   /** Prepared uploads found at start whose chunks were pinned then. */
   private readonly restoredPins = new Set<string>()
+  /** Uploads this node coordinates and has not decided yet (see `deciding`). */
+  private readonly undecided = new Set<string>()
   /** Commits waiting for the next shared transaction (see commitPrepared). */
   private readonly commitQueue: Array<{ key: UploadKey, done: PromiseWithResolvers<ApplyEffect | undefined> }> = []
   private capacity?: Capacity & { at: number }
@@ -88,12 +91,14 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
   private writtenBytes = 0
   /** Bytes reserved by transfers and not written yet. */
   private reservedBytes = 0
+  /** The statfs in flight: concurrent claims share it. */
+  private refreshing?: Promise<void>
 
   constructor (init: LocalStoreInit) {
     super()
     this.init = init
     this.index = new FileIndex(init.db)
-    this.chunks = new ChunkStore(init.db, init.dataDir, init.volumeMaxBytes)
+    this.chunks = new ChunkStore(init.db, init.dataDir, init.volumes)
     this.prepared = new PreparedLog(init.db)
   }
 
@@ -135,8 +140,7 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
    * each byte is counted once; `release` gives back what was not used.
    */
   async reserveSpace (bytes: number): Promise<SpaceReservation> {
-    await this.claim(bytes)
-    this.reservedBytes += bytes
+    await this.claim(bytes, 'reserve')
     const reservation: SpaceReservation = {
       left: bytes,
       release: () => {
@@ -155,28 +159,41 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
    */
   async ensureSpace (bytes: number, reservation?: SpaceReservation): Promise<void> {
     const covered = Math.min(bytes, reservation?.left ?? 0)
-    if (bytes > covered) await this.claim(bytes - covered)
     if (reservation != null && covered > 0) {
       reservation.left -= covered
       this.reservedBytes -= covered
+      this.writtenBytes += covered
     }
-    this.writtenBytes += bytes
+    if (bytes > covered) await this.claim(bytes - covered, 'write')
   }
 
-  /** Throw unless `bytes` fit above the reserve, next to what is written since the last statfs and still reserved. */
-  private async claim (bytes: number): Promise<void> {
-    const now = Date.now()
-    if (this.capacity == null || now - this.capacity.at > CAPACITY_REFRESH_MS) {
-      this.capacity = { ...await this.init.capacity(), at: now }
-      // The file system now counts what we wrote; reservations not yet written stay ours.
-      this.writtenBytes = 0
+  /**
+   * Count `bytes` as reserved or written, or throw unless they fit above the
+   * reserve next to what is written since the last statfs and still
+   * reserved. The check and the count happen in one turn, after the one
+   * await: two claims can never both see the same free space.
+   */
+  private async claim (bytes: number, as: 'reserve' | 'write'): Promise<void> {
+    if (this.capacity == null || Date.now() - this.capacity.at > CAPACITY_REFRESH_MS) {
+      this.refreshing ??= this.refreshCapacity().finally(() => { this.refreshing = undefined })
+      await this.refreshing
     }
-    const { free, total } = this.capacity
+    const { free, total } = this.capacity as Capacity
     const reserve = sizeOf(this.init.reserve, total)
     const available = free - this.writtenBytes - this.reservedBytes
     if (available - bytes < reserve) {
       throw new InsufficientStorageError(`storing ${bytes} more bytes would leave ${Math.max(0, available - bytes)} free, below the reserve of ${reserve} bytes`)
     }
+    if (as === 'reserve') this.reservedBytes += bytes
+    else this.writtenBytes += bytes
+  }
+
+  private async refreshCapacity (): Promise<void> {
+    const at = Date.now()
+    const capacity = await this.init.capacity()
+    this.capacity = { ...capacity, at }
+    // The file system now counts what we wrote; reservations not yet written stay ours.
+    this.writtenBytes = 0
   }
 
   /**
@@ -215,7 +232,8 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
     this.clock.observe(op.ts)
     const effect = this.init.db.transaction(() => {
       this.chunks.insert(staged)
-      return this.index.apply(op, hasAllChunks)
+      // A chunk this transfer skipped as already stored may have been dropped meanwhile (found corrupt): then the file waits for it.
+      return this.index.apply(op, hasAllChunks && this.missingChunks(op.chunks) === 0)
     })
     if (options.durable !== false) await this.init.db.durable()
     this.announce(op.id, effect, hasAllChunks)
@@ -249,6 +267,9 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
     this.clock.observe(upload.ts)
     this.init.db.transaction(() => {
       this.chunks.insert(staged)
+      // Checked in the transaction that records the promise: a prepared copy holds every chunk, or there is none.
+      const missing = this.missingChunks(manifest.chunks)
+      if (missing > 0) throw new UnavailableError(`${missing} chunk(s) of ${upload.id} are no longer stored here (dropped as damaged while the upload ran); retry`)
       this.prepared.insert(upload)
     })
     // Its chunks stay until the upload is decided, whatever the transfer that wrote them does.
@@ -299,16 +320,21 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
     }
     let effects: Array<ApplyEffect | undefined>
     try {
-      effects = this.init.db.transaction(() => ops.map(o => this.prepared.delete(o.key) ? this.index.apply(o.op, true) : undefined))
+      // A chunk dropped as damaged since the prepare leaves the file pending (sync fetches it), never present without it.
+      effects = this.init.db.transaction(() => ops.map(o => this.prepared.delete(o.key) ? this.index.apply(o.op, this.missingChunks(o.op.chunks) === 0) : undefined))
     } catch (err) {
       for (const o of ops) o.done.reject(err)
       return
     }
     ops.forEach((o, i) => {
-      const effect = effects[i]
-      this.settled(o.key, o.manifest)
-      if (effect != null) this.announce(o.u.id, effect, true)
-      o.done.resolve(effect)
+      try {
+        const effect = effects[i]
+        this.settled(o.key, o.manifest)
+        if (effect != null) this.announce(o.u.id, effect, true)
+        o.done.resolve(effect)
+      } catch (err) {
+        o.done.reject(err)
+      }
     })
   }
 
@@ -321,6 +347,22 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
     this.settled(key, manifest)
     await this.collect(manifest.chunks)
     return dropped
+  }
+
+  /**
+   * This node coordinates the upload and has not decided it: from before its
+   * prepare frames leave until the decision. Asked about it meanwhile, it
+   * must not say "unknown" (its own prepare may still be on its way), or a
+   * member would drop a copy the upload is about to count.
+   */
+  beginDeciding (key: UploadKey): () => void {
+    const k = keyOf(key)
+    this.undecided.add(k)
+    return () => { this.undecided.delete(k) }
+  }
+
+  deciding (key: UploadKey): boolean {
+    return this.undecided.has(keyOf(key))
   }
 
   /** Prepared by this process (its upload may still be deciding it), not found at start. */
@@ -373,7 +415,7 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
     const turned = this.init.db.transaction(() => {
       this.chunks.insert(staged)
       const row = this.index.get(id)
-      if (row?.state !== 'pending') return false
+      if (row?.state !== 'pending' || this.missingChunks(this.index.chunksOf(id)) > 0) return false
       this.index.setState(id, 'present')
       return true
     })
@@ -383,9 +425,17 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
 
   /** A pending file got all its chunks. */
   markPresent (id: string): void {
+    if (this.missingChunks(this.index.chunksOf(id)) > 0) return
     this.index.setState(id, 'present')
     const row = this.index.get(id)
     if (row != null) this.safeDispatchEvent('file:present', { detail: row })
+  }
+
+  /** How many of these chunks the index lacks. */
+  missingChunks (digests: Iterable<Uint8Array>): number {
+    let missing = 0
+    for (const d of digests) if (!this.chunks.has(d)) missing++
+    return missing
   }
 
   /** Chunks found corrupt on this disk since start. */
@@ -400,16 +450,29 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
     try {
       return await this.chunks.read(digest, range)
     } catch (err) {
-      if ((err as Error).name === 'CorruptChunkError') this.chunkCorrupt(digest)
+      if (err instanceof CorruptChunkError && err.at != null) this.chunkCorrupt(digest, err.at)
       throw err
     }
   }
 
-  /** A stored chunk failed its check (a read, the scrub, compaction): drop it so a good copy can take its place, and say so. */
-  chunkCorrupt (digest: Uint8Array): void {
+  /**
+   * The copy of a chunk at `at` failed its check (a read, the scrub,
+   * compaction): drop it so a good copy can take its place, and say so. A
+   * verdict reached after an await may be stale — the row may point at a
+   * new copy by now (compaction moved it, or it was stored again) — so only
+   * the row of that copy is dropped.
+   */
+  chunkCorrupt (digest: Uint8Array, at: ChunkLocation): void {
+    // One transaction: a file is never present without its chunk, whoever listens (or crashes) next.
+    const files = this.init.db.transaction(() => {
+      if (!this.chunks.removeAt(digest, at)) return undefined
+      const ids = this.index.filesWithChunk(digest)
+      for (const id of ids) if (this.index.get(id)?.state === 'present') this.index.setState(id, 'pending')
+      return ids
+    })
+    if (files == null) return
     this.corruptChunks++
-    this.chunks.remove([digest])
-    this.safeDispatchEvent('chunk:corrupt', { detail: { digest, files: this.index.filesWithChunk(digest) } })
+    this.safeDispatchEvent('chunk:corrupt', { detail: { digest, files } })
   }
 
   /** Drop chunks that no live file references and nothing pins (their volume bytes become garbage). */

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { equals } from 'uint8arrays/equals'
 import { CorruptChunkError, toError } from '../errors.ts'
 import { chunkDigest } from '../content/chunk-hash.ts'
-import type { ChunkStore } from './chunk-store.ts'
+import type { ChunkLocation, ChunkStore } from './chunk-store.ts'
 import type { Logger } from '../logger.ts'
 import type { AbortOptions, Startable } from '@libp2p/interface'
 
@@ -23,8 +23,8 @@ export const SCRUB_PASS_PAUSE_MS = 60 * 60_000
 export interface ScrubComponents {
   chunks: ChunkStore
   logger: Logger
-  /** A chunk failed its hash: drop it and fetch its files again. */
-  corrupt: (digest: Uint8Array) => void
+  /** The copy of a chunk at `at` failed its hash: drop it and fetch its files again. */
+  corrupt: (digest: Uint8Array, at: ChunkLocation) => void
 }
 
 export interface ScrubInit {
@@ -79,15 +79,15 @@ export class Scrub implements Startable {
     const started = performance.now()
     let bytes = 0
     try {
-      const { data } = await this.c.chunks.read(digest)
+      const { data, at } = await this.c.chunks.read(digest)
       bytes = data.byteLength
-      if (!equals(await chunkDigest(data), digest)) throw new CorruptChunkError('stored chunk does not hash to its digest')
+      if (!equals(await chunkDigest(data), digest)) throw new CorruptChunkError('stored chunk does not hash to its digest', { at })
     } catch (err) {
       // Gone meanwhile (deleted, or compacted away) is not damage.
-      if ((err as Error).name !== 'CorruptChunkError') return
+      if (!(err instanceof CorruptChunkError) || err.at == null) return
       this.counters.bad++
       this.c.logger.warn({ digest: Buffer.from(digest).toString('hex').slice(0, 16) }, 'scrub: a stored chunk is damaged; fetching a good copy')
-      this.c.corrupt(digest)
+      this.c.corrupt(digest, err.at)
     }
     this.counters.checked++
     const wait = bytes / this.init.bytesPerS * 1000 - (performance.now() - started)

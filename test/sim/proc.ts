@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process'
 import { once } from 'node:events'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { watchOutput } from '../helpers/leaks.ts'
 import type { ChildProcessWithoutNullStreams } from 'node:child_process'
 
 export const DSM_BIN = join(import.meta.dirname, '..', '..', 'bin', 'dsm')
@@ -62,6 +63,7 @@ export async function superviseNode (command: string, args: string[], env: Recor
   let out = ''
   proc.stdout.on('data', (d: Buffer) => { out += d.toString() })
   proc.stderr.on('data', (d: Buffer) => { out += d.toString() })
+  watchOutput(`${opts.label} ${args.join(' ').slice(0, 80)}`, () => out)
   const exited = once(proc, 'exit').then(([code]) => code as number | null)
   const addrRe = new RegExp(`libp2p\\s+(/ip4/${opts.ip.replaceAll('.', '\\.')}/tcp/\\d+/p2p/(\\w+))`)
   let timer: ReturnType<typeof setTimeout> | undefined
