@@ -18,7 +18,7 @@ import { ReplicaService } from '../replica/service.ts'
 import { openDb } from '../store/db.ts'
 import { moveDatabaseAside, readLegacyGroup } from '../store/rebuild.ts'
 import { Compaction } from '../store/compaction.ts'
-import { Scrub } from '../store/scrub.ts'
+import { Scrub, scrubProgress } from '../store/scrub.ts'
 import { LocalStore } from '../store/local-store.ts'
 import { sizeOf } from '../util/size.ts'
 import { raceSignal } from '../util/abort.ts'
@@ -165,7 +165,7 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
       // Background care of the disk: reclaim deleted space, re-hash what is stored.
       const corrupt = (digest: Uint8Array, at: ChunkLocation): void => { store.chunkCorrupt(digest, at) }
       const compaction = new Compaction({ chunks: store.chunks, db, logger: this.log, corrupt }, { intervalMs: config.compactIntervalMs, bytesPerS: config.compactRate })
-      const scrub = new Scrub({ chunks: store.chunks, logger: this.log, corrupt }, { bytesPerS: config.scrubRate })
+      const scrub = new Scrub({ chunks: store.chunks, logger: this.log, corrupt, progress: scrubProgress(db) }, { bytesPerS: config.scrubRate })
       await compaction.start()
       await scrub.start()
       cleanup.unshift(async () => { await scrub.stop(); await compaction.stop() })

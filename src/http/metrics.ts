@@ -14,6 +14,7 @@ import type { MembershipView } from '../membership/view.ts'
 import type { LocalStatus } from '../membership/local-status.ts'
 import type { ChunkCache } from '../stream/chunk-cache.ts'
 import type { FileIndex } from '../store/file-index.ts'
+import type { VolumeSet } from '../store/volumes.ts'
 import type { PeerId } from '@libp2p/interface'
 
 /** Request durations (s): API calls take milliseconds, whole-file downloads minutes. */
@@ -21,10 +22,10 @@ const DURATION_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
 
 /** What a scrape reads from a running node (the parts of DsmNode it needs, no more). */
 export interface MeteredNode {
-  status: Pick<LocalStatus, 'state' | 'group' | 'load'>
+  status: Pick<LocalStatus, 'state' | 'group' | 'load' | 'sync'>
   membership: { view: Pick<MembershipView, 'members'>, dropped: Readonly<Record<DropReason, number>> }
   libp2p: { getConnections(): Array<{ remotePeer: PeerId }>, services: { auth: { counters: Readonly<{ proven: number, refused: number }> } } }
-  store: { corruptChunks: number, index: Pick<FileIndex, 'stats' | 'head' | 'cursor'>, prepared: { size: number } }
+  store: { corruptChunks: number, index: Pick<FileIndex, 'stats' | 'head' | 'cursor'>, prepared: { size: number }, chunks: { volumes: Pick<VolumeSet, 'rotations' | 'writableCount' | 'readHandles'> } }
   replica: {
     counters: Readonly<{ servedBytes: number, fetchedBytes: number, peerCorruptChunks: number }>
     cache: Pick<ChunkCache, 'hits' | 'misses' | 'bytes'>
@@ -91,6 +92,9 @@ export class NodeMetrics {
   private readonly scrubChecked = counter(this.registry, 'dsm_scrub_checked_chunks_total', 'Stored chunks the scrub re-hashed')
   private readonly scrubBad = counter(this.registry, 'dsm_scrub_failures_total', 'Stored chunks the scrub found damaged (each fetched again from the group)')
   private readonly scrubPasses = counter(this.registry, 'dsm_scrub_passes_total', 'Whole passes of the scrub over the store')
+  private readonly damagedFiles = gauge(this.registry, 'dsm_damaged_files', 'Files this member cannot heal: no member of its group holds a good copy of one of their chunks (see the log for their IDs)')
+  private readonly rotations = counter(this.registry, 'dsm_volume_rotations_total', 'Volumes started because the active one was full (since the process started)')
+  private readonly volumeHandles = gauge(this.registry, 'dsm_volume_handles', 'Volume files held open', ['mode'])
   private readonly logBehind = gauge(this.registry, 'dsm_sync_log_behind', 'Log entries (at most) this node has yet to pull from the group mate it lags most')
 
   constructor (node: () => MeteredNode | undefined) {
@@ -182,6 +186,11 @@ export class NodeMetrics {
     mirror(this.scrubChecked, [[{}, s.checked]])
     mirror(this.scrubBad, [[{}, s.bad]])
     mirror(this.scrubPasses, [[{}, s.passes]])
+    this.damagedFiles.set(n.status.sync.damaged ?? 0)
+    const v = n.store.chunks.volumes
+    mirror(this.rotations, [[{}, v.rotations]])
+    this.volumeHandles.set({ mode: 'write' }, v.writableCount)
+    this.volumeHandles.set({ mode: 'read' }, v.readHandles)
   }
 }
 

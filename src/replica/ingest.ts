@@ -20,6 +20,7 @@ import type { Channels } from './channel.ts'
 import { createManifest } from '../content/manifest.ts'
 import { validateFileName, validateMime } from '../content/names.ts'
 import { ReplicaSession } from './replicate.ts'
+import { copyFloor } from './placement.ts'
 import { ChunkWriter } from '../store/chunk-writer.ts'
 import type { Logger } from '../logger.ts'
 import type { LocalStatus } from '../membership/local-status.ts'
@@ -30,9 +31,6 @@ import type { PutHeader, UploadResult } from '../wire/messages.ts'
 import type { Dialer } from '../wire/rpc.ts'
 import type { AbortOptions } from '@libp2p/interface'
 import type { Uint8ArrayList } from 'uint8arraylist'
-
-/** No upload is acknowledged with fewer copies (where the group has that many members): see ingest.ts copyFloor. */
-export const DEFAULT_MIN_COPIES = 2
 
 export interface IngestComponents {
   selfId: string
@@ -46,18 +44,6 @@ export interface IngestComponents {
   minCopies?: number | null
   /** Upload channels to the members (one-chunk uploads go there: ./ingest-small.ts). */
   channels?: Channels
-}
-
-/**
- * The fewest copies an upload may be acknowledged with, whatever the quorum
- * says: a member that sees its mates OFFLINE (partitioned, or its view is
- * wrong) must not take writes alone. Never more than the group has members
- * (a one-node group takes writes), counting those OFFLINE.
- */
-export function copyFloor (c: Pick<IngestComponents, 'view' | 'minCopies'>, header: Pick<PutHeader, 'group' | 'quorum'>): number {
-  const known = c.view.groupMembers(header.group).filter(m => !m.spare).length
-  const wanted = c.minCopies ?? (header.quorum === 'all' ? DEFAULT_MIN_COPIES : Math.min(DEFAULT_MIN_COPIES, header.quorum))
-  return Math.max(1, Math.min(wanted, known))
 }
 
 /** Type from the name, else sniffed from the first bytes, else octet-stream. */
@@ -79,7 +65,7 @@ function plan (c: IngestComponents, header: PutHeader): Plan {
   const active = members.filter(m => m.state === 'ACTIVE').map(m => m.peerId)
   // 'all': every member ACTIVE now must store it. N: any N durable copies (ours included).
   const mustStore = new Set(header.quorum === 'all' ? active : [])
-  const floor = copyFloor(c, header)
+  const floor = copyFloor(c.view, header.group, c.minCopies, header.quorum)
   const copies = Math.max(floor, header.quorum === 'all' ? active.length + 1 : header.quorum)
   if (copies > members.length + 1) {
     throw new QuorumError(`group ${header.group} has ${members.length + 1} member(s) able to store right now; ${copies} copies are needed` +

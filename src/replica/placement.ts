@@ -1,15 +1,34 @@
 /**
- * Where a write goes. Placement picks the group: `most-free` (default) takes
- * the group whose fullest ACTIVE member has the most room above its reserve
- * (every member stores every file, so the fullest one bounds the group);
- * `round-robin` cycles through groups by name. The coordinator is this node
- * when it is an ACTIVE member, else the least-loaded ACTIVE member.
+ * Where a write goes. Placement picks the group among those that can keep
+ * the copy floor (`--min-copies`: at least that many ACTIVE members, or
+ * every member of a smaller group), falling back to any group with an
+ * ACTIVE member only when none can: a degraded group gets no new files
+ * while another group can take them. Among those, `most-free` (default)
+ * takes the group whose fullest ACTIVE member has the most room above its
+ * reserve (every member stores every file, so the fullest one bounds the
+ * group); `round-robin` cycles through groups by name. The coordinator is
+ * this node when it is an ACTIVE member, else the least-loaded ACTIVE member.
  */
 import { GroupNotFoundError, NoGroupAvailableError } from '../errors.ts'
 import { compareGroupNames } from '../membership/view.ts'
 import type { MembershipView, MemberRecord } from '../membership/view.ts'
 
 export const PLACEMENTS = ['most-free', 'round-robin'] as const
+
+/** No upload is acknowledged with fewer copies (where the group has that many members): see copyFloor. */
+export const DEFAULT_MIN_COPIES = 2
+
+/**
+ * The fewest copies an upload may be acknowledged with, whatever the quorum
+ * says: a member that sees its mates OFFLINE (partitioned, or its view is
+ * wrong) must not take writes alone. Never more than the group has members
+ * (a one-node group takes writes), counting those OFFLINE.
+ */
+export function copyFloor (view: MembershipView, group: string, minCopies: number | null | undefined, quorum: 'all' | number): number {
+  const known = view.groupMembers(group).filter(m => !m.spare).length
+  const wanted = minCopies ?? (quorum === 'all' ? DEFAULT_MIN_COPIES : Math.min(DEFAULT_MIN_COPIES, quorum))
+  return Math.max(1, Math.min(wanted, known))
+}
 export type Placement = typeof PLACEMENTS[number]
 
 function activeOf (view: MembershipView, group: string): MemberRecord[] {
@@ -28,14 +47,17 @@ export class PlacementPolicy {
     this.policy = policy
   }
 
-  chooseGroup (view: MembershipView, explicit?: string): string {
+  /** `floor`: the copy floor of a group for this write (see copyFloor). */
+  chooseGroup (view: MembershipView, explicit?: string, floor: (group: string) => number = () => 1): string {
     if (explicit != null) {
       if (view.groupMembers(explicit).length === 0) throw new GroupNotFoundError(`no group named "${explicit}" is known to the cluster`)
       if (activeOf(view, explicit).length === 0) throw new NoGroupAvailableError(`group ${explicit} has no ACTIVE member right now`)
       return explicit
     }
-    const open = view.groups().filter(g => activeOf(view, g.name).length > 0)
-    if (open.length === 0) throw new NoGroupAvailableError('no group has an ACTIVE member to take the write')
+    const live = view.groups().filter(g => activeOf(view, g.name).length > 0)
+    if (live.length === 0) throw new NoGroupAvailableError('no group has an ACTIVE member to take the write')
+    const keeping = live.filter(g => activeOf(view, g.name).length >= floor(g.name))
+    const open = keeping.length > 0 ? keeping : live
     if (this.policy === 'round-robin') {
       const names = open.map(g => g.name).sort(compareGroupNames)
       return names[this.turn++ % names.length] as string

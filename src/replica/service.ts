@@ -29,7 +29,7 @@ import { Locator, answerLocate } from './locate.ts'
 import { GroupSummaries, OwnSummary } from './summaries.ts'
 import { decodeManifest, parseFileId } from '../content/manifest.ts'
 import { validateFileName } from '../content/names.ts'
-import { PlacementPolicy, chooseCoordinator } from './placement.ts'
+import { PlacementPolicy, chooseCoordinator, copyFloor } from './placement.ts'
 import { putRemote, servePut } from './put.ts'
 import { Repair } from './repair.ts'
 import { Resolver, outcomeOf } from './resolve.ts'
@@ -176,7 +176,7 @@ export class ReplicaService implements Startable {
   /** Store a file in the cluster; resolves when the write quorum holds it. */
   async upload (req: UploadRequest, source: AsyncIterable<Uint8Array | Uint8ArrayList>, options: AbortOptions = {}): Promise<UploadResult> {
     const header: PutHeader = {
-      group: this.placement.chooseGroup(this.c.view, req.group),
+      group: this.placement.chooseGroup(this.c.view, req.group, g => copyFloor(this.c.view, g, this.init.minCopies, req.quorum ?? this.init.writeQuorum)),
       name: validateFileName(req.name),
       quorum: req.quorum ?? this.init.writeQuorum,
       ...(req.mime != null ? { mime: req.mime } : {}),
@@ -321,7 +321,8 @@ export class ReplicaService implements Startable {
         chunks: {
           // A pending copy serves the chunks it still holds: two copies each missing a different chunk heal each other.
           manifestOf: async (id) => { const s = store.index.get(id)?.state; return s === 'present' || s === 'pending' ? this.manifestOf(id) : undefined },
-          readChunk: async (digest, range) => store.readChunk(digest, range)
+          readChunk: async (digest, range) => store.readChunk(digest, range),
+          has: (digest) => store.chunks.has(digest)
         },
         status: this.c.status,
         logger: this.c.logger,

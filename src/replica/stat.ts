@@ -32,6 +32,14 @@ export interface FileStat {
   createdAt: number
   group: string
   replicas: ReplicaStat[]
+  /** Members holding a whole, verified copy now. */
+  copies: number
+  /**
+   * No member holds a whole copy and every member answered: a chunk has no
+   * good copy left in the group. The file is not served (its bytes cannot be
+   * verified); restore it from a backup or upload it again.
+   */
+  damaged: boolean
 }
 
 export interface StatComponents {
@@ -69,6 +77,8 @@ export async function statFile (c: StatComponents, located: Located, options: Ab
     chunkSize: manifest.chunkSize,
     createdAt,
     group,
-    replicas
+    replicas,
+    copies: replicas.filter(r => r.copy === 'present').length,
+    damaged: replicas.length > 0 && replicas.every(r => r.copy === 'pending')
   }
 }

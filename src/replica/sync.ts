@@ -158,7 +158,8 @@ export class GroupSync implements Startable {
     this.publishProgress()
     const active = peers.filter(p => p.state === 'ACTIVE')
     // Alone in the group, a member is caught up by definition — unless it is rebuilding its index: that needs a mate.
-    const caughtUp = this.pendingCount() === 0 && ((active.length === 0 && !this.rebuilding) || active.some(p => pulled.has(p.peerId)))
+    // A file no mate can heal stays pending, but must not hold a recruit in SYNCING for ever (it is named instead).
+    const caughtUp = this.pendingCount() - this.damaged.size <= 0 && ((active.length === 0 && !this.rebuilding) || active.some(p => pulled.has(p.peerId)))
     if (caughtUp && this.c.status.state === 'SYNCING' && this.c.status.group === group) {
       this.c.status.setState('ACTIVE')
       this.c.logger.info({ group }, 'caught up with the group: ACTIVE')
@@ -222,19 +223,49 @@ export class GroupSync implements Startable {
   /** Fetch the chunks of pending files from members that hold them. */
   private async fetchPending (group: string, options: AbortOptions): Promise<void> {
     const pending = this.c.store.index.withState('pending').filter(r => r.group === group)
+    const ids = new Set(pending.map(r => r.id))
+    // Healed, deleted, or no longer ours: no longer damaged.
+    for (const id of this.damaged.keys()) if (!ids.has(id)) this.damaged.delete(id)
     let next = 0
     const worker = async (): Promise<void> => {
       while (next < pending.length) {
         const row = pending[next++] as FileRow
         try {
           await this.fetchFile(row, options)
+          this.damaged.delete(row.id)
         } catch (err) {
           options.signal?.throwIfAborted()
-          this.c.logger.debug({ err: toError(err).message, id: row.id }, 'fetch failed; retried next round')
+          if (this.noGoodCopy(err, row.group)) this.markDamaged(row, toError(err))
+          else this.c.logger.debug({ err: toError(err).message, id: row.id }, 'fetch failed; retried next round')
         }
       }
     }
     await Promise.all(Array.from({ length: SYNC_FETCH_CONCURRENCY }, worker))
+  }
+
+  /** Files no member of the group could give a good copy of, when last tried (ID → since, local ms). */
+  readonly damaged = new Map<string, number>()
+
+  /**
+   * Every other member of the group was asked and each lacks a chunk (or
+   * holds a copy that failed its check, which it then dropped): no good copy
+   * is left to heal from. A member that is OFFLINE, or that did not answer,
+   * may still hold one: that is "unavailable", not damaged.
+   */
+  private noGoodCopy (err: unknown, group: string): boolean {
+    const failures = ((err as Error).cause as AggregateError | undefined)?.errors
+    if (!Array.isArray(failures)) return false
+    const mates = this.c.view.groupMembers(group).filter(m => !m.self && !m.spare)
+    if (mates.some(m => m.state !== 'ACTIVE' && m.state !== 'SYNCING')) return false
+    const lacks = (e: unknown): boolean => ['ERR_CHUNK_NOT_STORED', 'ERR_FILE_NOT_FOUND', 'ERR_CORRUPT_CHUNK'].includes((e as { code?: string }).code ?? '')
+    return failures.length >= mates.length && failures.every(lacks)
+  }
+
+  private markDamaged (row: FileRow, err: Error): void {
+    if (this.damaged.has(row.id)) return
+    this.damaged.set(row.id, Date.now())
+    this.c.logger.error({ id: row.id, group: row.group, err: err.message },
+      'a file cannot be healed: no member of its group holds a good copy of one of its chunks; it is not served until one does (restore it from a backup, or upload it again)')
   }
 
   private async fetchFile (row: FileRow, options: AbortOptions): Promise<void> {
@@ -269,8 +300,8 @@ export class GroupSync implements Startable {
   }
 
   private publishProgress (): void {
-    const { pending } = this.c.store.index.stats()
-    this.c.status.sync = { head: this.c.store.index.head(), filesToGo: pending.files, bytesToGo: pending.bytes }
+    const { pending, present } = this.c.store.index.stats()
+    this.c.status.sync = { head: this.c.store.index.head(), filesToGo: pending.files, bytesToGo: pending.bytes, files: present.files, damaged: this.damaged.size }
   }
 }
 

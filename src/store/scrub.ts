@@ -4,12 +4,20 @@
  * pass after another. A chunk that fails is reported to the store, which
  * drops it and turns its files pending, so group sync fetches a good copy:
  * bit rot is healed before a reader, or every replica, meets it.
+ *
+ * Its progress is kept (`progress`: the last digest checked, when the last
+ * pass ended), so a node that restarts often is still scrubbed whole: at
+ * start a pass resumes at once where the last one stopped, unless a whole
+ * pass ended less than `passPauseMs` ago. A node that was never scrubbed
+ * (a new one, or data written by an older version) starts its first pass
+ * when it starts.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { equals } from 'uint8arrays/equals'
 import { CorruptChunkError, toError } from '../errors.ts'
 import { chunkDigest } from '../content/chunk-hash.ts'
 import type { ChunkLocation, ChunkStore } from './chunk-store.ts'
+import type { Db } from './db.ts'
 import type { Logger } from '../logger.ts'
 import type { AbortOptions, Startable } from '@libp2p/interface'
 
@@ -20,9 +28,19 @@ const PAGE = 1_000
 /** Pause between two passes over the whole store, and before the first one (a node just started has better things to do). */
 export const SCRUB_PASS_PAUSE_MS = 60 * 60_000
 
+/** Where a pass stands, kept across restarts. */
+export interface ScrubProgress {
+  /** Hex digest of the last chunk checked in the pass under way ('' at its start). */
+  after: string
+  /** When the last whole pass ended (ms since epoch), 0 if none did. */
+  lastPassAt: number
+}
+
 export interface ScrubComponents {
   chunks: ChunkStore
   logger: Logger
+  /** Keeps the progress across restarts (the node's meta table); none: each start begins a pass after the pause. */
+  progress?: { load(): ScrubProgress | undefined, save(p: ScrubProgress): void }
   /** The copy of a chunk at `at` failed its hash: drop it and fetch its files again. */
   corrupt: (digest: Uint8Array, at: ChunkLocation) => void
 }
@@ -30,6 +48,8 @@ export interface ScrubComponents {
 export interface ScrubInit {
   bytesPerS?: number
   passPauseMs?: number
+  /** Digests read from the index at a time (and how often progress is kept). */
+  pageSize?: number
 }
 
 export class Scrub implements Startable {
@@ -42,7 +62,7 @@ export class Scrub implements Startable {
 
   constructor (components: ScrubComponents, init: ScrubInit = {}) {
     this.c = components
-    this.init = { bytesPerS: init.bytesPerS ?? SCRUB_BYTES_PER_S, passPauseMs: init.passPauseMs ?? SCRUB_PASS_PAUSE_MS }
+    this.init = { bytesPerS: init.bytesPerS ?? SCRUB_BYTES_PER_S, passPauseMs: init.passPauseMs ?? SCRUB_PASS_PAUSE_MS, pageSize: init.pageSize ?? PAGE }
   }
 
   async start (): Promise<void> {
@@ -51,7 +71,7 @@ export class Scrub implements Startable {
     const signal = this.controller.signal
     this.loop = (async () => {
       while (!signal.aborted) {
-        await sleep(this.init.passPauseMs, undefined, { signal, ref: false }).catch(() => {})
+        await sleep(this.pauseBeforeNextPass(), undefined, { signal, ref: false }).catch(() => {})
         if (signal.aborted) return
         await this.pass({ signal }).catch(err => { if (!signal.aborted) this.c.logger.warn({ err: toError(err).message }, 'scrub pass failed') })
       }
@@ -64,12 +84,26 @@ export class Scrub implements Startable {
     await this.loop
   }
 
-  /** Re-hash every stored chunk once, paced. */
+  /** A pass unfinished, or none for `passPauseMs`: now; else what is left of the pause. */
+  private pauseBeforeNextPass (): number {
+    const p = this.c.progress?.load()
+    if (p == null) return this.c.progress == null ? this.init.passPauseMs : 0
+    if (p.after !== '') return 0
+    return Math.max(0, p.lastPassAt + this.init.passPauseMs - Date.now())
+  }
+
+  /** Re-hash every stored chunk once, paced (resuming a pass a restart interrupted). */
   async pass (options: AbortOptions = {}): Promise<{ checked: number, bad: number }> {
     const before = { checked: this.counters.checked, bad: this.counters.bad }
-    for (let page = this.c.chunks.digestsAfter(new Uint8Array(0), PAGE); page.length > 0; page = this.c.chunks.digestsAfter(page.at(-1) as Uint8Array, PAGE)) {
+    const saved = this.c.progress?.load()
+    const lastPassAt = saved?.lastPassAt ?? 0
+    let after = Buffer.from(saved?.after ?? '', 'hex')
+    for (let page = this.c.chunks.digestsAfter(after, this.init.pageSize); page.length > 0; page = this.c.chunks.digestsAfter(after, this.init.pageSize)) {
       for (const digest of page) await this.check(digest, options)
+      after = Buffer.from(page.at(-1) as Uint8Array)
+      this.c.progress?.save({ after: after.toString('hex'), lastPassAt })
     }
+    this.c.progress?.save({ after: '', lastPassAt: Date.now() })
     this.counters.passes++
     return { checked: this.counters.checked - before.checked, bad: this.counters.bad - before.bad }
   }
@@ -92,5 +126,22 @@ export class Scrub implements Startable {
     this.counters.checked++
     const wait = bytes / this.init.bytesPerS * 1000 - (performance.now() - started)
     if (wait > 0) await sleep(wait, undefined, options)
+  }
+}
+
+const PROGRESS_KEY = 'scrub.progress'
+
+/** The scrub's progress in the node's meta table (not forced: a lost update only repeats a little work). */
+export function scrubProgress (db: Pick<Db, 'getMeta' | 'setMeta'>): NonNullable<ScrubComponents['progress']> {
+  return {
+    load: () => {
+      try {
+        const p = JSON.parse(db.getMeta(PROGRESS_KEY) ?? 'null') as ScrubProgress | null
+        return p != null && typeof p.after === 'string' && typeof p.lastPassAt === 'number' ? p : undefined
+      } catch {
+        return undefined
+      }
+    },
+    save: (p) => { db.setMeta(PROGRESS_KEY, JSON.stringify(p)) }
   }
 }

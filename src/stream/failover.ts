@@ -45,7 +45,8 @@ export function noSourceLeft (manifest: Manifest, index: number, failures: Error
   const why = last != null ? ` (last error: ${last.message})` : ''
   const gone = (e: Error): boolean => (e as { code?: string }).code === 'ERR_FILE_NOT_FOUND'
   if (failures.length > 0 && failures.every(gone)) return new FileNotFoundError(`${manifest.id.toString()} is no longer held by its group (deleted while it was read?)${why}`)
-  return new UnavailableError(`no replica could serve chunk ${index} of ${manifest.id.toString()}${why}`)
+  // The failures travel with the error: group sync tells "nobody holds a good copy" from "nobody answered".
+  return new UnavailableError(`no replica could serve chunk ${index} of ${manifest.id.toString()}${why}`, { cause: new AggregateError(failures, 'every source failed') })
 }
 
 /**

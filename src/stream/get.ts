@@ -22,7 +22,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { z } from 'zod'
 import { CHUNK_LEAF_BYTES, FRAME_OVERHEAD_BYTES, MAX_CHUNK_SIZE_BYTES, MAX_CONTROL_FRAME_BYTES } from '../constants.ts'
-import { CorruptChunkError, FileNotFoundError, InvalidMessageError, RangeNotSatisfiableError, remoteError, toError } from '../errors.ts'
+import { ChunkNotStoredError, CorruptChunkError, FileNotFoundError, InvalidMessageError, RangeNotSatisfiableError, remoteError, toError } from '../errors.ts'
 import { leafCount, verifyLeaves } from '../content/chunk-hash.ts'
 import { chunkLength, chunksForRange, verifyChunk } from '../content/manifest.ts'
 import { decodeMessage, encodeMessage } from '../wire/codec.ts'
@@ -53,6 +53,8 @@ export interface ChunkProvider {
    * every leaf hash of the chunk; throws if missing or corrupt.
    */
   readChunk(digest: Uint8Array, range?: { from: number, to: number }): Promise<ChunkBytes>
+  /** Whether the chunk is stored here (a pending copy lacks some): asked before a range is promised. */
+  has?(digest: Uint8Array): boolean
 }
 
 export interface GetServerComponents {
@@ -97,6 +99,10 @@ export async function serveGet (c: GetServerComponents, stream: Stream, options:
       }
       const length = Math.min(req.length, manifest.size - req.offset)
       plan = { manifest, offset: req.offset, end: req.offset + length, ...chunksForRange(manifest, req.offset, length) }
+      for (let i = plan.first; i <= plan.last && c.chunks.has != null; i++) {
+        // Said up front, with its code: the asker learns this copy lacks the chunk, not that a stream broke.
+        if (!c.chunks.has(manifest.chunks[i] as Uint8Array)) throw new ChunkNotStoredError(`this replica lacks chunk ${i} of ${req.id}`)
+      }
     } catch (err) {
       await writeFrame(stream, encodeMessage(HeaderAnswerSchema, { error: errorFrame(toError(err)) }), options)
       await stream.close(options)

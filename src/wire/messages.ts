@@ -98,7 +98,11 @@ export const SyncStatusSchema = z.object({
   head: count,
   /** While SYNCING: files and bytes still to fetch. */
   filesToGo: count,
-  bytesToGo: count
+  bytesToGo: count,
+  /** Files this member holds (present). Optional: older members do not send it. */
+  files: count.optional(),
+  /** Files this member cannot heal: no member of its group holds a good copy of one of their chunks. */
+  damaged: count.optional()
 })
 export type SyncStatus = z.infer<typeof SyncStatusSchema>
 

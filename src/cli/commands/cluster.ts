@@ -21,7 +21,14 @@ interface MemberJson {
   connected?: boolean
 }
 
-interface GroupJson { name: string, health: { target: number, active: number, state: string }, members: MemberJson[] }
+interface GroupJson { name: string, health: { target: number, active: number, state: string }, copies?: { files: number, belowTarget: number, damaged: number }, members: MemberJson[] }
+
+/** The group's files and how many lack copies, on its first line. */
+function copiesText (g: GroupJson): string {
+  if (g.copies == null) return ''
+  const { files, belowTarget, damaged } = g.copies
+  return `${files} files` + (belowTarget > 0 ? `, ${belowTarget} below ${g.health.target} copies` : '') + (damaged > 0 ? `, ${damaged} DAMAGED (no good copy)` : '')
+}
 
 function print (flags: ClientFlags, value: unknown, text: () => string): void {
   process.stdout.write(flags.json === true ? `${JSON.stringify(value, null, 2)}\n` : `${text()}\n`)
@@ -58,8 +65,8 @@ export function registerClusterCommands (program: Command, withClient: (cmd: Com
       const groups = await new DsmClient(flags.node, flags.token).json<GroupJson[]>('/api/groups')
       print(flags, groups, () => groups.length === 0
         ? 'no groups yet'
-        : formatTable(['GROUP', 'HEALTH', 'PEER', 'STATE', 'FREE', 'TOTAL', 'LOAD', 'SYNC', 'CLOCK'],
-          groups.flatMap(g => g.members.map((m, i) => [i === 0 ? g.name : '', i === 0 ? `${g.health.state} ${g.health.active}/${g.health.target}` : '',
+        : formatTable(['GROUP', 'HEALTH', 'FILES', 'PEER', 'STATE', 'FREE', 'TOTAL', 'LOAD', 'SYNC', 'CLOCK'],
+          groups.flatMap(g => g.members.map((m, i) => [i === 0 ? g.name : '', i === 0 ? `${g.health.state} ${g.health.active}/${g.health.target}` : '', i === 0 ? copiesText(g) : '',
             shortPeerId(m.peerId), m.state, formatBytes(m.free), formatBytes(m.total), String(m.load), syncText(m), clockText(m)]))) +
           (groups.some(g => g.members.some(m => clockText(m) !== '')) ? '\nCLOCK: a member\'s clock against this node\'s; run NTP on every host (dsm keeps working, but signed URLs and shown times follow each host\'s clock)' : ''))
     })

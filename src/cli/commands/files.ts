@@ -99,7 +99,8 @@ export function registerFileCommands (program: Command, withClient: (cmd: Comman
       const s = await new DsmClient(flags.node, flags.token).json<FileStat>(`/api/files/${encodeURIComponent(id)}`)
       out(flags, s, () => [
         `id       ${s.id}`, `name     ${s.name}`, `size     ${formatBytes(s.size)} (${s.size} bytes)`, `mime     ${s.mime}`,
-        `chunks   ${s.chunks} × ${formatBytes(s.chunkSize)}`, `created  ${new Date(s.createdAt).toISOString()}`, `group    ${s.group}`, '',
+        `chunks   ${s.chunks} × ${formatBytes(s.chunkSize)}`, `created  ${new Date(s.createdAt).toISOString()}`, `group    ${s.group}`,
+        `copies   ${s.copies} of ${s.replicas.length}${s.damaged ? ' — DAMAGED: no member holds a good copy of every chunk; not served (restore it from a backup or upload it again)' : ''}`, '',
         formatTable(['REPLICA', 'STATE', 'COPY'], s.replicas.map(r => [r.peerId, r.state, r.copy]))
       ].join('\n'))
     })

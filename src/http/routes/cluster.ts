@@ -46,6 +46,20 @@ export function groupHealth (members: MemberRecord[], target: number): GroupHeal
   return { target, active, syncing, offline: count('OFFLINE'), state: active >= target ? 'healthy' : syncing > 0 ? 'repairing' : 'degraded' }
 }
 
+/**
+ * A group's copies, from its members' heartbeats: the files it holds (the
+ * most any live member holds), how many of them have fewer copies than the
+ * group's target (all of them while fewer members than the target are live;
+ * else what the emptiest live member still lacks), and how many cannot be
+ * healed (no member holds a good copy of one of their chunks).
+ */
+export function groupCopies (members: MemberRecord[], target: number): { files: number, belowTarget: number, damaged: number } {
+  const live = members.filter(m => m.state === 'ACTIVE' || m.state === 'SYNCING')
+  const files = Math.max(0, ...members.map(m => m.sync.files ?? 0))
+  const belowTarget = live.length < target ? files : Math.max(0, ...live.map(m => files - (m.sync.files ?? files)))
+  return { files, belowTarget, damaged: Math.max(0, ...members.map(m => m.sync.damaged ?? 0)) }
+}
+
 function memberJson (m: MemberRecord, now: number): Record<string, unknown> {
   return {
     peerId: m.peerId,
@@ -83,7 +97,7 @@ export function clusterRoutes (api: ClusterApi): RouteRegistrar {
     app.get('/api/bootstrap', async () => ({ peers: browserBootstrap(api.identity(), api.members()) }))
     app.get('/api/groups', async () => {
       const now = monotonicNow()
-      return api.groups().map(({ name, members }) => ({ name, health: groupHealth(members, api.groupSize()), members: members.map(m => memberJson(m, now)) }))
+      return api.groups().map(({ name, members }) => ({ name, health: groupHealth(members, api.groupSize()), copies: groupCopies(members, api.groupSize()), members: members.map(m => memberJson(m, now)) }))
     })
   }
 }
