@@ -4,7 +4,7 @@
  * DSM_DATA set) must change no outcome. Every such variable is removed from
  * each test worker before it starts — and from what the processes it spawns
  * inherit — except the test knobs documented in docs (DSM_SIM_*,
- * DSM_DURABILITY_*, DSM_KEEP_DATA), which exist to steer tests.
+ * DSM_DURABILITY_*, DSM_TEST_*, DSM_KEEP_DATA), which exist to steer tests.
  *
  * And no test file may leak a file handle, in this process or in a node
  * process it started (./helpers/leaks.ts): after each file the heap is
@@ -14,7 +14,7 @@
 import { afterAll } from 'vitest'
 import { takeLeaks, watchThisProcess } from './helpers/leaks.ts'
 
-const TEST_KNOBS = /^DSM_(SIM_|DURABILITY_|KEEP_DATA$)/
+const TEST_KNOBS = /^DSM_(SIM_|DURABILITY_|TEST_|KEEP_DATA$)/
 
 for (const name of Object.keys(process.env)) {
   if (name.startsWith('DSM_') && !TEST_KNOBS.test(name)) delete process.env[name]

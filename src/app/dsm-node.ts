@@ -3,6 +3,7 @@
  * membership, connectivity, group assignment, the DHT group directory and the
  * HTTP API, starts them in order and stops them in reverse.
  */
+import { mkdir } from 'node:fs/promises'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { TypedEventEmitter } from 'main-event'
 import { GroupDirectory } from '../membership/group-directory.ts'
@@ -15,6 +16,7 @@ import { uiRoutes } from '../http/routes/ui.ts'
 import { startHttpServer } from '../http/server.ts'
 import { createLogger } from '../logger.ts'
 import { ReplicaService } from '../replica/service.ts'
+import { lockDataDir } from '../store/data-lock.ts'
 import { openDb } from '../store/db.ts'
 import { moveDatabaseAside, readLegacyGroup } from '../store/rebuild.ts'
 import { Compaction } from '../store/compaction.ts'
@@ -96,6 +98,18 @@ interface Running {
   http?: HttpServer
   background: AbortController
   announcedGroup?: string
+  /** What start set up, undone last-first: one order for a failed start and for stop (HTTP closes before it). */
+  undo: Array<() => Promise<void>>
+  /** Whether stopping tells the group we leave (a clean stop) or not (a failed start, a simulated crash). */
+  exit: { leave: boolean }
+}
+
+/** Close HTTP first (no new requests), then undo the rest last-first; every step runs, the first failure is thrown. */
+async function shutDown (http: HttpServer | undefined, undo: Array<() => Promise<void>>): Promise<void> {
+  const failures: unknown[] = []
+  await http?.close().catch(err => { failures.push(err) })
+  for (const step of undo) await step().catch(err => { failures.push(err) })
+  if (failures.length > 0) throw failures[0]
 }
 
 export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
@@ -141,6 +155,8 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
     if (this.running != null) return
     const { config } = this
     const cleanup: Array<() => Promise<void>> = []
+    let http: HttpServer | undefined
+    const exit = { leave: false }
     try {
       // Security config first: a bad key file or token changes nothing.
       const networkKey = config.networkKey != null ? await loadSwarmKey(config.networkKey) : undefined
@@ -150,8 +166,10 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
       this.keys = keys
       const auth = new HttpAuth({ token: this.token?.token ?? null, signedUrls: config.signedUrls })
       // Then HTTP: a taken port fails the start before anything else happened.
-      const http = this.init.http === false ? undefined : await startHttpServer(config.http, this.routes(auth), httpLimits(config))
-      if (http != null) cleanup.unshift(async () => { await http.close() })
+      http = this.init.http === false ? undefined : await startHttpServer(config.http, this.routes(auth), httpLimits(config))
+      await mkdir(config.dataDir, { recursive: true })
+      const unlock = await lockDataDir(config.dataDir)
+      cleanup.unshift(unlock)
       const aside = config.rebuild ? await moveDatabaseAside(config.dataDir) : undefined
       if (config.rebuild) this.log.warn({ movedTo: aside ?? null }, 'rebuilding the index from the group (--rebuild): the old database was moved aside')
       const db = openDb(config.dataDir)
@@ -215,7 +233,7 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
         logger: log
       })
       await membership.start()
-      cleanup.unshift(async () => { await membership.stop({ leave: false }) })
+      cleanup.unshift(async () => { await membership.stop({ leave: exit.leave }) })
       const connectivity = createConnectivity({ bootstrap: config.bootstrap, intervalMs: config.syncIntervalMs })({
         dial: async (target, options) => libp2p.dial(target, options),
         getConnections: () => libp2p.getConnections(),
@@ -254,14 +272,14 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
       })
       await replica.start()
       cleanup.unshift(async () => { await replica.stop() })
-      this.running = { db, state, store, compaction, scrub, libp2p, membership, connectivity, directory, replica, http, background: new AbortController() }
+      this.running = { db, state, store, compaction, scrub, libp2p, membership, connectivity, directory, replica, background: new AbortController(), undo: cleanup, exit, ...(http != null ? { http } : {}) }
       const running = this.running
       this.assigned = Promise.withResolvers<Assignment>()
       // Runs for as long as joining takes; it reports its own failure through `assigned` (ready() rejects).
       void this.assignGroup(running, log)
     } catch (err) {
       // Undo what started; the original error is the one worth reporting.
-      for (const undo of cleanup) await undo().catch(() => {})
+      await shutDown(http, cleanup).catch(() => {})
       throw err
     }
   }
@@ -319,17 +337,13 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
     if (running == null) return
     this.running = undefined
     running.background.abort()
-    await running.http?.close()
-    await running.replica.stop()
-    await running.connectivity.stop()
-    await running.membership.stop({ leave: options.leave })
-    await running.libp2p.stop()
-    await running.scrub.stop()
-    await running.compaction.stop()
-    await running.store.stop()
-    await running.db.close()
-    this.assigned.reject(new NotStartedError('the node stopped'))
-    this.assigned.promise.catch(() => {})
+    running.exit.leave = options.leave ?? true
+    try {
+      await shutDown(running.http, running.undo)
+    } finally {
+      this.assigned.reject(new NotStartedError('the node stopped'))
+      this.assigned.promise.catch(() => {})
+    }
   }
 
   /** Provide our group's key in the DHT (again after a recruit moved us). */

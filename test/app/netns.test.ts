@@ -12,6 +12,7 @@
  *
  * Needs root, iproute2 and curl; skipped otherwise (the reason is printed).
  */
+import { skipUnless } from '../helpers/skip.ts'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -24,8 +25,7 @@ import { addHost, createNet, destroy, heal, isolate, leftovers, netnsUnavailable
 import type { Net, NetHost } from '../helpers/netns.ts'
 import type { ProcNode } from '../sim/proc.ts'
 
-const skip = netnsUnavailable()
-if (skip != null) console.warn(`skipping the network-namespace tests: ${skip}`)
+const skip = skipUnless('network-namespace tests', netnsUnavailable()) ? 'skipped' : undefined
 
 const MIME = 'application/x-dsm-netns'
 const HTTP_PORT = 8080

@@ -40,7 +40,7 @@ describe('across OS processes (TCP on 127.0.0.1)', () => {
     }
     const table = await dsm(['groups', '--node', nodes[1]?.url ?? ''])
     expect(table.code).toBe(0)
-    expect(table.stdout).toMatch(/^GROUP\s+HEALTH\s+PEER\s+STATE/)
+    expect(table.stdout).toMatch(/^GROUP\s+HEALTH\s+FILES\s+PEER\s+STATE/)
     expect(table.stdout).toMatch(/g1\s+healthy 3\/3/)
     expect(table.stdout.match(/ACTIVE/g)).toHaveLength(3)
   })

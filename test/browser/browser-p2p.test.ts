@@ -4,6 +4,7 @@
  * service worker, tab-to-tab delivery over WebRTC, failover when a storage
  * node dies, and a lying peer caught by verification.
  */
+import { skipUnless } from '../helpers/skip.ts'
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -15,8 +16,7 @@ import { dsm, eventually, startProcNode } from '../sim/proc.ts'
 import type { ProcNode } from '../sim/proc.ts'
 import type { Browser, Page } from 'playwright-core'
 
-const skip = chromiumUnavailable() ?? mediaUnavailable()
-if (skip != null) console.warn(`skipping the browser P2P tests: ${skip}`)
+const skip = skipUnless('browser P2P tests', chromiumUnavailable() ?? mediaUnavailable()) ? 'skipped' : undefined
 
 const SAMPLE = join(MEDIA_DIR, 'sample-30s.mp4')
 const sampleSha = (): string => createHash('sha256').update(readFileSync(SAMPLE)).digest('hex')

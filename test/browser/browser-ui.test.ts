@@ -1,3 +1,4 @@
+import { skipUnless } from '../helpers/skip.ts'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -8,8 +9,7 @@ import type { Browser } from 'playwright-core'
 
 const TOKEN = 'browser-test-token-0123456789'
 const SCREENSHOTS = join(import.meta.dirname, '..', '..', 'test-results')
-const skip = chromiumUnavailable() ?? mediaUnavailable()
-if (skip != null) console.warn(`skipping the browser tests: ${skip}`)
+const skip = skipUnless('browser tests', chromiumUnavailable() ?? mediaUnavailable()) ? 'skipped' : undefined
 
 describe.skipIf(skip != null)('the web page in headless Chromium', () => {
   let c: SimCluster

@@ -4,6 +4,7 @@
  * member stored on all three, deletes through the skewed one work — and the
  * skew is reported (`dsm groups`, /metrics) instead of splitting the group.
  */
+import { skipUnless } from '../helpers/skip.ts'
 import { createHash } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -14,8 +15,7 @@ import { randomBytes, upload } from '../helpers/data.ts'
 import { dsm, eventually, startProcNode } from '../sim/proc.ts'
 import type { ProcNode } from '../sim/proc.ts'
 
-const skip = faketimeUnavailable()
-if (skip != null) console.warn(`skipping the clock-skew tests: ${skip}`)
+const skip = skipUnless('clock-skew tests', faketimeUnavailable()) ? 'skipped' : undefined
 
 interface GroupsJson { name: string, members: Array<{ peerId: string, state: string, skewMs?: number }> }
 

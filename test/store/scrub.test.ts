@@ -12,6 +12,7 @@ import { silentLogger } from '../../src/logger.ts'
 import { openDb } from '../../src/store/db.ts'
 import { LocalStore } from '../../src/store/local-store.ts'
 import { Scrub, scrubProgress } from '../../src/store/scrub.ts'
+import type { StagedChunk } from '../../src/store/chunk-store.ts'
 import type { Db } from '../../src/store/db.ts'
 
 const cleanup: Array<() => Promise<void>> = []
@@ -23,7 +24,7 @@ async function storeWithChunks (n: number): Promise<{ db: Db, store: LocalStore 
   const store = new LocalStore({ db, dataDir: dir, reserve: { bytes: 0 }, capacity: async () => ({ total: 2 ** 40, free: 2 ** 40 }) })
   await store.start()
   cleanup.push(async () => { await store.stop(); await db.close(); await rm(dir, { recursive: true, force: true }) })
-  const staged = []
+  const staged: StagedChunk[] = []
   for (let i = 0; i < n; i++) {
     const data = new TextEncoder().encode(`chunk ${i}`)
     staged.push(await store.putChunk(await chunkDigest(data), data))

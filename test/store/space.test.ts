@@ -5,6 +5,7 @@
  * behind, the space given back), and a chunked upload that fits after it is
  * taken. Needs root for the tmpfs mount; skipped otherwise.
  */
+import { skipUnless } from '../helpers/skip.ts'
 import { execFileSync } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -21,8 +22,7 @@ function mountUnavailable (): string | undefined {
   return undefined
 }
 
-const skip = mountUnavailable()
-if (skip != null) console.warn(`skipping the space-accounting test: ${skip}`)
+const skip = skipUnless('space-accounting test', mountUnavailable()) ? 'skipped' : undefined
 
 describe.skipIf(skip != null)('space accounting on a 64 MiB disk', () => {
   let root: string
