@@ -262,3 +262,10 @@ export class ChunkNotStoredError extends DsmError {
   override name = 'ChunkNotStoredError'
   override code = 'ERR_CHUNK_NOT_STORED'
 }
+
+/** A node that joins a cluster was given no cluster secret (it would silently start a cluster of its own). */
+export class SecretRequiredError extends DsmError {
+  static override name = 'SecretRequiredError'
+  override name = 'SecretRequiredError'
+  override code = 'ERR_SECRET_REQUIRED'
+}

@@ -97,6 +97,8 @@ export interface NodeConfig {
   secret: string | null
   /** A file holding the cluster secret. */
   secretFile: string | null
+  /** Make a cluster secret even though `bootstrap` names peers (a new cluster that starts from known addresses). */
+  newCluster: boolean
   /** Older secrets still accepted while a cluster rotates its secret. */
   previousSecrets: string[]
   /** Path of a pnet swarm key file: a private cluster. */
@@ -193,6 +195,7 @@ const LayerSchema = z.object({
   signedUrls: z.boolean(),
   secret: z.string().min(1).max(512).nullable(),
   secretFile: z.string().min(1).nullable(),
+  newCluster: z.boolean(),
   previousSecrets: z.array(z.string().min(1).max(512)).max(3),
   networkKey: z.string().min(1).nullable(),
   allowPeers: z.array(z.string().min(1).max(128)),
@@ -249,6 +252,7 @@ export function layerFromEnv (env: NodeJS.ProcessEnv): ConfigLayer {
     DSM_SIGNED_URLS: ['signedUrls', bool],
     DSM_SECRET: ['secret', String],
     DSM_SECRET_FILE: ['secretFile', String],
+    DSM_NEW_CLUSTER: ['newCluster', bool],
     DSM_PREVIOUS_SECRETS: ['previousSecrets', list],
     DSM_NETWORK_KEY: ['networkKey', String],
     DSM_ALLOW_PEERS: ['allowPeers', list],
@@ -303,6 +307,7 @@ export const DEFAULTS: Omit<NodeConfig, 'dataDir'> = {
   signedUrls: false,
   secret: null,
   secretFile: null,
+  newCluster: false,
   previousSecrets: [],
   networkKey: null,
   allowPeers: [],

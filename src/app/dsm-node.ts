@@ -162,7 +162,7 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
       const networkKey = config.networkKey != null ? await loadSwarmKey(config.networkKey) : undefined
       const allowPeers = parseAllowlist(config.allowPeers)
       this.token = config.open ? undefined : await loadOrCreateToken(config.dataDir, config.token)
-      const keys = await loadOrCreateClusterKeys(config.dataDir, config)
+      const keys = await loadOrCreateClusterKeys(config.dataDir, { ...config, mayCreate: config.bootstrap.length === 0 || config.newCluster })
       this.keys = keys
       const auth = new HttpAuth({ token: this.token?.token ?? null, signedUrls: config.signedUrls })
       // Then HTTP: a taken port fails the start before anything else happened.

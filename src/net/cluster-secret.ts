@@ -13,7 +13,7 @@
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { InvalidConfigError } from '../errors.ts'
+import { InvalidConfigError, SecretRequiredError } from '../errors.ts'
 import { atomicWriteFile } from '../util/fs.ts'
 
 export const SECRET_FILE_NAME = 'secret'
@@ -38,6 +38,8 @@ export interface ClusterSecretSource {
   secretFile: string | null
   /** Older secrets still accepted during a rotation. */
   previousSecrets: string[]
+  /** May a secret be made when none is configured or kept? Only for a new cluster (no --bootstrap, or --new-cluster). */
+  mayCreate?: boolean
 }
 
 /** The keys a node derives from its secrets, and where the current secret came from. */
@@ -146,6 +148,11 @@ export async function loadOrCreateClusterKeys (dataDir: string, src: ClusterSecr
   const path = join(dataDir, SECRET_FILE_NAME)
   const kept = await readSecretFile(path)
   if (kept != null) return new ClusterKeys(all(kept), 'file', path)
+  if (src.mayCreate === false) {
+    throw new SecretRequiredError('this node joins a cluster (--bootstrap) but has no cluster secret, and a node joining a cluster needs that cluster\'s secret: ' +
+      'give it with DSM_SECRET=<secret> or --secret-file <file> (on a node of the cluster it is in <data>/secret), ' +
+      'or start a new cluster with --new-cluster')
+  }
   const made = generateSecret()
   await atomicWriteFile(path, `${made}\n`, 0o600)
   return new ClusterKeys(all(made), 'generated', path)

@@ -32,6 +32,7 @@ interface NodeFlags {
   networkKey?: string
   allowPeer?: string[]
   secretFile?: string
+  newCluster?: boolean
   previousSecret?: string[]
   minCopies?: number
   rebuild?: boolean
@@ -59,6 +60,7 @@ export function flagsToLayer (flags: NodeFlags): ConfigLayer {
     networkKey: flags.networkKey,
     allowPeers: flags.allowPeer,
     secretFile: flags.secretFile,
+    newCluster: flags.newCluster,
     rebuild: flags.rebuild,
     previousSecrets: flags.previousSecret
   }
@@ -85,6 +87,7 @@ export function registerNodeCommand (program: Command): void {
     .option('--open', 'take writes without a token (trusted networks only; env DSM_OPEN)')
     .option('--signed-urls', 'serve downloads only through signed, expiring URLs or with the token (env DSM_SIGNED_URLS)')
     .option('--secret-file <file>', 'file holding the cluster secret every node shares (env DSM_SECRET_FILE, or the secret itself in DSM_SECRET; default: made once and kept in <data>/secret)')
+    .option('--new-cluster', 'make a cluster secret although --bootstrap is given (a node joining a cluster needs that cluster\'s secret instead; env DSM_NEW_CLUSTER)')
     .option('--previous-secret <secret...>', 'older cluster secrets still accepted while the cluster rotates to a new one (prefer env DSM_PREVIOUS_SECRETS)')
     .option('--network-key <file>', 'private cluster: pnet swarm key file shared by every node (make one with dsm swarm-key; env DSM_NETWORK_KEY)')
     .option('--allow-peer <peer id...>', 'private cluster: only these peers may connect (env DSM_ALLOW_PEERS)')
