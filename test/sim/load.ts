@@ -7,6 +7,7 @@
  * load test (short, bounded) and `npm run bench -- load` (long, measured).
  */
 import { createHash } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { Agent, request } from 'undici'
 import { createRng } from './rng.ts'
 import type { Rng } from './rng.ts'
@@ -31,6 +32,35 @@ export interface LoadInit {
   /** Extra query for uploads (e.g. `group=ga`). */
   uploadQuery?: string
   signal?: AbortSignal
+  /** Clients that only read (whole GETs and Ranges, half each), on top of `clients`; they start once an upload is acknowledged. */
+  readers?: number
+  /** Stop once uploads sent this many bytes (acknowledged or not): a soak's budget. */
+  uploadBytes?: number
+  /**
+   * false: keep no copy of the uploaded bodies (a soak uploads more than the
+   * client should hold); each is made from a seed of its own and made again
+   * to check a read. Default true.
+   */
+  keepBodies?: boolean
+  /** After a 503 (no quorum, not started) the client waits this long before its next request, as a polite one would. */
+  backoffMs?: number
+  /** Every answer as it comes, for callers that sort them by phase (e.g. a kill window). */
+  onResponse?: (answer: LoadAnswer) => void
+}
+
+export interface LoadAnswer {
+  op: LoadOp
+  status: number | 'error'
+  /** The node asked. */
+  base: string
+  /** The file read or deleted, or the upload acknowledged. */
+  id?: string
+  /** The body of a 5xx, the error of a broken response, what came back wrong; else ''. */
+  detail: string
+  /** The bytes read differ from those uploaded. */
+  wrong: boolean
+  /** How long it took (so it was asked `ms` before it is reported). */
+  ms: number
 }
 
 export interface OpStats { count: number, latenciesMs: number[], statuses: Record<string, number> }
@@ -51,6 +81,7 @@ export interface LoadResult {
 }
 
 const DEFAULT_MIX: Record<LoadOp, number> = { upload: 0.3, get: 0.3, range: 0.35, delete: 0.05 }
+const READER_MIX: Record<LoadOp, number> = { upload: 0, get: 0.5, range: 0.5, delete: 0 }
 
 function pickOp (rng: Rng, mix: Record<LoadOp, number>): LoadOp {
   let r = rng.next() * Object.values(mix).reduce((a, b) => a + b, 0)
@@ -72,16 +103,25 @@ export async function runMixedLoad (init: LoadInit): Promise<LoadResult> {
   const broken: Record<LoadOp, number> = { upload: 0, get: 0, range: 0, delete: 0 }
   const files = new Map<string, { sha256: string, size: number }>()
   const contents = new Map<string, Uint8Array>()
+  /** keepBodies false: the seed and size each acknowledged body was made from. */
+  const seeds = new Map<string, { seed: number, size: number }>()
+  const bodyOf = (id: string): Uint8Array | undefined => {
+    const s = seeds.get(id)
+    return contents.get(id) ?? (s != null ? createRng(s.seed).bytes(s.size) : undefined)
+  }
   const deleted = new Set<string>()
   const started = performance.now()
   const deadline = init.durationMs != null ? started + init.durationMs : Infinity
   let issued = 0
+  let sentBytes = 0
   let mismatches = 0
   const auth: Record<string, string> = init.token != null ? { authorization: `Bearer ${init.token}` } : {}
-  const more = (): boolean => issued < (init.operations ?? Infinity) && performance.now() < deadline && init.signal?.aborted !== true
+  const more = (): boolean => issued < (init.operations ?? Infinity) && sentBytes < (init.uploadBytes ?? Infinity) &&
+    performance.now() < deadline && init.signal?.aborted !== true
 
   const serverErrorBodies: string[] = []
-  const record = (op: LoadOp, status: number | 'error', ms: number): void => {
+  const record = (op: LoadOp, status: number | 'error', ms: number, base: string, detail = '', wrong = false, id?: string): void => {
+    init.onResponse?.({ op, status, base, detail, wrong, ms, ...(id != null ? { id } : {}) })
     const s = ops[op]
     s.count++
     s.latenciesMs.push(ms)
@@ -89,13 +129,17 @@ export async function runMixedLoad (init: LoadInit): Promise<LoadResult> {
     if (status === 'error') broken[op]++
   }
 
-  const client = async (k: number): Promise<void> => {
+  const client = async (k: number, reader: boolean): Promise<void> => {
     const dispatcher = new Agent({ connections: 1, keepAliveTimeout: 30_000 })
     const local = createRng((init.seed ?? 1) * 1000 + k)
+    let last: number | 'error' = 0
+    const rec: typeof record = (...args) => { last = args[1]; record(...args) }
     try {
       while (more()) {
+        // A reader has nothing to read until the first upload is acknowledged.
+        if (reader && files.size === 0) { await sleep(20); continue }
         issued++
-        let op = pickOp(local, mix)
+        let op = pickOp(local, reader ? READER_MIX : mix)
         const ids = [...files.keys()]
         if (op !== 'upload' && ids.length === 0) op = 'upload'
         const urls = init.urls()
@@ -104,24 +148,26 @@ export async function runMixedLoad (init: LoadInit): Promise<LoadResult> {
         try {
           if (op === 'upload') {
             const size = Math.round(Math.exp(Math.log(minBytes) + local.next() * (Math.log(maxBytes) - Math.log(minBytes))))
-            const body = local.bytes(size)
+            const seed = init.keepBodies === false ? local.int(2 ** 31) : undefined
+            const body = seed != null ? createRng(seed).bytes(size) : local.bytes(size)
+            sentBytes += size
             const res = await request(`${base}/files?name=load-${k}-${issued}.bin${init.uploadQuery != null ? `&${init.uploadQuery}` : ''}`, {
               method: 'POST', body, headers: { 'content-type': 'application/octet-stream', ...auth }, dispatcher
             })
             const answer = await res.body.json() as { id?: string }
-            record(op, res.statusCode, performance.now() - t0)
+            rec(op, res.statusCode, performance.now() - t0, base, res.statusCode >= 500 ? JSON.stringify(answer).slice(0, 300) : '', false, answer.id)
             if (res.statusCode === 201 && answer.id != null && !deleted.has(answer.id)) {
               files.set(answer.id, { sha256: sha256hex(body), size })
-              contents.set(answer.id, body)
+              if (seed != null) seeds.set(answer.id, { seed, size }); else contents.set(answer.id, body)
             }
           } else if (op === 'delete') {
             const id = ids[Math.floor(local.next() * ids.length)] as string
             files.delete(id)
             const res = await request(`${base}/files/${id}`, { method: 'DELETE', headers: auth, dispatcher })
             await res.body.arrayBuffer()
-            record(op, res.statusCode, performance.now() - t0)
-            if (res.statusCode === 200) { deleted.add(id); contents.delete(id) } else if (res.statusCode !== 404) {
-              const kept = contents.get(id)
+            rec(op, res.statusCode, performance.now() - t0, base, '', false, id)
+            if (res.statusCode === 200) { deleted.add(id); contents.delete(id); seeds.delete(id) } else if (res.statusCode !== 404) {
+              const kept = bodyOf(id)
               if (kept != null) files.set(id, { sha256: sha256hex(kept), size: kept.byteLength })
             }
           } else {
@@ -133,24 +179,30 @@ export async function runMixedLoad (init: LoadInit): Promise<LoadResult> {
             const headers = op === 'range' ? { range: `bytes=${start}-${start + length - 1}` } : {}
             const res = await request(`${base}/files/${id}`, { headers, dispatcher })
             const bytes = new Uint8Array(await res.body.arrayBuffer())
-            record(op, res.statusCode, performance.now() - t0)
-            if (res.statusCode >= 500) serverErrorBodies.push(`${op} ${id} ${headers.range ?? ''}: ${new TextDecoder().decode(bytes).slice(0, 300)}`)
-            const kept = contents.get(id)
+            const ms = performance.now() - t0
+            const said = `${op} ${id} ${headers.range ?? ''}`
+            if (res.statusCode >= 500) serverErrorBodies.push(`${said}: ${new TextDecoder().decode(bytes).slice(0, 300)}`)
+            // Made again only for an answer with bytes to check (keepBodies false).
+            const kept = res.statusCode === 200 || res.statusCode === 206 ? bodyOf(id) : undefined
+            let wrong = false
             if ((res.statusCode === 200 || res.statusCode === 206) && kept != null && files.has(id)) {
               const want = op === 'range' ? kept.subarray(start, start + length) : kept
-              if (sha256hex(bytes) !== sha256hex(want)) mismatches++
+              wrong = sha256hex(bytes) !== sha256hex(want)
+              if (wrong) mismatches++
             }
+            rec(op, res.statusCode, ms, base, res.statusCode >= 500 ? serverErrorBodies.at(-1) ?? '' : wrong ? `${said}: wrong bytes (${bytes.byteLength} of ${length})` : '', wrong, id)
           }
-        } catch {
-          record(op, 'error', performance.now() - t0)
+        } catch (err) {
+          rec(op, 'error', performance.now() - t0, base, String(err))
         }
+        if (last === 503 && init.backoffMs != null) await sleep(init.backoffMs)
       }
     } finally {
       await dispatcher.close()
     }
   }
 
-  await Promise.all(Array.from({ length: init.clients }, async (_, k) => client(k)))
+  await Promise.all(Array.from({ length: init.clients + (init.readers ?? 0) }, async (_, k) => client(k, k >= init.clients)))
   return { ops, files, deleted, broken, mismatches, serverErrorBodies, elapsedMs: performance.now() - started }
 }
 
