@@ -34,6 +34,8 @@ describe.skipIf(skip != null)('space accounting on a 64 MiB disk', () => {
     execFileSync('mkdir', ['-p', disk])
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'tmpfs', disk])
     node = await startProcNode({ dataDir: join(disk, 'data'), args: ['--group', 'g1', '--reserve', '0'] })
+    // Addresses print before the node is ACTIVE; a write before then has no group to go to.
+    await eventually(async () => await (await fetch(`${node.url}/healthz`)).json() as { state: string }, h => h.state === 'ACTIVE', 30_000, 'the node ACTIVE')
     await eventually(async () => (await (await fetch(`${node.url}/api/id`)).json() as { state: string }).state, s => s === 'ACTIVE', 20_000, 'ACTIVE')
   })
   afterAll(async () => {
