@@ -4,7 +4,9 @@
  * node, each client on its own keep-alive connection pool. Remembers every
  * acknowledged upload and delete so the caller can check, afterwards, that
  * nothing acknowledged was lost and nothing deleted came back. Shared by the
- * load test (short, bounded) and `npm run bench -- load` (long, measured).
+ * load test (short, bounded) and `npm run bench -- load` (long, measured),
+ * and, uploaders and readers apart, by the soak (test/app/soak.test.ts,
+ * `npm run bench -- load --soak`).
  */
 import { createHash } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
