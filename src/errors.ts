@@ -269,3 +269,10 @@ export class SecretRequiredError extends DsmError {
   override name = 'SecretRequiredError'
   override code = 'ERR_SECRET_REQUIRED'
 }
+
+/** A copy of the file is prepared but its upload is not decided yet (it may already be acknowledged): retry, it is not "not found". */
+export class UndecidedError extends DsmError {
+  static override name = 'UndecidedError'
+  override name = 'UndecidedError'
+  override code = 'ERR_UNDECIDED'
+}

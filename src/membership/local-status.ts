@@ -11,7 +11,7 @@ import type { SyncStatus } from '../wire/messages.ts'
 import type { Capacity } from '../store/local-store.ts'
 
 export interface LocalStatusEvents {
-  /** State, group or spare flag changed: worth an immediate heartbeat. */
+  /** State, group or spare flag changed, or a SYNCING node learned it has files to fetch: worth an immediate heartbeat. */
   change: CustomEvent<{ state: NodeState, group: string | null }>
 }
 
@@ -22,11 +22,23 @@ export class LocalStatus extends TypedEventEmitter<LocalStatusEvents> {
   private _group: string | null = null
   private _spare = false
   private transfers = 0
-  sync: SyncStatus = { head: 0, filesToGo: 0, bytesToGo: 0 }
+  private _sync: SyncStatus = { head: 0, filesToGo: 0, bytesToGo: 0 }
 
   get state (): NodeState { return this._state }
   get group (): string | null { return this._group }
   get spare (): boolean { return this._spare }
+  get sync (): SyncStatus { return this._sync }
+
+  /**
+   * The sync position. A SYNCING node that finds it has files to fetch says
+   * so at once: otherwise a short catch-up can end before the next heartbeat,
+   * and nobody ever sees its progress.
+   */
+  setSync (next: SyncStatus): void {
+    const learned = this._state === 'SYNCING' && this._sync.filesToGo === 0 && next.filesToGo > 0
+    this._sync = next
+    if (learned) this.changed()
+  }
   /** Transfers in progress (uploads received and downloads served). */
   get load (): number { return this.transfers }
 

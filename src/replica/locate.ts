@@ -16,7 +16,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { LRUCache } from 'lru-cache'
 import { LOCATE_TIMEOUT_MS, MAX_MANIFEST_BYTES, FRAME_OVERHEAD_BYTES } from '../constants.ts'
-import { FileNotFoundError } from '../errors.ts'
+import { FileNotFoundError, UnavailableError, UndecidedError } from '../errors.ts'
 import { anySignal } from '../util/abort.ts'
 import { LocateRequestSchema, LocateResponseSchema, PROTOCOLS } from '../wire/messages.ts'
 import { request } from '../wire/rpc.ts'
@@ -71,6 +71,8 @@ export interface LocatorComponents {
   logger: Logger
   /** Other groups' summaries: which group probably holds a file (./summaries.ts). */
   summaries?: GroupSummaries
+  /** Whether this node holds a prepared, undecided copy of the file (its commit may have been acknowledged). */
+  preparedHere?: (id: string) => boolean
 }
 
 /** What this node answers about a file; with `view`, also the group's ACTIVE members and their addresses. */
@@ -106,6 +108,23 @@ export class Locator {
 
   async locate (id: CID, options: AbortOptions = {}): Promise<Located> {
     const key = id.toString()
+    const local = await this.fromIndex(id)
+    if (local != null) return local
+    const cached = this.cache.get(key)
+    if (cached != null) return { ...cached, via: 'cache' }
+    const seen = { unsure: false }
+    const found = await this.askMembers(id, options, seen)
+    if (found != null) {
+      this.cache.set(key, found)
+      return found
+    }
+    // Committed here while we asked (a prepared copy whose decision just arrived): ours after all.
+    return await this.fromIndex(id) ?? Promise.reject(this.notFound(key, seen.unsure))
+  }
+
+  /** The file from this node's index; undefined if it has no row here; FileNotFoundError if it was deleted. */
+  private async fromIndex (id: CID): Promise<Located | undefined> {
+    const key = id.toString()
     const row = this.c.index.get(key)
     if (row?.manifest != null && row.state !== 'deleted') {
       // Decoded once per (file, stamp): a manifest is checked against its ID when decoded, and a big one costs
@@ -119,12 +138,23 @@ export class Locator {
       return { manifest, group: row.group, createdAt: row.createdAt, via: 'local' }
     }
     if (row?.state === 'deleted') throw new FileNotFoundError(`file ${key} was deleted`)
-    const cached = this.cache.get(key)
-    if (cached != null) return { ...cached, via: 'cache' }
-    const found = await this.askMembers(id, options)
-    if (found == null) throw new FileNotFoundError(`no replica of ${key} was found`)
-    this.cache.set(key, found)
-    return found
+    return undefined
+  }
+
+  /**
+   * Nobody said they hold it. That is a 404 only if everyone who might was
+   * asked and answered: a copy prepared here (or on a member that said so)
+   * may belong to an upload already acknowledged whose coordinator died
+   * before the decision reached us, and a group with no ACTIVE member may
+   * hold it. Those are "not now" (503, retry), never "not found".
+   */
+  private notFound (key: string, unsure: boolean): Error {
+    if (this.c.preparedHere?.(key) === true || unsure) {
+      return new UndecidedError(`${key} is being committed (a copy is prepared and its decision has not arrived yet); retry`)
+    }
+    const down = this.c.view.groups().filter(g => g.members.some(m => !m.spare) && g.members.every(m => m.state !== 'ACTIVE')).map(g => g.name)
+    if (down.length > 0) return new UnavailableError(`no replica of ${key} was found, but group(s) ${down.join(', ')} have no ACTIVE member to ask; retry`)
+    return new FileNotFoundError(`no replica of ${key} was found`)
   }
 
   /**
@@ -132,7 +162,7 @@ export class Locator {
    * summary says the file is probably theirs, then those we have no fresh summary of, then those whose summary
    * says no (a Bloom filter never says no to a file it holds, but a summary can be older than the file).
    */
-  private async askMembers (id: CID, options: AbortOptions): Promise<Located | undefined> {
+  private async askMembers (id: CID, options: AbortOptions, seen: { unsure: boolean }): Promise<Located | undefined> {
     const key = id.toString()
     const connected = this.c.connectedPeers()
     const rank = (peer: string): number => connected.has(peer) ? 0 : 1
@@ -154,7 +184,7 @@ export class Locator {
       others.sort((a, b) => rank(a) - rank(b))
     ]
     for (const wave of waves) {
-      const found = await this.askAll(id, wave, 'member', options)
+      const found = await this.askAll(id, wave, 'member', options, seen)
       if (found === 'deleted') throw new FileNotFoundError(`file ${key} was deleted`)
       if (found != null) return found
     }
@@ -162,7 +192,7 @@ export class Locator {
   }
 
   /** Ask peers, LOCATE_WAVE_PEERS at a time (see askInWaves); the first verified answer wins. */
-  private async askAll (id: CID, peers: string[], via: Located['via'], options: AbortOptions): Promise<Located | 'deleted' | undefined> {
+  private async askAll (id: CID, peers: string[], via: Located['via'], options: AbortOptions, seen: { unsure: boolean } = { unsure: false }): Promise<Located | 'deleted' | undefined> {
     if (peers.length === 0) return undefined
     const controller = new AbortController()
     const signal = anySignal(options.signal, controller.signal, AbortSignal.timeout(LOCATE_TIMEOUT_MS * Math.ceil(peers.length / LOCATE_WAVE_PEERS)))
@@ -171,6 +201,11 @@ export class Locator {
       this.counters.asked++
       const res = await request(this.c.dialer, peerIdFromString(peer), PROTOCOLS.locate, LocateRequestSchema, { id: id.toString() },
         LocateResponseSchema, { signal: anySignal(signal, AbortSignal.timeout(LOCATE_TIMEOUT_MS)), maxResponseBytes: MAX_MANIFEST_BYTES + FRAME_OVERHEAD_BYTES })
+        .catch((err: unknown) => {
+          // The member holds a prepared copy it cannot answer for yet (see answerLocate's caller).
+          if ((err as { code?: string }).code === 'ERR_UNDECIDED') seen.unsure = true
+          throw err
+        })
       if (res.state === 'deleted') deleted = true
       if (res.manifest == null || res.group == null) throw new FileNotFoundError(`${peer.slice(-8)} has no ${id.toString()}`)
       const manifest = await decodeManifest(res.manifest, id)

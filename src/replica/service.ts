@@ -7,7 +7,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { LRUCache } from 'lru-cache'
 import { Queue } from '@libp2p/utils'
 import { REQUEST_TIMEOUT_MS } from '../constants.ts'
-import { CorruptChunkError, FileNotFoundError, NotAMemberError, UnavailableError, toError } from '../errors.ts'
+import { CorruptChunkError, FileNotFoundError, NotAMemberError, UnavailableError, UndecidedError, toError } from '../errors.ts'
 import { serveGet } from '../stream/get.ts'
 import { ChunkCache } from '../stream/chunk-cache.ts'
 import { readRange, sliceChunks } from '../stream/range-reader.ts'
@@ -141,7 +141,7 @@ export class ReplicaService implements Startable {
     this.cache = new ChunkCache(init.cacheBytes)
     this.ownSummary = new OwnSummary(components.store.index)
     this.summaries = new GroupSummaries(components)
-    this.locator = new Locator({ index: components.store.index, view: components.view, dialer: components.dialer, connectedPeers: components.connectedPeers, logger: components.logger, summaries: this.summaries })
+    this.locator = new Locator({ index: components.store.index, view: components.view, dialer: components.dialer, connectedPeers: components.connectedPeers, logger: components.logger, summaries: this.summaries, preparedHere: (id) => components.store.prepared.forFile(id).length > 0 })
     this.sync = new GroupSync(components, { intervalMs: init.intervalMs, rebuilding: init.rebuilding })
     this.repair = new Repair({ ...components, joinGroup: async (g) => this.joinGroup(g) }, init)
     this.resolver = new Resolver(components, { intervalMs: init.intervalMs, coordinatorGoneMs: init.repairAfterMs })
@@ -334,7 +334,12 @@ export class ReplicaService implements Startable {
       await serve(registrar, protocol, reqSchema, resSchema, async (req, remote, o) => handler(req, remote.toString(), o))
       this.handlers.push(protocol)
     }
-    await rpc(PROTOCOLS.locate, LocateRequestSchema, LocateResponseSchema, async (req) => answerLocate(store.index, req.id, this.c.view))
+    await rpc(PROTOCOLS.locate, LocateRequestSchema, LocateResponseSchema, async (req) => {
+      const answer = answerLocate(store.index, req.id, this.c.view)
+      // A prepared copy whose decision has not arrived: perhaps an acknowledged upload. "Unknown" would be a 404.
+      if (answer.state === 'unknown' && store.prepared.forFile(req.id).length > 0) throw new UndecidedError(`${req.id} is being committed here; ask again`)
+      return answer
+    })
     await rpc(PROTOCOLS.swarm, SwarmAnnounceSchema, SwarmPeersSchema, async (req, remote) => this.swarm.announce(remote, req))
     await rpc(PROTOCOLS.delete, DeleteRequestSchema, DeleteResultSchema, async (req, _r, o) => deleteAsMember(this.c, req.id, o))
     await rpc(PROTOCOLS.apply, ApplyRequestSchema, ApplyResultSchema, async (req) => applyPushedDelete(this.c, req.op))

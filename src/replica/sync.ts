@@ -283,7 +283,7 @@ export class GroupSync implements Startable {
       for (const run of runs(missing)) {
         for await (const chunk of readChunks(m, run.first, run.last, sources, options)) {
           await writer.put(m.chunks[chunk.index] as Uint8Array, chunk.data, options)
-          this.c.status.sync = { ...this.c.status.sync, bytesToGo: Math.max(0, this.c.status.sync.bytesToGo - chunk.data.byteLength) }
+          this.c.status.setSync({ ...this.c.status.sync, bytesToGo: Math.max(0, this.c.status.sync.bytesToGo - chunk.data.byteLength) })
         }
       }
       await this.c.store.completeFile(row.id, await writer.flush(options))
@@ -301,7 +301,7 @@ export class GroupSync implements Startable {
 
   private publishProgress (): void {
     const { pending, present } = this.c.store.index.stats()
-    this.c.status.sync = { head: this.c.store.index.head(), filesToGo: pending.files, bytesToGo: pending.bytes, files: present.files, damaged: this.damaged.size }
+    this.c.status.setSync({ head: this.c.store.index.head(), filesToGo: pending.files, bytesToGo: pending.bytes, files: present.files, damaged: this.damaged.size })
   }
 }
 

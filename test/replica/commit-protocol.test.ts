@@ -13,7 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { Channel } from '../../src/replica/channel.ts'
 import { ReplicaSession } from '../../src/replica/replicate.ts'
 import { createSimCluster, readWhole } from '../sim/cluster.ts'
-import { randomBytes, sha256hex, upload } from '../helpers/data.ts'
+import { download, randomBytes, sha256hex, upload } from '../helpers/data.ts'
 import type { SimCluster } from '../sim/cluster.ts'
 
 const url = (c: SimCluster, i: number): string => c.node(i).http?.url ?? ''
@@ -81,6 +81,12 @@ describe('the commit protocol when things fail', () => {
       expect(c.node(1).store.prepared.size + c.node(2).store.prepared.size).toBe(2)
       await c.kill(0)
       expect(await pending).not.toBe(201)
+      // While the coordinator is gone the upload is undecided (it might have been acknowledged): a retry, never a 404.
+      const undecided = c.node(1).store.prepared.all()[0]?.id as string
+      for (const i of [1, 2]) {
+        const r = await download(url(c, i), undecided)
+        expect(r.status, `read through node ${i}`).toBe(503)
+      }
       const node = await c.restart(0)
       const id = node.store.prepared.all()[0]?.id
       expect(id, 'the coordinator kept its prepared record').toBeDefined()
