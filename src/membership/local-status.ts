@@ -39,6 +39,7 @@ export class LocalStatus extends TypedEventEmitter<LocalStatusEvents> {
     this._sync = next
     if (learned) this.changed()
   }
+
   /** Transfers in progress (uploads received and downloads served). */
   get load (): number { return this.transfers }
 

@@ -192,7 +192,7 @@ export async function runMixedLoad (init: LoadInit): Promise<LoadResult> {
               wrong = sha256hex(bytes) !== sha256hex(want)
               if (wrong) mismatches++
             }
-            rec(op, res.statusCode, ms, base, res.statusCode >= 500 ? serverErrorBodies.at(-1) ?? "" : res.statusCode === 404 ? new TextDecoder().decode(bytes).slice(0, 300) : wrong ? `${said}: wrong bytes (${bytes.byteLength} of ${length})` : '', wrong, id)
+            rec(op, res.statusCode, ms, base, res.statusCode >= 500 ? serverErrorBodies.at(-1) ?? '' : res.statusCode === 404 ? new TextDecoder().decode(bytes).slice(0, 300) : wrong ? `${said}: wrong bytes (${bytes.byteLength} of ${length})` : '', wrong, id)
           }
         } catch (err) {
           rec(op, 'error', performance.now() - t0, base, String(err))
