@@ -77,18 +77,40 @@ function sampleRss (nodes: Node[], until: Promise<unknown>): Promise<Array<{ t: 
   })()
 }
 
-async function verify (nodes: Node[], result: LoadResult): Promise<{ checked: number, wrong: number }> {
+async function verify (nodes: Node[], result: LoadResult): Promise<{ checked: number, wrong: number, examples: string[] }> {
+  // Every member caught up first (a restarted one fetches what it missed): then every node must serve every file.
+  const url = nodes[0]?.proc?.url ?? ''
+  await eventually(async () => JSON.parse((await dsm(['groups', '--json', '--node', url])).stdout) as Array<{ members: Array<{ state: string, sync: { filesToGo: number } }> }>,
+    g => g.flatMap(x => x.members).every(m => m.state === 'ACTIVE' && m.sync.filesToGo === 0), 120_000, 'every member ACTIVE and caught up')
   let checked = 0
   let wrong = 0
+  const examples: string[] = []
   for (const [id, file] of result.files) {
     for (const n of nodes) {
       const res = await fetch(`${n.proc?.url ?? ''}/files/${id}`)
-      const hash = createHash('sha256').update(new Uint8Array(await res.arrayBuffer())).digest('hex')
+      const body = new Uint8Array(await res.arrayBuffer())
+      const hash = createHash('sha256').update(body).digest('hex')
       checked++
-      if (res.status !== 200 || hash !== file.sha256) wrong++
+      if (res.status !== 200 || hash !== file.sha256) {
+        wrong++
+        if (examples.length < 10) examples.push(`${n.name} ${id} ${res.status} ${res.status === 200 ? 'wrong bytes' : new TextDecoder().decode(body).slice(0, 200)}`)
+      }
     }
   }
-  return { checked, wrong }
+  // A delete that failed with a 5xx: deleted or kept, but the same everywhere.
+  for (const [id, file] of result.uncertain) {
+    const answers = await Promise.all(nodes.map(async n => {
+      const res = await fetch(`${n.proc?.url ?? ''}/files/${id}`)
+      const body = new Uint8Array(await res.arrayBuffer())
+      return res.status === 200 && createHash('sha256').update(body).digest('hex') === file.sha256 ? 'kept' : res.status === 404 ? 'deleted' : `${res.status}`
+    }))
+    checked += nodes.length
+    if (new Set(answers).size !== 1 || (answers[0] !== 'kept' && answers[0] !== 'deleted')) {
+      wrong++
+      if (examples.length < 10) examples.push(`${id} after a failed delete: ${answers.join(' ')}`)
+    }
+  }
+  return { checked, wrong, examples }
 }
 
 interface Phase {
@@ -100,7 +122,7 @@ interface Phase {
   afterQuiet: number[]
   /** Each node's breakdown after the quiet period (MiB by kind: rss, heap_used, external, …). */
   breakdown: Array<Record<string, number>>
-  verified: { checked: number, wrong: number }
+  verified: { checked: number, wrong: number, examples: string[] }
   exited: string[]
 }
 
@@ -169,7 +191,7 @@ export async function run (argv: string[]): Promise<void> {
   for (const p of phases) {
     process.stdout.write(`\n${p.name}: ${p.result.files.size} files acknowledged and kept, ${p.result.deleted.size} deleted; ` +
       `5xx ${serverErrors(p.result)}, broken ${Object.values(p.result.broken).reduce((a, b) => a + b, 0)}, wrong bytes during load ${p.result.mismatches}; ` +
-      `verified afterwards ${p.verified.checked} reads, ${p.verified.wrong} wrong; nodes exited: ${p.exited.length === 0 ? 'none' : p.exited.join(', ')}\n`)
+      `verified afterwards ${p.verified.checked} reads, ${p.verified.wrong} wrong; nodes exited: ${p.exited.length === 0 ? 'none' : p.exited.join(', ')}\n` + p.verified.examples.map(e => `  wrong: ${e}\n`).join(''))
   }
   const path = writeResults('load', {
     args,

@@ -73,6 +73,11 @@ export interface LoadResult {
   files: Map<string, { sha256: string, size: number }>
   /** Acknowledged deletes. */
   deleted: Set<string>
+  /**
+   * Files whose delete failed with an answer that does not say it did nothing
+   * (a 5xx, a broken connection): deleted or kept, but the same on every node.
+   */
+  uncertain: Map<string, { sha256: string, size: number }>
   /** Responses that broke mid-body or never came (network errors), by operation. */
   broken: Record<LoadOp, number>
   /** Bytes that came back different from what was stored (must stay 0). */
@@ -112,6 +117,7 @@ export async function runMixedLoad (init: LoadInit): Promise<LoadResult> {
     return contents.get(id) ?? (s != null ? createRng(s.seed).bytes(s.size) : undefined)
   }
   const deleted = new Set<string>()
+  const uncertain = new Map<string, { sha256: string, size: number }>()
   const started = performance.now()
   const deadline = init.durationMs != null ? started + init.durationMs : Infinity
   let issued = 0
@@ -169,8 +175,9 @@ export async function runMixedLoad (init: LoadInit): Promise<LoadResult> {
             await res.body.arrayBuffer()
             rec(op, res.statusCode, performance.now() - t0, base, '', false, id)
             if (res.statusCode === 200) { deleted.add(id); contents.delete(id); seeds.delete(id) } else if (res.statusCode !== 404) {
+              // A 4xx refused it (the file stays); a 5xx may have been applied by some member before it failed.
               const kept = bodyOf(id)
-              if (kept != null) files.set(id, { sha256: sha256hex(kept), size: kept.byteLength })
+              if (kept != null) (res.statusCode >= 500 ? uncertain : files).set(id, { sha256: sha256hex(kept), size: kept.byteLength })
             }
           } else {
             const id = ids[Math.floor(local.next() * ids.length)] as string
@@ -205,7 +212,7 @@ export async function runMixedLoad (init: LoadInit): Promise<LoadResult> {
   }
 
   await Promise.all(Array.from({ length: init.clients + (init.readers ?? 0) }, async (_, k) => client(k, k >= init.clients)))
-  return { ops, files, deleted, broken, mismatches, serverErrorBodies, elapsedMs: performance.now() - started }
+  return { ops, files, deleted, uncertain, broken, mismatches, serverErrorBodies, elapsedMs: performance.now() - started }
 }
 
 /** Responses with a 5xx status, over all operations. */
