@@ -43,7 +43,13 @@ async function rssMiB (pid: number | undefined): Promise<number> {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024
 }
 
-interface Node { name: string, init: ProcNodeInit, proc?: ProcNode }
+interface Node {
+  name: string
+  init: ProcNodeInit
+  proc?: ProcNode
+  /** Output of its processes that were killed (checked for leak warnings with the live one's). */
+  past?: string
+}
 
 async function startCluster (root: string, args: Args): Promise<Node[]> {
   const env = { DSM_LOG_LEVEL: 'error', DSM_CACHE_SIZE: args.cacheSize }
@@ -124,6 +130,8 @@ interface Phase {
   breakdown: Array<Record<string, number>>
   verified: { checked: number, wrong: number, examples: string[] }
   exited: string[]
+  /** File handles left to the garbage collector, from every node process's output. */
+  leaks: string[]
 }
 
 async function phase (name: string, nodes: Node[], args: Args, fault?: (nodes: Node[]) => Promise<void>): Promise<Phase> {
@@ -139,7 +147,8 @@ async function phase (name: string, nodes: Node[], args: Args, fault?: (nodes: N
   const breakdown = await Promise.all(nodes.map(async n => memoryOf(n.proc?.url)))
   const exited = nodes.filter(n => n.proc?.proc.exitCode != null || n.proc?.proc.signalCode != null).map(n => n.name)
   const verified = await verify(nodes, result)
-  return { name, result, rss: await rss, idleBefore, after, afterQuiet, breakdown, verified, exited }
+  const leaks = nodes.flatMap(n => `${n.past ?? ''}\n${n.proc?.output() ?? ''}`.split('\n').filter(l => LEAK.test(l)).map(l => `${n.name}: ${l.trim()}`))
+  return { name, result, rss: await rss, idleBefore, after, afterQuiet, breakdown, verified, exited, leaks }
 }
 
 /** Kill ga's second member a third of the way in, restart it at two thirds (same data dir and ports). */
@@ -151,6 +160,7 @@ function killAndRestart (args: Args): (nodes: Node[]) => Promise<void> {
     const tcpPort = Number(/\/tcp\/(\d+)/.exec(victim.proc?.addr ?? '')?.[1])
     const httpPort = port(victim.proc?.url ?? '')
     await victim.proc?.stop('SIGKILL')
+    victim.past = (victim.past ?? '') + (victim.proc?.output() ?? '')
     victim.proc = undefined
     await sleep(args.seconds * 1000 / 3)
     victim.proc = await startProcNode({ ...victim.init, tcpPort, httpPort })
@@ -191,7 +201,8 @@ export async function run (argv: string[]): Promise<void> {
   for (const p of phases) {
     process.stdout.write(`\n${p.name}: ${p.result.files.size} files acknowledged and kept, ${p.result.deleted.size} deleted; ` +
       `5xx ${serverErrors(p.result)}, broken ${Object.values(p.result.broken).reduce((a, b) => a + b, 0)}, wrong bytes during load ${p.result.mismatches}; ` +
-      `verified afterwards ${p.verified.checked} reads, ${p.verified.wrong} wrong; nodes exited: ${p.exited.length === 0 ? 'none' : p.exited.join(', ')}\n` + p.verified.examples.map(e => `  wrong: ${e}\n`).join(''))
+      `verified afterwards ${p.verified.checked} reads, ${p.verified.wrong} wrong; nodes exited: ${p.exited.length === 0 ? 'none' : p.exited.join(', ')}; ` +
+      `file handles left to the garbage collector: ${p.leaks.length}\n` + p.leaks.slice(0, 5).map(l => `  ${l}\n`).join('') + p.verified.examples.map(e => `  wrong: ${e}\n`).join(''))
   }
   const path = writeResults('load', {
     args,
@@ -204,6 +215,7 @@ export async function run (argv: string[]): Promise<void> {
       mismatches: p.result.mismatches,
       verified: p.verified,
       exited: p.exited,
+      leak_warnings: p.leaks.length,
       memory_mib_after_quiet: p.breakdown,
       rss_mib: { idle_before: p.idleBefore, peak: [0, 1, 2, 3].map(i => Math.max(...p.rss.map(s => s.rss[i] ?? 0))), after: p.after, after_quiet: p.afterQuiet, over_time: p.rss }
     }))

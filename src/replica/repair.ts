@@ -79,13 +79,20 @@ export class Repair implements Startable {
 
   async start (): Promise<void> {
     // check() handles its own failures (logged): the timer has nobody to report to.
-    this.timer ??= setInterval(() => { void this.check() }, this.init.intervalMs)
+    this.timer ??= setInterval(() => { this.round = this.check() }, this.init.intervalMs)
   }
 
+  /** Stop; a check in flight finishes first (it must not recruit on a node that is going away). */
   async stop (): Promise<void> {
     clearInterval(this.timer)
     this.timer = undefined
+    await this.round
   }
+
+  /** The timer's check in flight (check() never rejects). */
+  private round?: Promise<void>
+  /** A recruit accepted here is joining its new group: a second request meanwhile is refused (one move at a time). */
+  private joining = false
 
   /** One look at our group; recruit when the leader finds it short of a member. */
   async check (options: AbortOptions = {}): Promise<void> {
@@ -136,7 +143,14 @@ export class Repair implements Startable {
     if (status.group != null && liveSeats(view, status.group) <= this.init.groupSize) {
       return { accepted: false, reason: `group ${status.group} has no member to spare` }
     }
-    await this.c.joinGroup(group)
+    // Checked and taken in one turn: two groups recruiting at once must not both pass the checks above.
+    if (this.joining) return { accepted: false, reason: 'busy (joining another group)' }
+    this.joining = true
+    try {
+      await this.c.joinGroup(group)
+    } finally {
+      this.joining = false
+    }
     return { accepted: true }
   }
 }

@@ -78,13 +78,20 @@ export class Resolver implements Startable {
 
   async start (): Promise<void> {
     // round() reports its own failures (logged): the timer has nobody to tell.
-    this.timer ??= setInterval(() => { void this.round() }, this.init.intervalMs)
+    this.timer ??= setInterval(() => {
+      this.current = this.round().catch(err => { this.c.logger.warn({ err: toError(err).message }, 'resolver round failed') })
+    }, this.init.intervalMs)
   }
 
+  /** Stop; a round in flight finishes first (it must not decide against a store that is stopping). */
   async stop (): Promise<void> {
     clearInterval(this.timer)
     this.timer = undefined
+    await this.current
   }
+
+  /** The timer's round in flight (its failure is logged). */
+  private current?: Promise<void>
 
   /** One pass over the prepared records that waited long enough. */
   async round (options: AbortOptions = {}): Promise<void> {
@@ -115,6 +122,8 @@ export class Resolver implements Startable {
     const others = [...new Set([...u.members, u.origin])].filter(p => p !== this.c.selfId)
     const answers = await Promise.all(others.map(async p => this.ask(p, u, options)))
     if (answers.includes('committed')) return this.settle(u, 'commit', 'a member committed it')
+    // A newer operation on the file exists: committing this older copy could only be served until sync overwrites it.
+    if (answers.includes('superseded')) return this.settle(u, 'abort', 'a member holds a newer operation on the file')
     const copies = 1 + answers.filter(a => a === 'prepared').length
     if (copies >= u.copies) return this.settle(u, 'commit', `${copies} of the ${u.copies} copies it needed are prepared`)
     // Our own upload from before a restart, and every member has said it lacks it: it never had its quorum, so

@@ -331,6 +331,8 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
         const effect = effects[i]
         this.settled(o.key, o.manifest)
         if (effect != null) this.announce(o.u.id, effect, true)
+        // A newer operation (a delete) won: the chunks the prepared copy held are garbage unless another file uses them.
+        if (effect === 'ignored') this.dropUnused(o.manifest.chunks)
         o.done.resolve(effect)
       } catch (err) {
         o.done.reject(err)
@@ -477,6 +479,11 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
 
   /** Drop chunks that no live file references and nothing pins (their volume bytes become garbage). */
   async collect (digests: Iterable<Uint8Array>): Promise<void> {
+    this.dropUnused(digests)
+  }
+
+  /** collect, in this turn (the check and the removal cannot be separated by an await). */
+  private dropUnused (digests: Iterable<Uint8Array>): void {
     const unused = [...digests].filter(d => !this.pins.has(toHex(d, 'base16')) && !this.index.isReferenced(d))
     if (unused.length > 0) this.init.db.transaction(() => { this.chunks.remove(unused) })
   }
