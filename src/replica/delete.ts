@@ -7,7 +7,8 @@
  * back.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
-import { FileNotFoundError, NotAMemberError } from '../errors.ts'
+import { FileNotFoundError, NotAMemberError, UnavailableError } from '../errors.ts'
+import { copyFloor } from './placement.ts'
 import { ApplyRequestSchema, ApplyResultSchema, PROTOCOLS } from '../wire/messages.ts'
 import { request } from '../wire/rpc.ts'
 import type { LocalStatus } from '../membership/local-status.ts'
@@ -24,6 +25,8 @@ export interface DeleteComponents {
   status: LocalStatus
   view: MembershipView
   dialer: Dialer
+  /** The copy floor (--min-copies; see placement.ts copyFloor): a delete is acknowledged once that many members applied it. */
+  minCopies?: number | null
 }
 
 function assertMember (status: LocalStatus, group: string): void {
@@ -37,12 +40,21 @@ export async function deleteAsMember (c: DeleteComponents, id: string, options: 
   const row = c.store.index.get(id)
   if (row == null || row.state === 'deleted') throw new FileNotFoundError(`file ${id} does not exist (or was deleted)`)
   assertMember(c.status, row.group)
+  const others = c.view.groupMembers(row.group).filter(m => !m.self && m.state !== 'OFFLINE')
+  // Like an upload: a delete held by fewer durable copies than the floor could come back with this one disk.
+  const floor = copyFloor(c.view, row.group, c.minCopies, 'all')
+  if (others.length + 1 < floor) {
+    throw new UnavailableError(`${others.length + 1} member(s) of ${row.group} can apply the delete now, fewer than the copy floor of ${floor}; nothing was deleted — retry`)
+  }
   const op: DeleteOp = { kind: 'delete', id, group: row.group, ts: c.store.clock.next(row.ts), origin: c.selfId }
   await c.store.applyDelete(op)
-  const others = c.view.groupMembers(row.group).filter(m => !m.self && m.state !== 'OFFLINE')
   const results = await Promise.allSettled(others.map(async m =>
     request(c.dialer, peerIdFromString(m.peerId), PROTOCOLS.apply, ApplyRequestSchema, { op }, ApplyResultSchema, options)))
   const replicas = [c.selfId, ...others.filter((_, i) => results[i]?.status === 'fulfilled').map(m => m.peerId)]
+  if (replicas.length < floor) {
+    // Applied here (and spread by sync), but not on enough disks to promise it: not acknowledged.
+    throw new UnavailableError(`the delete of ${id} reached ${replicas.length} of the ${floor} copies it needs; it is applied where it reached and spreads by sync — retry to be sure`)
+  }
   return { id, group: row.group, replicas }
 }
 

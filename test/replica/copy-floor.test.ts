@@ -18,13 +18,21 @@ describe('the copy floor', () => {
     try {
       await c.ready()
       await c.waitFor(() => [0, 1, 2].every(i => activeIn(c, i) === 3), { message: 'g1 whole' })
+      const kept = await upload(url(c, 0), randomBytes(20_000, 5), 'kept.bin')
+      const keptId = kept.body.id as string
+      await c.waitFor(() => [0, 1, 2].every(i => c.node(i).store.index.get(keptId)?.state === 'present'), { message: 'kept.bin on all three' })
       await c.partition([2], [0, 1])
       await c.waitFor(() => activeIn(c, 2) === 1 && activeIn(c, 0) === 2 && activeIn(c, 1) === 2, { message: 'each side sees the other OFFLINE' })
+      // Nor does it acknowledge a delete only its own disk would hold: nothing is deleted.
+      const lonely = await fetch(`${url(c, 2)}/files/${keptId}`, { method: 'DELETE' })
+      expect(lonely.status).toBe(503)
+      expect(((await lonely.json()) as { code: string }).code).toBe('ERR_UNAVAILABLE')
+      expect(c.node(2).store.index.get(keptId)?.state).toBe('present')
       const alone = await upload(url(c, 2), randomBytes(20_000, 1), 'alone.bin')
       expect(alone.status, JSON.stringify(alone.body)).toBe(503)
       expect(alone.body.code).toBe('ERR_QUORUM')
       expect(alone.body.message).toMatch(/--min-copies 2/)
-      expect(c.node(2).store.index.stats().present.files).toBe(0)
+      expect(c.node(2).store.index.stats().present.files, 'only kept.bin').toBe(1)
       const majority = await upload(url(c, 0), randomBytes(20_000, 2), 'majority.bin')
       expect(majority.status, JSON.stringify(majority.body)).toBe(201)
       expect(majority.body.replicas).toHaveLength(2)
