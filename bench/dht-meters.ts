@@ -4,7 +4,7 @@
  */
 import { AbstractMessageStream, AbstractMultiaddrConnection, AbstractStreamMuxer } from '@libp2p/utils'
 import { MEMBERSHIP_TOPIC } from '../src/constants.ts'
-import type { DsmNode } from '../src/app/dsm-node.ts'
+import type { DsmNode } from '../src/node/dsm-node.ts'
 import type { Connection, PeerId } from '@libp2p/interface'
 import type { Uint8ArrayList } from 'uint8arraylist'
 

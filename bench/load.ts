@@ -232,7 +232,7 @@ export async function run (argv: string[]): Promise<void> {
  * compared (sha256), and every node process's output is searched for the
  * garbage-collected file handle warning that the volume-rotation race left.
  * It fails (exit 1) on a lost or wrong file or a leak warning.
- * test/app/soak.test.ts is the short version, with 4 MiB volumes.
+ * test/node/soak.test.ts is the short version, with 4 MiB volumes.
  */
 
 const GiB = 1024 * MiB

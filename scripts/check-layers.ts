@@ -16,10 +16,11 @@ export const LAYERS: string[][] = [
   ['store'],
   ['net'],
   ['membership'],
+  ['dht'],
   ['stream'],
   ['replica'],
   ['http', 'browser'],
-  ['app'],
+  ['node'],
   ['cli']
 ]
 

@@ -2,7 +2,7 @@
  * The tunables that several layers share, each with its unit in the name. A
  * constant that one module uses lives beside it, exported there (tests and
  * benchmarks import it from its module); the node's config maps its keys onto
- * the services' Init (see src/app/config.ts).
+ * the services' Init (see src/node/config.ts).
  */
 
 /** Protocol ids are `/dsm/<name>/<version>`; the DHT uses `/dsm/kad/1.0.0`. */

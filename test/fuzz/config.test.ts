@@ -18,7 +18,7 @@ import { join } from 'node:path'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { MAX_CHUNK_SIZE_BYTES } from '../../src/constants.ts'
-import { resolveConfig } from '../../src/app/config.ts'
+import { resolveConfig } from '../../src/node/config.ts'
 import { parseDuration } from '../../src/util/duration.ts'
 import { parseSize } from '../../src/util/size.ts'
 import { runs, errName } from '../helpers/fuzz.ts'
@@ -209,7 +209,7 @@ describe('fuzz: resolveConfig (defaults < dsm.json < DSM_* env < flags)', () => 
       expect(Number.isSafeInteger(config.repairAfterMs) && config.repairAfterMs >= 0).toBe(true)
     }), {
       ...runs(400),
-      // REGRESSION (fixed; was: src/app/config.ts, LayerSchema): heartbeatIntervalMs, stallTimeoutMs and joinSettleMs have no
+      // REGRESSION (fixed; was: src/node/config.ts, LayerSchema): heartbeatIntervalMs, stallTimeoutMs and joinSettleMs have no
       // upper bound, but become setInterval / setTimeout delays, which Node caps at 2^31 − 1 ms: a larger
       // value fires after 1 ms (TimeoutOverflowWarning). DSM_STALL_TIMEOUT_MS=2147483648 makes every read
       // abandon its replica after 1 ms; DSM_HEARTBEAT_INTERVAL_MS=2147483648 (with a larger offline time)
@@ -217,7 +217,7 @@ describe('fuzz: resolveConfig (defaults < dsm.json < DSM_* env < flags)', () => 
       // (so does env { DSM_STALL_TIMEOUT_MS: "2147483648" }).
       // Fix: `.max(2 ** 31 - 1)` on heartbeatIntervalMs, offlineAfterMs, joinSettleMs and stallTimeoutMs.
       //
-      // REGRESSION (fixed; was: src/app/config.ts, quorumSpec): a write quorum given as text (env, flags from the CLI) is
+      // REGRESSION (fixed; was: src/node/config.ts, quorumSpec): a write quorum given as text (env, flags from the CLI) is
       // checked with /^[1-9]\d?$/ only, so "65"–"99" resolve although QuorumSchema (and a number in
       // dsm.json) stops at 64: the node then refuses every upload (ERR_QUORUM) or fails to send the put
       // header (encodeMessage refuses it). Shrunk: env { DSM_WRITE_QUORUM: "65" } → writeQuorum 65.

@@ -1,6 +1,6 @@
 import { createServer } from 'node:net'
 import { describe, expect, it } from 'vitest'
-import { DsmNode } from '../../src/app/dsm-node.ts'
+import { DsmNode } from '../../src/node/dsm-node.ts'
 import { createSimCluster } from '../sim/cluster.ts'
 
 describe('HTTP API', () => {

@@ -21,7 +21,7 @@ import { request } from '../../src/wire/rpc.ts'
 import { createSimCluster, readWhole } from '../sim/cluster.ts'
 import { randomBytes, sha256hex, upload } from '../helpers/data.ts'
 import type { SimCluster } from '../sim/cluster.ts'
-import type { DsmNode } from '../../src/app/dsm-node.ts'
+import type { DsmNode } from '../../src/node/dsm-node.ts'
 import type { PeerId } from '@libp2p/interface'
 
 const url = (c: SimCluster, i: number): string => c.node(i).http?.url ?? ''

@@ -3,7 +3,7 @@ import { createSimCluster, readWhole } from '../sim/cluster.ts'
 import { download, randomBytes, sha256hex, upload } from '../helpers/data.ts'
 import { alterStoredChunk, storedChunkBytes } from '../helpers/disk.ts'
 import type { SimCluster } from '../sim/cluster.ts'
-import type { DsmNode } from '../../src/app/dsm-node.ts'
+import type { DsmNode } from '../../src/node/dsm-node.ts'
 
 /** g1 = nodes 0-2 (replicas), node 3 = g2 (a node that does not hold g1's files). */
 async function twoGroups (extra: Parameters<typeof createSimCluster>[0] = { nodes: 4 }): Promise<SimCluster> {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { chooseCoordinator } from '../../src/replica/placement.ts'
 import { createSimCluster, readWhole } from '../sim/cluster.ts'
 import { download, randomBytes, sha256hex, upload } from '../helpers/data.ts'
-import type { DsmNode } from '../../src/app/dsm-node.ts'
+import type { DsmNode } from '../../src/node/dsm-node.ts'
 import type { SimCluster } from '../sim/cluster.ts'
 
 const url = (c: SimCluster, i: number): string => c.node(i).http?.url ?? ''

@@ -5,7 +5,7 @@
  * acknowledged upload and delete so the caller can check, afterwards, that
  * nothing acknowledged was lost and nothing deleted came back. Shared by the
  * load test (short, bounded) and `npm run bench -- load` (long, measured),
- * and, uploaders and readers apart, by the soak (test/app/soak.test.ts,
+ * and, uploaders and readers apart, by the soak (test/node/soak.test.ts,
  * `npm run bench -- load --soak`).
  */
 import { createHash } from 'node:crypto'

@@ -21,7 +21,7 @@ import { yamuxOpenRaces } from '../../src/net/yamux-guard.ts'
 import type { SimCluster } from './cluster.ts'
 import type { Timing } from './scale.ts'
 import type { Rng } from './rng.ts'
-import type { DsmNode } from '../../src/app/dsm-node.ts'
+import type { DsmNode } from '../../src/node/dsm-node.ts'
 
 export { viewsAgree } from './invariants.ts'
 

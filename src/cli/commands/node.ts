@@ -4,7 +4,7 @@
  * client commands and `--help` start without loading it.
  */
 import { InvalidArgumentError } from 'commander'
-import type { ConfigLayer } from '../../app/config.ts'
+import type { ConfigLayer } from '../../node/config.ts'
 import type { Command } from 'commander'
 
 export function parsePositiveInt (value: string): number {
@@ -94,7 +94,7 @@ export function registerNodeCommand (program: Command): void {
     .option('--rebuild', 'rebuild this member\'s index from its group (after a damaged database): the database is moved aside, chunk files that verify are reused')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (env DSM_LOG_LEVEL; default info)')
     .action(async (flags: NodeFlags) => {
-      const [{ resolveConfig }, { DsmNode }] = await Promise.all([import('../../app/config.ts'), import('../../app/dsm-node.ts')])
+      const [{ resolveConfig }, { DsmNode }] = await Promise.all([import('../../node/config.ts'), import('../../node/dsm-node.ts')])
       const config = await resolveConfig({ flags: flagsToLayer(flags) })
       const node = new DsmNode({ config })
       // Every promise has an owner that handles its failure; should one slip through, it is a bug to report,

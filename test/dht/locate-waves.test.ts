@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { LOCATE_WAVE_DELAY_MS, LOCATE_WAVE_PEERS } from '../../src/replica/locate.ts'
-import { askInWaves } from '../../src/replica/locate.ts'
+import { LOCATE_WAVE_DELAY_MS, LOCATE_WAVE_PEERS } from '../../src/dht/locate.ts'
+import { askInWaves } from '../../src/dht/locate.ts'
 
 const peers = Array.from({ length: 40 }, (_, i) => `p${i}`)
 

@@ -6,7 +6,7 @@
 import { mkdir } from 'node:fs/promises'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { TypedEventEmitter } from 'main-event'
-import { GroupDirectory } from '../membership/group-directory.ts'
+import { GroupDirectory } from '../dht/group-directory.ts'
 import { REFRESH_VIEW_TIMEOUT_MS } from '../constants.ts'
 import { NotStartedError, toError } from '../errors.ts'
 import { clusterRoutes } from '../http/routes/cluster.ts'

@@ -19,7 +19,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { FRAME_OVERHEAD_BYTES } from '../constants.ts'
 import { toError } from '../errors.ts'
-import { BloomFilter } from '../content/bloom.ts'
+import { BloomFilter } from './bloom.ts'
 import { PROTOCOLS, SUMMARY_MAX_BYTES, SummaryRequestSchema, SummaryResponseSchema } from '../wire/messages.ts'
 import { request } from '../wire/rpc.ts'
 import type { Logger } from '../logger.ts'

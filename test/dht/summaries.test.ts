@@ -1,10 +1,10 @@
 /**
- * Group summaries (src/replica/summaries.ts, src/content/bloom.ts): a cold
+ * Group summaries (src/dht/summaries.ts, src/dht/bloom.ts): a cold
  * read asks the group a summary points to first, a file newer than every
  * summary is still found, and a stranger to the group is refused one.
  */
 import { describe, expect, it } from 'vitest'
-import { BLOOM_MIN_BYTES, BloomFilter } from '../../src/content/bloom.ts'
+import { BLOOM_MIN_BYTES, BloomFilter } from '../../src/dht/bloom.ts'
 import { parseFileId } from '../../src/content/manifest.ts'
 import { SummaryRequestSchema, SummaryResponseSchema, PROTOCOLS } from '../../src/wire/messages.ts'
 import { request } from '../../src/wire/rpc.ts'

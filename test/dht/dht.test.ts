@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { groupKey } from '../../src/membership/group-directory.ts'
+import { groupKey } from '../../src/dht/group-directory.ts'
 import { createSimCluster } from '../sim/cluster.ts'
 
 describe('group directory in the DHT', () => {
