@@ -1,8 +1,9 @@
 /**
  * The import-layer check (`npm run lint`): every module of src/ imports only
  * its own folder and folders of a lower layer (docs/architecture.md has the
- * picture). Type-only imports count too — a type that points up is the same
- * knot. Exits 1 listing every import that points up or sideways.
+ * picture), and the modules of one folder import each other without a cycle.
+ * Type-only imports count too — a type that points up is the same knot.
+ * Exits 1 listing every import that points up or sideways, and every cycle.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join, normalize, relative, sep } from 'node:path'
@@ -48,22 +49,47 @@ function sources (dir: string): string[] {
 
 export function violations (): string[] {
   const out: string[] = []
+  /** Imports between modules of one folder: they must not form a cycle either. */
+  const within = new Map<string, string[]>()
   for (const file of sources(SRC)) {
     const from = folderOf(file)
     for (const m of readFileSync(file, 'utf8').matchAll(SPECIFIER)) {
       const target = normalize(join(dirname(file), (m[1] ?? m[2]) as string))
       if (!target.startsWith(SRC + sep)) continue // package.json (version.ts)
       const to = folderOf(target)
-      if (to === from) continue
+      if (to === from) {
+        within.set(file, [...(within.get(file) ?? []), target])
+        continue
+      }
       if (layerOf(to) >= layerOf(from)) out.push(`${relative(SRC, file)} imports ${relative(SRC, target)}: src/${to} is not below src/${from}`)
     }
   }
+  for (const cycle of cycles(within)) out.push(`an import cycle: ${cycle.map(f => relative(SRC, f)).join(' → ')}`)
   return out
+}
+
+/** Each cycle of the graph once (depth-first search; a cycle is reported from the module where it was found). */
+function cycles (edges: Map<string, string[]>): string[][] {
+  const found: string[][] = []
+  const state = new Map<string, 'open' | 'done'>()
+  const path: string[] = []
+  const visit = (node: string): void => {
+    state.set(node, 'open')
+    path.push(node)
+    for (const next of edges.get(node) ?? []) {
+      if (state.get(next) === 'open') found.push([...path.slice(path.indexOf(next)), next])
+      else if (state.get(next) == null) visit(next)
+    }
+    path.pop()
+    state.set(node, 'done')
+  }
+  for (const node of edges.keys()) if (state.get(node) == null) visit(node)
+  return found
 }
 
 if (import.meta.main) {
   const found = violations()
   for (const v of found) process.stderr.write(`layers: ${v}\n`)
   if (found.length > 0) process.exit(1)
-  process.stdout.write(`layers: ${sources(SRC).length} modules, every import points down\n`)
+  process.stdout.write(`layers: ${sources(SRC).length} modules, every import points down, no cycle within a folder\n`)
 }

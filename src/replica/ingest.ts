@@ -16,35 +16,17 @@ import { chunkStream } from '../content/chunker.ts'
 import { hashChunk } from '../content/chunk-hash.ts'
 import { announceAbort, announceCommit, outOfSpace, prepareQuorum } from './commit.ts'
 import { ingestSmall } from './ingest-small.ts'
-import type { Channels } from './channel.ts'
+import type { IngestComponents } from './ingest-components.ts'
 import { createManifest } from '../content/manifest.ts'
 import { validateFileName, validateMime } from '../content/names.ts'
 import { ReplicaSession } from './replicate.ts'
 import { copyFloor } from './placement.ts'
 import { ChunkWriter } from '../store/chunk-writer.ts'
-import type { Logger } from '../logger.ts'
-import type { LocalStatus } from '../membership/local-status.ts'
-import type { MembershipView } from '../membership/view.ts'
-import type { LocalStore, SpaceReservation } from '../store/local-store.ts'
+import type { SpaceReservation } from '../store/local-store.ts'
 import type { UploadKey } from '../store/prepared.ts'
 import type { PutHeader, UploadResult } from '../wire/messages.ts'
-import type { Dialer } from '../wire/rpc.ts'
 import type { AbortOptions } from '@libp2p/interface'
 import type { Uint8ArrayList } from 'uint8arraylist'
-
-export interface IngestComponents {
-  selfId: string
-  store: LocalStore
-  status: LocalStatus
-  view: MembershipView
-  dialer: Dialer
-  logger: Logger
-  chunkSize?: number
-  /** The copy floor (--min-copies); null: 2, or a numeric write quorum if smaller. */
-  minCopies?: number | null
-  /** Upload channels to the members (one-chunk uploads go there: ./ingest-small.ts). */
-  channels?: Channels
-}
 
 /** Type from the name, else sniffed from the first bytes, else octet-stream. */
 export async function detectMime (name: string, head: Uint8Array | undefined): Promise<string> {
