@@ -33,6 +33,7 @@ export interface MeteredNode {
     locator: { counters: Readonly<{ asked: number }> }
     summaries: { bytes: number, counters: Readonly<{ fetched: number, failed: number }> }
   }
+  finder: { counters: Readonly<{ lookups: number, hits: number, failures: number, seconds: number }> }
   compaction: { active: boolean, counters: Readonly<{ volumes: number, reclaimedBytes: number, movedBytes: number }> }
   scrub: { counters: Readonly<{ checked: number, bad: number, passes: number }> }
 }
@@ -93,6 +94,8 @@ export class NodeMetrics {
   private readonly scrubBad = counter(this.registry, 'dsm_scrub_failures_total', 'Stored chunks the scrub found damaged (each fetched again from the group)')
   private readonly scrubPasses = counter(this.registry, 'dsm_scrub_passes_total', 'Whole passes of the scrub over the store')
   private readonly damagedFiles = gauge(this.registry, 'dsm_damaged_files', 'Files this member cannot heal: no member of its group holds a good copy of one of their chunks (see the log for their IDs)')
+  private readonly dhtLookups = counter(this.registry, 'dsm_dht_group_lookups_total', 'Group members looked up in the DHT because the view lacked them, by result', ['result'])
+  private readonly dhtSeconds = counter(this.registry, 'dsm_dht_group_lookup_seconds_total', 'Time those lookups took (with dsm_dht_group_lookups_total: their mean latency)')
   private readonly rotations = counter(this.registry, 'dsm_volume_rotations_total', 'Volumes started because the active one was full (since the process started)')
   private readonly volumeHandles = gauge(this.registry, 'dsm_volume_handles', 'Volume files held open', ['mode'])
   private readonly logBehind = gauge(this.registry, 'dsm_sync_log_behind', 'Log entries (at most) this node has yet to pull from the group mate it lags most')
@@ -187,6 +190,9 @@ export class NodeMetrics {
     mirror(this.scrubBad, [[{}, s.bad]])
     mirror(this.scrubPasses, [[{}, s.passes]])
     this.damagedFiles.set(n.status.sync.damaged ?? 0)
+    const dht = n.finder.counters
+    mirror(this.dhtLookups, [[{ result: 'hit' }, dht.hits], [{ result: 'miss' }, dht.lookups - dht.hits - dht.failures], [{ result: 'failed' }, dht.failures]])
+    mirror(this.dhtSeconds, [[{}, dht.seconds]])
     const v = n.store.chunks.volumes
     mirror(this.rotations, [[{}, v.rotations]])
     this.volumeHandles.set({ mode: 'write' }, v.writableCount)

@@ -7,6 +7,7 @@ import { mkdir } from 'node:fs/promises'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { TypedEventEmitter } from 'main-event'
 import { GroupDirectory } from '../dht/group-directory.ts'
+import { GroupFinder } from '../dht/group-finder.ts'
 import { REFRESH_VIEW_TIMEOUT_MS } from '../constants.ts'
 import { NotStartedError, toError } from '../errors.ts'
 import { clusterRoutes } from '../http/routes/cluster.ts'
@@ -95,6 +96,7 @@ interface Running {
   membership: Membership
   connectivity: Connectivity
   directory: GroupDirectory
+  finder: GroupFinder
   http?: HttpServer
   background: AbortController
   announcedGroup?: string
@@ -138,6 +140,7 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
   get libp2p (): DsmLibp2p { return this.r.libp2p }
   get membership (): Membership { return this.r.membership }
   get directory (): GroupDirectory { return this.r.directory }
+  get finder (): GroupFinder { return this.r.finder }
   get db (): Db { return this.r.db }
   get store (): LocalStore { return this.r.store }
   get compaction (): Compaction { return this.r.compaction }
@@ -245,6 +248,19 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
       await connectivity.start()
       cleanup.unshift(async () => { await connectivity.stop() })
       const directory = new GroupDirectory({ dht: libp2p.services.dht })
+      const finder = new GroupFinder({
+        selfId: libp2p.peerId.toString(),
+        directory,
+        view: membership.view,
+        connect: async (peer, options) => {
+          await libp2p.peerStore.merge(peer.id, { multiaddrs: peer.multiaddrs })
+          await libp2p.dial(peer.id, { signal: options.signal ?? AbortSignal.timeout(REFRESH_VIEW_TIMEOUT_MS) })
+        },
+        refresh: async (group, peers, options) => {
+          await membership.refresh({ prefer: peers, group, signal: options.signal ?? AbortSignal.timeout(REFRESH_VIEW_TIMEOUT_MS) })
+        },
+        logger: log
+      })
       const replica = new ReplicaService({
         selfId: libp2p.peerId.toString(),
         store,
@@ -256,6 +272,7 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
         waitForContact: async (options) => connectivity.waitForFirstContact(options),
         rttOf: (peer) => libp2p.getConnections(peerIdFromString(peer)).find(c => c.rtt != null)?.rtt,
         connectedPeers: () => new Set(libp2p.getConnections().map(c => c.remotePeer.toString())),
+        findGroup: async (group, options) => finder.find(group, options),
         logger: log
       }, {
         groupSize: config.groupSize,
@@ -272,7 +289,7 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
       })
       await replica.start()
       cleanup.unshift(async () => { await replica.stop() })
-      this.running = { db, state, store, compaction, scrub, libp2p, membership, connectivity, directory, replica, background: new AbortController(), undo: cleanup, exit, ...(http != null ? { http } : {}) }
+      this.running = { db, state, store, compaction, scrub, libp2p, membership, connectivity, directory, finder, replica, background: new AbortController(), undo: cleanup, exit, ...(http != null ? { http } : {}) }
       const running = this.running
       this.assigned = Promise.withResolvers<Assignment>()
       // Runs for as long as joining takes; it reports its own failure through `assigned` (ready() rejects).
@@ -369,6 +386,8 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
         status: this.status,
         waitForContact: async (options) => running.connectivity.waitForFirstContact(options),
         refreshView: async (group, options) => {
+          // Checking our seat in a group the view shows nobody of: its members from the DHT first.
+          await running.finder.find(group, options)
           const prefer = running.membership.view.groupMembers(group).map(m => m.peerId)
           await running.membership.refresh({ prefer, group, signal: AbortSignal.any([AbortSignal.timeout(REFRESH_VIEW_TIMEOUT_MS), ...(options.signal != null ? [options.signal] : [])]) })
         },

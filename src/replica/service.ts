@@ -95,6 +95,8 @@ export interface ReplicaComponents {
   connectedPeers: () => Set<string>
   /** Switch this node to `group` (persisted) — used by repair. */
   persistGroup: (group: string) => Promise<void>
+  /** Make the view know a group's members when it does not (the DHT tracker: dht/group-finder.ts). */
+  findGroup?: (group: string, options: AbortOptions) => Promise<unknown>
   logger: Logger
 }
 
@@ -205,6 +207,17 @@ export class ReplicaService implements Startable {
    * from the group's ACTIVE members in parallel, through its chunk cache.
    */
   read (located: Located, offset: number, length: number, options: AbortOptions = {}): AsyncIterable<Uint8Array> {
+    return this.readFromKnownGroup(located, offset, length, options)
+  }
+
+  /** A file of a group this node has no live member of in view (it was located through one member): ask the DHT first. */
+  private async * readFromKnownGroup (located: Located, offset: number, length: number, options: AbortOptions): AsyncGenerator<Uint8Array> {
+    const held = this.c.store.index.get(located.manifest.id.toString())?.state === 'present'
+    if (!held && !this.c.view.groupMembers(located.group).some(m => !m.self && m.state === 'ACTIVE')) await this.c.findGroup?.(located.group, options)
+    yield * this.readFrom(located, offset, length, options)
+  }
+
+  private readFrom (located: Located, offset: number, length: number, options: AbortOptions): AsyncIterable<Uint8Array> {
     const { manifest } = located
     const avoided = (peer: string): boolean => this.scores.avoided(peer)
     const connected = this.c.connectedPeers()

@@ -12,6 +12,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { FRAME_OVERHEAD_BYTES } from '../constants.ts'
 import { toError } from '../errors.ts'
+import { anySignal } from '../util/abort.ts'
 import { readChunks } from '../stream/range-reader.ts'
 import { remoteSource } from '../stream/sources.ts'
 import { PROTOCOLS, SyncRequestSchema, SyncResponseSchema } from '../wire/messages.ts'
@@ -34,6 +35,8 @@ export const SYNC_FULL_PULL_INTERVAL_MS = 10_000
 export const SYNC_PAGE_ENTRIES = 500
 /** Manifest bytes per page of a group-log pull (bounds the answer frame). */
 export const SYNC_PAGE_BYTES = 8 * 1024 * 1024
+/** A round waits this long at most for the DHT to name mates it does not know (a lonely member's first round). */
+export const SYNC_FIND_GROUP_TIMEOUT_MS = 3_000
 /** Files fetched in parallel while catching up. */
 export const SYNC_FETCH_CONCURRENCY = 2
 
@@ -49,6 +52,8 @@ export interface SyncComponents {
    * must not declare itself caught up before it knows its group mates.
    */
   waitForContact: (options: AbortOptions) => Promise<void>
+  /** Make the view know a group's members when it does not (the DHT tracker: dht/group-finder.ts). */
+  findGroup?: (group: string, options: AbortOptions) => Promise<unknown>
   logger: Logger
 }
 
@@ -140,6 +145,9 @@ export class GroupSync implements Startable {
     await this.c.waitForContact(options)
     const group = this.c.status.group
     if (group == null) return
+    // No mate in view (a restarted member, a configured joiner, before gossip): ask the DHT who they are, rather
+    // than sync with nobody — or, alone, declare ourselves caught up.
+    await this.c.findGroup?.(group, { signal: anySignal(options.signal, AbortSignal.timeout(SYNC_FIND_GROUP_TIMEOUT_MS)) })
     const peers = this.c.view.groupMembers(group).filter(m => !m.self && m.state !== 'OFFLINE' && m.state !== 'JOINING')
     const pulled = new Set<string>()
     const now = Date.now()

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { groupKey } from '../../src/dht/group-directory.ts'
+import { GroupFinder } from '../../src/dht/group-finder.ts'
+import { silentLogger } from '../../src/logger.ts'
+import { MembershipView } from '../../src/membership/view.ts'
 import { createSimCluster } from '../sim/cluster.ts'
 
 describe('group directory in the DHT', () => {
@@ -28,6 +31,27 @@ describe('group directory in the DHT', () => {
       // The records carry addresses, so the newcomer can dial what it found.
       const infos = await node.directory.findMembers('g1')
       for (const info of infos) await node.libp2p.dial(info.id)
+
+      // The tracker read in production (dht/group-finder.ts, wired as the node's finder): a view that lacks a group
+      // gets its members from the DHT, dialled and asked for their records; one lookup, then a cool-down.
+      const blind = new MembershipView({ selfId: node.peerId, offlineAfterMs: 60_000, forgetAfterMs: 600_000 })
+      const refreshed: string[][] = []
+      const finder = new GroupFinder({
+        selfId: node.peerId,
+        directory: node.directory,
+        view: blind,
+        connect: async (peer) => { await node.libp2p.peerStore.merge(peer.id, { multiaddrs: peer.multiaddrs }); await node.libp2p.dial(peer.id) },
+        refresh: async (_group, peers) => { refreshed.push(peers) },
+        logger: silentLogger
+      })
+      expect((await finder.find('g1')).sort()).toEqual(g1)
+      expect(refreshed.map(p => [...p].sort())).toEqual([g1])
+      expect(finder.counters).toMatchObject({ lookups: 1, hits: 1, failures: 0 })
+      expect(await finder.find('g1')).toEqual([])
+      expect(finder.counters.lookups).toBe(1)
+      // The node's own finder does not look up a group its view knows (the bootstrap gave it g1).
+      expect(await node.finder.find('g1')).toEqual([])
+      expect(node.finder.counters.lookups).toBe(0)
     } finally {
       await c.close()
     }

@@ -1,0 +1,94 @@
+/**
+ * The DHT as the tracker, read: when this node's view lacks a group it needs
+ * — a joiner checking its configured group, a restarted member whose mates
+ * gossip has not shown yet, a reader of a file of a group it has not heard
+ * of — the group's members are looked up in the DHT (every member provides
+ * its group's key, ./group-directory.ts), dialled, and asked for their
+ * records directly, so the view has them before gossip would.
+ *
+ * One lookup per group at a time; a group looked up lately is not looked up
+ * again before FIND_COOLDOWN_MS (a hot read path must not flood the DHT).
+ */
+import { toError } from '../errors.ts'
+import type { GroupDirectory } from './group-directory.ts'
+import type { Logger } from '../logger.ts'
+import type { MembershipView } from '../membership/view.ts'
+import type { AbortOptions, PeerInfo } from '@libp2p/interface'
+
+/** A group is looked up at most this often. */
+export const FIND_COOLDOWN_MS = 2_000
+/** …and, once the DHT named nobody (a group of one: ours), this often: a lonely member must not query for ever. */
+export const FIND_MISS_COOLDOWN_MS = 30_000
+/** Members dialled per lookup (the group's records come from any of them). */
+export const FIND_MEMBERS_LIMIT = 8
+
+export interface GroupFinderComponents {
+  selfId: string
+  directory: Pick<GroupDirectory, 'findMembers'>
+  view: Pick<MembershipView, 'groupMembers'>
+  /** Dial a peer named by the DHT, with the addresses of its provider record. */
+  connect: (peer: PeerInfo, options: AbortOptions) => Promise<void>
+  /** Ask these peers for `group`'s membership records (the view takes them as if gossiped). */
+  refresh: (group: string, peers: string[], options: AbortOptions) => Promise<void>
+  logger: Logger
+}
+
+export class GroupFinder {
+  /** Lookups made, lookups that named a member, failed lookups, and the time they took (metrics). */
+  readonly counters = { lookups: 0, hits: 0, failures: 0, seconds: 0 }
+  private readonly c: GroupFinderComponents
+  private readonly inFlight = new Map<string, Promise<string[]>>()
+  /** When each group may be looked up again (performance.now() ms). */
+  private readonly notBefore = new Map<string, number>()
+
+  constructor (components: GroupFinderComponents) {
+    this.c = components
+  }
+
+  /** Whether the view knows a member of `group` other than this node that is not OFFLINE. */
+  knows (group: string): boolean {
+    return this.c.view.groupMembers(group).some(m => !m.self && m.state !== 'OFFLINE')
+  }
+
+  /**
+   * Make the view know `group`'s members if it does not: a DHT lookup, the
+   * members dialled and asked for their records. Resolves with the peers the
+   * DHT named ([] when the view already knew the group, the lookup is cooling
+   * down, or it found nobody); never rejects.
+   */
+  async find (group: string, options: AbortOptions = {}): Promise<string[]> {
+    if (this.knows(group)) return []
+    const running = this.inFlight.get(group)
+    if (running != null) return running
+    if (performance.now() < (this.notBefore.get(group) ?? -Infinity)) return []
+    this.notBefore.set(group, performance.now() + FIND_COOLDOWN_MS)
+    const lookup = this.lookup(group, options).finally(() => { this.inFlight.delete(group) })
+    this.inFlight.set(group, lookup)
+    return lookup
+  }
+
+  private async lookup (group: string, options: AbortOptions): Promise<string[]> {
+    const started = performance.now()
+    this.counters.lookups++
+    try {
+      const found = (await this.c.directory.findMembers(group, { ...options, limit: FIND_MEMBERS_LIMIT + 1 }))
+        .filter(p => p.id.toString() !== this.c.selfId).slice(0, FIND_MEMBERS_LIMIT)
+      if (found.length === 0) {
+        this.notBefore.set(group, performance.now() + FIND_MISS_COOLDOWN_MS)
+        return []
+      }
+      this.counters.hits++
+      await Promise.allSettled(found.map(async p => this.c.connect(p, options)))
+      const peers = found.map(p => p.id.toString())
+      await this.c.refresh(group, peers, options)
+      this.c.logger.info({ group, members: peers.length }, 'found a group\'s members through the DHT before gossip')
+      return peers
+    } catch (err) {
+      this.counters.failures++
+      this.c.logger.debug({ group, err: toError(err).message }, 'DHT lookup of a group failed')
+      return []
+    } finally {
+      this.counters.seconds += (performance.now() - started) / 1000
+    }
+  }
+}
