@@ -73,6 +73,8 @@ export interface LocatorComponents {
   summaries?: GroupSummaries
   /** Whether this node holds a prepared, undecided copy of the file (its commit may have been acknowledged). */
   preparedHere?: (id: string) => boolean
+  /** Make the view know a group's members when it shows none live (./group-finder.ts). */
+  findGroup?: (group: string, options: AbortOptions) => Promise<string[]>
 }
 
 /** What this node answers about a file; with `view`, also the group's ACTIVE members and their addresses. */
@@ -113,7 +115,7 @@ export class Locator {
     const cached = this.cache.get(key)
     if (cached != null) return { ...cached, via: 'cache' }
     const seen = { unsure: false }
-    const found = await this.askMembers(id, options, seen)
+    const found = await this.askMembers(id, options, seen) ?? await this.askGroupsFoundInDht(id, options, seen)
     if (found != null) {
       this.cache.set(key, found)
       return found
@@ -139,6 +141,19 @@ export class Locator {
     }
     if (row?.state === 'deleted') throw new FileNotFoundError(`file ${key} was deleted`)
     return undefined
+  }
+
+  /**
+   * Groups this node knows by name but has no live member of in view (gossip
+   * has not reached it, or it was cut off): their members from the DHT, then
+   * ask again. Undefined if no group was found that way, or none has it.
+   */
+  private async askGroupsFoundInDht (id: CID, options: AbortOptions, seen: { unsure: boolean }): Promise<Located | undefined> {
+    if (this.c.findGroup == null) return undefined
+    const dark = this.c.view.groups().filter(g => !g.members.some(m => !m.self && m.state === 'ACTIVE')).map(g => g.name)
+    const found = await Promise.all(dark.map(async g => this.c.findGroup?.(g, options) ?? []))
+    if (found.every(peers => peers.length === 0)) return undefined
+    return this.askMembers(id, options, seen)
   }
 
   /**

@@ -96,7 +96,7 @@ export interface ReplicaComponents {
   /** Switch this node to `group` (persisted) — used by repair. */
   persistGroup: (group: string) => Promise<void>
   /** Make the view know a group's members when it does not (the DHT tracker: dht/group-finder.ts). */
-  findGroup?: (group: string, options: AbortOptions) => Promise<unknown>
+  findGroup?: (group: string, options: AbortOptions) => Promise<string[]>
   logger: Logger
 }
 
@@ -143,7 +143,7 @@ export class ReplicaService implements Startable {
     this.cache = new ChunkCache(init.cacheBytes)
     this.ownSummary = new OwnSummary(components.store.index)
     this.summaries = new GroupSummaries(components)
-    this.locator = new Locator({ index: components.store.index, view: components.view, dialer: components.dialer, connectedPeers: components.connectedPeers, logger: components.logger, summaries: this.summaries, preparedHere: (id) => components.store.prepared.forFile(id).length > 0 })
+    this.locator = new Locator({ index: components.store.index, view: components.view, dialer: components.dialer, connectedPeers: components.connectedPeers, logger: components.logger, summaries: this.summaries, preparedHere: (id) => components.store.prepared.forFile(id).length > 0, ...(components.findGroup != null ? { findGroup: components.findGroup } : {}) })
     this.sync = new GroupSync(components, { intervalMs: init.intervalMs, rebuilding: init.rebuilding })
     this.repair = new Repair({ ...components, joinGroup: async (g) => this.joinGroup(g) }, init)
     this.resolver = new Resolver(components, { intervalMs: init.intervalMs, coordinatorGoneMs: init.repairAfterMs })

@@ -4,6 +4,7 @@ import { GroupFinder } from '../../src/dht/group-finder.ts'
 import { silentLogger } from '../../src/logger.ts'
 import { MembershipView } from '../../src/membership/view.ts'
 import { createSimCluster } from '../sim/cluster.ts'
+import { download, randomBytes, sha256hex, upload } from '../helpers/data.ts'
 
 describe('group directory in the DHT', () => {
   it('derives a stable key per group name', async () => {
@@ -52,6 +53,37 @@ describe('group directory in the DHT', () => {
       // The node's own finder does not look up a group its view knows (the bootstrap gave it g1).
       expect(await node.finder.find('g1')).toEqual([])
       expect(node.finder.counters.lookups).toBe(0)
+    } finally {
+      await c.close()
+    }
+  })
+})
+
+describe('the DHT as the tracker, read', () => {
+  it('a reader whose view has no live member of a file\'s group finds them through the DHT and reads the file', async () => {
+    // g1 = {0,1,2} holds the file; the reader is a spare that knows only node 4 (g2) and hears no gossip, so every
+    // record in its view ages to OFFLINE: it knows g1 by name, not who is alive in it.
+    const c = await createSimCluster({ nodes: 6, sequential: true, joinSettleMs: 300, http: true })
+    try {
+      const data = randomBytes(300_000, 31)
+      const up = await upload(c.node(0).http?.url ?? '', data, 'tracked.bin', { group: 'g1' })
+      expect(up.status).toBe(201)
+      const reader = c.size
+      const original = c.config.bind(c)
+      c.config = (i: number) => i === reader ? { ...original(i), bootstrap: [`${c.address(4)}/p2p/${c.peerId(4)}`], spare: true } : original(i)
+      const node = c.node(await c.add())
+      node.libp2p.services.pubsub.unsubscribe('/dsm/membership/1.0.0')
+      const alive = (): number => node.membership.view.groupMembers('g1').filter(m => m.state === 'ACTIVE').length
+      await c.waitFor(() => node.membership.view.groupMembers('g1').length === 3 && alive() === 0, { timeoutMs: 30_000, message: 'the reader sees g1, all OFFLINE' })
+      // Group records are provided in the background after each member commits: once the DHT has them all, one read.
+      const g1 = [0, 1, 2].map(i => c.peerId(i)).sort()
+      expect(await findEventually(async () => (await node.directory.findMembers('g1', { signal: AbortSignal.timeout(5000) })).map(p => p.id.toString()).sort(), g1)).toEqual(g1)
+      expect(alive()).toBe(0)
+      const read = await download(node.http?.url ?? '', up.body.id as string)
+      expect(read.status).toBe(200)
+      expect(sha256hex(read.bytes)).toBe(sha256hex(data))
+      expect(node.finder.counters.hits).toBeGreaterThanOrEqual(1)
+      expect(await (await fetch(`${node.http?.url ?? ''}/metrics`)).text()).toMatch(/^dsm_dht_group_lookups_total\{result="hit"\} [1-9]/m)
     } finally {
       await c.close()
     }
