@@ -273,7 +273,7 @@ async function provideKeys (cluster: SimCluster, rng: Rng, count: number): Promi
   const keys = await Promise.all(Array.from({ length: count }, async () => ({ cid: await randomCid(rng), provider: rng.pick(up) })))
   const times: number[] = []
   let failures = 0
-  // Two at a time, like src/dht/file-announcer.ts (ANNOUNCE_CONCURRENCY).
+  // Two at a time (per-file provider records were removed from dsm; this measures what they would cost).
   for (let k = 0; k < keys.length; k += 2) {
     await Promise.all(keys.slice(k, k + 2).map(async ({ cid, provider }) => {
       const t0 = performance.now()

@@ -79,13 +79,6 @@ export class TimeoutError extends DsmError {
   override code = 'ERR_TIMEOUT'
 }
 
-/** The requested route or resource does not exist. */
-export class NotFoundError extends DsmError {
-  static override name = 'NotFoundError'
-  override name = 'NotFoundError'
-  override code = 'ERR_NOT_FOUND'
-}
-
 /** The request is malformed (HTTP query, params, headers or body). */
 export class BadRequestError extends DsmError {
   static override name = 'BadRequestError'

@@ -10,8 +10,6 @@ export const CLIENT_TIMEOUT_MS = 10_000
 
 export const DEFAULT_NODE_URL = `http://${DEFAULT_HTTP_HOST}:${DEFAULT_HTTP_PORT}`
 
-export interface ClientOptions { signal?: AbortSignal }
-
 export class DsmClient {
   readonly baseUrl: string
   private readonly token?: string

@@ -48,7 +48,7 @@ export const PROTOCOLS = {
   summary: `${PROTOCOL_PREFIX}/summary/1.0.0`,
   /** Browser nodes announce which chunks of a file they hold and learn who else watches it. */
   swarm: `${PROTOCOL_PREFIX}/swarm/1.0.0`,
-  /** Once per connection: both ends prove they hold the cluster secret (node/peer-auth.ts). */
+  /** Once per connection: both ends prove they hold the cluster secret (net/peer-auth.ts). */
   auth: `${PROTOCOL_PREFIX}/auth/1.0.0`
 } as const
 
@@ -117,7 +117,7 @@ export const HeartbeatSchema = z.object({
   /** Active transfers (uploads + downloads being served). */
   load: count,
   version: z.string().max(32),
-  /** Start time of the sender's process: orders heartbeats across restarts. */
+  /** The sender's incarnation, persisted and raised at every start (node.json): orders heartbeats across restarts. */
   incarnation: count,
   /** Per-incarnation counter: a heartbeat not newer than the last one is stale. */
   seq: count,
@@ -135,10 +135,9 @@ export const MembersRequestSchema = z.object({
   /** Only this group's members (a joiner checking its seat); absent: the whole view. Older peers ignore it and send all. */
   group: groupName.optional()
 })
-export type MembersRequest = z.infer<typeof MembersRequestSchema>
 
 /**
- * A heartbeat as its member sealed it (node/membership/seal.ts): a signed
+ * A heartbeat as its member sealed it (membership/seal.ts): a signed
  * heartbeat (`SignedHeartbeat`), encrypted once per cluster secret the member
  * holds. Only holders of the secret can read or make one.
  */
@@ -150,7 +149,6 @@ export const SignedHeartbeatSchema = z.object({
   body: bytesSchema.refine(b => b.byteLength <= HEARTBEAT_MAX_BYTES, 'heartbeat too large'),
   sig: bytesSchema.refine(b => b.byteLength <= 128, 'signature too large')
 })
-export type SealedHeartbeat = z.infer<typeof SealedHeartbeatSchema>
 
 export const MembersResponseSchema = z.object({
   members: z.array(z.object({
@@ -165,7 +163,6 @@ export type MembersResponse = z.infer<typeof MembersResponseSchema>
 /** A leave notice: the leaving member's sealed OFFLINE heartbeat. */
 export const LeaveNoticeSchema = z.object({ sealed: bytesSchema })
 export const LeaveAckSchema = z.object({ ok: z.literal(true) })
-export type LeaveAck = z.infer<typeof LeaveAckSchema>
 
 // ---- files ----------------------------------------------------------------
 
@@ -251,7 +248,6 @@ const PeerAddrsSchema = z.object({
   peerId: peerIdString,
   addrs: z.array(z.string().min(1).max(MULTIADDR_MAX_CHARS)).max(HEARTBEAT_MAX_ADDRS)
 })
-export type PeerAddrs = z.infer<typeof PeerAddrsSchema>
 
 export const LocateResponseSchema = z.object({
   state: z.enum(['present', 'pending', 'deleted', 'unknown']),
@@ -278,7 +274,6 @@ export const SummaryResponseSchema = z.object({
 export type SummaryResponse = z.infer<typeof SummaryResponseSchema>
 
 export const GetRequestSchema = z.object({ id: fileId, offset: count, length: count })
-export type GetRequest = z.infer<typeof GetRequestSchema>
 /** First frame of a get answer; chunk frames follow it. */
 export const GetHeaderSchema = z.object({ first: count, last: z.number().int().min(-1) })
 
@@ -332,7 +327,7 @@ export const SwarmPeersSchema = z.object({
 })
 export type SwarmPeers = z.infer<typeof SwarmPeersSchema>
 
-// ---- peer authentication (node/peer-auth.ts) --------------------------------
+// ---- peer authentication (net/peer-auth.ts) --------------------------------
 
 const nonce = bytesSchema.refine(b => b.byteLength === 32, 'a nonce is 32 bytes')
 /** One HMAC per secret the prover holds (rotation: old and new). */
