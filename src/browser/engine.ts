@@ -6,10 +6,11 @@
  * what it holds to the file's swarm (/dsm/swarm) and serves it to other tabs
  * (/dsm/get) — the same protocol code as the Node binary.
  */
+import { askLocate } from '../wire/locate.ts'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { TypedEventEmitter } from 'main-event'
-import { CHUNK_LEAF_BYTES, FRAME_OVERHEAD_BYTES, LOCATE_TIMEOUT_MS, MAX_MANIFEST_BYTES } from '../constants.ts'
+import { CHUNK_LEAF_BYTES, LOCATE_TIMEOUT_MS } from '../constants.ts'
 import { FileNotFoundError, UnavailableError, toError } from '../errors.ts'
 import { fastDialer } from '../net/fast-dialer.ts'
 import { hashChunk } from '../content/chunk-hash.ts'
@@ -17,7 +18,7 @@ import { decodeManifest, parseFileId } from '../content/manifest.ts'
 import { ChunkCache } from '../stream/chunk-cache.ts'
 import { PeerScores } from '../stream/peer-scores.ts'
 import { coveringLeaves, serveGet } from '../stream/get.ts'
-import { LocateRequestSchema, LocateResponseSchema, PROTOCOLS, SwarmAnnounceSchema, SwarmPeersSchema } from '../wire/messages.ts'
+import { PROTOCOLS, SwarmAnnounceSchema, SwarmPeersSchema } from '../wire/messages.ts'
 import { request } from '../wire/rpc.ts'
 import { createBrowserLibp2p } from './libp2p.ts'
 import { readP2P } from './reader.ts'
@@ -191,8 +192,8 @@ export class P2PEngine extends TypedEventEmitter<EngineEvents> {
     const cid = parseFileId(id)
     const asked = [...this.storagePeers].filter(p => this.connected(p))
     const answer = await Promise.any(asked.map(async peer => {
-      const res = await request(this.dialer, peerIdFromString(peer), PROTOCOLS.locate, LocateRequestSchema, { id }, LocateResponseSchema,
-        { signal: options.signal ?? AbortSignal.timeout(LOCATE_TIMEOUT_MS), maxResponseBytes: MAX_MANIFEST_BYTES + FRAME_OVERHEAD_BYTES })
+      // The default timeout holds with a caller's signal too (it used to be dropped then).
+      const res = await askLocate(this.dialer, peerIdFromString(peer), id, options)
       if (res.manifest == null) throw new FileNotFoundError(`${peer.slice(-8)} does not know ${id}`)
       return { res, manifest: await decodeManifest(res.manifest, cid) }
     })).catch(() => { throw new FileNotFoundError(`no storage node knows ${id}`) })

@@ -13,13 +13,12 @@
  * of them forever is what IPFS cannot keep up with, and they cost every node
  * memory per file (kad-dht's in-memory provider records).
  */
+import { askLocate } from '../wire/locate.ts'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { LRUCache } from 'lru-cache'
-import { LOCATE_TIMEOUT_MS, MAX_MANIFEST_BYTES, FRAME_OVERHEAD_BYTES } from '../constants.ts'
+import { LOCATE_TIMEOUT_MS } from '../constants.ts'
 import { FileNotFoundError, UnavailableError, UndecidedError } from '../errors.ts'
 import { anySignal } from '../util/abort.ts'
-import { LocateRequestSchema, LocateResponseSchema, PROTOCOLS } from '../wire/messages.ts'
-import { request } from '../wire/rpc.ts'
 import { decodeManifest } from '../content/manifest.ts'
 import type { Manifest } from '../content/manifest.ts'
 
@@ -214,8 +213,7 @@ export class Locator {
     let deleted = false
     const ask = async (peer: string): Promise<Located> => {
       this.counters.asked++
-      const res = await request(this.c.dialer, peerIdFromString(peer), PROTOCOLS.locate, LocateRequestSchema, { id: id.toString() },
-        LocateResponseSchema, { signal: anySignal(signal, AbortSignal.timeout(LOCATE_TIMEOUT_MS)), maxResponseBytes: MAX_MANIFEST_BYTES + FRAME_OVERHEAD_BYTES })
+      const res = await askLocate(this.c.dialer, peerIdFromString(peer), id.toString(), { signal })
         .catch((err: unknown) => {
           // The member holds a prepared copy it cannot answer for yet (see answerLocate's caller).
           if ((err as { code?: string }).code === 'ERR_UNDECIDED') seen.unsure = true

@@ -1,9 +1,6 @@
 /** `dsm stat`: a file's metadata and, for every member of its group, whether it holds a copy. */
+import { askLocate } from '../wire/locate.ts'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { LOCATE_TIMEOUT_MS, FRAME_OVERHEAD_BYTES, MAX_MANIFEST_BYTES } from '../constants.ts'
-import { anySignal } from '../util/abort.ts'
-import { LocateRequestSchema, LocateResponseSchema, PROTOCOLS } from '../wire/messages.ts'
-import { request } from '../wire/rpc.ts'
 import { answerLocate } from '../dht/locate.ts'
 import type { Located } from '../dht/locate.ts'
 import type { MembershipView } from '../membership/view.ts'
@@ -51,9 +48,7 @@ export interface StatComponents {
 async function copyAt (c: StatComponents, peer: string, self: boolean, id: string, options: AbortOptions): Promise<CopyState> {
   if (self) return answerLocate(c.store.index, id).state
   try {
-    const res = await request(c.dialer, peerIdFromString(peer), PROTOCOLS.locate, LocateRequestSchema, { id }, LocateResponseSchema,
-      { signal: anySignal(options.signal, AbortSignal.timeout(LOCATE_TIMEOUT_MS)), maxResponseBytes: MAX_MANIFEST_BYTES + FRAME_OVERHEAD_BYTES })
-    return res.state
+    return (await askLocate(c.dialer, peerIdFromString(peer), id, options)).state
   } catch {
     return 'unreachable'
   }
