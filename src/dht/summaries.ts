@@ -164,6 +164,8 @@ export class GroupSummaries {
       this.counters.fetched++
     } catch (err) {
       this.counters.failed++
+      // Nothing was gained: the next cold read may try again (the interval bounds what summaries cost, not failures).
+      this.lastTry.delete(group)
       this.c.logger.debug({ group, from: from.slice(-8), err: toError(err).message }, 'could not fetch a group summary')
     }
   }
