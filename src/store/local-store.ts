@@ -11,14 +11,15 @@ import { readFile, readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { TypedEventEmitter } from 'main-event'
 import { toString as toHex, fromString as fromHex } from 'uint8arrays'
-import { CorruptChunkError, InsufficientStorageError, UnavailableError } from '../errors.ts'
+import { CorruptChunkError, UnavailableError } from '../errors.ts'
 import { chunkDigest, hashChunk } from '../content/chunk-hash.ts'
 import { HybridClock } from '../content/clock.ts'
 import { decodeManifest } from '../content/manifest.ts'
-import { sizeOf } from '../util/size.ts'
 import { ChunkStore } from './chunk-store.ts'
 import { FileIndex, isNewer } from './file-index.ts'
 import { PreparedLog } from './prepared.ts'
+import { SpaceAccount } from './space.ts'
+import type { Capacity, SpaceReservation } from './space.ts'
 import type { ChunkBytes, ChunkLocation, StagedChunk } from './chunk-store.ts'
 import type { Db } from './db.ts'
 import type { AddOp, ApplyEffect, DeleteOp, FileRow } from './file-index.ts'
@@ -27,11 +28,8 @@ import type { VolumeSetInit } from './volumes.ts'
 import type { Manifest } from '../content/manifest.ts'
 import type { SizeSpec } from '../util/size.ts'
 
-/** How long a statfs of the data disk is trusted (writes in between are counted locally). */
-export const CAPACITY_REFRESH_MS = 1_000
-
-/** The data disk's size and free bytes (statfs). */
-export interface Capacity { total: number, free: number }
+export { CAPACITY_REFRESH_MS } from './space.ts'
+export type { Capacity, SpaceReservation } from './space.ts'
 
 export interface LocalStoreEvents {
   /** A file became present here (committed, synced or repaired). */
@@ -48,13 +46,6 @@ export interface LocalStoreInit {
   capacity: () => Promise<Capacity>
   /** Volume size and file system (tests use small volumes, and a disk that can crash). */
   volumes?: VolumeSetInit
-}
-
-/** Space held for one transfer (see LocalStore.reserveSpace). */
-export interface SpaceReservation {
-  /** Bytes still reserved and not written. */
-  left: number
-  release(): void
 }
 
 export interface ConsistencyReport {
@@ -86,13 +77,7 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
   private readonly undecided = new Set<string>()
   /** Commits waiting for the next shared transaction (see commitPrepared). */
   private readonly commitQueue: Array<{ key: UploadKey, done: PromiseWithResolvers<ApplyEffect | undefined> }> = []
-  private capacity?: Capacity & { at: number }
-  /** Bytes written since the last statfs (the file system does not show them yet). */
-  private writtenBytes = 0
-  /** Bytes reserved by transfers and not written yet. */
-  private reservedBytes = 0
-  /** The statfs in flight: concurrent claims share it. */
-  private refreshing?: Promise<void>
+  private readonly space: SpaceAccount
 
   constructor (init: LocalStoreInit) {
     super()
@@ -100,6 +85,7 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
     this.index = new FileIndex(init.db)
     this.chunks = new ChunkStore(init.db, init.dataDir, init.volumes)
     this.prepared = new PreparedLog(init.db)
+    this.space = new SpaceAccount(init.reserve, init.capacity)
   }
 
   /**
@@ -130,7 +116,7 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
 
   /** Bytes to keep free: the configured reserve of the disk holding the data dir. */
   async reserveBytes (): Promise<number> {
-    return sizeOf(this.init.reserve, (await this.init.capacity()).total)
+    return this.space.reserveBytes()
   }
 
   /**
@@ -140,60 +126,12 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
    * each byte is counted once; `release` gives back what was not used.
    */
   async reserveSpace (bytes: number): Promise<SpaceReservation> {
-    await this.claim(bytes, 'reserve')
-    const reservation: SpaceReservation = {
-      left: bytes,
-      release: () => {
-        this.reservedBytes -= reservation.left
-        reservation.left = 0
-      }
-    }
-    return reservation
+    return this.space.reserve(bytes)
   }
 
-  /**
-   * Count `bytes` about to be written, drawing on `reservation` first; throw
-   * InsufficientStorageError if what is left over does not fit. The disk is
-   * asked (statfs) at most every CAPACITY_REFRESH_MS; in between, what we
-   * wrote since is subtracted, so the check stays cheap per chunk.
-   */
+  /** Count `bytes` about to be written, drawing on `reservation` first (see ./space.ts). */
   async ensureSpace (bytes: number, reservation?: SpaceReservation): Promise<void> {
-    const covered = Math.min(bytes, reservation?.left ?? 0)
-    if (reservation != null && covered > 0) {
-      reservation.left -= covered
-      this.reservedBytes -= covered
-      this.writtenBytes += covered
-    }
-    if (bytes > covered) await this.claim(bytes - covered, 'write')
-  }
-
-  /**
-   * Count `bytes` as reserved or written, or throw unless they fit above the
-   * reserve next to what is written since the last statfs and still
-   * reserved. The check and the count happen in one turn, after the one
-   * await: two claims can never both see the same free space.
-   */
-  private async claim (bytes: number, as: 'reserve' | 'write'): Promise<void> {
-    if (this.capacity == null || Date.now() - this.capacity.at > CAPACITY_REFRESH_MS) {
-      this.refreshing ??= this.refreshCapacity().finally(() => { this.refreshing = undefined })
-      await this.refreshing
-    }
-    const { free, total } = this.capacity as Capacity
-    const reserve = sizeOf(this.init.reserve, total)
-    const available = free - this.writtenBytes - this.reservedBytes
-    if (available - bytes < reserve) {
-      throw new InsufficientStorageError(`storing ${bytes} more bytes would leave ${Math.max(0, available - bytes)} free, below the reserve of ${reserve} bytes`)
-    }
-    if (as === 'reserve') this.reservedBytes += bytes
-    else this.writtenBytes += bytes
-  }
-
-  private async refreshCapacity (): Promise<void> {
-    const at = Date.now()
-    const capacity = await this.init.capacity()
-    this.capacity = { ...capacity, at }
-    // The file system now counts what we wrote; reservations not yet written stay ours.
-    this.writtenBytes = 0
+    await this.space.ensure(bytes, reservation)
   }
 
   /**
