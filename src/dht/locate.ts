@@ -206,7 +206,7 @@ export class Locator {
   }
 
   /** Ask peers, LOCATE_WAVE_PEERS at a time (see askInWaves); the first verified answer wins. */
-  private async askAll (id: CID, peers: string[], via: Located['via'], options: AbortOptions, seen: { unsure: boolean } = { unsure: false }): Promise<Located | 'deleted' | undefined> {
+  private async askAll (id: CID, peers: string[], via: Located['via'], options: AbortOptions, seen: { unsure: boolean }): Promise<Located | 'deleted' | undefined> {
     if (peers.length === 0) return undefined
     const controller = new AbortController()
     const signal = anySignal(options.signal, controller.signal, AbortSignal.timeout(LOCATE_TIMEOUT_MS * Math.ceil(peers.length / LOCATE_WAVE_PEERS)))

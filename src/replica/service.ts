@@ -270,7 +270,7 @@ export class ReplicaService implements Startable {
   async delete (id: string, options: AbortOptions = {}): Promise<DeleteResult> {
     const located = await this.open(id, options)
     this.locator.forget(id)
-    if (located.via === 'local') return deleteAsMember({ ...this.c, minCopies: this.init.minCopies ?? null }, id, options)
+    if (located.via === 'local') return deleteAsMember(this.ingestComponents(), id, options)
     // The member that told us about the file holds it, so it knows the stamp the delete must beat;
     // when it is no longer ACTIVE, any ACTIVE member will do (each holds every acknowledged file).
     // Never ourselves: we do not hold it (a member that has not caught up yet), so a mate that does must stamp the delete.
@@ -354,7 +354,7 @@ export class ReplicaService implements Startable {
       return answer
     })
     await rpc(PROTOCOLS.swarm, SwarmAnnounceSchema, SwarmPeersSchema, async (req, remote) => this.swarm.announce(remote, req))
-    await rpc(PROTOCOLS.delete, DeleteRequestSchema, DeleteResultSchema, async (req, _r, o) => deleteAsMember({ ...this.c, minCopies: this.init.minCopies ?? null }, req.id, o))
+    await rpc(PROTOCOLS.delete, DeleteRequestSchema, DeleteResultSchema, async (req, _r, o) => deleteAsMember(this.ingestComponents(), req.id, o))
     await rpc(PROTOCOLS.apply, ApplyRequestSchema, ApplyResultSchema, async (req) => applyPushedDelete(this.c, req.op))
     await rpc(PROTOCOLS.outcome, OutcomeRequestSchema, OutcomeResponseSchema, async (req) => {
       // Still being decided here (our own prepare may not have finished): an answer now could only be a wrong "unknown".
