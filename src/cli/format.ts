@@ -19,3 +19,17 @@ export function formatBytes (n: number): string {
 export function shortPeerId (id: string): string {
   return id.length > 16 ? `${id.slice(0, 6)}…${id.slice(-6)}` : id
 }
+
+/**
+ * What a node says when every peer it reached failed the cluster-secret
+ * handshake and none proved it: it is in no cluster with them. Said in plain
+ * words on the node's terminal and above `dsm groups`, because a node with
+ * the wrong secret otherwise looks like a healthy cluster of its own.
+ */
+export function secretRefusedText (standing: { provenPeers: number, refusedPeers: number }): string | undefined {
+  if (standing.provenPeers > 0 || standing.refusedPeers === 0) return undefined
+  const n = standing.refusedPeers
+  return `WARNING: this node is in no cluster with the ${n} peer${n === 1 ? '' : 's'} it reached: ${n === 1 ? 'it' : 'every one of them'} failed the cluster-secret handshake, and no peer proved this node's secret.\n` +
+    'If this node should join their cluster, stop it and start it again with that cluster\'s secret (DSM_SECRET=<secret> or --secret-file <file>).\n' +
+    'Until then it neither stores for them nor reads from them.'
+}

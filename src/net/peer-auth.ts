@@ -29,6 +29,8 @@ import type { Registrar } from '../wire/rpc.ts'
 /** A handshake (or the wait for one) that takes longer than this fails: the peer is not proven. */
 export const AUTH_TIMEOUT_MS = 5_000
 const MAX_AUTH_FRAME_BYTES = 1024
+/** Refusing peers remembered (a count for the user, bounded against a flood of strangers). */
+const MAX_REFUSERS = 10_000
 const TRANSCRIPT_PREFIX = new TextEncoder().encode('dsm auth v1 ')
 
 interface ConnState {
@@ -84,9 +86,17 @@ function transcript (role: 'initiator' | 'responder', nI: Uint8Array, nR: Uint8A
   return Buffer.concat([TRANSCRIPT_PREFIX, new TextEncoder().encode(`${role} `), nI, nR, idI.toMultihash().bytes, idR.toMultihash().bytes])
 }
 
+/** Where this node stands with the peers it reached: how many proved our secret, how many failed it (and have not proved it since). */
+export interface SecretStanding {
+  provenPeers: number
+  refusedPeers: number
+}
+
 export class PeerAuth implements Startable {
   /** Counters for metrics and tests. */
   readonly counters = { proven: 0, refused: 0 }
+  /** Called after a peer failed the handshake (the node tells its user when no peer proved our secret). */
+  onRefused?: (standing: SecretStanding) => void
   private readonly c: PeerAuthComponents
   private readonly init: PeerAuthInit
   private readonly timeoutMs: number
@@ -94,6 +104,8 @@ export class PeerAuth implements Startable {
   private started = false
   /** Peers already warned about (a wrong secret is logged once per peer, not per connection). */
   private readonly warned = new Set<string>()
+  /** Peers that failed the handshake and have not proved the secret since. */
+  private readonly refusers = new Set<string>()
 
   constructor (components: PeerAuthComponents, init: PeerAuthInit) {
     this.c = components
@@ -143,6 +155,10 @@ export class PeerAuth implements Startable {
     }
   }
 
+  standing (): SecretStanding {
+    return { provenPeers: this.init.proven.size, refusedPeers: this.refusers.size }
+  }
+
   private state (connection: Connection): ConnState {
     let st = this.states.get(connection.id)
     if (st == null) {
@@ -157,15 +173,21 @@ export class PeerAuth implements Startable {
     st.proven = true
     this.counters.proven++
     this.init.proven.add(connection.remotePeer.toString())
+    this.refusers.delete(connection.remotePeer.toString())
     st.done.resolve(true)
   }
 
   private refused (connection: Connection, why: string): void {
     this.counters.refused++
     const peer = connection.remotePeer.toString()
+    if (!this.init.proven.has(peer)) {
+      if (this.refusers.size >= MAX_REFUSERS) this.refusers.clear()
+      this.refusers.add(peer)
+    }
+    this.onRefused?.(this.standing())
     if (this.warned.has(peer)) return
     this.warned.add(peer)
-    if (this.warned.size > 10_000) this.warned.clear()
+    if (this.warned.size > MAX_REFUSERS) this.warned.clear()
     this.init.logger.warn({ peer: peer.slice(-8), why }, 'peer failed the cluster-secret handshake: it gets public rights only (a node of ours? check its secret)')
   }
 

@@ -33,6 +33,7 @@ import { guardedRegistrar } from '../net/guarded-registrar.ts'
 import { HeartbeatSeal } from '../membership/seal.ts'
 import { NodeStateFile } from '../membership/node-state.ts'
 import { ProvenPeers } from '../net/peer-auth.ts'
+import type { SecretStanding } from '../net/peer-auth.ts'
 import type { ChunkLocation } from '../store/chunk-store.ts'
 import type { ClusterKeys } from '../net/cluster-secret.ts'
 import { loadOrCreateIdentity } from '../net/identity.ts'
@@ -83,6 +84,8 @@ export interface NodeSimulation {
 
 export interface DsmNodeEvents {
   state: CustomEvent<{ state: NodeState, group: string | null }>
+  /** Every peer this node reached failed the cluster-secret handshake, none proved it: it shares no cluster with them. */
+  'secret-refused': CustomEvent<SecretStanding>
 }
 
 interface Running {
@@ -212,6 +215,7 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
       const dialer = fastDialer(libp2p, peerAuth)
       const registrar = guardedRegistrar(libp2p, peerAuth, { publicNeedsProof: config.signedUrls })
       const isProven = (peer: PeerId | string): boolean => peerAuth.isProven(peer)
+      peerAuth.onRefused = (standing) => { if (standing.provenPeers === 0) this.safeDispatchEvent('secret-refused', { detail: standing }) }
       if (report.orphanChunksRemoved > 0 || report.filesMissingChunks.length > 0 || report.chunksIndexed > 0) log.warn({ ...report }, 'start-up check repaired the store')
       const membership = createMembership({
         heartbeatIntervalMs: config.heartbeatIntervalMs,
@@ -341,7 +345,8 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
       group: this.status.group,
       state: this.status.state,
       spare: this.status.spare,
-      version: VERSION
+      version: VERSION,
+      secret: libp2p.services.auth.standing()
     }
   }
 

@@ -1,7 +1,7 @@
 /** `dsm id`, `dsm peers`, `dsm groups`: what a node knows of the cluster. */
 import { CLOCK_SKEW_WARN_MS } from '../../constants.ts'
 import { DsmClient } from '../client.ts'
-import { formatBytes, formatTable, shortPeerId } from '../format.ts'
+import { formatBytes, formatTable, secretRefusedText, shortPeerId } from '../format.ts'
 import type { Command } from 'commander'
 
 interface ClientFlags { node: string, token?: string, json?: boolean }
@@ -62,7 +62,10 @@ export function registerClusterCommands (program: Command, withClient: (cmd: Com
 
   withClient(program.command('groups').description('list replica groups and their members'))
     .action(async (flags: ClientFlags) => {
-      const groups = await new DsmClient(flags.node, flags.token).json<GroupJson[]>('/api/groups')
+      const client = new DsmClient(flags.node, flags.token)
+      const [groups, id] = await Promise.all([client.json<GroupJson[]>('/api/groups'), client.json<{ secret?: { provenPeers: number, refusedPeers: number } }>('/api/id')])
+      const refused = id.secret != null ? secretRefusedText(id.secret) : undefined
+      if (refused != null) process.stderr.write(`${refused}\n\n`)
       print(flags, groups, () => groups.length === 0
         ? 'no groups yet'
         : formatTable(['GROUP', 'HEALTH', 'FILES', 'PEER', 'STATE', 'FREE', 'TOTAL', 'LOAD', 'SYNC', 'CLOCK'],

@@ -4,6 +4,7 @@
  * client commands and `--help` start without loading it.
  */
 import { InvalidArgumentError } from 'commander'
+import { secretRefusedText } from '../format.ts'
 import type { ConfigLayer } from '../../node/config.ts'
 import type { Command } from 'commander'
 
@@ -101,6 +102,14 @@ export function registerNodeCommand (program: Command): void {
       // not a reason to take the node (and every transfer it serves) down.
       process.on('unhandledRejection', (reason) => {
         process.stderr.write(`dsm node: BUG, a promise failed with nobody to handle it (the node keeps running; please report): ${reason instanceof Error ? reason.stack ?? reason.message : String(reason)}\n`)
+      })
+      let refusedSaid = 0
+      node.addEventListener('secret-refused', (evt) => {
+        // Said again only when more peers refused (a log line per peer is in the JSON log already).
+        const text = secretRefusedText(evt.detail)
+        if (text == null || evt.detail.refusedPeers <= refusedSaid) return
+        refusedSaid = evt.detail.refusedPeers
+        process.stderr.write(`dsm node: ${text}\n`)
       })
       await node.start()
       const id = node.identity()

@@ -11,6 +11,8 @@ export interface NodeIdentity {
   state: NodeState
   spare: boolean
   version: string
+  /** Peers that proved our cluster secret, and peers that failed it (none proven and some refused: this node is in no cluster with them). */
+  secret: { provenPeers: number, refusedPeers: number }
 }
 
 export interface ClusterApi {
