@@ -5,6 +5,7 @@
  * round trip (and a failover) every time. A penalty decays with a half-life,
  * so a replica whose disk was repaired earns its place back by itself.
  */
+import { monotonicNow } from '../util/time.ts'
 
 /** Several peers this misbehaving (failed verifications) are tried last on reads. */
 export const PEER_SCORE_AVOID_BELOW = -10
@@ -19,7 +20,8 @@ export class PeerScores {
   private readonly entries = new Map<string, Entry>()
   private readonly now: () => number
 
-  constructor (now: () => number = Date.now) {
+  /** Decay runs on a monotonic clock: a wall clock set back would make a penalty grow instead of fade. */
+  constructor (now: () => number = monotonicNow) {
     this.now = now
   }
 
