@@ -22,6 +22,14 @@ export const BOOTSTRAP_RETRY_MIN_MS = 250
 export const BOOTSTRAP_RETRY_MAX_MS = 10_000
 /** Default timeout of one dial. */
 export const DIAL_TIMEOUT_MS = 5_000
+/**
+ * OFFLINE members are dialled again with backoff from the upkeep interval up
+ * to this: either side of a healed partition sees the other OFFLINE, and
+ * without a redial neither would ever hear from the other again.
+ */
+export const OFFLINE_REDIAL_MAX_MS = 60_000
+/** OFFLINE members outside our group tried per upkeep round (our group's are all tried). */
+export const OFFLINE_REDIALS_PER_ROUND = 2
 
 export interface ConnectivityInit {
   bootstrap: string[]
@@ -44,6 +52,8 @@ export class Connectivity implements Startable {
   private timer?: ReturnType<typeof setInterval>
   private firstContact = Promise.withResolvers<void>()
   private keeping = false
+  /** When each OFFLINE member may be dialled again, and the delay after that. */
+  private readonly redial = new Map<string, { at: number, delayMs: number }>()
 
   constructor (components: ConnectivityComponents, init: ConnectivityInit) {
     this.components = components
@@ -114,13 +124,35 @@ export class Connectivity implements Startable {
       const mates = live.filter(m => group != null && m.group === group)
       const others = shuffle(live.filter(m => !mates.includes(m)))
       const wanted = [...mates, ...others.slice(0, Math.max(0, MIN_CONNECTED_PEERS - connected.size))]
-      await Promise.allSettled(wanted.map(async m => this.components.dial(peerIdFromString(m.peerId), { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })))
+      await Promise.allSettled([
+        ...wanted.map(async m => this.components.dial(peerIdFromString(m.peerId), { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })),
+        this.redialOffline(connected, group)
+      ])
       if (connected.size === 0 && this.init.bootstrap.length > 0 && this.controller != null) {
         await this.dialBootstrap(this.controller.signal)
       }
     } finally {
       this.keeping = false
     }
+  }
+
+  /** Try OFFLINE members again (mates first), each with its own backoff; one that answers is asked for its view. */
+  private async redialOffline (connected: Set<string>, group: string | null): Promise<void> {
+    const now = performance.now()
+    const offline = this.components.view.members().filter(m => !m.self && m.state === 'OFFLINE' && !connected.has(m.peerId))
+    const known = new Set(offline.map(m => m.peerId))
+    for (const peer of this.redial.keys()) if (!known.has(peer)) this.redial.delete(peer)
+    const due = offline.filter(m => (this.redial.get(m.peerId)?.at ?? 0) <= now)
+    const mates = due.filter(m => group != null && m.group === group)
+    const tried = [...mates, ...shuffle(due.filter(m => !mates.includes(m))).slice(0, OFFLINE_REDIALS_PER_ROUND)]
+    await Promise.allSettled(tried.map(async m => {
+      const delayMs = Math.min((this.redial.get(m.peerId)?.delayMs ?? this.init.intervalMs / 2) * 2, OFFLINE_REDIAL_MAX_MS)
+      this.redial.set(m.peerId, { at: now + delayMs, delayMs })
+      const peer = peerIdFromString(m.peerId)
+      await this.components.dial(peer, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
+      this.redial.delete(m.peerId)
+      await this.components.fetchView(peer, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
+    }))
   }
 }
 

@@ -53,12 +53,20 @@ export async function joinGroup (c: GroupJoinComponents, init: GroupJoinInit, op
     return { group: null, spare: true, how }
   }
   await c.waitForContact(options)
+  return autoJoin(c, init, options)
+}
+
+/**
+ * The auto-join rule: choose a seat, announce it as JOINING, keep it if it
+ * holds; else choose again. Also how a surplus member moves on (./surplus.ts).
+ */
+export async function autoJoin (c: GroupJoinComponents, init: GroupJoinInit, options: AbortOptions = {}): Promise<Assignment & { how: 'auto' }> {
   for (;;) {
     const tentative = chooseGroup(c.view.members(), c.selfId, init.groupSize)
     c.status.setGroup(tentative)
     await sleep(init.joinSettleMs, undefined, options)
     if (await holdsSeat(c, init, tentative, options)) {
-      await c.state.setGroup(tentative)
+      await c.state.setGroup(tentative, { auto: true })
       c.logger.info({ group: tentative }, 'joined group')
       return { group: tentative, spare: false, how: 'auto' }
     }

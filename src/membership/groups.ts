@@ -16,6 +16,8 @@
  *    group: committed members first, then joining ones, each by peer id. If its
  *    rank is below `groupSize` it commits; otherwise it chooses again (views
  *    differ while gossip spreads), so concurrent starts still converge.
+ * 4. Should a race still seat one node too many, the auto-joined member last
+ *    in that order moves on by itself while it holds no file (./surplus.ts).
  */
 import type { MemberRecord } from './view.ts'
 import { compareGroupNames } from './view.ts'
@@ -57,12 +59,17 @@ export function nextGroupName (used: Set<string>): string {
   }
 }
 
-/** Seat order of a group: committed members first, then joining ones, each by peer id. */
+/**
+ * Seat order of a group: committed members first, then joining ones; among
+ * each, members that hold files before empty ones (a surplus member that
+ * moves on takes nothing with it: ./surplus.ts), then by peer id.
+ */
 export function rankInGroup (members: MemberRecord[], group: string, selfId: string): number {
+  const empty = (m: MemberRecord): number => m.sync.head === 0 && (m.sync.files ?? 0) === 0 ? 1 : 0
   const order = seated(members, group).sort((a, b) => {
     const joiningA = a.state === 'JOINING' ? 1 : 0
     const joiningB = b.state === 'JOINING' ? 1 : 0
-    return joiningA - joiningB || (a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0)
+    return joiningA - joiningB || empty(a) - empty(b) || (a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0)
   })
   const rank = order.findIndex(m => m.peerId === selfId)
   return rank === -1 ? order.length : rank

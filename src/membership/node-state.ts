@@ -18,7 +18,21 @@ export const NODE_STATE_FILE_NAME = 'node.json'
 const NodeStateSchema = z.object({
   group: groupName.nullable(),
   spare: z.boolean(),
-  incarnation: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)
+  incarnation: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+  /**
+   * Whether this node has caught up with its group once (turned ACTIVE in it).
+   * Until then it holds nothing the group lacks, and it may not call itself
+   * caught up alone while its group has mates that hold files (they may only
+   * be out of its reach). Absent in files of older versions: those nodes had
+   * joined already.
+   */
+  synced: z.boolean().optional(),
+  /**
+   * Whether the group was chosen by the auto-join rule (not by --group or a
+   * recruit). Only such a seat is given up when a race seated one node too
+   * many (./surplus.ts). Absent in files of older versions: never moved.
+   */
+  auto: z.boolean().optional()
 }).strict()
 export type NodeStateData = z.infer<typeof NodeStateSchema>
 
@@ -50,7 +64,7 @@ export class NodeStateFile {
     }
     if (text == null) {
       const old = legacy()
-      data = { group: old.group ?? null, spare: old.spare, incarnation: Date.now() }
+      data = { group: old.group ?? null, spare: old.spare, incarnation: Date.now(), synced: old.group != null }
     } else {
       let raw: unknown
       try { raw = JSON.parse(text) } catch (err) { throw new InvalidConfigError(`${path}: not valid JSON (${(err as Error).message}); restore it, or remove it to have the node choose its group again`) }
@@ -66,9 +80,19 @@ export class NodeStateFile {
   get group (): string | null { return this.data.group }
   get spare (): boolean { return this.data.spare }
   get incarnation (): number { return this.data.incarnation }
+  get synced (): boolean { return this.data.synced ?? true }
+  get auto (): boolean { return this.data.auto ?? false }
 
-  async setGroup (group: string): Promise<void> {
-    this.data = { ...this.data, group, spare: false }
+  /** A new group (auto-joined, configured, recruited into) is one this node has not caught up with yet. */
+  async setGroup (group: string, how: { auto?: boolean } = {}): Promise<void> {
+    this.data = { ...this.data, group, spare: false, synced: group === this.data.group && this.synced, auto: how.auto === true }
+    await this.save()
+  }
+
+  /** Caught up with its group once: from now on a restart may find itself alone and still be ACTIVE. */
+  async setSynced (): Promise<void> {
+    if (this.synced) return
+    this.data = { ...this.data, synced: true }
     await this.save()
   }
 

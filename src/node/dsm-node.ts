@@ -28,6 +28,7 @@ import { raceSignal } from '../util/abort.ts'
 import { VERSION } from '../version.ts'
 import { createConnectivity } from '../membership/connectivity.ts'
 import { joinGroup } from '../membership/group-join.ts'
+import { SurplusCheck } from '../membership/surplus.ts'
 import { loadOrCreateClusterKeys } from '../net/cluster-secret.ts'
 import { guardedRegistrar } from '../net/guarded-registrar.ts'
 import { HeartbeatSeal } from '../membership/seal.ts'
@@ -59,7 +60,7 @@ import type { NodeIdentity } from '../http/routes/cluster.ts'
 import type { HttpServer, RouteRegistrar } from '../http/server.ts'
 import type { Logger } from '../logger.ts'
 import type { Db } from '../store/db.ts'
-import type { ConnectionGater, PeerId } from '@libp2p/interface'
+import type { AbortOptions, ConnectionGater, PeerId } from '@libp2p/interface'
 
 export interface DsmNodeInit {
   config: NodeConfig
@@ -273,6 +274,7 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
         dialer,
         registrar,
         persistGroup: async (group) => { await state.setGroup(group) },
+        hasSynced: () => state.synced,
         waitForContact: async (options) => connectivity.waitForFirstContact(options),
         rttOf: (peer) => libp2p.getConnections(peerIdFromString(peer)).find(c => c.rtt != null)?.rtt,
         connectedPeers: () => new Set(libp2p.getConnections().map(c => c.remotePeer.toString())),
@@ -383,27 +385,45 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
 
   private async assignGroup (running: Running, log: Logger): Promise<void> {
     const { signal } = running.background
+    const components = {
+      selfId: running.libp2p.peerId.toString(),
+      state: running.state,
+      view: running.membership.view,
+      status: this.status,
+      waitForContact: async (options: AbortOptions) => running.connectivity.waitForFirstContact(options),
+      refreshView: async (group: string, options: AbortOptions) => {
+        // Checking our seat in a group the view shows nobody of: its members from the DHT first.
+        await running.finder.find(group, options)
+        const prefer = running.membership.view.groupMembers(group).map(m => m.peerId)
+        await running.membership.refresh({ prefer, group, signal: AbortSignal.any([AbortSignal.timeout(REFRESH_VIEW_TIMEOUT_MS), ...(options.signal != null ? [options.signal] : [])]) })
+      },
+      logger: log
+    }
     try {
-      const assignment = await joinGroup({
-        selfId: running.libp2p.peerId.toString(),
-        state: running.state,
-        view: running.membership.view,
-        status: this.status,
-        waitForContact: async (options) => running.connectivity.waitForFirstContact(options),
-        refreshView: async (group, options) => {
-          // Checking our seat in a group the view shows nobody of: its members from the DHT first.
-          await running.finder.find(group, options)
-          const prefer = running.membership.view.groupMembers(group).map(m => m.peerId)
-          await running.membership.refresh({ prefer, group, signal: AbortSignal.any([AbortSignal.timeout(REFRESH_VIEW_TIMEOUT_MS), ...(options.signal != null ? [options.signal] : [])]) })
-        },
-        logger: log
-      }, this.config, { signal })
+      const assignment = await joinGroup(components, this.config, { signal })
       // A member catches up with its group first (sync turns it ACTIVE); a spare has nothing to catch up.
       this.status.setState(assignment.group != null ? 'SYNCING' : 'ACTIVE')
       this.assigned.resolve(assignment)
       running.replica.sync.kick()
       this.announceGroup(running, log)
-      this.status.addEventListener('change', () => { this.announceGroup(running, log) }, { signal })
+      this.status.addEventListener('change', () => {
+        this.announceGroup(running, log)
+        if (this.status.state === 'ACTIVE' && this.status.group != null && this.status.group === running.state.group && !running.state.synced) {
+          running.state.setSynced().catch(err => { log.warn({ err: toError(err).message }, 'could not record that this node caught up with its group') })
+        }
+      }, { signal })
+      const surplus = new SurplusCheck({
+        ...components,
+        busy: () => running.store.prepared.size > 0 || this.status.load > 0,
+        filesHeld: () => running.store.index.stats().present.files,
+        moved: () => {
+          this.status.setState('SYNCING')
+          running.replica.sync.kick()
+        }
+      }, { ...this.config, intervalMs: this.config.syncIntervalMs })
+      if (signal.aborted) return
+      running.undo.unshift(async () => { await surplus.stop() })
+      await surplus.start()
     } catch (err) {
       if (!signal.aborted) {
         log.error({ err: toError(err).message }, 'group assignment failed')

@@ -95,6 +95,8 @@ export interface ReplicaComponents {
   connectedPeers: () => Set<string>
   /** Switch this node to `group` (persisted) — used by repair. */
   persistGroup: (group: string) => Promise<void>
+  /** Whether this node caught up with its group once (./sync.ts: a new member is never ACTIVE alone beside mates that hold files). */
+  hasSynced?: () => boolean
   /** Make the view know a group's members when it does not (the DHT tracker: dht/group-finder.ts). */
   findGroup?: (group: string, options: AbortOptions) => Promise<string[]>
   logger: Logger

@@ -54,6 +54,12 @@ export interface SyncComponents {
   waitForContact: (options: AbortOptions) => Promise<void>
   /** Make the view know a group's members when it does not (the DHT tracker: dht/group-finder.ts). */
   findGroup?: (group: string, options: AbortOptions) => Promise<unknown>
+  /**
+   * Whether this node caught up with its group once (default: it has). A new
+   * member never calls itself caught up alone while mates it cannot reach
+   * hold files: cut off from them, it would be ACTIVE with nothing.
+   */
+  hasSynced?: () => boolean
   logger: Logger
 }
 
@@ -97,6 +103,10 @@ export class GroupSync implements Startable {
   private controller?: AbortController
   private running?: Promise<void>
   private again = false
+  /** Sync rounds completed (a test waits for rounds, not for time). */
+  rounds = 0
+  private waitSaid = false
+  private headUpdate?: ReturnType<typeof setImmediate>
   /** When we last pulled each mate's log (ms). */
   private readonly lastPull = new Map<string, number>()
 
@@ -111,12 +121,18 @@ export class GroupSync implements Startable {
     this.controller = new AbortController()
     this.timer = setInterval(() => { this.kick() }, this.init.intervalMs)
     this.c.view.addEventListener('change', this.onMemberChange)
+    this.c.store.addEventListener('file:present', this.onLogMoved)
+    this.c.store.addEventListener('file:deleted', this.onLogMoved)
     this.kick()
   }
 
   async stop (): Promise<void> {
     clearInterval(this.timer)
     this.c.view.removeEventListener('change', this.onMemberChange)
+    this.c.store.removeEventListener('file:present', this.onLogMoved)
+    this.c.store.removeEventListener('file:deleted', this.onLogMoved)
+    clearImmediate(this.headUpdate)
+    this.headUpdate = undefined
     this.controller?.abort()
     this.controller = undefined
     await this.running?.catch(() => {})
@@ -133,6 +149,18 @@ export class GroupSync implements Startable {
         this.running = undefined
         if (this.again) { this.again = false; this.kick() }
       })
+  }
+
+  /**
+   * Our log moved (a write, a delete): the next heartbeat carries the new
+   * head, not the one of the last sync round (mates pull sooner, and a new
+   * member knows that we hold files). Once per turn, however many files.
+   */
+  private readonly onLogMoved = (): void => {
+    this.headUpdate ??= setImmediate(() => {
+      this.headUpdate = undefined
+      this.c.status.setSync({ ...this.c.status.sync, head: this.c.store.index.head() })
+    })
   }
 
   /** A member whose log moved past our cursor is worth a pull now. */
@@ -165,13 +193,32 @@ export class GroupSync implements Startable {
     await this.fetchPending(group, options)
     this.publishProgress()
     const active = peers.filter(p => p.state === 'ACTIVE')
-    // Alone in the group, a member is caught up by definition — unless it is rebuilding its index: that needs a mate.
     // A file no mate can heal stays pending, but must not hold a recruit in SYNCING for ever (it is named instead).
-    const caughtUp = this.pendingCount() - this.damaged.size <= 0 && ((active.length === 0 && !this.rebuilding) || active.some(p => pulled.has(p.peerId)))
+    const caughtUp = this.pendingCount() - this.damaged.size <= 0 && (active.length === 0 ? this.mayBeAlone(group) : active.some(p => pulled.has(p.peerId)))
+    this.rounds++
     if (caughtUp && this.c.status.state === 'SYNCING' && this.c.status.group === group) {
       this.c.status.setState('ACTIVE')
       this.c.logger.info({ group }, 'caught up with the group: ACTIVE')
     }
+  }
+
+  /**
+   * With no ACTIVE mate in reach, is a member caught up by itself? A member
+   * rebuilding its index never is (that needs a mate). A member that caught up
+   * with its group before is (a group restarting, or the last one standing). A
+   * new member is only while no mate it knows of, in any state, holds files: a
+   * group starting together begins empty, but mates that are out of reach
+   * (OFFLINE, partitioned) may hold everything.
+   */
+  private mayBeAlone (group: string): boolean {
+    if (this.rebuilding) return false
+    if (this.c.hasSynced?.() ?? true) return true
+    const holders = this.c.view.groupMembers(group).filter(m => !m.self && (m.sync.head > 0 || (m.sync.files ?? 0) > 0))
+    if (holders.length > 0 && !this.waitSaid) {
+      this.waitSaid = true
+      this.c.logger.warn({ group, mates: holders.map(m => `${m.peerId.slice(-8)} ${m.state}`) }, 'a new member waits for a mate that holds the group\'s files (none is reachable and ACTIVE): it stays SYNCING rather than be ACTIVE with nothing')
+    }
+    return holders.length === 0
   }
 
   /**

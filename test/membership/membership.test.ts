@@ -31,12 +31,14 @@ describe('membership', () => {
     const c = await createSimCluster({ nodes: 10, groupSize: 3 })
     try {
       await c.ready()
-      await c.waitFor(() => converged(c) && c.node(0).membership.view.members().every(m => m.state === 'ACTIVE'), { message: 'views converge' })
+      // What the design promises: full groups of 3 and one of 1. Two joiners may take one seat for a moment;
+      // the one ranked last moves on by itself (src/membership/surplus.ts), so wait for the promised layout.
+      const sizes = (): string => JSON.stringify(c.node(0).membership.view.groups().map(g => g.members.length).sort((a, b) => b - a))
+      await c.waitFor(() => converged(c) && c.node(0).membership.view.members().every(m => m.state === 'ACTIVE') && sizes() === '[3,3,3,1]',
+        { message: 'views converge on groups of 3, 3, 3 and 1', timeoutMs: 30_000 })
       for (const i of c.upIndexes()) {
         expect(c.node(i).membership.view.members().map(m => m.peerId).sort()).toEqual(c.upIndexes().map(j => c.peerId(j)).sort())
       }
-      const sizes = c.node(0).membership.view.groups().map(g => g.members.length)
-      expect(sizes).toEqual([3, 3, 3, 1])
       // Each node's own group (what it persisted) is what every other node sees.
       for (const i of c.upIndexes()) {
         expect(c.node(5).membership.view.get(c.peerId(i))?.group).toBe(c.node(i).status.group)
