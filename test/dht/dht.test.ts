@@ -3,7 +3,7 @@ import { groupKey } from '../../src/dht/group-directory.ts'
 import { GroupFinder } from '../../src/dht/group-finder.ts'
 import { silentLogger } from '../../src/logger.ts'
 import { MembershipView } from '../../src/membership/view.ts'
-import { createSimCluster } from '../sim/cluster.ts'
+import { createSimCluster, readWhole } from '../sim/cluster.ts'
 import { download, randomBytes, sha256hex, upload } from '../helpers/data.ts'
 
 describe('group directory in the DHT', () => {
@@ -60,7 +60,7 @@ describe('group directory in the DHT', () => {
 })
 
 describe('the DHT as the tracker, read', () => {
-  it('a reader whose view has no live member of a file\'s group finds them through the DHT and reads the file', async () => {
+  it('a reader, and then a joiner, whose view has no live member of a group find its members through the DHT: the reader reads the file, the joiner catches up', async () => {
     // g1 = {0,1,2} holds the file; the reader is a spare that knows only node 4 (g2) and hears no gossip, so every
     // record in its view ages to OFFLINE: it knows g1 by name, not who is alive in it.
     const c = await createSimCluster({ nodes: 6, sequential: true, joinSettleMs: 300, http: true })
@@ -84,6 +84,19 @@ describe('the DHT as the tracker, read', () => {
       expect(sha256hex(read.bytes)).toBe(sha256hex(data))
       expect(node.finder.counters.hits).toBeGreaterThanOrEqual(1)
       expect(await (await fetch(`${node.http?.url ?? ''}/metrics`)).text()).toMatch(/^dsm_dht_group_lookups_total\{result="hit"\} [1-9]/m)
+
+      // A joiner configured into g1 whose only bootstrap is that reader: the view it pulls has g1, but all OFFLINE
+      // (the reader still hears no gossip). Its sync round finds its mates through the DHT, and it catches up.
+      // Without the finder it would wait, SYNCING: a new member is never ACTIVE alone beside mates that hold files.
+      await c.waitFor(() => alive() === 0, { timeoutMs: 30_000, message: 'the reader sees g1 OFFLINE again' })
+      const joinerIndex = c.size
+      const withReader = c.config.bind(c)
+      c.config = (i: number) => i === joinerIndex ? { ...withReader(i), bootstrap: [`${c.address(reader)}/p2p/${c.peerId(reader)}`], spare: false, group: 'g1' } : withReader(i)
+      const joiner = c.node(await c.add())
+      joiner.libp2p.services.pubsub.unsubscribe('/dsm/membership/1.0.0')
+      await c.waitFor(() => joiner.status.state === 'ACTIVE' && joiner.store.index.get(up.body.id as string)?.state === 'present', { timeoutMs: 30_000, message: 'the joiner catches up with g1' })
+      expect(joiner.finder.counters.hits).toBeGreaterThanOrEqual(1)
+      expect(sha256hex(await readWhole(joiner, up.body.id as string))).toBe(sha256hex(data))
     } finally {
       await c.close()
     }
