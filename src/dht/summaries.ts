@@ -16,8 +16,8 @@
  * Memory: ~10 bits per file of the cluster on a reader that read from every
  * group (12.5 MB for 10 million files), nothing per file anywhere else.
  */
+import { frameBytesFor } from '../wire/answer.ts'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { FRAME_OVERHEAD_BYTES } from '../constants.ts'
 import { toError } from '../errors.ts'
 import { BloomFilter } from './bloom.ts'
 import { PROTOCOLS, SUMMARY_MAX_BYTES, SummaryRequestSchema, SummaryResponseSchema } from '../wire/messages.ts'
@@ -158,7 +158,7 @@ export class GroupSummaries {
     if (from == null) return
     try {
       const res = await request(this.c.dialer, peerIdFromString(from), PROTOCOLS.summary, SummaryRequestSchema, { group }, SummaryResponseSchema,
-        { signal: AbortSignal.timeout(SUMMARY_TIMEOUT_MS), maxResponseBytes: SUMMARY_MAX_BYTES + FRAME_OVERHEAD_BYTES })
+        { signal: AbortSignal.timeout(SUMMARY_TIMEOUT_MS), maxResponseBytes: frameBytesFor(SUMMARY_MAX_BYTES) })
       if (res.group !== group) throw new Error(`asked for ${group}'s summary, got ${res.group}'s`)
       this.held.set(group, { from, head: res.head, filter: new BloomFilter(res.bits, res.hashes, res.count), at: Date.now() })
       this.counters.fetched++

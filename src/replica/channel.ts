@@ -15,14 +15,15 @@
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { equals } from 'uint8arrays/equals'
-import { FRAME_OVERHEAD_BYTES, MAX_CHUNK_SIZE_BYTES, MAX_CONTROL_FRAME_BYTES } from '../constants.ts'
+import { MAX_CHUNK_SIZE_BYTES, MAX_CONTROL_FRAME_BYTES } from '../constants.ts'
 import { InvalidManifestError, NotAMemberError, UnavailableError, remoteError, toError } from '../errors.ts'
 import { raceSignal } from '../util/abort.ts'
 import { monotonicNow } from '../util/time.ts'
 import { decodeMessage, encodeMessage } from '../wire/codec.ts'
 import { FrameReader, writeFrame } from '../wire/frames.ts'
 import { ChannelAnswerSchema, ChannelRequestSchema, PROTOCOLS } from '../wire/messages.ts'
-import { dialStream, errorFrame } from '../wire/rpc.ts'
+import { dialStream } from '../wire/rpc.ts'
+import { errorFrame, frameBytesFor } from '../wire/answer.ts'
 import { hashChunk } from '../content/chunk-hash.ts'
 import { decodeManifest } from '../content/manifest.ts'
 import type { Logger } from '../logger.ts'
@@ -36,7 +37,7 @@ import type { AbortOptions, Stream } from '@libp2p/interface'
 
 /** Uploads a member works on at once per channel; beyond, it stops reading (the coordinator waits). */
 export const CHANNEL_MAX_IN_FLIGHT = 64
-const MAX_CHANNEL_FRAME_BYTES = MAX_CHUNK_SIZE_BYTES + FRAME_OVERHEAD_BYTES
+const MAX_CHANNEL_FRAME_BYTES = frameBytesFor(MAX_CHUNK_SIZE_BYTES)
 /** Opening a channel, or one frame that cannot be written, gives up after this long. */
 const CHANNEL_WRITE_TIMEOUT_MS = 10_000
 

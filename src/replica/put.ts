@@ -8,14 +8,14 @@
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { Uint8ArrayList } from 'uint8arraylist'
-import { FRAME_OVERHEAD_BYTES, MAX_CONTROL_FRAME_BYTES, TRANSFER_IDLE_TIMEOUT_MS } from '../constants.ts'
-import { RemoteError, UnavailableError, remoteError, toError } from '../errors.ts'
+import { MAX_CONTROL_FRAME_BYTES, TRANSFER_IDLE_TIMEOUT_MS } from '../constants.ts'
+import { RemoteError, UnavailableError, toError } from '../errors.ts'
 import { IdleTimeout } from '../util/abort.ts'
 import { decodeMessage, encodeMessage } from '../wire/codec.ts'
 import { FrameReader, writeFrame } from '../wire/frames.ts'
 import { PROTOCOLS, PutHeaderSchema, UploadResultSchema } from '../wire/messages.ts'
-import { ErrorFrameSchema, dialStream, refuseAndDrain } from '../wire/rpc.ts'
-import { z } from 'zod'
+import { dialStream, refuseAndDrain } from '../wire/rpc.ts'
+import { answerSchema, frameBytesFor, unwrapAnswer } from '../wire/answer.ts'
 import type { PutHeader, UploadResult } from '../wire/messages.ts'
 import type { Dialer } from '../wire/rpc.ts'
 import type { AbortOptions, Stream } from '@libp2p/interface'
@@ -23,7 +23,7 @@ import type { AbortOptions, Stream } from '@libp2p/interface'
 /** Raw data frames of an upload stream. */
 export const MAX_DATA_FRAME_BYTES = 1024 * 1024
 
-const AnswerSchema = z.object({ ok: UploadResultSchema.optional(), error: ErrorFrameSchema.optional() })
+const AnswerSchema = answerSchema(UploadResultSchema)
 const EMPTY = new Uint8Array(0)
 /** How long a failed upload stream is searched for the coordinator's answer. */
 const ANSWER_AFTER_FAILURE_MS = 2_000
@@ -33,7 +33,7 @@ export type Ingest = (header: PutHeader, source: AsyncIterable<Uint8Array>, opti
 /** The coordinator's end: feed the data frames to `ingest`, answer with its result. */
 export async function servePut (stream: Stream, ingest: Ingest): Promise<void> {
   const idle = new IdleTimeout(TRANSFER_IDLE_TIMEOUT_MS, 'upload')
-  const reader = new FrameReader(stream, { maxFrameBytes: MAX_DATA_FRAME_BYTES + FRAME_OVERHEAD_BYTES })
+  const reader = new FrameReader(stream, { maxFrameBytes: frameBytesFor(MAX_DATA_FRAME_BYTES) })
   const options = { signal: idle.signal }
   try {
     const header = decodeMessage(PutHeaderSchema, await reader.readRequired(options), MAX_CONTROL_FRAME_BYTES)
@@ -114,8 +114,5 @@ export async function putRemote (dialer: Dialer, peer: string, header: PutHeader
 }
 
 async function readAnswer (reader: FrameReader, options: AbortOptions): Promise<UploadResult> {
-  const a = decodeMessage(AnswerSchema, await reader.readRequired(options), MAX_CONTROL_FRAME_BYTES)
-  if (a.error != null) throw remoteError(a.error.code, a.error.message)
-  if (a.ok == null) throw remoteError('ERR_PROTOCOL', 'the coordinator answered nothing')
-  return a.ok
+  return unwrapAnswer(decodeMessage(AnswerSchema, await reader.readRequired(options), MAX_CONTROL_FRAME_BYTES), 'the coordinator')
 }

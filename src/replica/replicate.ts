@@ -19,14 +19,15 @@
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { equals } from 'uint8arrays/equals'
-import { FRAME_OVERHEAD_BYTES, MAX_CHUNK_SIZE_BYTES, MAX_CONTROL_FRAME_BYTES, MAX_MANIFEST_BYTES, TRANSFER_IDLE_TIMEOUT_MS } from '../constants.ts'
-import { InvalidManifestError, NotAMemberError, remoteError, toError } from '../errors.ts'
+import { MAX_CHUNK_SIZE_BYTES, MAX_CONTROL_FRAME_BYTES, MAX_MANIFEST_BYTES, TRANSFER_IDLE_TIMEOUT_MS } from '../constants.ts'
+import { InvalidManifestError, NotAMemberError, toError } from '../errors.ts'
 import { IdleTimeout } from '../util/abort.ts'
 import { monotonicNow } from '../util/time.ts'
 import { decodeMessage, encodeMessage } from '../wire/codec.ts'
 import { FrameReader, writeFrame } from '../wire/frames.ts'
 import { PROTOCOLS, PrepareFrameSchema, PreparedSchema, ReplicateHeaderSchema } from '../wire/messages.ts'
-import { ErrorFrameSchema, dialStream, refuseAndDrain } from '../wire/rpc.ts'
+import { dialStream, refuseAndDrain } from '../wire/rpc.ts'
+import { answerSchema, frameBytesFor, unwrapAnswer } from '../wire/answer.ts'
 import { hashChunk } from '../content/chunk-hash.ts'
 import { decodeManifest } from '../content/manifest.ts'
 import { ChunkWriter } from '../store/chunk-writer.ts'
@@ -38,8 +39,8 @@ import type { PrepareFrame, ReplicateHeader } from '../wire/messages.ts'
 import type { Dialer } from '../wire/rpc.ts'
 import type { AbortOptions, Stream } from '@libp2p/interface'
 
-const MAX_CHUNK_FRAME_BYTES = MAX_CHUNK_SIZE_BYTES + FRAME_OVERHEAD_BYTES
-const AnswerSchema = z.object({ ok: PreparedSchema.optional(), error: ErrorFrameSchema.optional() })
+const MAX_CHUNK_FRAME_BYTES = frameBytesFor(MAX_CHUNK_SIZE_BYTES)
+const AnswerSchema = answerSchema(PreparedSchema)
 const DecisionSchema = z.object({ commit: z.boolean() })
 const EMPTY = new Uint8Array(0)
 
@@ -109,9 +110,7 @@ export class ReplicaSession {
   }
 
   private async readAnswer (options: AbortOptions): Promise<void> {
-    const answer = decodeMessage(AnswerSchema, await this.reader.readRequired(options), MAX_CONTROL_FRAME_BYTES)
-    if (answer.error != null) throw remoteError(answer.error.code, `replica ${this.peer.slice(-8)}: ${answer.error.message}`)
-    if (answer.ok == null) throw remoteError('ERR_PROTOCOL', `replica ${this.peer.slice(-8)} answered nothing`)
+    unwrapAnswer(decodeMessage(AnswerSchema, await this.reader.readRequired(options), MAX_CONTROL_FRAME_BYTES), `replica ${this.peer.slice(-8)}`, { prefix: true })
   }
 
   private fail (err: Error): void {
@@ -130,7 +129,7 @@ export interface ReplicateServerComponents {
 /** The member's end: store the chunks, check the manifest, prepare durably, then apply the decision. */
 export async function serveReplicate (c: ReplicateServerComponents, stream: Stream, remote: string): Promise<void> {
   const idle = new IdleTimeout(TRANSFER_IDLE_TIMEOUT_MS, 'replication')
-  const reader = new FrameReader(stream, { maxFrameBytes: Math.max(MAX_CHUNK_FRAME_BYTES, MAX_MANIFEST_BYTES + FRAME_OVERHEAD_BYTES), highWaterBytes: 2 * MAX_CHUNK_FRAME_BYTES })
+  const reader = new FrameReader(stream, { maxFrameBytes: Math.max(MAX_CHUNK_FRAME_BYTES, frameBytesFor(MAX_MANIFEST_BYTES)), highWaterBytes: 2 * MAX_CHUNK_FRAME_BYTES })
   const endTransfer = c.status.beginTransfer()
   const writer = new ChunkWriter(c.store)
   const digests = writer.digests
@@ -150,7 +149,7 @@ export async function serveReplicate (c: ReplicateServerComponents, stream: Stre
       const hashed = await hashChunk(frame)
       await writer.put(hashed.digest, frame, { ...options, leaves: hashed.leaves })
     }
-    const frame = decodeMessage(PrepareFrameSchema, await reader.readRequired(options), MAX_MANIFEST_BYTES + FRAME_OVERHEAD_BYTES)
+    const frame = decodeMessage(PrepareFrameSchema, await reader.readRequired(options), frameBytesFor(MAX_MANIFEST_BYTES))
     const manifest = await decodeManifest(frame.manifest)
     if (manifest.chunkSize !== header.chunkSize || manifest.chunks.length !== digests.length ||
       !manifest.chunks.every((d, i) => equals(d, digests[i] ?? EMPTY))) {

@@ -9,8 +9,8 @@
  * A SYNCING member turns ACTIVE once, in one round, it has pulled every
  * reachable ACTIVE member's log to its head and has nothing pending.
  */
+import { frameBytesFor } from '../wire/answer.ts'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { FRAME_OVERHEAD_BYTES } from '../constants.ts'
 import { toError } from '../errors.ts'
 import { anySignal } from '../util/abort.ts'
 import { readChunks } from '../stream/range-reader.ts'
@@ -238,7 +238,7 @@ export class GroupSync implements Startable {
     for (;;) {
       const since = this.c.store.index.cursor(peer)
       const page = await request(this.c.dialer, peerIdFromString(peer), PROTOCOLS.sync, SyncRequestSchema,
-        { group, since, limit: SYNC_PAGE_ENTRIES }, SyncResponseSchema, { ...options, maxResponseBytes: SYNC_PAGE_BYTES * 2 + FRAME_OVERHEAD_BYTES })
+        { group, since, limit: SYNC_PAGE_ENTRIES }, SyncResponseSchema, { ...options, maxResponseBytes: frameBytesFor(SYNC_PAGE_BYTES * 2) })
       for (const entry of page.entries) await this.applyEntry(group, entry)
       this.c.store.index.setCursor(peer, Math.max(page.head, page.entries.at(-1)?.seq ?? since))
       this.publishProgress()

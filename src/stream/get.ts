@@ -20,15 +20,15 @@
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { Uint8ArrayList } from 'uint8arraylist'
-import { z } from 'zod'
-import { CHUNK_LEAF_BYTES, FRAME_OVERHEAD_BYTES, MAX_CHUNK_SIZE_BYTES, MAX_CONTROL_FRAME_BYTES } from '../constants.ts'
+import { CHUNK_LEAF_BYTES, MAX_CHUNK_SIZE_BYTES, MAX_CONTROL_FRAME_BYTES } from '../constants.ts'
 import { ChunkNotStoredError, CorruptChunkError, FileNotFoundError, InvalidMessageError, RangeNotSatisfiableError, remoteError, toError } from '../errors.ts'
 import { leafCount, verifyLeaves } from '../content/chunk-hash.ts'
 import { chunkLength, chunksForRange, verifyChunk } from '../content/manifest.ts'
 import { decodeMessage, encodeMessage } from '../wire/codec.ts'
 import { FrameReader, writeFrame } from '../wire/frames.ts'
 import { GetHeaderSchema, GetRequestSchema, PROTOCOLS } from '../wire/messages.ts'
-import { ErrorFrameSchema, dialStream, errorFrame } from '../wire/rpc.ts'
+import { dialStream } from '../wire/rpc.ts'
+import { answerSchema, errorFrame, frameBytesFor, unwrapAnswer } from '../wire/answer.ts'
 import type { Manifest } from '../content/manifest.ts'
 import type { ChunkBytes } from '../store/chunk-store.ts'
 import type { Logger } from '../logger.ts'
@@ -36,7 +36,7 @@ import type { LocalStatus } from '../membership/local-status.ts'
 import type { Dialer } from '../wire/rpc.ts'
 import type { AbortOptions, Stream } from '@libp2p/interface'
 
-const HeaderAnswerSchema = z.object({ ok: GetHeaderSchema.optional(), error: ErrorFrameSchema.optional() })
+const HeaderAnswerSchema = answerSchema(GetHeaderSchema)
 const WHOLE = 0
 const LEAVES = 1
 const LEAVES_HEADER_BYTES = 9
@@ -157,14 +157,13 @@ async function verifyFrame (manifest: Manifest, index: number, frame: Uint8Array
  */
 export async function * fetchChunks (dialer: Dialer, peer: string, manifest: Manifest, offset: number, length: number, options: AbortOptions): AsyncGenerator<Chunk> {
   const stream = await dialStream(dialer, peerIdFromString(peer), PROTOCOLS.get, options)
-  const reader = new FrameReader(stream, { maxFrameBytes: MAX_CHUNK_SIZE_BYTES + FRAME_OVERHEAD_BYTES })
+  const reader = new FrameReader(stream, { maxFrameBytes: frameBytesFor(MAX_CHUNK_SIZE_BYTES) })
   let done = false
   try {
     await writeFrame(stream, encodeMessage(GetRequestSchema, { id: manifest.id.toString(), offset, length }), options)
-    const header = decodeMessage(HeaderAnswerSchema, await reader.readRequired(options), MAX_CONTROL_FRAME_BYTES)
-    if (header.error != null) throw remoteError(header.error.code, `${peer.slice(-8)}: ${header.error.message}`)
+    const header = unwrapAnswer(decodeMessage(HeaderAnswerSchema, await reader.readRequired(options), MAX_CONTROL_FRAME_BYTES), peer.slice(-8), { prefix: true })
     const expected = chunksForRange(manifest, offset, length)
-    if (header.ok == null || header.ok.first !== expected.first || header.ok.last !== expected.last) {
+    if (header.first !== expected.first || header.last !== expected.last) {
       throw remoteError('ERR_PROTOCOL', `${peer.slice(-8)} answered the wrong chunk range`)
     }
     for (let index = expected.first; index <= expected.last; index++) {

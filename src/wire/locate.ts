@@ -4,7 +4,8 @@
  * browser node ask it the same way: bounded answer size (a manifest), and a
  * default timeout that a caller's own signal shortens but never lifts.
  */
-import { FRAME_OVERHEAD_BYTES, LOCATE_TIMEOUT_MS, MAX_MANIFEST_BYTES } from '../constants.ts'
+import { frameBytesFor } from './answer.ts'
+import { LOCATE_TIMEOUT_MS, MAX_MANIFEST_BYTES } from '../constants.ts'
 import { anySignal } from '../util/abort.ts'
 import { LocateRequestSchema, LocateResponseSchema, PROTOCOLS } from './messages.ts'
 import { request } from './rpc.ts'
@@ -16,6 +17,6 @@ import type { AbortOptions, PeerId } from '@libp2p/interface'
 export async function askLocate (dialer: Dialer, peer: PeerId, id: string, options: AbortOptions = {}): Promise<LocateResponse> {
   return request(dialer, peer, PROTOCOLS.locate, LocateRequestSchema, { id }, LocateResponseSchema, {
     signal: anySignal(options.signal, AbortSignal.timeout(LOCATE_TIMEOUT_MS)),
-    maxResponseBytes: MAX_MANIFEST_BYTES + FRAME_OVERHEAD_BYTES
+    maxResponseBytes: frameBytesFor(MAX_MANIFEST_BYTES)
   })
 }

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod'
 import { NODE_STATES } from './state.ts'
+import { ErrorFrameSchema } from './answer.ts'
 import { HEARTBEAT_MAX_BYTES, MAX_CHUNK_SIZE_BYTES, MAX_MANIFEST_BYTES, MAX_UPLOAD_BYTES, PROTOCOL_PREFIX } from '../constants.ts'
 
 /** At most this many addresses in one heartbeat (and this long each). */
@@ -228,7 +229,7 @@ export type ChannelPut = z.infer<typeof ChannelPutSchema>
 export const ChannelDecideSchema = z.object({ u: count, commit: z.boolean() })
 export const ChannelRequestSchema = z.object({ put: ChannelPutSchema.optional(), decide: ChannelDecideSchema.optional() })
 /** An answer without `u` refuses the whole channel (an unproven peer: the guard's error frame). */
-export const ChannelAnswerSchema = z.object({ u: count.optional(), prepared: z.literal(true).optional(), error: z.object({ code: z.string().max(64), message: z.string().max(4096) }).optional() })
+export const ChannelAnswerSchema = z.object({ u: count.optional(), prepared: z.literal(true).optional(), error: ErrorFrameSchema.optional() })
 export type ChannelAnswer = z.infer<typeof ChannelAnswerSchema>
 
 export const OutcomeRequestSchema = z.object({ id: fileId, ...stamp })

@@ -6,8 +6,10 @@
  */
 import { z } from 'zod'
 import { DRAIN_AFTER_ERROR_TIMEOUT_MS, MAX_CONTROL_FRAME_BYTES, REQUEST_TIMEOUT_MS } from '../constants.ts'
-import { DsmError, UnavailableError, remoteError, toError } from '../errors.ts'
+import { DsmError, UnavailableError, toError } from '../errors.ts'
+import { answerSchema, ErrorFrameSchema, errorFrame, unwrapAnswer } from './answer.ts'
 import { decodeMessage, encodeMessage } from './codec.ts'
+import type { Answer } from './answer.ts'
 import { FrameReader, writeFrame } from './frames.ts'
 import type { AbortOptions, PeerId, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -40,17 +42,6 @@ export interface Registrar {
   unhandle(protocol: string): Promise<void>
 }
 
-export const ErrorFrameSchema = z.object({ code: z.string().max(64), message: z.string().max(4096) })
-
-function responseSchema<T> (ok: z.ZodType<T>): z.ZodType<{ ok?: T, error?: z.infer<typeof ErrorFrameSchema> }> {
-  return z.object({ ok: ok.optional(), error: ErrorFrameSchema.optional() })
-}
-
-/** An error as sent on the wire: named dsm errors keep their code. */
-export function errorFrame (err: Error): { code: string, message: string } {
-  return { code: err instanceof DsmError ? err.code : 'ERR_INTERNAL', message: err.message.slice(0, 4096) }
-}
-
 /** The default timeout applies only when the caller gave no signal of its own. */
 export function withDefaultTimeout (options: AbortOptions | undefined, timeoutMs: number): AbortSignal {
   return options?.signal ?? AbortSignal.timeout(timeoutMs)
@@ -70,11 +61,9 @@ export async function request<Req, Res> (
     const maxBytes = options.maxResponseBytes ?? MAX_CONTROL_FRAME_BYTES
     const reader = new FrameReader(stream, { maxFrameBytes: maxBytes })
     await writeFrame(stream, encodeMessage(reqSchema, req), { signal })
-    const res = decodeMessage(responseSchema(resSchema), await reader.readRequired({ signal }), maxBytes)
+    const res = decodeMessage(answerSchema(resSchema), await reader.readRequired({ signal }), maxBytes)
     await stream.close({ signal })
-    if (res.error != null) throw remoteError(res.error.code, res.error.message)
-    if (res.ok === undefined) throw remoteError('ERR_PROTOCOL', `empty answer on ${protocol}`)
-    return res.ok
+    return unwrapAnswer(res, `${peer.toString().slice(-8)} on ${protocol}`)
   } catch (err) {
     stream.abort(toError(err))
     // The peer's own answer keeps its meaning; a stream that broke or timed out is "unavailable".
@@ -94,12 +83,12 @@ export async function serve<Req, Res> (
   handler: (req: Req, remote: PeerId, options: AbortOptions) => Promise<Res>, options: ServeOptions = {}
 ): Promise<void> {
   const maxBytes = options.maxRequestBytes ?? MAX_CONTROL_FRAME_BYTES
-  const schema = responseSchema(resSchema)
+  const schema = answerSchema(resSchema)
   await registrar.handle(protocol, (stream, connection) => {
     const signal = AbortSignal.timeout(options.timeoutMs ?? REQUEST_TIMEOUT_MS)
     void (async () => {
       const reader = new FrameReader(stream, { maxFrameBytes: maxBytes })
-      let answer: { ok?: Res, error?: { code: string, message: string } }
+      let answer: Answer<Res>
       try {
         const req = decodeMessage(reqSchema, await reader.readRequired({ signal }), maxBytes)
         answer = { ok: await handler(req, connection.remotePeer, { signal }) }

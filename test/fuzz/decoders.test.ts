@@ -19,7 +19,7 @@ import { z } from 'zod'
 import { MAX_CONTROL_FRAME_BYTES } from '../../src/constants.ts'
 import { decodeMessage, encodeMessage } from '../../src/wire/codec.ts'
 import * as messages from '../../src/wire/messages.ts'
-import { ErrorFrameSchema } from '../../src/wire/rpc.ts'
+import { ErrorFrameSchema } from '../../src/wire/answer.ts'
 import { decoderInputArb, runs, errName, PEER, FILE_ID, SOME_BYTES, HEARTBEAT } from '../helpers/fuzz.ts'
 
 const LOG_ADD = { id: FILE_ID, kind: 'add', seq: 1, manifest: SOME_BYTES, createdAt: 1, ts: 1, origin: PEER }
