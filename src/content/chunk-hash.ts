@@ -52,3 +52,10 @@ export async function verifyLeaves (digest: Uint8Array, leaves: Uint8Array, chun
   }
   return true
 }
+
+export interface HashedChunk { data: Uint8Array, digest: Uint8Array, leaves: Uint8Array }
+
+/** A stage of an upload's pipeline: each chunk with its hash and leaf hashes. */
+export async function * hashChunks (chunks: AsyncIterable<Uint8Array>, leafSize = CHUNK_LEAF_BYTES): AsyncGenerator<HashedChunk> {
+  for await (const data of chunks) yield { data, ...await hashChunk(data, leafSize) }
+}

@@ -3,6 +3,7 @@
  * repair, and offers the file operations the HTTP
  * API and CLI use (upload, open/read, stat, delete, list).
  */
+import { pipe } from 'it-pipe'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { LRUCache } from 'lru-cache'
 import { Queue } from '@libp2p/utils'
@@ -237,14 +238,15 @@ export class ReplicaService implements Startable {
     }
     const bytes = this.c.store.index.get(manifest.id.toString())?.state === 'present'
       ? readRange(manifest, offset, length, [localSource(this.c.store), ...remote], { ...options, stallTimeoutMs: this.init.stallTimeoutMs, onSourceFailed })
-      : sliceChunks(manifest, offset, length, readRemoteChunks(manifest, offset, length, remote, {
+      // Replicas in parallel, through the cache (each chunk verified as it arrives) → the bytes of the range.
+      : pipe(readRemoteChunks(manifest, offset, length, remote, {
         ...options,
         cache: this.cache,
         parallelSources: Math.max(1, Math.min(this.init.readSources, trusted)),
         stallTimeoutMs: this.init.stallTimeoutMs,
         onSourceFailed,
         onFetched: (_source, bytes) => { this.counters.fetchedBytes += bytes }
-      }))
+      }), async function * (chunks) { yield * sliceChunks(manifest, offset, length, chunks) })
     return this.notFoundIfDeleted(located, bytes, options)
   }
 

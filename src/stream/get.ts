@@ -18,6 +18,7 @@
  * chunk is never sent; it is reported for repair and the stream is aborted,
  * so the reader moves on to another replica.
  */
+import { pipe } from 'it-pipe'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { CHUNK_LEAF_BYTES, MAX_CHUNK_SIZE_BYTES, MAX_CONTROL_FRAME_BYTES } from '../constants.ts'
@@ -150,6 +151,11 @@ async function verifyFrame (manifest: Manifest, index: number, frame: Uint8Array
   return { index, data, start: firstLeaf * manifest.leafSize }
 }
 
+/** The chunk frames first..last of a get stream, as they arrive. */
+async function * readFrames (reader: FrameReader, first: number, last: number, options: AbortOptions): AsyncGenerator<{ index: number, frame: Uint8Array }> {
+  for (let index = first; index <= last; index++) yield { index, frame: await reader.readRequired(options) }
+}
+
 /**
  * Fetch the chunks covering [offset, offset + length) from one replica, each
  * verified against the manifest before it is yielded; the first and last may
@@ -166,9 +172,11 @@ export async function * fetchChunks (dialer: Dialer, peer: string, manifest: Man
     if (header.first !== expected.first || header.last !== expected.last) {
       throw remoteError('ERR_PROTOCOL', `${peer.slice(-8)} answered the wrong chunk range`)
     }
-    for (let index = expected.first; index <= expected.last; index++) {
-      yield await verifyFrame(manifest, index, await reader.readRequired(options), peer)
-    }
+    // The fetcher's frames → the verifier → the reader: no byte passes that failed its hash.
+    yield * pipe(
+      readFrames(reader, expected.first, expected.last, options),
+      async function * (frames) { for await (const { index, frame } of frames) yield await verifyFrame(manifest, index, frame, peer) }
+    )
     done = true
     await stream.close(options)
   } finally {

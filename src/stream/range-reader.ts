@@ -4,6 +4,7 @@
  * by chunk, with the failover rules of ./failover.ts: the consumer sees one
  * uninterrupted, byte-identical stream.
  */
+import { pipe } from 'it-pipe'
 import { chunksForRange } from '../content/manifest.ts'
 import { SourcePool, fetchInOrder } from './failover.ts'
 import type { ChunkSource, FailoverOptions } from './failover.ts'
@@ -30,7 +31,11 @@ export async function * readChunks (manifest: Manifest, first: number, last: num
 export async function * readRange (manifest: Manifest, offset: number, length: number, sources: ChunkSource[], options: ReadRangeOptions = {}): AsyncGenerator<Uint8Array> {
   if (length <= 0) return
   const { first, last } = chunksForRange(manifest, offset, length)
-  yield * sliceChunks(manifest, offset, length, fetchInOrder(manifest, first, last, offset, offset + length, new SourcePool(sources), options))
+  // Sources (failing over) → verified chunks in order → the bytes of the range.
+  yield * pipe(
+    fetchInOrder(manifest, first, last, offset, offset + length, new SourcePool(sources), options),
+    async function * (chunks) { yield * sliceChunks(manifest, offset, length, chunks) }
+  )
 }
 
 /** Cut chunks (in order; whole, or leaves of them: see Chunk.start) down to the bytes of [offset, offset + length). */
