@@ -13,6 +13,9 @@
  * of them forever is what IPFS cannot keep up with, and they cost every node
  * memory per file (kad-dht's in-memory provider records).
  */
+import { rpcHandler } from '../wire/handlers.ts'
+import type { ProtocolHandler } from '../wire/handlers.ts'
+import { LocateRequestSchema, LocateResponseSchema, PROTOCOLS } from '../wire/messages.ts'
 import { askLocate } from '../wire/locate.ts'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { LRUCache } from 'lru-cache'
@@ -273,5 +276,22 @@ export async function askInWaves<T> (peers: string[], ask: (peer: string) => Pro
     if (signal.aborted) { finish(undefined); return }
     signal.addEventListener('abort', onAbort, { once: true })
     launch()
+  })
+}
+
+export interface LocateServerComponents {
+  index: FileIndex
+  view: MembershipView
+  /** Whether a prepared copy of the file waits here for its decision. */
+  preparedHere: (id: string) => boolean
+}
+
+/** `/dsm/locate`: does this node hold a file? Answers with its manifest and group. */
+export function locateHandler (c: LocateServerComponents): ProtocolHandler {
+  return rpcHandler(PROTOCOLS.locate, LocateRequestSchema, LocateResponseSchema, async (req) => {
+    const answer = answerLocate(c.index, req.id, c.view)
+    // A prepared copy whose decision has not arrived: perhaps an acknowledged upload. "Unknown" would be a 404.
+    if (answer.state === 'unknown' && c.preparedHere(req.id)) throw new UndecidedError(`${req.id} is being committed here; ask again`)
+    return answer
   })
 }

@@ -16,9 +16,11 @@
  * Memory: ~10 bits per file of the cluster on a reader that read from every
  * group (12.5 MB for 10 million files), nothing per file anywhere else.
  */
+import { rpcHandler } from '../wire/handlers.ts'
+import type { ProtocolHandler } from '../wire/handlers.ts'
 import { frameBytesFor } from '../wire/answer.ts'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { toError } from '../errors.ts'
+import { NotAMemberError, toError } from '../errors.ts'
 import { BloomFilter } from './bloom.ts'
 import { PROTOCOLS, SUMMARY_MAX_BYTES, SummaryRequestSchema, SummaryResponseSchema } from '../wire/messages.ts'
 import { request } from '../wire/rpc.ts'
@@ -26,6 +28,7 @@ import type { Logger } from '../logger.ts'
 import type { MembershipView } from '../membership/view.ts'
 import type { FileIndex } from '../store/file-index.ts'
 import type { SummaryResponse } from '../wire/messages.ts'
+import type { LocalStatus } from '../membership/local-status.ts'
 import type { Dialer } from '../wire/rpc.ts'
 
 /** A group's summary is fetched again no sooner than this after the last fetch, however stale. */
@@ -169,4 +172,12 @@ export class GroupSummaries {
       this.c.logger.debug({ group, from: from.slice(-8), err: toError(err).message }, 'could not fetch a group summary')
     }
   }
+}
+
+/** `/dsm/summary`: the Bloom summary of the files this node's group holds. */
+export function summaryHandler (own: OwnSummary, status: Pick<LocalStatus, 'group'>): ProtocolHandler {
+  return rpcHandler(PROTOCOLS.summary, SummaryRequestSchema, SummaryResponseSchema, async (req) => {
+    if (status.group !== req.group) throw new NotAMemberError(`not a member of ${req.group}`)
+    return own.answer(req.group)
+  })
 }

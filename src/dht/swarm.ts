@@ -6,6 +6,9 @@
  * Entries expire after SWARM_TTL_MS without an announce. Only the announcing
  * peer itself (authenticated by the connection) can add or remove its entry.
  */
+import { rpcHandler } from '../wire/handlers.ts'
+import type { ProtocolHandler } from '../wire/handlers.ts'
+import { PROTOCOLS, SwarmAnnounceSchema, SwarmPeersSchema } from '../wire/messages.ts'
 import type { SwarmAnnounce, SwarmPeers } from '../wire/messages.ts'
 
 /** A browser watching a file is forgotten by the swarm registry after this long without an announce. */
@@ -56,4 +59,9 @@ export class SwarmRegistry {
     for (const [peer, e] of viewers) if (now - e.at > SWARM_TTL_MS) viewers.delete(peer)
     if (viewers.size === 0) this.files.delete(id)
   }
+}
+
+/** `/dsm/swarm`: a browser node announces the file it plays and the chunks it holds; it hears of others. */
+export function swarmHandler (registry: SwarmRegistry): ProtocolHandler {
+  return rpcHandler(PROTOCOLS.swarm, SwarmAnnounceSchema, SwarmPeersSchema, async (req, remote) => registry.announce(remote, req))
 }

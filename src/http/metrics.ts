@@ -27,8 +27,8 @@ export interface MeteredNode {
   libp2p: { getConnections(): Array<{ remotePeer: PeerId }>, services: { auth: { counters: Readonly<{ proven: number, refused: number }> } } }
   store: { corruptChunks: number, index: Pick<FileIndex, 'stats' | 'head' | 'cursor'>, prepared: { size: number }, chunks: { volumes: Pick<VolumeSet, 'rotations' | 'writableCount' | 'readHandles'> } }
   replica: {
-    counters: Readonly<{ servedBytes: number, fetchedBytes: number, peerCorruptChunks: number }>
-    cache: Pick<ChunkCache, 'hits' | 'misses' | 'bytes'>
+    counters: Readonly<{ servedBytes: number }>
+    reader: { counters: Readonly<{ fetchedBytes: number, peerCorruptChunks: number }>, cache: Pick<ChunkCache, 'hits' | 'misses' | 'bytes'> }
     resolver: { counters: Readonly<{ committed: number, aborted: number }> }
     locator: { counters: Readonly<{ asked: number }> }
     summaries: { bytes: number, counters: Readonly<{ fetched: number, failed: number }> }
@@ -129,10 +129,10 @@ export class NodeMetrics {
   }
 
   private read (n: MeteredNode): void {
-    const { counters, cache } = n.replica
+    const { counters, reader: { cache, counters: reads } } = n.replica
     mirror(this.peerServed, [[{}, counters.servedBytes]])
-    mirror(this.peerFetched, [[{}, counters.fetchedBytes]])
-    mirror(this.verifyFailures, [[{ source: 'disk' }, n.store.corruptChunks], [{ source: 'peer' }, counters.peerCorruptChunks]])
+    mirror(this.peerFetched, [[{}, reads.fetchedBytes]])
+    mirror(this.verifyFailures, [[{ source: 'disk' }, n.store.corruptChunks], [{ source: 'peer' }, reads.peerCorruptChunks]])
     mirror(this.heartbeatsDropped, Object.entries(n.membership.dropped).map(([reason, count]) => [{ reason }, count]))
     mirror(this.cacheHits, [[{}, cache.hits]])
     mirror(this.cacheMisses, [[{}, cache.misses]])

@@ -13,6 +13,8 @@
  * A decision lost with the stream is recovered by the member's resolver
  * (./resolve.ts), as on the per-upload streams.
  */
+import { streamHandler } from '../wire/handlers.ts'
+import type { ProtocolHandler } from '../wire/handlers.ts'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { equals } from 'uint8arrays/equals'
 import { MAX_CHUNK_SIZE_BYTES, MAX_CONTROL_FRAME_BYTES } from '../constants.ts'
@@ -212,4 +214,9 @@ async function prepareOne (c: ChannelServerComponents, put: ChannelPut): Promise
     c.store.chunks.discard(staged) // a no-op once indexed; else its volume may be compacted again
   }
   return key
+}
+
+/** `/dsm/channel`: a coordinator's long-lived stream of one-chunk uploads. */
+export function channelHandler (c: ChannelServerComponents): ProtocolHandler {
+  return streamHandler(PROTOCOLS.channel, async (stream) => { await serveChannel(c, stream) })
 }

@@ -6,10 +6,12 @@
  * tombstone when it syncs, and the tombstone stops it from bringing the file
  * back.
  */
+import { rpcHandler } from '../wire/handlers.ts'
+import type { ProtocolHandler } from '../wire/handlers.ts'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { FileNotFoundError, NotAMemberError, UnavailableError } from '../errors.ts'
 import { copyFloor } from './placement.ts'
-import { ApplyRequestSchema, ApplyResultSchema, PROTOCOLS } from '../wire/messages.ts'
+import { ApplyRequestSchema, ApplyResultSchema, DeleteRequestSchema, DeleteResultSchema, PROTOCOLS } from '../wire/messages.ts'
 import { request } from '../wire/rpc.ts'
 import type { LocalStatus } from '../membership/local-status.ts'
 import type { MembershipView } from '../membership/view.ts'
@@ -62,4 +64,39 @@ export async function deleteAsMember (c: DeleteComponents, id: string, options: 
 export async function applyPushedDelete (c: DeleteComponents, op: DeleteOp): Promise<{ effect: Awaited<ReturnType<LocalStore['applyDelete']>> }> {
   assertMember(c.status, op.group)
   return { effect: await c.store.applyDelete(op) }
+}
+
+/** `/dsm/delete`: delete a file as a member of its group (stamped here, pushed to the others). */
+export function deleteHandler (c: DeleteComponents): ProtocolHandler {
+  return rpcHandler(PROTOCOLS.delete, DeleteRequestSchema, DeleteResultSchema, async (req, _remote, options) => deleteAsMember(c, req.id, options))
+}
+
+/** `/dsm/apply`: a mate pushes its delete here. */
+export function applyHandler (c: DeleteComponents): ProtocolHandler {
+  return rpcHandler(PROTOCOLS.apply, ApplyRequestSchema, ApplyResultSchema, async (req) => applyPushedDelete(c, req.op))
+}
+
+/**
+ * Delete a located file from any node. Its holder deletes it as a member;
+ * else the member that told us about the file (it knows the stamp the delete
+ * must beat) or, when it is no longer ACTIVE, any ACTIVE member — never
+ * ourselves: we do not hold it (a member that has not caught up yet), so a
+ * mate that does must stamp the delete.
+ */
+export async function deleteLocated (c: DeleteComponents, located: { group: string, via: string, holder?: string }, id: string, options: AbortOptions = {}): Promise<DeleteResult> {
+  if (located.via === 'local') return deleteAsMember(c, id, options)
+  const active = c.view.groupMembers(located.group).filter(m => m.state === 'ACTIVE' && !m.self).map(m => m.peerId)
+  const order = [...new Set([located.holder, ...active].filter((p): p is string => p != null && active.includes(p)))]
+  if (order.length === 0) throw new UnavailableError(`group ${located.group} has no ACTIVE member right now; nothing was deleted — retry`)
+  let last: Error | undefined
+  for (const peer of order) {
+    try {
+      return await request(c.dialer, peerIdFromString(peer), PROTOCOLS.delete, DeleteRequestSchema, { id }, DeleteResultSchema, options)
+    } catch (err) {
+      // Only an unreachable member is worth another try; its refusal (e.g. not found) is the answer.
+      if (!(err instanceof UnavailableError) || options.signal?.aborted === true) throw err
+      last = err
+    }
+  }
+  throw last ?? new UnavailableError(`no member of ${located.group} answered the delete`)
 }

@@ -1,4 +1,6 @@
 /** Listing files: each group answers for its own files (`/dsm/list/1.0.0`). */
+import { rpcHandler } from '../wire/handlers.ts'
+import type { ProtocolHandler } from '../wire/handlers.ts'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { toError } from '../errors.ts'
 import { ListRequestSchema, ListResponseSchema, PROTOCOLS } from '../wire/messages.ts'
@@ -67,4 +69,9 @@ async function listMember (c: ListComponents, peer: string, self: boolean, optio
     afterSeq = page.files.at(-1)?.seq ?? afterSeq
   }
   return files
+}
+
+/** `/dsm/list`: a page of the files this node holds. */
+export function listHandler (index: FileIndex, status: Pick<LocalStatus, 'group'>): ProtocolHandler {
+  return rpcHandler(PROTOCOLS.list, ListRequestSchema, ListResponseSchema, async (req) => answerList(index, status.group, req.afterSeq, req.limit))
 }

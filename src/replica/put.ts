@@ -6,6 +6,8 @@
  *   coordinator → client: { ok: UploadResult } | { error } (an error may come
  *   early, e.g. out of space: the client checks between frames)
  */
+import { streamHandler } from '../wire/handlers.ts'
+import type { ProtocolHandler } from '../wire/handlers.ts'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { MAX_CONTROL_FRAME_BYTES, TRANSFER_IDLE_TIMEOUT_MS } from '../constants.ts'
@@ -115,4 +117,9 @@ export async function putRemote (dialer: Dialer, peer: string, header: PutHeader
 
 async function readAnswer (reader: FrameReader, options: AbortOptions): Promise<UploadResult> {
   return unwrapAnswer(decodeMessage(AnswerSchema, await reader.readRequired(options), MAX_CONTROL_FRAME_BYTES), 'the coordinator')
+}
+
+/** `/dsm/put`: a peer hands this node (its group's coordinator) an upload. */
+export function putHandler (ingest: Ingest): ProtocolHandler {
+  return streamHandler(PROTOCOLS.put, async (stream) => { await servePut(stream, ingest) })
 }

@@ -13,6 +13,8 @@
  * comes back after being replaced simply makes its group one larger, which
  * later repairs draw on first.
  */
+import { rpcHandler } from '../wire/handlers.ts'
+import type { ProtocolHandler } from '../wire/handlers.ts'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { toError } from '../errors.ts'
 import { monotonicNow } from '../util/time.ts'
@@ -153,4 +155,9 @@ export class Repair implements Startable {
     }
     return { accepted: true }
   }
+}
+
+/** `/dsm/recruit`: an ACTIVE member of a short group asks this node to join it. */
+export function recruitHandler (repair: Pick<Repair, 'answerRecruit'>): ProtocolHandler {
+  return rpcHandler(PROTOCOLS.recruit, RecruitRequestSchema, RecruitResponseSchema, async (req, remote) => repair.answerRecruit(req.group, remote))
 }

@@ -17,6 +17,8 @@
  * A member that never hears the decision (the coordinator died, the stream
  * broke) keeps its prepared record; the resolver decides it (replica/resolve.ts).
  */
+import { streamHandler } from '../wire/handlers.ts'
+import type { ProtocolHandler } from '../wire/handlers.ts'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { equals } from 'uint8arrays/equals'
 import { MAX_CHUNK_SIZE_BYTES, MAX_CONTROL_FRAME_BYTES, MAX_MANIFEST_BYTES, TRANSFER_IDLE_TIMEOUT_MS } from '../constants.ts'
@@ -180,4 +182,9 @@ export async function serveReplicate (c: ReplicateServerComponents, stream: Stre
     if (!prepared || aborted) await c.store.collect(digests).catch(err => { c.logger.warn({ err: toError(err).message }, 'could not collect the chunks of a failed replication') })
     endTransfer()
   }
+}
+
+/** `/dsm/replicate`: a coordinator streams a big upload's chunks here, then its prepare. */
+export function replicateHandler (c: ReplicateServerComponents): ProtocolHandler {
+  return streamHandler(PROTOCOLS.replicate, async (stream, remote) => { await serveReplicate(c, stream, remote) })
 }

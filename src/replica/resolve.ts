@@ -19,8 +19,10 @@
  *     acknowledged only makes it visible everywhere (all or nothing);
  *  4. otherwise waits: it never aborts for want of answers.
  */
+import { rpcHandler } from '../wire/handlers.ts'
+import type { ProtocolHandler } from '../wire/handlers.ts'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { toError } from '../errors.ts'
+import { UnavailableError, toError } from '../errors.ts'
 import { isNewer } from '../store/file-index.ts'
 import { monotonicNow } from '../util/time.ts'
 import { OutcomeRequestSchema, OutcomeResponseSchema, PROTOCOLS } from '../wire/messages.ts'
@@ -160,4 +162,13 @@ export class Resolver implements Startable {
       return undefined
     }
   }
+}
+
+/** `/dsm/outcome`: a member asks this coordinator what became of an upload it prepared. */
+export function outcomeHandler (store: LocalStore): ProtocolHandler {
+  return rpcHandler(PROTOCOLS.outcome, OutcomeRequestSchema, OutcomeResponseSchema, async (req) => {
+    // Still being decided here (our own prepare may not have finished): an answer now could only be a wrong "unknown".
+    if (store.deciding(req)) throw new UnavailableError('this upload is still being decided; ask again')
+    return { state: outcomeOf(store, req) }
+  })
 }

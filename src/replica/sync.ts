@@ -9,9 +9,11 @@
  * A SYNCING member turns ACTIVE once, in one round, it has pulled every
  * reachable ACTIVE member's log to its head and has nothing pending.
  */
+import { rpcHandler } from '../wire/handlers.ts'
+import type { ProtocolHandler } from '../wire/handlers.ts'
 import { frameBytesFor } from '../wire/answer.ts'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { toError } from '../errors.ts'
+import { NotAMemberError, toError } from '../errors.ts'
 import { anySignal } from '../util/abort.ts'
 import { readChunks } from '../stream/range-reader.ts'
 import { remoteSource } from '../stream/sources.ts'
@@ -369,4 +371,12 @@ function runs (indexes: number[]): Array<{ first: number, last: number }> {
     else out.push({ first: i, last: i })
   }
   return out
+}
+
+/** `/dsm/sync`: a mate pulls our group log after its cursor. */
+export function syncHandler (c: { store: LocalStore, status: Pick<LocalStatus, 'group'> }): ProtocolHandler {
+  return rpcHandler(PROTOCOLS.sync, SyncRequestSchema, SyncResponseSchema, async (req) => {
+    if (c.status.group !== req.group) throw new NotAMemberError(`not a member of ${req.group}`)
+    return answerSync(c.store, req.group, req.since, req.limit)
+  })
 }

@@ -18,6 +18,8 @@
  * chunk is never sent; it is reported for repair and the stream is aborted,
  * so the reader moves on to another replica.
  */
+import { streamHandler } from '../wire/handlers.ts'
+import type { ProtocolHandler } from '../wire/handlers.ts'
 import { pipe } from 'it-pipe'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { Uint8ArrayList } from 'uint8arraylist'
@@ -184,4 +186,12 @@ export async function * fetchChunks (dialer: Dialer, peer: string, manifest: Man
     // Stopped early (the consumer left, a stall, a bad chunk): no need to read the rest.
     if (!done && stream.status === 'open') stream.abort(new Error('fetch ended early'))
   }
+}
+
+/** A get stream (chunks of one range) may take this long: a slow reader of a big range, paced by backpressure. */
+export const GET_STREAM_TIMEOUT_MS = 30 * 60_000
+
+/** `/dsm/get`: a reader asks this node (a replica) for a range of a file's chunks. */
+export function getHandler (c: GetServerComponents): ProtocolHandler {
+  return streamHandler(PROTOCOLS.get, async (stream) => { await serveGet(c, stream, { signal: AbortSignal.timeout(GET_STREAM_TIMEOUT_MS) }) })
 }

@@ -186,12 +186,12 @@ describe('streaming from replicas', () => {
       expect(first.status).toBe(200)
       expect(sha256hex(first.bytes)).toBe(sha256hex(data))
       expect(liar.replica.counters.servedBytes, 'the liar was asked').toBeGreaterThan(0)
-      expect(reader.replica.counters.peerCorruptChunks, 'its chunks were caught').toBeGreaterThan(0)
-      expect(reader.replica.scores.avoided(liar.peerId), 'and it is scored down').toBe(true)
+      expect(reader.replica.reader.counters.peerCorruptChunks, 'its chunks were caught').toBeGreaterThan(0)
+      expect(reader.replica.reader.scores.avoided(liar.peerId), 'and it is scored down').toBe(true)
       // Later reads avoid it: not one more byte is asked of the liar, and every byte is right.
       const servedByLiar = liar.replica.counters.servedBytes
       for (let k = 0; k < 2; k++) {
-        reader.replica.cache.clear()
+        reader.replica.reader.cache.clear()
         const d = await download(url(c, 3), id)
         expect(d.status).toBe(200)
         expect(sha256hex(d.bytes)).toBe(sha256hex(data))
@@ -251,7 +251,7 @@ describe('streaming from replicas', () => {
         expect(sha256hex(r.bytes)).toBe(sha256hex(data))
       }
       const served = [0, 1, 2].reduce((a, i) => a + c.node(i).replica.counters.servedBytes, 0) - servedBefore
-      const viewer = c.node(3).replica
+      const viewer = c.node(3).replica.reader
       // 20 viewers read 160 MiB through node 3; the replicas served the file about once.
       expect(served).toBeLessThan(2 * data.byteLength)
       expect(viewer.counters.fetchedBytes).toBe(served)

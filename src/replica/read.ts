@@ -1,0 +1,111 @@
+/**
+ * Reading a located file: a replica reads its own copy (other replicas only
+ * if a local chunk is damaged); any other node reads from the group's ACTIVE
+ * members in parallel, through its chunk cache. Replicas that served bad
+ * bytes are remembered and asked last. A read whose every source failed
+ * because the file was deleted meanwhile is a 404, not a 503 to retry.
+ */
+import { pipe } from 'it-pipe'
+import { CorruptChunkError, FileNotFoundError, UnavailableError } from '../errors.ts'
+import { ChunkCache } from '../stream/chunk-cache.ts'
+import { PeerScores } from '../stream/peer-scores.ts'
+import { readRange, sliceChunks } from '../stream/range-reader.ts'
+import { readRemoteChunks } from '../stream/remote-read.ts'
+import { orderReplicas } from '../stream/replica-choice.ts'
+import { LOCAL_SOURCE_ID, localSource, remoteSource } from '../stream/sources.ts'
+import type { Located, Locator } from '../dht/locate.ts'
+import type { Logger } from '../logger.ts'
+import type { MembershipView } from '../membership/view.ts'
+import type { LocalStore } from '../store/local-store.ts'
+import type { ChunkSource } from '../stream/failover.ts'
+import type { Dialer } from '../wire/rpc.ts'
+import type { AbortOptions } from '@libp2p/interface'
+
+export interface FileReaderComponents {
+  store: LocalStore
+  view: MembershipView
+  dialer: Dialer
+  locator: Pick<Locator, 'locate' | 'forget'>
+  rttOf: (peerId: string) => number | undefined
+  connectedPeers: () => Set<string>
+  findGroup?: (group: string, options: AbortOptions) => Promise<string[]>
+  logger: Logger
+}
+
+export interface FileReaderInit {
+  stallTimeoutMs: number
+  /** Bytes of the chunk cache for files this node does not hold (0 disables it). */
+  cacheBytes: number
+  /** Replicas one read fetches from in parallel. */
+  readSources: number
+}
+
+export class FileReader {
+  /** Chunks this node streamed for files it does not hold. */
+  readonly cache: ChunkCache
+  /** Peers that served bytes failing verification: asked last (and forgiven over time). */
+  readonly scores = new PeerScores()
+  /** Bytes fetched from replicas for this node's readers; chunks from replicas that failed verification. */
+  readonly counters = { fetchedBytes: 0, peerCorruptChunks: 0 }
+  private readonly c: FileReaderComponents
+  private readonly init: FileReaderInit
+
+  constructor (components: FileReaderComponents, init: FileReaderInit) {
+    this.c = components
+    this.init = init
+    this.cache = new ChunkCache(init.cacheBytes)
+  }
+
+  /** Verified bytes of [offset, offset + length). */
+  async * read (located: Located, offset: number, length: number, options: AbortOptions = {}): AsyncGenerator<Uint8Array> {
+    // A file of a group this node has no live member of in view (it was located through one member): ask the DHT first.
+    const held = this.c.store.index.get(located.manifest.id.toString())?.state === 'present'
+    if (!held && !this.c.view.groupMembers(located.group).some(m => !m.self && m.state === 'ACTIVE')) await this.c.findGroup?.(located.group, options)
+    yield * this.notFoundIfDeleted(located, this.bytes(located, offset, length, held, options), options)
+  }
+
+  private bytes (located: Located, offset: number, length: number, held: boolean, options: AbortOptions): AsyncIterable<Uint8Array> {
+    const { manifest } = located
+    const avoided = (peer: string): boolean => this.scores.avoided(peer)
+    const connected = this.c.connectedPeers()
+    const ordered = orderReplicas(this.c.view.groupMembers(located.group), { rttOf: this.c.rttOf, avoided, connected: (peer) => connected.has(peer) })
+    const remote = ordered.map(m => remoteSource(this.c.dialer, m.peerId))
+    // Avoided replicas are for failover only: never part of the parallel window while others are left.
+    const trusted = ordered.filter(m => !avoided(m.peerId)).length
+    const onSourceFailed = (source: ChunkSource, err: Error): void => {
+      // A bad chunk read from our own disk is counted by the store; this counts the ones a peer sent.
+      if (err instanceof CorruptChunkError && source.id !== LOCAL_SOURCE_ID) {
+        this.counters.peerCorruptChunks++
+        this.scores.badChunk(source.id)
+      }
+      this.c.logger.info({ source: source.id.slice(-8), err: err.message }, 'replica failed mid-read; moving on')
+    }
+    if (held) return readRange(manifest, offset, length, [localSource(this.c.store), ...remote], { ...options, stallTimeoutMs: this.init.stallTimeoutMs, onSourceFailed })
+    // Replicas in parallel, through the cache (each chunk verified as it arrives) → the bytes of the range.
+    return pipe(readRemoteChunks(manifest, offset, length, remote, {
+      ...options,
+      cache: this.cache,
+      parallelSources: Math.max(1, Math.min(this.init.readSources, trusted)),
+      stallTimeoutMs: this.init.stallTimeoutMs,
+      onSourceFailed,
+      onFetched: (_source, bytes) => { this.counters.fetchedBytes += bytes }
+    }), async function * (chunks) { yield * sliceChunks(manifest, offset, length, chunks) })
+  }
+
+  /**
+   * A read whose every source failed: if the file was deleted meanwhile (the chunks go with it, here or on a
+   * replica, which can then only reset its stream), that is a 404, not a 503 to retry. Asked only when a read failed.
+   */
+  private async * notFoundIfDeleted (located: Located, source: AsyncIterable<Uint8Array>, options: AbortOptions): AsyncGenerator<Uint8Array> {
+    try {
+      yield * source
+    } catch (err) {
+      if (!(err instanceof UnavailableError)) throw err
+      const id = located.manifest.id
+      this.c.locator.forget(id.toString())
+      const gone = await this.c.locator.locate(id, options).then(() => false, (e: unknown) => e instanceof FileNotFoundError)
+      if (gone) throw new FileNotFoundError(`${id.toString()} was deleted while it was read`)
+      throw err
+    }
+  }
+}
