@@ -269,3 +269,24 @@ export class UndecidedError extends DsmError {
   override name = 'UndecidedError'
   override code = 'ERR_UNDECIDED'
 }
+
+/** An S3 bucket does not exist. */
+export class NoSuchBucketError extends DsmError {
+  static override name = 'NoSuchBucketError'
+  override name = 'NoSuchBucketError'
+  override code = 'ERR_NO_SUCH_BUCKET'
+}
+
+/** A bucket that exists already was to be created. */
+export class BucketExistsError extends DsmError {
+  static override name = 'BucketExistsError'
+  override name = 'BucketExistsError'
+  override code = 'ERR_BUCKET_EXISTS'
+}
+
+/** A bucket that still holds keys was to be deleted. */
+export class BucketNotEmptyError extends DsmError {
+  static override name = 'BucketNotEmptyError'
+  override name = 'BucketNotEmptyError'
+  override code = 'ERR_BUCKET_NOT_EMPTY'
+}

@@ -25,6 +25,9 @@ import { replicateHandler } from './replicate.ts'
 import { Channels, channelHandler } from './channel.ts'
 import { statFile } from './stat.ts'
 import { GroupSync, syncHandler } from './sync.ts'
+import { nameApplyHandler, namesHandler } from './names.ts'
+import { nameSyncHandler } from './name-sync.ts'
+import { Namespace } from './namespace.ts'
 import type { IngestComponents } from './ingest-components.ts'
 import type { FileListing } from './list.ts'
 import type { Located } from '../dht/locate.ts'
@@ -113,6 +116,8 @@ export class ReplicaService implements Startable {
   readonly repair: Repair
   /** Decides prepared uploads whose decision was lost (./resolve.ts). */
   readonly resolver: Resolver
+  /** The S3 namespace: buckets and keys, owned by groups (./namespace.ts). */
+  readonly names: Namespace
   private readonly c: ReplicaComponents
   private readonly init: ReplicaInit
   private readonly placement: PlacementPolicy
@@ -135,6 +140,7 @@ export class ReplicaService implements Startable {
     this.sync = new GroupSync(components, { intervalMs: init.intervalMs, rebuilding: init.rebuilding })
     this.repair = new Repair({ ...components, joinGroup: async (g) => this.joinGroup(g) }, init)
     this.resolver = new Resolver(components, { intervalMs: init.intervalMs, coordinatorGoneMs: init.repairAfterMs })
+    this.names = new Namespace({ ...components, minCopies: init.minCopies ?? null })
   }
 
   async start (): Promise<void> {
@@ -191,7 +197,10 @@ export class ReplicaService implements Startable {
       syncHandler(this.c),
       recruitHandler(this.repair),
       summaryHandler(this.ownSummary, status),
-      listHandler(store.index, status)
+      listHandler(store.index, status),
+      namesHandler(members),
+      nameApplyHandler(members),
+      nameSyncHandler(this.c)
     ]
   }
 

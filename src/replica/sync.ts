@@ -11,6 +11,7 @@
  */
 import { rpcHandler } from '../wire/handlers.ts'
 import type { ProtocolHandler } from '../wire/handlers.ts'
+import { pullNames } from './name-sync.ts'
 import { frameBytesFor } from '../wire/answer.ts'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { NotAMemberError, toError } from '../errors.ts'
@@ -125,6 +126,7 @@ export class GroupSync implements Startable {
     this.c.view.addEventListener('change', this.onMemberChange)
     this.c.store.addEventListener('file:present', this.onLogMoved)
     this.c.store.addEventListener('file:deleted', this.onLogMoved)
+    this.c.store.addEventListener('name:changed', this.onLogMoved)
     this.kick()
   }
 
@@ -133,6 +135,7 @@ export class GroupSync implements Startable {
     this.c.view.removeEventListener('change', this.onMemberChange)
     this.c.store.removeEventListener('file:present', this.onLogMoved)
     this.c.store.removeEventListener('file:deleted', this.onLogMoved)
+    this.c.store.removeEventListener('name:changed', this.onLogMoved)
     clearImmediate(this.headUpdate)
     this.headUpdate = undefined
     this.controller?.abort()
@@ -161,14 +164,15 @@ export class GroupSync implements Startable {
   private readonly onLogMoved = (): void => {
     this.headUpdate ??= setImmediate(() => {
       this.headUpdate = undefined
-      this.c.status.setSync({ ...this.c.status.sync, head: this.c.store.index.head() })
+      this.c.status.setSync({ ...this.c.status.sync, head: this.c.store.index.head(), names: this.c.store.names.head() })
     })
   }
 
   /** A member whose log moved past our cursor is worth a pull now. */
   private readonly onMemberChange = (evt: CustomEvent<MemberRecord>): void => {
     const m = evt.detail
-    if (!m.self && m.group != null && m.group === this.c.status.group && m.sync.head > this.c.store.index.cursor(m.peerId)) this.kick()
+    if (!m.self && m.group != null && m.group === this.c.status.group &&
+      (m.sync.head > this.c.store.index.cursor(m.peerId) || (m.sync.names ?? 0) > this.c.store.names.cursor(m.peerId))) this.kick()
   }
 
   private async round (options: AbortOptions): Promise<void> {
@@ -185,6 +189,7 @@ export class GroupSync implements Startable {
       if (!this.due(peer, now)) continue
       try {
         await this.pull(peer.peerId, group, options)
+        await pullNames(this.c, peer.peerId, group, options)
         pulled.add(peer.peerId)
         this.lastPull.set(peer.peerId, now)
       } catch (err) {
@@ -215,7 +220,7 @@ export class GroupSync implements Startable {
   private mayBeAlone (group: string): boolean {
     if (this.rebuilding) return false
     if (this.c.hasSynced?.() ?? true) return true
-    const holders = this.c.view.groupMembers(group).filter(m => !m.self && (m.sync.head > 0 || (m.sync.files ?? 0) > 0))
+    const holders = this.c.view.groupMembers(group).filter(m => !m.self && (m.sync.head > 0 || (m.sync.files ?? 0) > 0 || (m.sync.names ?? 0) > 0))
     if (holders.length > 0 && !this.waitSaid) {
       this.waitSaid = true
       this.c.logger.warn({ group, mates: holders.map(m => `${m.peerId.slice(-8)} ${m.state}`) }, 'a new member waits for a mate that holds the group\'s files (none is reachable and ACTIVE): it stays SYNCING rather than be ACTIVE with nothing')
@@ -232,6 +237,7 @@ export class GroupSync implements Startable {
   private due (peer: MemberRecord, now: number): boolean {
     return this.c.status.state !== 'ACTIVE' ||
       peer.sync.head > this.c.store.index.cursor(peer.peerId) ||
+      (peer.sync.names ?? 0) > this.c.store.names.cursor(peer.peerId) ||
       now - (this.lastPull.get(peer.peerId) ?? 0) >= SYNC_FULL_PULL_INTERVAL_MS
   }
 
@@ -358,7 +364,7 @@ export class GroupSync implements Startable {
 
   private publishProgress (): void {
     const { pending, present } = this.c.store.index.stats()
-    this.c.status.setSync({ head: this.c.store.index.head(), filesToGo: pending.files, bytesToGo: pending.bytes, files: present.files, damaged: this.damaged.size })
+    this.c.status.setSync({ head: this.c.store.index.head(), filesToGo: pending.files, bytesToGo: pending.bytes, files: present.files, damaged: this.damaged.size, names: this.c.store.names.head() })
   }
 }
 

@@ -78,7 +78,22 @@ const MIGRATIONS: string[] = [
      members TEXT NOT NULL,
      at INTEGER NOT NULL,
      PRIMARY KEY (id, ts, origin)
-   ) STRICT;`
+   ) STRICT;`,
+  // 4: the S3 namespace (./name-index.ts): buckets and their keys, each row the latest operation on it
+  // (last-writer-wins on (ts, origin)), with their own log (\`seq\`) and cursors, synced like the files' log.
+  `CREATE TABLE names (
+     bucket TEXT NOT NULL,
+     key TEXT NOT NULL,
+     grp TEXT NOT NULL,
+     live INTEGER NOT NULL CHECK (live IN (0, 1)),
+     ts INTEGER NOT NULL,
+     origin TEXT NOT NULL,
+     seq INTEGER NOT NULL UNIQUE,
+     value BLOB,
+     PRIMARY KEY (bucket, key)
+   ) STRICT, WITHOUT ROWID;
+   CREATE INDEX names_by_group_seq ON names (grp, seq);
+   CREATE TABLE name_cursors (source TEXT PRIMARY KEY, seq INTEGER NOT NULL) STRICT;`
 ]
 
 export interface Db {

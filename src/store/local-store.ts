@@ -17,6 +17,8 @@ import { HybridClock } from '../content/clock.ts'
 import { decodeManifest } from '../content/manifest.ts'
 import { ChunkStore } from './chunk-store.ts'
 import { FileIndex, isNewer } from './file-index.ts'
+import { NameIndex } from './name-index.ts'
+import type { NameOp } from './name-index.ts'
 import { PreparedLog } from './prepared.ts'
 import { SpaceAccount } from './space.ts'
 import type { Capacity, SpaceReservation } from './space.ts'
@@ -35,6 +37,8 @@ export interface LocalStoreEvents {
   /** A file became present here (committed, synced or repaired). */
   'file:present': CustomEvent<FileRow>
   'file:deleted': CustomEvent<{ id: string }>
+  /** A bucket or key changed here (written, pushed or synced). */
+  'name:changed': CustomEvent<NameOp>
   /** A chunk on disk failed verification. */
   'chunk:corrupt': CustomEvent<{ digest: Uint8Array, files: string[] }>
 }
@@ -64,6 +68,8 @@ const LEGACY_CHUNKS_DIR = 'chunks'
 
 export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
   readonly index: FileIndex
+  /** The S3 namespace: buckets and keys, their own log (./name-index.ts). */
+  readonly names: NameIndex
   readonly chunks: ChunkStore
   readonly prepared: PreparedLog
   readonly clock = new HybridClock()
@@ -83,6 +89,7 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
     super()
     this.init = init
     this.index = new FileIndex(init.db)
+    this.names = new NameIndex(init.db)
     this.chunks = new ChunkStore(init.db, init.dataDir, init.volumes)
     this.prepared = new PreparedLog(init.db)
     this.space = new SpaceAccount(init.reserve, init.capacity)
@@ -339,7 +346,20 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
   }
 
   /** Drop every file of groups other than `group` (we moved; they live on in their group). */
+  /**
+   * Apply a name operation (S3 namespace), durable before this resolves
+   * unless `durable: false` (a synced log entry the group could give again).
+   */
+  async applyName (op: NameOp, options: { durable?: boolean } = {}): Promise<'applied' | 'ignored'> {
+    this.clock.observe(op.ts)
+    const effect = this.names.apply(op)
+    if (effect === 'applied') this.safeDispatchEvent('name:changed', { detail: op })
+    if (options.durable !== false) await this.init.db.durable()
+    return effect
+  }
+
   async dropOtherGroups (group: string): Promise<number> {
+    this.names.forgetOutside(group)
     const ids = this.index.filesOutside(group)
     for (const id of ids) {
       const digests = this.index.chunksOf(id)

@@ -50,7 +50,13 @@ export const PROTOCOLS = {
   /** Browser nodes announce which chunks of a file they hold and learn who else watches it. */
   swarm: `${PROTOCOL_PREFIX}/swarm/1.0.0`,
   /** Once per connection: both ends prove they hold the cluster secret (net/peer-auth.ts). */
-  auth: `${PROTOCOL_PREFIX}/auth/1.0.0`
+  auth: `${PROTOCOL_PREFIX}/auth/1.0.0`,
+  /** The S3 namespace, asked of a member of the bucket's group: read, list, write a bucket or key (./names.ts). */
+  names: `${PROTOCOL_PREFIX}/names/1.0.0`,
+  /** The member that stamped a name operation pushes it to its mates. */
+  nameApply: `${PROTOCOL_PREFIX}/name-apply/1.0.0`,
+  /** Pull a member's name log after a cursor (the file log's sync, for names). */
+  nameSync: `${PROTOCOL_PREFIX}/name-sync/1.0.0`
 } as const
 
 export type ProtocolName = keyof typeof PROTOCOLS
@@ -78,7 +84,10 @@ export const PROTOCOL_ACCESS: Record<ProtocolName, 'cluster' | 'public' | 'open'
   list: 'cluster',
   summary: 'cluster',
   swarm: 'public',
-  auth: 'open'
+  auth: 'open',
+  names: 'cluster',
+  nameApply: 'cluster',
+  nameSync: 'cluster'
 }
 
 const ACCESS_BY_ID = new Map(Object.entries(PROTOCOLS).map(([name, id]) => [id as string, PROTOCOL_ACCESS[name as ProtocolName]]))
@@ -90,8 +99,8 @@ export function protocolAccess (protocol: string): 'cluster' | 'public' | 'open'
 
 /** Binary data (any Uint8Array, whatever its buffer type). */
 export const bytesSchema = z.custom<Uint8Array>(v => v instanceof Uint8Array, 'expected bytes')
-const count = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)
-const peerIdString = z.string().min(1).max(128).regex(/^[1-9A-HJ-NP-Za-km-z]+$/, 'a base58btc peer id')
+export const count = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)
+export const peerIdString = z.string().min(1).max(128).regex(/^[1-9A-HJ-NP-Za-km-z]+$/, 'a base58btc peer id')
 export const groupName = z.string().min(1).max(GROUP_NAME_MAX_CHARS).regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" or "-", not starting with a symbol')
 
 export const SyncStatusSchema = z.object({
@@ -103,7 +112,9 @@ export const SyncStatusSchema = z.object({
   /** Files this member holds (present). Optional: older members do not send it. */
   files: count.optional(),
   /** Files this member cannot heal: no member of its group holds a good copy of one of their chunks. */
-  damaged: count.optional()
+  damaged: count.optional(),
+  /** Head of this member's name log (the S3 namespace). Optional: older members do not send it. */
+  names: count.optional()
 })
 export type SyncStatus = z.infer<typeof SyncStatusSchema>
 
@@ -167,9 +178,9 @@ export const LeaveAckSchema = z.object({ ok: z.literal(true) })
 
 // ---- files ----------------------------------------------------------------
 
-const fileId = z.string().min(1).max(128)
+export const fileId = z.string().min(1).max(128)
 const manifestBytes = bytesSchema.refine(b => b.byteLength <= MAX_MANIFEST_BYTES, 'manifest too large')
-const stamp = { ts: count, origin: peerIdString }
+export const stamp = { ts: count, origin: peerIdString }
 
 /** Write quorum: every ACTIVE member of the group, or at least N copies. */
 export const QuorumSchema = z.union([z.literal('all'), z.number().int().positive().max(64)])

@@ -19,6 +19,7 @@ import { z } from 'zod'
 import { MAX_CONTROL_FRAME_BYTES } from '../../src/constants.ts'
 import { decodeMessage, encodeMessage } from '../../src/wire/codec.ts'
 import * as messages from '../../src/wire/messages.ts'
+import * as names from '../../src/wire/names.ts'
 import { ErrorFrameSchema } from '../../src/wire/answer.ts'
 import { decoderInputArb, runs, errName, PEER, FILE_ID, SOME_BYTES, HEARTBEAT } from '../helpers/fuzz.ts'
 
@@ -27,6 +28,9 @@ const LOG_DELETE = { id: FILE_ID, kind: 'delete', seq: 2, ts: 3, origin: PEER }
 const DELETE_OP = { kind: 'delete', id: FILE_ID, group: 'g1', ts: 5, origin: PEER }
 const PREPARE = { manifest: SOME_BYTES, createdAt: 1, ts: 2, origin: PEER, copies: 2, members: [PEER] }
 const CHANNEL_PUT = { u: 0, group: 'g1', chunkSize: 1_048_576, chunk: SOME_BYTES, prepare: PREPARE }
+const OBJECT = { file: FILE_ID, size: 10, etag: '"abc"', mime: 'video/mp4', meta: { title: 'x' }, modified: 1 }
+const NAME_OP = { bucket: 'media', key: 'clips/a.mp4', live: true, value: SOME_BYTES, ts: 4, origin: PEER }
+const NAME_ROW = { ...NAME_OP, seq: 4 }
 const SUMMARY = { id: FILE_ID, size: 10, name: 'a.mp4', mime: 'video/mp4', createdAt: 1, chunks: 1, seq: 1 }
 
 /** Valid messages per exported schema (a schema without one is fuzzed with generic input only). */
@@ -78,10 +82,26 @@ const SAMPLES: Record<string, unknown[]> = {
   ListResponseSchema: [{ group: 'g1', files: [SUMMARY], more: false }, { group: null, files: [], more: true }],
   SwarmAnnounceSchema: [{ id: FILE_ID, addrs: ['/memory/x'], have: new Uint8Array([0xff, 0x01]) }, { id: FILE_ID, addrs: [], have: new Uint8Array(0), leave: true }],
   SwarmPeersSchema: [{ peers: [{ peerId: PEER, addrs: ['/memory/x'], have: new Uint8Array([1]) }] }],
-  ErrorFrameSchema: [{ code: 'ERR_X', message: 'no' }]
+  ErrorFrameSchema: [{ code: 'ERR_X', message: 'no' }],
+  count: [0, 12345],
+  peerIdString: [PEER],
+  fileId: [FILE_ID],
+  // The S3 namespace (src/wire/names.ts).
+  bucketName: ['media', 'a.b-c9'],
+  objectKey: ['clips/a.mp4', 'é 日本/😀'],
+  ObjectRecordSchema: [OBJECT],
+  BucketRecordSchema: [{ created: 1, publicRead: false }],
+  NameOpSchema: [NAME_OP, { ...NAME_OP, key: '', live: false, value: undefined }],
+  NameRowSchema: [NAME_ROW],
+  NamesRequestSchema: [{ op: 'write', bucket: 'media', key: 'k', live: true, value: SOME_BYTES }, { op: 'write', bucket: 'media', key: '', live: false, ifEmpty: true }, { op: 'get', bucket: 'media', key: 'k' }, { op: 'list', bucket: 'media', after: '', limit: 10 }, { op: 'buckets' }],
+  NamesResponseSchema: [{}, { row: NAME_ROW }, { rows: [NAME_ROW], more: false }, { written: { ts: 1, origin: PEER, copies: 2 } }],
+  NameApplyRequestSchema: [{ group: 'g1', op: NAME_OP }],
+  NameApplyResponseSchema: [{ effect: 'applied' }],
+  NameSyncRequestSchema: [{ group: 'g1', since: 0, limit: 100 }],
+  NameSyncResponseSchema: [{ entries: [NAME_ROW], head: 4, more: false }]
 }
 
-const SCHEMAS: Array<[string, z.ZodType<unknown>]> = [...Object.entries(messages) as Array<[string, unknown]>, ['ErrorFrameSchema', ErrorFrameSchema] as [string, unknown]]
+const SCHEMAS: Array<[string, z.ZodType<unknown>]> = [...Object.entries(messages) as Array<[string, unknown]>, ...Object.entries(names) as Array<[string, unknown]>, ['ErrorFrameSchema', ErrorFrameSchema] as [string, unknown]]
   .flatMap(([name, value]): Array<[string, z.ZodType<unknown>]> => value instanceof z.ZodType ? [[name, value as z.ZodType<unknown>]] : [])
 
 /** Split bytes into a Uint8ArrayList of `pieces` parts (decoders take both). */

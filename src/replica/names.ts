@@ -1,0 +1,162 @@
+/**
+ * The S3 namespace, replicated like files (the Garage model): a bucket is
+ * owned by one replica group, and the bucket's record and its key table live
+ * in that group's name log (store/name-index.ts). Every member of the group
+ * holds the whole table; members that were away catch up by pulling the log
+ * (./name-sync.ts).
+ *
+ * A write goes to a member of the owning group, which stamps it (after the
+ * name's current stamp: last writer wins everywhere), applies it durably and
+ * pushes it to its mates; it is acknowledged once the copy floor
+ * (--min-copies, ./placement.ts) holds it durably. A read or a listing asks
+ * enough members that it meets every acknowledged write (read quorum: live
+ * members − copy floor + 1) and merges their answers by stamp, so a write
+ * acknowledged is read and listed from every node at once, and a delete
+ * acknowledged never comes back.
+ */
+import { peerIdFromString } from '@libp2p/peer-id'
+import { BucketExistsError, BucketNotEmptyError, NoSuchBucketError, NotAMemberError, QuorumError, UnavailableError, toError } from '../errors.ts'
+import { rpcHandler } from '../wire/handlers.ts'
+import { PROTOCOLS } from '../wire/messages.ts'
+import { MAX_NAME_ROWS, NameApplyRequestSchema, NameApplyResponseSchema, NamesRequestSchema, NamesResponseSchema } from '../wire/names.ts'
+import { request } from '../wire/rpc.ts'
+import { BUCKET_RECORD_KEY } from '../store/name-index.ts'
+import { copyFloor } from './placement.ts'
+import type { Logger } from '../logger.ts'
+import type { LocalStatus } from '../membership/local-status.ts'
+import type { MembershipView } from '../membership/view.ts'
+import type { LocalStore } from '../store/local-store.ts'
+import type { NameOp, NameRow } from '../store/name-index.ts'
+import type { ProtocolHandler } from '../wire/handlers.ts'
+import type { NameRowWire, NamesRequest, NamesResponse } from '../wire/names.ts'
+import type { Dialer } from '../wire/rpc.ts'
+import type { AbortOptions } from '@libp2p/interface'
+
+/** A push to a mate that takes longer than this does not count towards the copy floor (the mate syncs later). */
+export const NAME_PUSH_TIMEOUT_MS = 5_000
+
+export interface NameMemberComponents {
+  selfId: string
+  store: LocalStore
+  status: LocalStatus
+  view: MembershipView
+  dialer: Dialer
+  logger: Logger
+  minCopies?: number | null
+}
+
+function toWire (r: NameRow): NameRowWire {
+  return { bucket: r.bucket, key: r.key, live: r.live, ts: r.ts, origin: r.origin, seq: r.seq, ...(r.value != null ? { value: r.value } : {}) }
+}
+
+function assertMember (status: LocalStatus, group: string | null): string {
+  if (group == null || status.group !== group || (status.state !== 'ACTIVE' && status.state !== 'SYNCING')) {
+    throw new NotAMemberError(`not an ACTIVE member of group ${group ?? '?'}`)
+  }
+  return group
+}
+
+/** A write, as a member of the owning group runs it: check, stamp, apply durably, push to mates, count copies. */
+async function write (c: NameMemberComponents, req: Extract<NamesRequest, { op: 'write' }>, options: AbortOptions): Promise<NamesResponse> {
+  const group = assertMember(c.status, c.status.group)
+  const bucket = c.store.names.get(req.bucket, BUCKET_RECORD_KEY)
+  const isBucket = req.key === BUCKET_RECORD_KEY
+  if (!isBucket && bucket?.live !== true) throw new NoSuchBucketError(`bucket ${req.bucket} does not exist`)
+  if (isBucket && req.ifAbsent === true && bucket?.live === true) throw new BucketExistsError(`bucket ${req.bucket} exists already`)
+  if (isBucket && req.ifEmpty === true && c.store.names.count(req.bucket) > 0) throw new BucketNotEmptyError(`bucket ${req.bucket} is not empty`)
+  const current = c.store.names.get(req.bucket, req.key)
+  const op: NameOp = { bucket: req.bucket, key: req.key, group, live: req.live, ts: c.store.clock.next(current?.ts), origin: c.selfId, ...(req.value != null ? { value: req.value } : {}) }
+  await c.store.applyName(op)
+  const mates = c.view.groupMembers(group).filter(m => !m.self && (m.state === 'ACTIVE' || m.state === 'SYNCING'))
+  const floor = copyFloor(c.view, group, c.minCopies, 'all')
+  const signal = AbortSignal.any([AbortSignal.timeout(NAME_PUSH_TIMEOUT_MS), ...(options.signal != null ? [options.signal] : [])])
+  const pushed = await Promise.allSettled(mates.map(async m => request(c.dialer, peerIdFromString(m.peerId), PROTOCOLS.nameApply, NameApplyRequestSchema,
+    { group, op: { bucket: op.bucket, key: op.key, live: op.live, ts: op.ts, origin: op.origin, ...(op.value != null ? { value: op.value } : {}) } }, NameApplyResponseSchema, { signal })))
+  const copies = 1 + pushed.filter(r => r.status === 'fulfilled').length
+  if (copies < floor) {
+    // Applied here and on `copies - 1` mates; the others get it by sync. Not acknowledged: the caller retries.
+    throw new QuorumError(`${copies} of the ${floor} copies the name needs (--min-copies) hold it; not acknowledged — retry`)
+  }
+  return { written: { ts: op.ts, origin: op.origin, copies } }
+}
+
+/** `/dsm/names`: a member of a bucket's group answers reads and takes writes for it. */
+export function namesHandler (c: NameMemberComponents): ProtocolHandler {
+  return rpcHandler(PROTOCOLS.names, NamesRequestSchema, NamesResponseSchema, async (req, _remote, options) => {
+    if (req.op === 'write') return write(c, req, options)
+    assertMember(c.status, c.status.group)
+    if (req.op === 'get') {
+      const row = c.store.names.get(req.bucket, req.key)
+      return row != null ? { row: toWire(row) } : {}
+    }
+    if (req.op === 'list') {
+      const rows = c.store.names.listWithTombstones(req.bucket, req.after, req.limit)
+      return { rows: rows.map(toWire), more: rows.length === req.limit }
+    }
+    return { rows: c.store.names.buckets().map(toWire) }
+  }, { maxRequestBytes: 64 * 1024 })
+}
+
+/** `/dsm/name-apply`: the member that stamped a name operation pushes it here. */
+export function nameApplyHandler (c: NameMemberComponents): ProtocolHandler {
+  return rpcHandler(PROTOCOLS.nameApply, NameApplyRequestSchema, NameApplyResponseSchema, async (req) => {
+    const group = assertMember(c.status, req.group)
+    return { effect: await c.store.applyName({ ...req.op, group }) }
+  })
+}
+
+export interface NameReply { peer: string, res: NamesResponse }
+
+/**
+ * Ask the read quorum of `group`'s live members (ourselves first when we
+ * are one) and return their answers; fewer than the quorum is unavailable.
+ */
+export async function askGroup (c: NameMemberComponents, group: string, req: NamesRequest, options: AbortOptions): Promise<NameReply[]> {
+  const live = c.view.groupMembers(group).filter(m => m.state === 'ACTIVE').sort((a, b) => Number(b.self) - Number(a.self))
+  const floor = copyFloor(c.view, group, c.minCopies, 'all')
+  const needed = Math.max(1, live.length - floor + 1)
+  if (live.length < needed || live.length === 0) throw new UnavailableError(`group ${group} has no ACTIVE member right now`)
+  const replies: NameReply[] = []
+  const failures: string[] = []
+  await Promise.all(live.map(async m => {
+    try {
+      replies.push({ peer: m.peerId, res: await request(c.dialer, peerIdFromString(m.peerId), PROTOCOLS.names, NamesRequestSchema, req, NamesResponseSchema, options) })
+    } catch (err) {
+      failures.push(`${m.peerId.slice(-8)}: ${toError(err).message}`)
+    }
+  }))
+  if (replies.length < needed) throw new UnavailableError(`${replies.length} of the ${needed} members of ${group} a read needs answered (${failures.join('; ')})`)
+  return replies
+}
+
+/** The newest of several members' answers for one name (undefined: none of them ever saw it). */
+export function newest (rows: Array<NameRowWire | undefined>): NameRowWire | undefined {
+  let best: NameRowWire | undefined
+  for (const r of rows) {
+    if (r != null && (best == null || r.ts > best.ts || (r.ts === best.ts && r.origin > best.origin))) best = r
+  }
+  return best
+}
+
+/**
+ * Merge members' list pages into one: per key the newest row, tombstones
+ * dropped, sorted by raw key bytes. A member whose page was full covers keys
+ * only up to its last one, so the merged page ends there too.
+ */
+export function mergePages (pages: Array<{ rows: NameRowWire[], more: boolean }>, limit = MAX_NAME_ROWS): { rows: NameRowWire[], more: boolean, last?: string } {
+  let bound: string | undefined
+  for (const p of pages) {
+    const last = p.rows.at(-1)?.key
+    if (p.more && last != null && (bound == null || Buffer.compare(Buffer.from(last), Buffer.from(bound)) < 0)) bound = last
+  }
+  const byKey = new Map<string, NameRowWire[]>()
+  for (const p of pages) {
+    for (const r of p.rows) {
+      if (bound != null && Buffer.compare(Buffer.from(r.key), Buffer.from(bound)) > 0) continue
+      byKey.set(r.key, [...(byKey.get(r.key) ?? []), r])
+    }
+  }
+  const keys = [...byKey.keys()].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
+  const rows = keys.map(k => newest(byKey.get(k) ?? [])).filter((r): r is NameRowWire => r?.live === true).slice(0, limit)
+  return { rows, more: bound != null, ...(bound != null ? { last: bound } : {}) }
+}

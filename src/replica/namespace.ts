@@ -1,0 +1,175 @@
+/**
+ * The S3 namespace as any node sees it (the gateway side of ./names.ts):
+ * which group owns a bucket, and the reads, listings and writes of buckets
+ * and keys, sent to that group's members.
+ *
+ * A bucket's owning group is chosen when it is created: the group, among
+ * those that can keep the copy floor, with the highest rendezvous hash of
+ * (bucket, group), so nodes creating one bucket at once choose the same
+ * group; that group's members then decide by stamp. A node finds an
+ * existing bucket's group by asking one ACTIVE member of every group (cached
+ * for a while). Keys per bucket are bounded by one group's database; a
+ * listing page costs one request per member of the read quorum.
+ */
+import { createHash } from 'node:crypto'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { LRUCache } from 'lru-cache'
+import { BucketExistsError, DsmError, NoSuchBucketError, QuorumError, UnavailableError, toError } from '../errors.ts'
+import { decodeMessage, encodeMessage } from '../wire/codec.ts'
+import { PROTOCOLS } from '../wire/messages.ts'
+import { BucketRecordSchema, MAX_NAME_ROWS, MAX_NAME_VALUE_BYTES, NamesRequestSchema, NamesResponseSchema, ObjectRecordSchema } from '../wire/names.ts'
+import { request } from '../wire/rpc.ts'
+import { BUCKET_RECORD_KEY } from '../store/name-index.ts'
+import { askGroup, mergePages, newest } from './names.ts'
+import { copyFloor } from './placement.ts'
+import type { NameMemberComponents } from './names.ts'
+import type { BucketRecord, NameRowWire, NamesRequest, NamesResponse, ObjectRecord } from '../wire/names.ts'
+import type { AbortOptions } from '@libp2p/interface'
+
+/** How long a bucket's owning group is remembered. */
+export const BUCKET_OWNER_CACHE_MS = 30_000
+
+export interface ListedKey { key: string, record: ObjectRecord }
+export interface ListedBucket { name: string, group: string, record: BucketRecord }
+
+function rendezvous (bucket: string, group: string): Buffer {
+  return createHash('sha256').update(`${bucket}\0${group}`).digest()
+}
+
+export class Namespace {
+  private readonly c: NameMemberComponents
+  private readonly owners = new LRUCache<string, string>({ max: 10_000, ttl: BUCKET_OWNER_CACHE_MS })
+
+  constructor (components: NameMemberComponents) {
+    this.c = components
+  }
+
+  /** Groups with an ACTIVE member, by name. */
+  private liveGroups (): string[] {
+    return this.c.view.groups().filter(g => g.members.some(m => m.state === 'ACTIVE')).map(g => g.name)
+  }
+
+  /** The group that owns `bucket`; NoSuchBucketError if none does. */
+  async ownerOf (bucket: string, options: AbortOptions = {}): Promise<string> {
+    const cached = this.owners.get(bucket)
+    if (cached != null) return cached
+    // Our own group first: its table is on our disk.
+    const own = this.c.status.group
+    if (own != null && this.c.store.names.get(bucket, BUCKET_RECORD_KEY)?.live === true) return this.remember(bucket, own)
+    const answers = await Promise.all(this.liveGroups().map(async g => {
+      const member = this.c.view.groupMembers(g).find(m => m.state === 'ACTIVE' && !m.self)
+      if (member == null) return undefined
+      const res = await this.ask(member.peerId, { op: 'get', bucket, key: BUCKET_RECORD_KEY }, options).catch(() => undefined)
+      return res?.row?.live === true ? { group: g, row: res.row } : undefined
+    }))
+    const found = answers.filter(a => a != null).sort((a, b) => (newest([a.row, b.row]) === a.row ? -1 : 1))[0]
+    if (found == null) throw new NoSuchBucketError(`bucket ${bucket} does not exist`)
+    return this.remember(bucket, found.group)
+  }
+
+  private remember (bucket: string, group: string): string {
+    this.owners.set(bucket, group)
+    return group
+  }
+
+  async createBucket (bucket: string, record: BucketRecord, options: AbortOptions = {}): Promise<string> {
+    const existing = await this.ownerOf(bucket, options).catch((err: unknown) => { if (err instanceof NoSuchBucketError) return undefined; throw err })
+    if (existing != null) throw new BucketExistsError(`bucket ${bucket} exists already`)
+    const candidates = this.liveGroups().filter(g => this.c.view.groupMembers(g).filter(m => m.state === 'ACTIVE').length >= copyFloor(this.c.view, g, this.c.minCopies, 'all'))
+    const group = candidates.sort((a, b) => Buffer.compare(rendezvous(bucket, b), rendezvous(bucket, a)))[0]
+    if (group == null) throw new QuorumError('no group can keep a new bucket right now (none has enough ACTIVE members for --min-copies)')
+    await this.write(group, { op: 'write', bucket, key: BUCKET_RECORD_KEY, live: true, value: encodeMessage(BucketRecordSchema, record), ifAbsent: true }, options)
+    return this.remember(bucket, group)
+  }
+
+  async deleteBucket (bucket: string, options: AbortOptions = {}): Promise<void> {
+    const group = await this.ownerOf(bucket, options)
+    await this.write(group, { op: 'write', bucket, key: BUCKET_RECORD_KEY, live: false, ifEmpty: true }, options)
+    this.owners.delete(bucket)
+  }
+
+  async bucket (bucket: string, options: AbortOptions = {}): Promise<ListedBucket> {
+    const group = await this.ownerOf(bucket, options)
+    const row = newest((await askGroup(this.c, group, { op: 'get', bucket, key: BUCKET_RECORD_KEY }, options)).map(r => r.res.row))
+    if (row?.live !== true || row.value == null) {
+      this.owners.delete(bucket)
+      throw new NoSuchBucketError(`bucket ${bucket} does not exist`)
+    }
+    return { name: bucket, group, record: decodeMessage(BucketRecordSchema, row.value, MAX_NAME_VALUE_BYTES) }
+  }
+
+  /** Every bucket of the cluster: each group's records, merged. */
+  async buckets (options: AbortOptions = {}): Promise<ListedBucket[]> {
+    const perGroup = await Promise.all(this.liveGroups().map(async g => {
+      const replies = await askGroup(this.c, g, { op: 'buckets' }, options)
+      return mergePages(replies.map(r => ({ rows: r.res.rows ?? [], more: false }))).rows.map(row => ({ group: g, row }))
+    }))
+    return perGroup.flat()
+      .filter(b => b.row.value != null)
+      .map(b => ({ name: b.row.bucket, group: b.group, record: decodeMessage(BucketRecordSchema, b.row.value as Uint8Array, MAX_NAME_VALUE_BYTES) }))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+  }
+
+  async getObject (bucket: string, key: string, options: AbortOptions = {}): Promise<ObjectRecord | undefined> {
+    const group = await this.ownerOf(bucket, options)
+    const row = newest((await askGroup(this.c, group, { op: 'get', bucket, key }, options)).map(r => r.res.row))
+    return row?.live === true && row.value != null ? decodeMessage(ObjectRecordSchema, row.value, MAX_NAME_VALUE_BYTES) : undefined
+  }
+
+  async putObject (bucket: string, key: string, record: ObjectRecord, options: AbortOptions = {}): Promise<void> {
+    const group = await this.ownerOf(bucket, options)
+    await this.write(group, { op: 'write', bucket, key, live: true, value: encodeMessage(ObjectRecordSchema, record) }, options)
+  }
+
+  async deleteObject (bucket: string, key: string, options: AbortOptions = {}): Promise<void> {
+    const group = await this.ownerOf(bucket, options)
+    await this.write(group, { op: 'write', bucket, key, live: false }, options)
+  }
+
+  /** Up to `limit` live keys after `after`, in raw byte order; `next` is where the following page starts. */
+  async list (bucket: string, after: string, limit: number, options: AbortOptions = {}): Promise<{ keys: ListedKey[], next?: string }> {
+    const group = await this.ownerOf(bucket, options)
+    const keys: ListedKey[] = []
+    let cursor = after
+    // A page of one member can be mostly tombstones: ask again from where the merge stopped until the page is full.
+    for (;;) {
+      const replies = await askGroup(this.c, group, { op: 'list', bucket, after: cursor, limit: MAX_NAME_ROWS }, options)
+      const page = mergePages(replies.map(r => ({ rows: r.res.rows ?? [], more: r.res.more === true })))
+      for (const row of page.rows) {
+        if (keys.length === limit) return { keys, next: keys.at(-1)?.key }
+        keys.push({ key: row.key, record: decodeMessage(ObjectRecordSchema, row.value as Uint8Array, MAX_NAME_VALUE_BYTES) })
+      }
+      if (!page.more || page.last == null) return { keys }
+      cursor = page.last
+    }
+  }
+
+  /** Send a write to a member of `group`: ourselves if we are one, else each ACTIVE member in turn until one takes it. */
+  private async write (group: string, req: NamesRequest, options: AbortOptions): Promise<NamesResponse> {
+    const members = this.c.view.groupMembers(group).filter(m => m.state === 'ACTIVE').sort((a, b) => Number(b.self) - Number(a.self))
+    if (members.length === 0) throw new UnavailableError(`group ${group} has no ACTIVE member right now; nothing was written — retry`)
+    let last: Error | undefined
+    for (const m of members) {
+      try {
+        return await this.ask(m.peerId, req, options)
+      } catch (err) {
+        // Only an unreachable member is worth another try; a refusal (exists, not empty, quorum) is the answer.
+        if (!(err instanceof UnavailableError) || options.signal?.aborted === true) throw err
+        last = err
+      }
+    }
+    throw last ?? new UnavailableError(`no member of ${group} took the write`)
+  }
+
+  private async ask (peer: string, req: NamesRequest, options: AbortOptions): Promise<NamesResponse> {
+    try {
+      return await request(this.c.dialer, peerIdFromString(peer), PROTOCOLS.names, NamesRequestSchema, req, NamesResponseSchema, options)
+    } catch (err) {
+      // A named refusal keeps its meaning (RemoteError with its code); anything else is "unavailable".
+      if (err instanceof DsmError) throw err
+      throw new UnavailableError(`names request to ${peer.slice(-8)} failed: ${toError(err).message}`)
+    }
+  }
+}
+
+export type { NameRowWire }
