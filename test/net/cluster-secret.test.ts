@@ -5,6 +5,7 @@
  * read rights (locate, get) unless the node serves --signed-urls. A secret is
  * rotated node by node without the cluster splitting.
  */
+import { NameApplyRequestSchema, NameApplyResponseSchema, NameSyncRequestSchema, NameSyncResponseSchema, NamesRequestSchema, NamesResponseSchema } from '../../src/wire/names.ts'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateSecret } from '../../src/net/cluster-secret.ts'
 import { ReplicaSession } from '../../src/replica/replicate.ts'
@@ -92,12 +93,17 @@ describe('a stranger without the cluster secret', () => {
     expect(await ask(PROTOCOLS.outcome, OutcomeRequestSchema, { id, ts: 1, origin: stranger.peerId }, OutcomeResponseSchema)).toMatchObject(unauthorized)
     // A group's summary says which files it holds: for members only.
     expect(await ask(PROTOCOLS.summary, SummaryRequestSchema, { group: 'ga' }, SummaryResponseSchema)).toMatchObject(unauthorized)
+    // The S3 namespace: no bucket made, no key pushed, no name log read.
+    expect(await ask(PROTOCOLS.names, NamesRequestSchema, { op: 'write', bucket: 'stolen', key: '', live: true }, NamesResponseSchema)).toMatchObject(unauthorized)
+    expect(await ask(PROTOCOLS.nameApply, NameApplyRequestSchema, { group: 'ga', op: { bucket: 'stolen', key: 'k', live: true, ts: Date.now(), origin: stranger.peerId } }, NameApplyResponseSchema)).toMatchObject(unauthorized)
+    expect(await ask(PROTOCOLS.nameSync, NameSyncRequestSchema, { group: 'ga', since: 0, limit: 10 }, NameSyncResponseSchema)).toMatchObject(unauthorized)
     expect(Object.entries(PROTOCOL_ACCESS).filter(([, a]) => a === 'cluster').map(([p]) => p).sort())
-      .toEqual(['apply', 'channel', 'delete', 'leave', 'list', 'members', 'outcome', 'put', 'recruit', 'replicate', 'summary', 'sync'])
+      .toEqual(['apply', 'channel', 'delete', 'leave', 'list', 'members', 'nameApply', 'nameSync', 'names', 'outcome', 'put', 'recruit', 'replicate', 'summary', 'sync'])
     // Nothing changed: the file is still on every member, nothing else arrived.
     for (const i of [0, 1, 2]) {
       expect(c.node(i).store.index.get(id)?.state).toBe('present')
       expect(c.node(i).store.index.stats().present.files).toBe(1)
+      expect(c.node(i).store.names.head()).toBe(0)
     }
   })
 
