@@ -21,6 +21,7 @@ export const LAYERS: string[][] = [
   ['stream'],
   ['replica'],
   ['http', 'browser'],
+  ['s3'], // the S3 listener, built on the HTTP limits
   ['node'],
   ['cli']
 ]

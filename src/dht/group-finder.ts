@@ -17,7 +17,13 @@ import type { AbortOptions, PeerInfo } from '@libp2p/interface'
 
 /** A group is looked up at most this often. */
 export const FIND_COOLDOWN_MS = 2_000
-/** …and, once the DHT named nobody (a group of one: ours), this often: a lonely member must not query for ever. */
+/**
+ * …and, after lookups that named nobody (a group of one: ours; or records
+ * not provided yet), at most this often: the wait doubles from
+ * FIND_COOLDOWN_MS with each miss in a row, so a lonely member does not
+ * query for ever and a joiner whose mates provide their records a moment
+ * later is not held back half a minute.
+ */
 export const FIND_MISS_COOLDOWN_MS = 30_000
 /** Members dialled per lookup (the group's records come from any of them). */
 export const FIND_MEMBERS_LIMIT = 8
@@ -40,6 +46,8 @@ export class GroupFinder {
   private readonly inFlight = new Map<string, Promise<string[]>>()
   /** When each group may be looked up again (performance.now() ms). */
   private readonly notBefore = new Map<string, number>()
+  /** Lookups in a row that named nobody, per group. */
+  private readonly misses = new Map<string, number>()
 
   constructor (components: GroupFinderComponents) {
     this.c = components
@@ -74,9 +82,12 @@ export class GroupFinder {
       const found = (await this.c.directory.findMembers(group, { ...options, limit: FIND_MEMBERS_LIMIT + 1 }))
         .filter(p => p.id.toString() !== this.c.selfId).slice(0, FIND_MEMBERS_LIMIT)
       if (found.length === 0) {
-        this.notBefore.set(group, performance.now() + FIND_MISS_COOLDOWN_MS)
+        const misses = (this.misses.get(group) ?? 0) + 1
+        this.misses.set(group, misses)
+        this.notBefore.set(group, performance.now() + Math.min(FIND_MISS_COOLDOWN_MS, FIND_COOLDOWN_MS * 2 ** misses))
         return []
       }
+      this.misses.delete(group)
       this.counters.hits++
       await Promise.allSettled(found.map(async p => this.c.connect(p, options)))
       const peers = found.map(p => p.id.toString())

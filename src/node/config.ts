@@ -107,6 +107,13 @@ export interface NodeConfig {
   allowPeers: string[]
   /** Rebuild the index from the group at this start (`dsm node --rebuild`; never kept in dsm.json). */
   rebuild: boolean
+  /** Where the S3 listener listens (null: no S3 listener). */
+  s3: HttpAddress | null
+  /** Host names under which `bucket.<name>` is virtual-host-style S3 addressing (besides localhost). */
+  s3Domains: string[]
+  /** The S3 access key (interim, until replicated keys: `dsm key`); null: S3 refuses every signed request. */
+  s3AccessKeyId: string | null
+  s3SecretAccessKey: string | null
   /** HTTP deadlines and connection caps (see src/http/limits.ts). */
   httpHeadersTimeoutMs: number
   httpBodyIdleTimeoutMs: number
@@ -169,6 +176,10 @@ const LayerSchema = z.object({
   listen: z.array(multiaddrString),
   bootstrap: z.array(multiaddrString),
   http: httpAddress,
+  s3: z.union([z.literal('off').transform(() => null), z.null(), httpAddress]),
+  s3Domains: z.array(z.string().min(1).max(253).regex(/^[a-z0-9.-]+$/, 'a host name')),
+  s3AccessKeyId: z.string().min(3).max(128).regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, ".", "_" or "-"').nullable(),
+  s3SecretAccessKey: z.string().min(16).max(256).nullable(),
   group: groupName.nullable(),
   groupSize: positiveInt.max(64),
   spare: z.boolean(),
@@ -227,6 +238,10 @@ export function layerFromEnv (env: NodeJS.ProcessEnv): ConfigLayer {
     DSM_LISTEN: ['listen', list],
     DSM_BOOTSTRAP: ['bootstrap', list],
     DSM_HTTP: ['http', String],
+    DSM_S3: ['s3', String],
+    DSM_S3_DOMAINS: ['s3Domains', list],
+    DSM_S3_ACCESS_KEY_ID: ['s3AccessKeyId', String],
+    DSM_S3_SECRET_ACCESS_KEY: ['s3SecretAccessKey', String],
     DSM_GROUP: ['group', String],
     DSM_GROUP_SIZE: ['groupSize', num],
     DSM_SPARE: ['spare', bool],
@@ -280,6 +295,10 @@ export const DEFAULTS: Omit<NodeConfig, 'dataDir'> = {
   listen: [`/ip4/0.0.0.0/tcp/${DEFAULT_TCP_PORT}`, `/ip4/0.0.0.0/tcp/${DEFAULT_TCP_PORT + 1}/ws`],
   bootstrap: [],
   http: { host: DEFAULT_HTTP_HOST, port: DEFAULT_HTTP_PORT },
+  s3: null,
+  s3Domains: [],
+  s3AccessKeyId: null,
+  s3SecretAccessKey: null,
   group: null,
   groupSize: DEFAULT_GROUP_SIZE,
   spare: false,

@@ -15,6 +15,8 @@ import { fileRoutes } from '../http/routes/files.ts'
 import { metricsRoutes } from '../http/routes/metrics.ts'
 import { uiRoutes } from '../http/routes/ui.ts'
 import { startHttpServer } from '../http/server.ts'
+import { startS3Server } from '../s3/server.ts'
+import type { Credentials } from '../s3/sigv4.ts'
 import { createLogger } from '../logger.ts'
 import { ReplicaService } from '../replica/service.ts'
 import { lockDataDir } from '../store/data-lock.ts'
@@ -102,12 +104,19 @@ interface Running {
   directory: GroupDirectory
   finder: GroupFinder
   http?: HttpServer
+  s3?: HttpServer
   background: AbortController
   announcedGroup?: string
   /** What start set up, undone last-first: one order for a failed start and for stop (HTTP closes before it). */
   undo: Array<() => Promise<void>>
   /** Whether stopping tells the group we leave (a clean stop) or not (a failed start, a simulated crash). */
   exit: { leave: boolean }
+}
+
+/** The one S3 access key of the configuration (interim, until replicated keys). */
+function s3Credentials (config: NodeConfig): (accessKeyId: string) => Credentials | undefined {
+  const { s3AccessKeyId: id, s3SecretAccessKey: secret } = config
+  return (accessKeyId) => id != null && secret != null && accessKeyId === id ? { accessKeyId: id, secretAccessKey: secret } : undefined
 }
 
 /** Close HTTP first (no new requests), then undo the rest last-first; every step runs, the first failure is thrown. */
@@ -151,6 +160,8 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
   get scrub (): Scrub { return this.r.scrub }
   get replica (): ReplicaService { return this.r.replica }
   get http (): HttpServer | undefined { return this.running?.http }
+  /** The S3 listener, when `--s3` turned it on. */
+  get s3 (): HttpServer | undefined { return this.running?.s3 }
   get peerId (): string { return this.r.libp2p.peerId.toString() }
   isStarted (): boolean { return this.running != null }
   /** The cluster token HTTP writes need (undefined on an --open node), and where it came from. */
@@ -295,7 +306,17 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
       })
       await replica.start()
       cleanup.unshift(async () => { await replica.stop() })
-      this.running = { db, state, store, compaction, scrub, libp2p, membership, connectivity, directory, finder, replica, background: new AbortController(), undo: cleanup, exit, ...(http != null ? { http } : {}) }
+      // S3 last: it needs the namespace and the file operations (../s3/server.ts).
+      const s3 = config.s3 == null
+        ? undefined
+        : await startS3Server({
+          names: replica.names,
+          upload: async (req, source, options) => replica.upload(req, this.metrics.countReceived(source), options),
+          open: async (id, options) => replica.open(id, options),
+          read: (located, offset, length, options) => this.metrics.countSent(replica.read(located, offset, length, options))
+        }, { at: config.s3, limits: httpLimits(config), domains: config.s3Domains, credentials: s3Credentials(config), logger: log })
+      if (s3 != null) cleanup.unshift(async () => { await s3.close() })
+      this.running = { db, state, store, compaction, scrub, libp2p, membership, connectivity, directory, finder, replica, background: new AbortController(), undo: cleanup, exit, ...(http != null ? { http } : {}), ...(s3 != null ? { s3 } : {}) }
       const running = this.running
       this.assigned = Promise.withResolvers<Assignment>()
       // Runs for as long as joining takes; it reports its own failure through `assigned` (ready() rejects).

@@ -94,7 +94,7 @@ describe('the DHT as the tracker, read', () => {
       c.config = (i: number) => i === joinerIndex ? { ...withReader(i), bootstrap: [`${c.address(reader)}/p2p/${c.peerId(reader)}`], spare: false, group: 'g1' } : withReader(i)
       const joiner = c.node(await c.add())
       joiner.libp2p.services.pubsub.unsubscribe('/dsm/membership/1.0.0')
-      await c.waitFor(() => joiner.status.state === 'ACTIVE' && joiner.store.index.get(up.body.id as string)?.state === 'present', { timeoutMs: 30_000, message: 'the joiner catches up with g1' })
+      await c.waitFor(() => joiner.status.state === 'ACTIVE' && joiner.store.index.get(up.body.id as string)?.state === 'present', { timeoutMs: 60_000, message: 'the joiner catches up with g1' })
       expect(joiner.finder.counters.hits).toBeGreaterThanOrEqual(1)
       expect(sha256hex(await readWhole(joiner, up.body.id as string))).toBe(sha256hex(data))
     } finally {

@@ -17,6 +17,7 @@ interface NodeFlags {
   data?: string
   listen?: string[]
   http?: string
+  s3?: string
   bootstrap?: string[]
   group?: string
   groupSize?: number
@@ -44,6 +45,7 @@ export function flagsToLayer (flags: NodeFlags): ConfigLayer {
     dataDir: flags.data,
     listen: flags.listen,
     http: flags.http,
+    s3: flags.s3,
     bootstrap: flags.bootstrap,
     group: flags.group,
     groupSize: flags.groupSize,
@@ -74,6 +76,7 @@ export function registerNodeCommand (program: Command): void {
     .option('--data <dir>', 'data directory (env DSM_DATA; default ~/.local/share/dsm)')
     .option('--listen <multiaddr...>', 'libp2p listen addresses (env DSM_LISTEN; default /ip4/0.0.0.0/tcp/4100 and /ip4/0.0.0.0/tcp/4101/ws)')
     .option('--http <host:port>', 'HTTP API address (env DSM_HTTP; default 127.0.0.1:8080)')
+    .option('--s3 <host:port|off>', 'S3 API address (env DSM_S3; default off for now; keys: DSM_S3_ACCESS_KEY_ID, DSM_S3_SECRET_ACCESS_KEY)')
     .option('--bootstrap <multiaddr...>', 'peers to join through, with /p2p/<peer id> (env DSM_BOOTSTRAP)')
     .option('--group <name>', 'join this replica group instead of auto-joining (env DSM_GROUP)')
     .option('--group-size <n>', 'target members per group for auto-joining (env DSM_GROUP_SIZE; default 3)', parsePositiveInt)

@@ -1,0 +1,131 @@
+/**
+ * Object operations: PutObject (Content-MD5 checked, ETag = MD5 hex),
+ * GetObject / HeadObject (Range, If-Match / If-None-Match /
+ * If-Modified-Since / If-Unmodified-Since, response-* overrides) and
+ * DeleteObject. An object's bytes are one dsm file (verified, replicated,
+ * streamable at /files/<id> too); its key → record lives in the bucket's
+ * namespace (replica/namespace.ts).
+ */
+import { pipeline } from 'node:stream/promises'
+import { Readable } from 'node:stream'
+import { parseRange } from '../util/range.ts'
+import { checkedBody, parseContentMd5 } from './body.ts'
+import { s3Errors } from './errors.ts'
+import { header } from './context.ts'
+import type { S3Node, S3Request } from './context.ts'
+import type { ObjectRecord } from '../wire/names.ts'
+
+/** The largest single PutObject S3 takes (5 GiB); bigger objects need multipart. */
+export const MAX_PUT_OBJECT_BYTES = 5 * 1024 ** 3
+
+const RESPONSE_OVERRIDES: Array<[string, string]> = [
+  ['response-content-type', 'content-type'],
+  ['response-content-language', 'content-language'],
+  ['response-expires', 'expires'],
+  ['response-cache-control', 'cache-control'],
+  ['response-content-disposition', 'content-disposition'],
+  ['response-content-encoding', 'content-encoding']
+]
+
+/** A dsm file name for an object: its key's last segment, made a valid name (the key itself stays in the namespace). */
+function fileNameFor (key: string): string {
+  const last = key.split('/').filter(s => s !== '').at(-1) ?? 'object'
+  // eslint-disable-next-line no-control-regex
+  const clean = last.replace(/[\\/\x00-\x1f\x7f]/g, '_').slice(0, 200)
+  return clean === '.' || clean === '..' || clean === '' ? 'object' : clean
+}
+
+function userMeta (req: S3Request): Record<string, string> {
+  const meta: Record<string, string> = {}
+  for (const [name, value] of Object.entries(req.raw.headers)) {
+    if (name.startsWith('x-amz-meta-') && value != null) meta[name.slice('x-amz-meta-'.length)] = Array.isArray(value) ? value.join(',') : value
+  }
+  if (Buffer.byteLength(JSON.stringify(meta)) > 2048) throw s3Errors.metadataTooLarge()
+  return meta
+}
+
+export async function putObject (node: S3Node, req: S3Request, bucket: string, key: string): Promise<void> {
+  if (header(req, 'x-amz-copy-source') != null) throw s3Errors.notImplemented('CopyObject')
+  const lengthHeader = header(req, 'x-amz-decoded-content-length') ?? header(req, 'content-length')
+  if (lengthHeader == null || !/^\d+$/.test(lengthHeader)) throw s3Errors.missingContentLength()
+  const length = Number(lengthHeader)
+  if (length > MAX_PUT_OBJECT_BYTES) throw s3Errors.entityTooLarge()
+  if (req.payloadHash?.startsWith('STREAMING-') === true) throw s3Errors.notImplemented(`${req.payloadHash} bodies`)
+  const contentMd5 = parseContentMd5(header(req, 'content-md5'))
+  const meta = userMeta(req)
+  // The bucket first: a PUT into no bucket stores nothing.
+  await node.names.bucket(bucket, { signal: req.signal })
+  const sha256 = req.payloadHash != null && /^[0-9a-f]{64}$/.test(req.payloadHash) ? req.payloadHash : undefined
+  const body = checkedBody(req.raw, { length, ...(contentMd5 != null ? { contentMd5 } : {}), ...(sha256 != null ? { sha256 } : {}) })
+  const mime = header(req, 'content-type') ?? 'binary/octet-stream'
+  const uploaded = await node.upload({ name: fileNameFor(key), size: length, ...(/^[\w.+-]+\/[\w.+-]+$/.test(mime) ? { mime } : {}) }, body.source, { signal: req.signal })
+  const etag = `"${body.md5()}"`
+  const record: ObjectRecord = { file: uploaded.id, size: length, etag, mime, meta, modified: Date.now() }
+  await node.names.putObject(bucket, key, record, { signal: req.signal })
+  req.res.writeHead(200, { ETag: etag, 'Content-Length': '0' }).end()
+}
+
+/** Evaluate S3's conditional headers: a status to answer instead (304, 412), or undefined to go on. */
+function preconditions (req: S3Request, record: ObjectRecord): number | undefined {
+  const ifMatch = header(req, 'if-match')
+  const ifNoneMatch = header(req, 'if-none-match')
+  const since = header(req, 'if-modified-since')
+  const unmodified = header(req, 'if-unmodified-since')
+  const seconds = Math.floor(record.modified / 1000) * 1000
+  const matches = (list: string): boolean => list.split(',').map(s => s.trim()).some(t => t === '*' || t === record.etag || `"${t}"` === record.etag)
+  if (ifMatch != null && !matches(ifMatch)) return 412
+  if (ifMatch == null && unmodified != null && !Number.isNaN(Date.parse(unmodified)) && seconds > Date.parse(unmodified)) return 412
+  if (ifNoneMatch != null && matches(ifNoneMatch)) return 304
+  if (ifNoneMatch == null && since != null && !Number.isNaN(Date.parse(since)) && seconds <= Date.parse(since)) return 304
+  return undefined
+}
+
+function objectHeaders (record: ObjectRecord): Record<string, string> {
+  const h: Record<string, string> = {
+    ETag: record.etag,
+    'Last-Modified': new Date(record.modified).toUTCString(),
+    'Content-Type': record.mime,
+    'Accept-Ranges': 'bytes'
+  }
+  for (const [k, v] of Object.entries(record.meta)) h[`x-amz-meta-${k}`] = v
+  return h
+}
+
+export async function getObject (node: S3Node, req: S3Request, bucket: string, key: string, head: boolean): Promise<void> {
+  const record = await node.names.getObject(bucket, key, { signal: req.signal })
+  if (record == null) throw s3Errors.noSuchKey(key)
+  const headers = objectHeaders(record)
+  const status = preconditions(req, record)
+  if (status === 412) throw s3Errors.preconditionFailed()
+  if (status === 304) {
+    req.res.writeHead(304, { ETag: record.etag, 'Last-Modified': headers['Last-Modified'] as string }).end()
+    return
+  }
+  for (const [param, name] of RESPONSE_OVERRIDES) {
+    const v = req.query.get(param)
+    if (v != null) headers[name] = v
+  }
+  const range = parseRange(header(req, 'range'), record.size)
+  if (range.kind === 'unsatisfiable') throw s3Errors.invalidRange(record.size)
+  // One range only (S3 ignores the others); a multi-range header is served whole, as S3 does.
+  const one = range.kind === 'partial' && range.ranges.length === 1 ? range.ranges[0] : undefined
+  const offset = one?.start ?? 0
+  const length = one != null ? one.end - one.start + 1 : record.size
+  headers['Content-Length'] = String(length)
+  if (one != null) headers['Content-Range'] = `bytes ${one.start}-${one.end}/${record.size}`
+  if (head) {
+    req.res.writeHead(one != null ? 206 : 200, headers).end()
+    return
+  }
+  const located = await node.open(record.file, { signal: req.signal })
+  req.res.writeHead(one != null ? 206 : 200, headers)
+  if (length === 0) { req.res.end(); return }
+  await pipeline(Readable.from(node.read(located, offset, length, { signal: req.signal })), req.res)
+}
+
+export async function deleteObject (node: S3Node, req: S3Request, bucket: string, key: string): Promise<void> {
+  // S3 answers 204 whether or not the key existed; a missing bucket is still NoSuchBucket.
+  await node.names.bucket(bucket, { signal: req.signal })
+  await node.names.deleteObject(bucket, key, { signal: req.signal })
+  req.res.writeHead(204).end()
+}
