@@ -7,6 +7,7 @@ import type { Located } from '../dht/locate.ts'
 import type { Namespace } from '../replica/namespace.ts'
 import type { UploadRequest } from '../replica/service.ts'
 import type { UploadResult } from '../wire/messages.ts'
+import type { Verified } from './sigv4.ts'
 import type { AbortOptions } from '@libp2p/interface'
 
 export interface S3Node {
@@ -31,6 +32,8 @@ export interface S3Request {
   accessKeyId?: string
   /** The declared payload hash when signed in headers. */
   payloadHash?: string
+  /** The checked signature (what a streaming body's chunk signatures chain from). */
+  auth?: Verified
   signal: AbortSignal
 }
 

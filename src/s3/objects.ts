@@ -9,7 +9,7 @@
 import { pipeline } from 'node:stream/promises'
 import { Readable } from 'node:stream'
 import { parseRange } from '../util/range.ts'
-import { checkedBody, parseContentMd5 } from './body.ts'
+import { checkedBody } from './body.ts'
 import { s3Errors } from './errors.ts'
 import { header } from './context.ts'
 import type { S3Node, S3Request } from './context.ts'
@@ -46,23 +46,22 @@ function userMeta (req: S3Request): Record<string, string> {
 
 export async function putObject (node: S3Node, req: S3Request, bucket: string, key: string): Promise<void> {
   if (header(req, 'x-amz-copy-source') != null) throw s3Errors.notImplemented('CopyObject')
-  const lengthHeader = header(req, 'x-amz-decoded-content-length') ?? header(req, 'content-length')
-  if (lengthHeader == null || !/^\d+$/.test(lengthHeader)) throw s3Errors.missingContentLength()
-  const length = Number(lengthHeader)
-  if (length > MAX_PUT_OBJECT_BYTES) throw s3Errors.entityTooLarge()
-  if (req.payloadHash?.startsWith('STREAMING-') === true) throw s3Errors.notImplemented(`${req.payloadHash} bodies`)
-  const contentMd5 = parseContentMd5(header(req, 'content-md5'))
+  const body = checkedBody(req, MAX_PUT_OBJECT_BYTES)
   const meta = userMeta(req)
   // The bucket first: a PUT into no bucket stores nothing.
   await node.names.bucket(bucket, { signal: req.signal })
-  const sha256 = req.payloadHash != null && /^[0-9a-f]{64}$/.test(req.payloadHash) ? req.payloadHash : undefined
-  const body = checkedBody(req.raw, { length, ...(contentMd5 != null ? { contentMd5 } : {}), ...(sha256 != null ? { sha256 } : {}) })
   const mime = header(req, 'content-type') ?? 'binary/octet-stream'
-  const uploaded = await node.upload({ name: fileNameFor(key), size: length, ...(/^[\w.+-]+\/[\w.+-]+$/.test(mime) ? { mime } : {}) }, body.source, { signal: req.signal })
+  const uploaded = await node.upload({ name: fileNameFor(key), size: body.length, ...(/^[\w.+-]+\/[\w.+-]+$/.test(mime) ? { mime } : {}) }, body.source, { signal: req.signal })
   const etag = `"${body.md5()}"`
-  const record: ObjectRecord = { file: uploaded.id, size: length, etag, mime, meta, modified: Date.now() }
+  const checksums = body.checksums()
+  const record: ObjectRecord = { file: uploaded.id, size: body.length, etag, mime, meta, modified: Date.now(), ...(Object.keys(checksums).length > 0 ? { checksums } : {}) }
   await node.names.putObject(bucket, key, record, { signal: req.signal })
-  req.res.writeHead(200, { ETag: etag, 'Content-Length': '0' }).end()
+  req.res.writeHead(200, { ETag: etag, 'Content-Length': '0', ...checksumHeaders(record) }).end()
+}
+
+/** `x-amz-checksum-<alg>` headers for the checksums an object was uploaded with. */
+function checksumHeaders (record: ObjectRecord): Record<string, string> {
+  return Object.fromEntries(Object.entries(record.checksums ?? {}).map(([alg, v]) => [`x-amz-checksum-${alg}`, v]))
 }
 
 /** Evaluate S3's conditional headers: a status to answer instead (304, 412), or undefined to go on. */
@@ -113,6 +112,8 @@ export async function getObject (node: S3Node, req: S3Request, bucket: string, k
   const length = one != null ? one.end - one.start + 1 : record.size
   headers['Content-Length'] = String(length)
   if (one != null) headers['Content-Range'] = `bytes ${one.start}-${one.end}/${record.size}`
+  // The object's checksums are of the whole object: sent (when asked) only with the whole object.
+  if (one == null && header(req, 'x-amz-checksum-mode') === 'ENABLED') Object.assign(headers, checksumHeaders(record))
   if (head) {
     req.res.writeHead(one != null ? 206 : 200, headers).end()
     return

@@ -99,6 +99,7 @@ async function authorize (node: S3Node, r: S3Request, init: S3ServerInit): Promi
     const verified = await verifySigV4({ method: r.method, rawPath: r.rawPath, query: r.rawQuery, headers: r.raw.headers }, init.credentials)
     r.accessKeyId = verified.accessKeyId
     r.payloadHash = verified.payloadHash
+    r.auth = verified
     return
   }
   const read = r.method === 'GET' || r.method === 'HEAD'

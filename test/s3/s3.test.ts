@@ -7,6 +7,7 @@
  * signatures, expired and over-long presigned URLs, anonymous writes.
  */
 import { createHash } from 'node:crypto'
+import { Readable } from 'node:stream'
 import {
   CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, GetBucketLocationCommand, GetObjectCommand, HeadBucketCommand,
   HeadObjectCommand, ListBucketsCommand, ListObjectsCommand, ListObjectsV2Command, PutObjectCommand, S3Client, S3ServiceException
@@ -84,6 +85,23 @@ describe('S3 with the AWS SDK', () => {
     expect(await s3Error(client(c, 1).send(new GetObjectCommand({ Bucket: 'media', Key: 'bad-md5' })))).toMatchObject({ name: 'NoSuchKey', status: 404 })
     await client(c, 2).send(new DeleteObjectCommand({ Bucket: 'media', Key: 'videos/clip one.mp4' }))
     for (const i of c.upIndexes()) expect(await s3Error(client(c, i).send(new HeadObjectCommand({ Bucket: 'media', Key: 'videos/clip one.mp4' })))).toMatchObject({ status: 404 })
+  })
+
+  it('checksums the SDK sends by default and on request — headers and aws-chunked trailers — are verified and returned', async () => {
+    const s3 = client(c, 1)
+    await s3.send(new CreateBucketCommand({ Bucket: 'sums' }))
+    const data = randomBytes(300_000, 9)
+    // A stream of unknown length: the SDK sends an aws-chunked body with a trailing checksum.
+    for (const algorithm of ['CRC32', 'CRC32C', 'CRC64NVME', 'SHA256', 'SHA1'] as const) {
+      const key = `streamed-${algorithm}`
+      await s3.send(new PutObjectCommand({ Bucket: 'sums', Key: key, Body: Readable.from([data.subarray(0, 100_000), data.subarray(100_000)]), ContentLength: data.byteLength, ChecksumAlgorithm: algorithm }))
+      const got = await client(c, 3).send(new GetObjectCommand({ Bucket: 'sums', Key: key, ChecksumMode: 'ENABLED' }))
+      expect(sha256hex(await got.Body?.transformToByteArray() ?? new Uint8Array())).toBe(sha256hex(data))
+      expect(got[`Checksum${algorithm}`], algorithm).toBeDefined()
+    }
+    // A checksum that does not match the body: refused, nothing stored.
+    expect(await s3Error(s3.send(new PutObjectCommand({ Bucket: 'sums', Key: 'lie', Body: data, ChecksumCRC32: 'AAAAAA==' })))).toMatchObject({ name: 'BadDigest', status: 400 })
+    expect(await s3Error(s3.send(new HeadObjectCommand({ Bucket: 'sums', Key: 'lie' })))).toMatchObject({ status: 404 })
   })
 
   it('listings: v2 and v1 with prefixes, delimiters, start-after and pagination, from every node right after the writes', async () => {
