@@ -9,6 +9,7 @@
 import { pipeline } from 'node:stream/promises'
 import { Readable } from 'node:stream'
 import { parseRange } from '../util/range.ts'
+import { copyObject } from './batch.ts'
 import { checkedBody } from './body.ts'
 import { s3Errors } from './errors.ts'
 import { header } from './context.ts'
@@ -45,7 +46,7 @@ function userMeta (req: S3Request): Record<string, string> {
 }
 
 export async function putObject (node: S3Node, req: S3Request, bucket: string, key: string): Promise<void> {
-  if (header(req, 'x-amz-copy-source') != null) throw s3Errors.notImplemented('CopyObject')
+  if (header(req, 'x-amz-copy-source') != null) return copyObject(node, req, bucket, key, () => userMeta(req))
   const body = checkedBody(req, MAX_PUT_OBJECT_BYTES)
   const meta = userMeta(req)
   // The bucket first: a PUT into no bucket stores nothing.

@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { AddressInUseError } from '../errors.ts'
 import { limitedServer } from '../http/limits.ts'
+import { deleteObjects } from './batch.ts'
 import { bucketLocation, createBucket, deleteBucket, headBucket, listBuckets, listObjects } from './buckets.ts'
 import { errorXml, s3Errors, toS3Error } from './errors.ts'
 import { deleteObject, getObject, putObject } from './objects.ts'
@@ -80,7 +81,7 @@ async function route (node: S3Node, r: S3Request): Promise<void> {
     if (method === 'DELETE') return deleteBucket(node, r, bucket)
     if (method === 'GET' && query.has('location')) return bucketLocation(node, r, bucket)
     if (method === 'GET') return listObjects(node, r, bucket)
-    if (method === 'POST' && query.has('delete')) throw s3Errors.notImplemented('DeleteObjects')
+    if (method === 'POST' && query.has('delete')) return deleteObjects(node, r, bucket)
     throw s3Errors.methodNotAllowed()
   }
   const unsupported = UNSUPPORTED_OBJECT_QUERIES.find(q => query.has(q))

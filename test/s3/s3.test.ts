@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto'
 import { Readable } from 'node:stream'
 import {
-  CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, GetBucketLocationCommand, GetObjectCommand, HeadBucketCommand,
+  CopyObjectCommand, CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, DeleteObjectCommand, GetBucketLocationCommand, GetObjectCommand, HeadBucketCommand,
   HeadObjectCommand, ListBucketsCommand, ListObjectsCommand, ListObjectsV2Command, PutObjectCommand, S3Client, S3ServiceException
 } from '@aws-sdk/client-s3'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
@@ -102,6 +102,28 @@ describe('S3 with the AWS SDK', () => {
     // A checksum that does not match the body: refused, nothing stored.
     expect(await s3Error(s3.send(new PutObjectCommand({ Bucket: 'sums', Key: 'lie', Body: data, ChecksumCRC32: 'AAAAAA==' })))).toMatchObject({ name: 'BadDigest', status: 400 })
     expect(await s3Error(s3.send(new HeadObjectCommand({ Bucket: 'sums', Key: 'lie' })))).toMatchObject({ status: 404 })
+  })
+
+  it('DeleteObjects removes many keys at once (up to 1,000); CopyObject copies with the source\'s metadata or the request\'s', async () => {
+    const s3 = client(c, 2)
+    await s3.send(new CreateBucketCommand({ Bucket: 'batch' }))
+    for (const k of ['one', 'two', 'three']) await s3.send(new PutObjectCommand({ Bucket: 'batch', Key: k, Body: k, Metadata: { origin: k } }))
+    const del = await client(c, 0).send(new DeleteObjectsCommand({ Bucket: 'batch', Delete: { Objects: [{ Key: 'one' }, { Key: 'two' }, { Key: 'never-was' }] } }))
+    expect(del.Deleted?.map(d => d.Key).sort()).toEqual(['never-was', 'one', 'two'])
+    expect(del.Errors ?? []).toEqual([])
+    for (const i of c.upIndexes()) expect((await client(c, i).send(new ListObjectsV2Command({ Bucket: 'batch' }))).Contents?.map(o => o.Key)).toEqual(['three'])
+    const tooMany = Array.from({ length: 1001 }, (_, n) => ({ Key: `k${n}` }))
+    expect(await s3Error(s3.send(new DeleteObjectsCommand({ Bucket: 'batch', Delete: { Objects: tooMany } })))).toMatchObject({ name: 'MalformedXML', status: 400 })
+    const copied = await client(c, 3).send(new CopyObjectCommand({ Bucket: 'batch', Key: 'copy', CopySource: 'batch/three' }))
+    const source = await s3.send(new HeadObjectCommand({ Bucket: 'batch', Key: 'three' }))
+    expect(copied.CopyObjectResult?.ETag).toBe(source.ETag)
+    expect((await client(c, 1).send(new HeadObjectCommand({ Bucket: 'batch', Key: 'copy' }))).Metadata).toEqual({ origin: 'three' })
+    await client(c, 1).send(new CopyObjectCommand({ Bucket: 'batch', Key: 'copy', CopySource: '/batch/three', MetadataDirective: 'REPLACE', Metadata: { origin: 'replaced' }, ContentType: 'text/plain' }))
+    const replaced = await client(c, 0).send(new GetObjectCommand({ Bucket: 'batch', Key: 'copy' }))
+    expect(replaced).toMatchObject({ Metadata: { origin: 'replaced' }, ContentType: 'text/plain' })
+    expect(await replaced.Body?.transformToString()).toBe('three')
+    expect(await s3Error(s3.send(new CopyObjectCommand({ Bucket: 'batch', Key: 'three', CopySource: 'batch/three' })))).toMatchObject({ name: 'InvalidRequest', status: 400 })
+    expect(await s3Error(s3.send(new CopyObjectCommand({ Bucket: 'batch', Key: 'x', CopySource: 'batch/none' })))).toMatchObject({ name: 'NoSuchKey', status: 404 })
   })
 
   it('listings: v2 and v1 with prefixes, delimiters, start-after and pagination, from every node right after the writes', async () => {
