@@ -26,6 +26,14 @@ import type { NameMemberComponents } from './names.ts'
 import type { BucketRecord, NameRowWire, NamesRequest, NamesResponse, ObjectRecord } from '../wire/names.ts'
 import type { AbortOptions } from '@libp2p/interface'
 
+/**
+ * Names the S3 layer keeps for itself in a bucket's table (multipart
+ * uploads and their parts) start with a NUL, which no object key may hold:
+ * they sort before every object and are never listed as objects.
+ */
+export const INTERNAL_KEY_PREFIX = '\u0000'
+const PAST_INTERNAL_KEYS = '\u0000\u{10FFFF}'
+
 /** How long a bucket's owning group is remembered. */
 export const BUCKET_OWNER_CACHE_MS = 30_000
 
@@ -111,35 +119,61 @@ export class Namespace {
   }
 
   async getObject (bucket: string, key: string, options: AbortOptions = {}): Promise<ObjectRecord | undefined> {
-    const group = await this.ownerOf(bucket, options)
-    const row = newest((await askGroup(this.c, group, { op: 'get', bucket, key }, options)).map(r => r.res.row))
-    return row?.live === true && row.value != null ? decodeMessage(ObjectRecordSchema, row.value, MAX_NAME_VALUE_BYTES) : undefined
+    const value = await this.get(bucket, key, options)
+    return value != null ? decodeMessage(ObjectRecordSchema, value, MAX_NAME_VALUE_BYTES) : undefined
   }
 
   async putObject (bucket: string, key: string, record: ObjectRecord, options: AbortOptions = {}): Promise<void> {
-    const group = await this.ownerOf(bucket, options)
-    await this.write(group, { op: 'write', bucket, key, live: true, value: encodeMessage(ObjectRecordSchema, record) }, options)
+    await this.put(bucket, key, encodeMessage(ObjectRecordSchema, record), options)
   }
 
   async deleteObject (bucket: string, key: string, options: AbortOptions = {}): Promise<void> {
+    await this.remove(bucket, key, options)
+  }
+
+  /** The live value of a name of `bucket` (an object's record, or a row of the S3 layer's own under INTERNAL_KEY_PREFIX). */
+  async get (bucket: string, key: string, options: AbortOptions = {}): Promise<Uint8Array | undefined> {
+    const group = await this.ownerOf(bucket, options)
+    const row = newest((await askGroup(this.c, group, { op: 'get', bucket, key }, options)).map(r => r.res.row))
+    return row?.live === true ? row.value : undefined
+  }
+
+  async put (bucket: string, key: string, value: Uint8Array, options: AbortOptions = {}): Promise<void> {
+    const group = await this.ownerOf(bucket, options)
+    await this.write(group, { op: 'write', bucket, key, live: true, value }, options)
+  }
+
+  async remove (bucket: string, key: string, options: AbortOptions = {}): Promise<void> {
     const group = await this.ownerOf(bucket, options)
     await this.write(group, { op: 'write', bucket, key, live: false }, options)
   }
 
-  /** Up to `limit` live keys after `after`, in raw byte order; `next` is where the following page starts. */
+  /** Up to `limit` live objects after `after`, in raw byte order (the S3 layer's own rows are never listed here). */
   async list (bucket: string, after: string, limit: number, options: AbortOptions = {}): Promise<{ keys: ListedKey[], next?: string }> {
+    const from = Buffer.compare(Buffer.from(after), Buffer.from(PAST_INTERNAL_KEYS)) < 0 ? PAST_INTERNAL_KEYS : after
+    const page = await this.listRaw(bucket, from, limit, options)
+    return { keys: page.rows.map(r => ({ key: r.key, record: decodeMessage(ObjectRecordSchema, r.value, MAX_NAME_VALUE_BYTES) })), ...(page.next != null ? { next: page.next } : {}) }
+  }
+
+  /** Up to `limit` live names after `after` that start with `prefix` (all of them when prefix is ''), with their values. */
+  async listRaw (bucket: string, after: string, limit: number, options: AbortOptions & { prefix?: string } = {}): Promise<{ rows: Array<{ key: string, value: Uint8Array }>, next?: string }> {
     const group = await this.ownerOf(bucket, options)
-    const keys: ListedKey[] = []
+    const prefix = options.prefix ?? ''
+    const rows: Array<{ key: string, value: Uint8Array }> = []
     let cursor = after
     // A page of one member can be mostly tombstones: ask again from where the merge stopped until the page is full.
     for (;;) {
       const replies = await askGroup(this.c, group, { op: 'list', bucket, after: cursor, limit: MAX_NAME_ROWS }, options)
       const page = mergePages(replies.map(r => ({ rows: r.res.rows ?? [], more: r.res.more === true })))
       for (const row of page.rows) {
-        if (keys.length === limit) return { keys, next: keys.at(-1)?.key }
-        keys.push({ key: row.key, record: decodeMessage(ObjectRecordSchema, row.value as Uint8Array, MAX_NAME_VALUE_BYTES) })
+        if (prefix !== '' && !row.key.startsWith(prefix)) {
+          if (row.key > prefix) return { rows }
+          continue
+        }
+        if (rows.length === limit) return { rows, next: rows.at(-1)?.key }
+        rows.push({ key: row.key, value: row.value as Uint8Array })
       }
-      if (!page.more || page.last == null) return { keys }
+      if (!page.more || page.last == null) return { rows }
       cursor = page.last
     }
   }

@@ -83,9 +83,16 @@ export function toS3Error (err: unknown): S3Error {
 
 const builder = new XMLBuilder({ ignoreAttributes: false, suppressEmptyNode: false, format: false })
 
+export const XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
+
 /** S3's XML document for `root`, with the XML declaration. */
 export function xml (root: string, body: unknown): string {
-  return `<?xml version="1.0" encoding="UTF-8"?>\n${builder.build({ [root]: body }) as string}`
+  return `${XML_DECLARATION}${xmlElement(root, body)}`
+}
+
+/** The root element alone (written after a declaration sent earlier). */
+export function xmlElement (root: string, body: unknown): string {
+  return builder.build({ [root]: body }) as string
 }
 
 export function errorXml (err: S3Error, resource: string, requestId: string): string {

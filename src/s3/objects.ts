@@ -36,7 +36,7 @@ function fileNameFor (key: string): string {
   return clean === '.' || clean === '..' || clean === '' ? 'object' : clean
 }
 
-function userMeta (req: S3Request): Record<string, string> {
+export function userMeta (req: S3Request): Record<string, string> {
   const meta: Record<string, string> = {}
   for (const [name, value] of Object.entries(req.raw.headers)) {
     if (name.startsWith('x-amz-meta-') && value != null) meta[name.slice('x-amz-meta-'.length)] = Array.isArray(value) ? value.join(',') : value

@@ -14,7 +14,8 @@ import { limitedServer } from '../http/limits.ts'
 import { deleteObjects } from './batch.ts'
 import { bucketLocation, createBucket, deleteBucket, headBucket, listBuckets, listObjects } from './buckets.ts'
 import { errorXml, s3Errors, toS3Error } from './errors.ts'
-import { deleteObject, getObject, putObject } from './objects.ts'
+import { deleteObject, getObject, putObject, userMeta } from './objects.ts'
+import { abortMultipartUpload, completeMultipartUpload, createMultipartUpload, listMultipartUploads, listParts, uploadPart } from './multipart.ts'
 import { isSigned, verifySigV4 } from './sigv4.ts'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { HttpLimits } from '../http/limits.ts'
@@ -34,8 +35,8 @@ export interface S3ServerInit {
 }
 
 /** Bucket subresources dsm does not implement: answered NotImplemented, never mistaken for a listing. */
-const UNSUPPORTED_BUCKET_QUERIES = ['acl', 'policy', 'versioning', 'lifecycle', 'cors', 'website', 'tagging', 'logging', 'notification', 'replication', 'encryption', 'object-lock', 'uploads', 'versions', 'accelerate', 'requestPayment', 'ownershipControls', 'publicAccessBlock', 'inventory', 'metrics', 'analytics', 'intelligent-tiering']
-const UNSUPPORTED_OBJECT_QUERIES = ['acl', 'tagging', 'retention', 'legal-hold', 'torrent', 'uploads', 'uploadId', 'restore', 'select', 'attributes']
+const UNSUPPORTED_BUCKET_QUERIES = ['acl', 'policy', 'versioning', 'lifecycle', 'cors', 'website', 'tagging', 'logging', 'notification', 'replication', 'encryption', 'object-lock', 'versions', 'accelerate', 'requestPayment', 'ownershipControls', 'publicAccessBlock', 'inventory', 'metrics', 'analytics', 'intelligent-tiering']
+const UNSUPPORTED_OBJECT_QUERIES = ['acl', 'tagging', 'retention', 'legal-hold', 'torrent', 'restore', 'select', 'attributes']
 
 /** Split the request into bucket and key, path-style or virtual-host-style. */
 function address (req: IncomingMessage, domains: string[]): { bucket?: string, key?: string, rawPath: string, query: string } {
@@ -80,6 +81,7 @@ async function route (node: S3Node, r: S3Request): Promise<void> {
     if (method === 'HEAD') return headBucket(node, r, bucket)
     if (method === 'DELETE') return deleteBucket(node, r, bucket)
     if (method === 'GET' && query.has('location')) return bucketLocation(node, r, bucket)
+    if (method === 'GET' && query.has('uploads')) return listMultipartUploads(node, r, bucket)
     if (method === 'GET') return listObjects(node, r, bucket)
     if (method === 'POST' && query.has('delete')) return deleteObjects(node, r, bucket)
     throw s3Errors.methodNotAllowed()
@@ -87,6 +89,15 @@ async function route (node: S3Node, r: S3Request): Promise<void> {
   const unsupported = UNSUPPORTED_OBJECT_QUERIES.find(q => query.has(q))
   if (unsupported != null) throw s3Errors.notImplemented(`?${unsupported}`)
   if (Buffer.byteLength(key) > 1024) throw s3Errors.keyTooLong()
+  // NUL starts the S3 layer's own rows in a bucket's table (replica/namespace.ts INTERNAL_KEY_PREFIX).
+  if (key.includes('\u0000')) throw s3Errors.invalidArgument('an object key must not contain NUL')
+  if (method === 'POST' && query.has('uploads')) return createMultipartUpload(node, r, bucket, key, userMeta(r))
+  if (query.has('uploadId')) {
+    if (method === 'PUT') return uploadPart(node, r, bucket, key)
+    if (method === 'GET') return listParts(node, r, bucket, key)
+    if (method === 'DELETE') return abortMultipartUpload(node, r, bucket, key)
+    if (method === 'POST') return completeMultipartUpload(node, r, bucket, key)
+  }
   if (method === 'PUT') return putObject(node, r, bucket, key)
   if (method === 'GET') return getObject(node, r, bucket, key, false)
   if (method === 'HEAD') return getObject(node, r, bucket, key, true)

@@ -78,3 +78,22 @@ export const NameApplyResponseSchema = z.object({ effect: z.enum(['applied', 'ig
 
 export const NameSyncRequestSchema = z.object({ group: groupName, since: count, limit: z.number().int().positive().max(MAX_NAME_ROWS) })
 export const NameSyncResponseSchema = z.object({ entries: z.array(NameRowSchema).max(MAX_NAME_ROWS), head: count, more: z.boolean() })
+
+/** A multipart upload in progress (kept in its bucket's table, under the S3 layer's own keys). */
+export const UploadRecordSchema = z.object({
+  key: objectKey,
+  created: count,
+  mime: z.string().max(255),
+  meta: z.record(z.string().max(128), z.string().max(2048))
+})
+export type UploadRecord = z.infer<typeof UploadRecordSchema>
+
+/** One uploaded part: its bytes are a dsm file of their own until the upload completes. */
+export const PartRecordSchema = z.object({
+  file: fileId,
+  size: count,
+  /** Quoted MD5 hex of the part. */
+  etag: z.string().min(2).max(80),
+  modified: count
+})
+export type PartRecord = z.infer<typeof PartRecordSchema>

@@ -98,7 +98,9 @@ const SAMPLES: Record<string, unknown[]> = {
   NameApplyRequestSchema: [{ group: 'g1', op: NAME_OP }],
   NameApplyResponseSchema: [{ effect: 'applied' }],
   NameSyncRequestSchema: [{ group: 'g1', since: 0, limit: 100 }],
-  NameSyncResponseSchema: [{ entries: [NAME_ROW], head: 4, more: false }]
+  NameSyncResponseSchema: [{ entries: [NAME_ROW], head: 4, more: false }],
+  UploadRecordSchema: [{ key: 'big.mp4', created: 1, mime: 'video/mp4', meta: {} }],
+  PartRecordSchema: [{ file: FILE_ID, size: 5_242_880, etag: '"abc"', modified: 1 }]
 }
 
 const SCHEMAS: Array<[string, z.ZodType<unknown>]> = [...Object.entries(messages) as Array<[string, unknown]>, ...Object.entries(names) as Array<[string, unknown]>, ['ErrorFrameSchema', ErrorFrameSchema] as [string, unknown]]
