@@ -8,6 +8,7 @@ import { VERSION } from '../version.ts'
 import { DEFAULT_NODE_URL } from './client.ts'
 import { registerClusterCommands } from './commands/cluster.ts'
 import { registerFileCommands } from './commands/files.ts'
+import { registerKeyCommands } from './commands/keys.ts'
 import { registerNodeCommand, registerSecretCommand, registerSwarmKeyCommand } from './commands/node.ts'
 
 export const EXIT_FAILURE = 1
@@ -31,6 +32,7 @@ export function buildProgram (): Command {
   registerSecretCommand(program)
   registerClusterCommands(program, withClient)
   registerFileCommands(program, withClient)
+  registerKeyCommands(program, withClient)
   return program
 }
 

@@ -65,7 +65,7 @@ export class NodeMetrics {
   private readonly peerFetched = counter(this.registry, 'dsm_peer_fetched_bytes_total', 'File bytes this node fetched from replicas for its own HTTP readers')
   private readonly verifyFailures = counter(this.registry, 'dsm_chunk_verification_failures_total', 'Chunks that failed their hash check: read from this disk, or received from a peer', ['source'])
   private readonly heartbeatsDropped = counter(this.registry, 'dsm_heartbeats_dropped_total', 'Membership heartbeats dropped, by reason', ['reason'])
-  private readonly cacheHits = counter(this.registry, 'dsm_chunk_cache_hits_total', 'Chunk cache hits')
+  private readonly cacheHits = counter(this.registry, 'dsm_chunk_cache_hits_total', 'Chunks served without a fetch of their own (cached, or joining a fetch under way)')
   private readonly cacheMisses = counter(this.registry, 'dsm_chunk_cache_misses_total', 'Chunk cache misses (chunks fetched from a replica)')
   private readonly cacheBytes = gauge(this.registry, 'dsm_chunk_cache_bytes', 'Bytes held in the chunk cache')
   private readonly nodeState = gauge(this.registry, 'dsm_node_state', 'This node\'s lifecycle state (1 for the current one)', ['state'])

@@ -29,7 +29,8 @@ const TAG_BYTES = 16
 const ZERO_IV = Buffer.alloc(12)
 const BOX_AAD = Buffer.from('dsm box v1')
 
-export type KeyPurpose = 'auth' | 'heartbeat'
+/** What a derived key is for: peer proofs, heartbeat seals, S3 secrets at rest (replica/access-keys.ts). */
+export type KeyPurpose = 'auth' | 'heartbeat' | 'access-keys'
 
 export interface ClusterSecretSource {
   /** The current secret (null: read or make `<data>/secret`). */
@@ -56,7 +57,7 @@ export class ClusterKeys {
     this.source = source
     if (path != null) this.path = path
     const derive = (purpose: KeyPurpose): Buffer[] => secrets.map(s => Buffer.from(hkdfSync('sha256', Buffer.from(s, 'utf8'), Buffer.alloc(0), `dsm ${purpose} v1`, KEY_BYTES)))
-    this.keys = { auth: derive('auth'), heartbeat: derive('heartbeat') }
+    this.keys = { auth: derive('auth'), heartbeat: derive('heartbeat'), 'access-keys': derive('access-keys') }
   }
 
   /** One MAC of `data` per secret held: the peer checks whichever it knows. */

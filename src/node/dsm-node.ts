@@ -12,11 +12,13 @@ import { REFRESH_VIEW_TIMEOUT_MS } from '../constants.ts'
 import { NotStartedError, toError } from '../errors.ts'
 import { clusterRoutes } from '../http/routes/cluster.ts'
 import { fileRoutes } from '../http/routes/files.ts'
+import { keyRoutes } from '../http/routes/keys.ts'
 import { metricsRoutes } from '../http/routes/metrics.ts'
 import { uiRoutes } from '../http/routes/ui.ts'
 import { startHttpServer } from '../http/server.ts'
 import { startS3Server } from '../s3/server.ts'
-import type { Credentials } from '../s3/sigv4.ts'
+import type { S3Key } from '../s3/sigv4.ts'
+import type { AccessKeys } from '../replica/access-keys.ts'
 import { createLogger } from '../logger.ts'
 import { ReplicaService } from '../replica/service.ts'
 import { lockDataDir } from '../store/data-lock.ts'
@@ -113,10 +115,12 @@ interface Running {
   exit: { leave: boolean }
 }
 
-/** The one S3 access key of the configuration (interim, until replicated keys). */
-function s3Credentials (config: NodeConfig): (accessKeyId: string) => Credentials | undefined {
+/** An S3 access key: the configuration's (all buckets, read and write), else one made with `dsm key create`. */
+function s3Credentials (config: NodeConfig, keys: AccessKeys | undefined): (accessKeyId: string) => Promise<S3Key | undefined> {
   const { s3AccessKeyId: id, s3SecretAccessKey: secret } = config
-  return (accessKeyId) => id != null && secret != null && accessKeyId === id ? { accessKeyId: id, secretAccessKey: secret } : undefined
+  return async (accessKeyId) => id != null && secret != null && accessKeyId === id
+    ? { accessKeyId: id, secretAccessKey: secret, buckets: [], read: true, write: true }
+    : keys?.resolve(accessKeyId)
 }
 
 /** Close HTTP first (no new requests), then undo the rest last-first; every step runs, the first failure is thrown. */
@@ -290,6 +294,7 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
         rttOf: (peer) => libp2p.getConnections(peerIdFromString(peer)).find(c => c.rtt != null)?.rtt,
         connectedPeers: () => new Set(libp2p.getConnections().map(c => c.remotePeer.toString())),
         findGroup: async (group, options) => finder.find(group, options),
+        sealer: keys,
         logger: log
       }, {
         groupSize: config.groupSize,
@@ -314,7 +319,7 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
           upload: async (req, source, options) => replica.upload(req, this.metrics.countReceived(source), options),
           open: async (id, options) => replica.open(id, options),
           read: (located, offset, length, options) => this.metrics.countSent(replica.read(located, offset, length, options))
-        }, { at: config.s3, limits: httpLimits(config), domains: config.s3Domains, credentials: s3Credentials(config), logger: log })
+        }, { at: config.s3, limits: httpLimits(config), domains: config.s3Domains, credentials: s3Credentials(config, replica.accessKeys), logger: log })
       if (s3 != null) cleanup.unshift(async () => { await s3.close() })
       this.running = { db, state, store, compaction, scrub, libp2p, membership, connectivity, directory, finder, replica, background: new AbortController(), undo: cleanup, exit, ...(http != null ? { http } : {}), ...(s3 != null ? { s3 } : {}) }
       const running = this.running
@@ -343,7 +348,11 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
       stat: async (id, options) => this.r.replica.stat(id, options),
       delete: async (id, options) => this.r.replica.delete(id, options),
       list: async (options) => this.r.replica.list(options)
-    }, auth, this.config.httpBodyIdleTimeoutMs), uiRoutes(), metricsRoutes(this.metrics)]
+    }, auth, this.config.httpBodyIdleTimeoutMs), keyRoutes(() => {
+      const keys = this.r.replica.accessKeys
+      if (keys == null) throw new NotStartedError('access keys need the cluster secret')
+      return keys
+    }, auth), uiRoutes(), metricsRoutes(this.metrics)]
   }
 
   /** Resolves when the node holds its place: ACTIVE in a group, or a spare. */

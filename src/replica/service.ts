@@ -28,6 +28,8 @@ import { GroupSync, syncHandler } from './sync.ts'
 import { nameApplyHandler, namesHandler } from './names.ts'
 import { nameSyncHandler } from './name-sync.ts'
 import { Namespace } from './namespace.ts'
+import { AccessKeys } from './access-keys.ts'
+import type { KeySealer } from './access-keys.ts'
 import type { IngestComponents } from './ingest-components.ts'
 import type { FileListing } from './list.ts'
 import type { Located } from '../dht/locate.ts'
@@ -89,6 +91,8 @@ export interface ReplicaComponents {
   hasSynced?: () => boolean
   /** Make the view know a group's members when it does not (the DHT tracker: dht/group-finder.ts). */
   findGroup?: (group: string, options: AbortOptions) => Promise<string[]>
+  /** Seals S3 secrets with the cluster secret (net/cluster-secret.ts). */
+  sealer?: KeySealer
   logger: Logger
 }
 
@@ -118,6 +122,8 @@ export class ReplicaService implements Startable {
   readonly resolver: Resolver
   /** The S3 namespace: buckets and keys, owned by groups (./namespace.ts). */
   readonly names: Namespace
+  /** S3 access keys, sealed with the cluster secret (./access-keys.ts); absent without the node's keys. */
+  readonly accessKeys?: AccessKeys
   private readonly c: ReplicaComponents
   private readonly init: ReplicaInit
   private readonly placement: PlacementPolicy
@@ -141,6 +147,7 @@ export class ReplicaService implements Startable {
     this.repair = new Repair({ ...components, joinGroup: async (g) => this.joinGroup(g) }, init)
     this.resolver = new Resolver(components, { intervalMs: init.intervalMs, coordinatorGoneMs: init.repairAfterMs })
     this.names = new Namespace({ ...components, minCopies: init.minCopies ?? null })
+    if (components.sealer != null) this.accessKeys = new AccessKeys(this.names, components.sealer)
   }
 
   async start (): Promise<void> {

@@ -4,7 +4,7 @@
  * HeadBucket, DeleteBucket (empty only), GetBucketLocation, and the two
  * listings, ListObjectsV2 and ListObjects (v1).
  */
-import { bucketName } from '../wire/names.ts'
+import { s3BucketName } from '../wire/names.ts'
 import { s3Errors, xml } from './errors.ts'
 import { header } from './context.ts'
 import { listKeys } from './listing.ts'
@@ -20,13 +20,16 @@ function sendXml (req: S3Request, status: number, root: string, body: unknown): 
   req.res.writeHead(status, { 'Content-Type': 'application/xml', 'Content-Length': String(Buffer.byteLength(text)) }).end(text)
 }
 
+const checkName = (name: string): boolean => s3BucketName.safeParse(name).success
+
 export function checkBucketName (name: string): string {
-  if (!bucketName.safeParse(name).success) throw s3Errors.invalidBucketName(name)
+  if (!s3BucketName.safeParse(name).success) throw s3Errors.invalidBucketName(name)
   return name
 }
 
 export async function listBuckets (node: S3Node, req: S3Request): Promise<void> {
-  const buckets = await node.names.buckets({ signal: req.signal })
+  const allowed = req.auth?.key.buckets ?? []
+  const buckets = (await node.names.buckets({ signal: req.signal })).filter(b => checkName(b.name) && (allowed.length === 0 || allowed.includes(b.name)))
   sendXml(req, 200, 'ListAllMyBucketsResult', {
     '@_xmlns': 'http://s3.amazonaws.com/doc/2006-03-01/',
     Owner: OWNER,

@@ -12,7 +12,7 @@ import { once } from 'node:events'
 import { AddressInUseError } from '../errors.ts'
 import { limitedServer } from '../http/limits.ts'
 import { deleteObjects } from './batch.ts'
-import { bucketLocation, createBucket, deleteBucket, headBucket, listBuckets, listObjects } from './buckets.ts'
+import { bucketLocation, checkBucketName, createBucket, deleteBucket, headBucket, listBuckets, listObjects } from './buckets.ts'
 import { errorXml, s3Errors, toS3Error } from './errors.ts'
 import { deleteObject, getObject, putObject, userMeta } from './objects.ts'
 import { abortMultipartUpload, completeMultipartUpload, createMultipartUpload, listMultipartUploads, listParts, uploadPart } from './multipart.ts'
@@ -21,7 +21,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { HttpLimits } from '../http/limits.ts'
 import type { HttpAddress, HttpServer } from '../http/server.ts'
 import type { S3Node, S3Request } from './context.ts'
-import type { Credentials } from './sigv4.ts'
+import type { S3Key } from './sigv4.ts'
 import type { Logger } from '../logger.ts'
 
 export interface S3ServerInit {
@@ -29,8 +29,8 @@ export interface S3ServerInit {
   limits: HttpLimits
   /** Host names under which `bucket.<name>` is virtual-host addressing (besides localhost). */
   domains?: string[]
-  /** The secret of an access key id, if it is one of ours. */
-  credentials: (accessKeyId: string) => Credentials | undefined
+  /** An access key id's secret and rights, if it is one of ours. */
+  credentials: (accessKeyId: string) => Promise<S3Key | undefined>
   logger: Logger
 }
 
@@ -74,6 +74,8 @@ async function route (node: S3Node, r: S3Request): Promise<void> {
     if (method === 'GET') return listBuckets(node, r)
     throw s3Errors.methodNotAllowed()
   }
+  // The cluster's own tables (a name no S3 client can give) are not buckets here.
+  checkBucketName(bucket)
   if (key == null) {
     const unsupported = UNSUPPORTED_BUCKET_QUERIES.find(q => query.has(q))
     if (unsupported != null) throw s3Errors.notImplemented(`?${unsupported}`)
@@ -105,6 +107,19 @@ async function route (node: S3Node, r: S3Request): Promise<void> {
   throw s3Errors.methodNotAllowed()
 }
 
+/** What a key may do: its buckets (none listed: all), reads (GET, HEAD) and writes (the rest). */
+function checkRights (key: S3Key, r: S3Request): void {
+  const read = r.method === 'GET' || r.method === 'HEAD'
+  if (read ? !key.read : !key.write) throw s3Errors.accessDenied(`this key may not ${read ? 'read' : 'write'}`)
+  // ListBuckets is filtered to the key's buckets instead (./buckets.ts).
+  if (r.bucket != null && key.buckets.length > 0 && !key.buckets.includes(r.bucket)) throw s3Errors.accessDenied(`this key may not use bucket ${r.bucket}`)
+  const source = r.raw.headers['x-amz-copy-source']
+  if (typeof source === 'string' && key.buckets.length > 0) {
+    const from = decodeURIComponent(source.replace(/^\//, '')).split('/')[0] ?? ''
+    if (!key.buckets.includes(from) || !key.read) throw s3Errors.accessDenied(`this key may not read bucket ${from}`)
+  }
+}
+
 /** Anonymous requests may only read objects of a public-read bucket. */
 async function authorize (node: S3Node, r: S3Request, init: S3ServerInit): Promise<void> {
   if (isSigned({ method: r.method, rawPath: r.rawPath, query: r.rawQuery, headers: r.raw.headers })) {
@@ -112,6 +127,7 @@ async function authorize (node: S3Node, r: S3Request, init: S3ServerInit): Promi
     r.accessKeyId = verified.accessKeyId
     r.payloadHash = verified.payloadHash
     r.auth = verified
+    checkRights(verified.key, r)
     return
   }
   const read = r.method === 'GET' || r.method === 'HEAD'

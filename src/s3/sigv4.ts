@@ -21,6 +21,8 @@ export const PRESIGN_MIN_EXPIRES_S = 1
 export const PRESIGN_MAX_EXPIRES_S = 7 * 24 * 3600
 
 export interface Credentials { accessKeyId: string, secretAccessKey: string }
+/** A key and what it may do: the buckets it may use (empty: all), reads, writes. */
+export interface S3Key extends Credentials { buckets: string[], read: boolean, write: boolean }
 
 /** What the signature covers, as the request arrived. */
 export interface SignedRequest {
@@ -44,6 +46,7 @@ export interface Verified {
   scope: string
   signer: SignatureV4
   region: string
+  key: S3Key
 }
 
 interface Parsed { accessKeyId: string, date: string, region: string, service: string, signedHeaders: string[], signature: string, amzDate: string, expiresS?: number }
@@ -94,10 +97,10 @@ export function isSigned (req: SignedRequest): boolean {
  * Throws S3's AccessDenied / InvalidAccessKeyId / SignatureDoesNotMatch /
  * RequestTimeTooSkewed; resolves with what the body checks need.
  */
-export async function verifySigV4 (req: SignedRequest, lookup: (accessKeyId: string) => Credentials | undefined, now = Date.now()): Promise<Verified> {
+export async function verifySigV4 (req: SignedRequest, lookup: (accessKeyId: string) => Promise<S3Key | undefined>, now = Date.now()): Promise<Verified> {
   const parsed = fromHeader(req) ?? fromQuery(req)
   if (parsed == null) throw s3Errors.accessDenied('the request is not signed')
-  const creds = lookup(parsed.accessKeyId)
+  const creds = await lookup(parsed.accessKeyId)
   if (creds == null) throw s3Errors.invalidAccessKeyId()
   if (parsed.service !== 's3') throw s3Errors.accessDenied('the credential scope is not for s3')
   const signedAt = parseAmzDate(parsed.amzDate)
@@ -110,7 +113,7 @@ export async function verifySigV4 (req: SignedRequest, lookup: (accessKeyId: str
   }
   if (!parsed.signedHeaders.includes('host')) throw s3Errors.accessDenied('the signature must cover the Host header')
   const payloadHash = parsed.expiresS != null ? 'UNSIGNED-PAYLOAD' : (header(req.headers, 'x-amz-content-sha256') ?? 'UNSIGNED-PAYLOAD')
-  const signer = new SignatureV4({ credentials: creds, region: parsed.region, service: 's3', sha256: Sha256, uriEscapePath: false, applyChecksum: false })
+  const signer = new SignatureV4({ credentials: { accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey }, region: parsed.region, service: 's3', sha256: Sha256, uriEscapePath: false, applyChecksum: false })
   const headers: Record<string, string> = {}
   for (const name of parsed.signedHeaders) headers[name] = header(req.headers, name) ?? ''
   const query: Record<string, string | string[]> = {}
@@ -123,7 +126,7 @@ export async function verifySigV4 (req: SignedRequest, lookup: (accessKeyId: str
   if (parsed.expiresS != null && !parsed.signedHeaders.includes('x-amz-content-sha256')) delete toSign.headers['x-amz-content-sha256']
   const expected = await expectedSignature(signer, toSign, parsed, payloadHash)
   if (!timingSafeEqual(Buffer.from(expected, 'hex'), Buffer.from(parsed.signature, 'hex'))) throw s3Errors.signatureDoesNotMatch()
-  return { accessKeyId: parsed.accessKeyId, payloadHash, signature: parsed.signature, amzDate: parsed.amzDate, scope: `${parsed.date}/${parsed.region}/s3/aws4_request`, signer, region: parsed.region }
+  return { accessKeyId: parsed.accessKeyId, payloadHash, signature: parsed.signature, amzDate: parsed.amzDate, scope: `${parsed.date}/${parsed.region}/s3/aws4_request`, signer, region: parsed.region, key: creds }
 }
 
 async function expectedSignature (signer: SignatureV4, request: HttpRequest, parsed: Parsed, payloadHash: string): Promise<string> {

@@ -9,7 +9,9 @@ import { LRUCache } from 'lru-cache'
 import { toString as toHex } from 'uint8arrays'
 
 export class ChunkCache {
+  /** Chunks served without a fetch of their own: from the cache, or by joining a fetch already under way. */
   hits = 0
+  /** Chunks fetched from a replica. */
   misses = 0
   private readonly lru?: LRUCache<string, Uint8Array>
   private readonly inflight = new Map<string, Promise<Uint8Array>>()
@@ -33,9 +35,11 @@ export class ChunkCache {
     this.lru?.set(toHex(digest, 'base16'), data)
   }
 
-  /** A fetch of this chunk already under way, if any. */
+  /** A fetch of this chunk already under way, if any (joining it is a hit: the replicas are not asked again). */
   pending (digest: Uint8Array): Promise<Uint8Array> | undefined {
-    return this.inflight.get(toHex(digest, 'base16'))
+    const fetch = this.inflight.get(toHex(digest, 'base16'))
+    if (fetch != null) this.hits++
+    return fetch
   }
 
   /** Register a fetch so others can share it; it unregisters itself when settled. */

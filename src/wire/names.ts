@@ -7,7 +7,14 @@ import { z } from 'zod'
 import { bytesSchema, count, fileId, groupName, stamp } from './messages.ts'
 
 /** S3 bucket names: 3–63 of a-z 0-9 . -, starting and ending with a letter or digit. */
-export const bucketName = z.string().min(3).max(63).regex(/^[a-z0-9][a-z0-9.-]*[a-z0-9]$/, 'an S3 bucket name (3-63 of a-z 0-9 . -)')
+export const s3BucketName = z.string().min(3).max(63).regex(/^[a-z0-9][a-z0-9.-]*[a-z0-9]$/, 'an S3 bucket name (3-63 of a-z 0-9 . -)')
+/**
+ * The cluster's own table of S3 access keys (replica/access-keys.ts) lives in
+ * a bucket no S3 client can name (a leading dot is not a bucket name).
+ */
+export const ACCESS_KEYS_BUCKET = '.access-keys'
+/** A bucket of the namespace: an S3 bucket, or the cluster's own. */
+export const bucketName = z.union([s3BucketName, z.literal(ACCESS_KEYS_BUCKET)])
 /** S3 keys: 1–1024 bytes of UTF-8. */
 export const MAX_KEY_BYTES = 1024
 export const objectKey = z.string().min(1).refine(k => Buffer.byteLength(k) <= MAX_KEY_BYTES, `at most ${MAX_KEY_BYTES} bytes`)
@@ -97,3 +104,16 @@ export const PartRecordSchema = z.object({
   modified: count
 })
 export type PartRecord = z.infer<typeof PartRecordSchema>
+
+/** An S3 access key, as stored: its secret only sealed with the cluster secret (never in clear at rest). */
+export const AccessKeyRecordSchema = z.object({
+  /** The secret access key, boxed once per cluster secret held (net/cluster-secret.ts box). */
+  sealed: z.array(bytesSchema.refine(b => b.byteLength <= 256)).min(1).max(4),
+  /** Buckets it may use; empty: every bucket. */
+  buckets: z.array(s3BucketName).max(100),
+  read: z.boolean(),
+  write: z.boolean(),
+  created: count,
+  name: z.string().max(128).optional()
+})
+export type AccessKeyRecord = z.infer<typeof AccessKeyRecordSchema>

@@ -87,7 +87,7 @@ const SAMPLES: Record<string, unknown[]> = {
   peerIdString: [PEER],
   fileId: [FILE_ID],
   // The S3 namespace (src/wire/names.ts).
-  bucketName: ['media', 'a.b-c9'],
+  bucketName: ['media', 'a.b-c9', '.access-keys'],
   objectKey: ['clips/a.mp4', 'é 日本/😀'],
   ObjectRecordSchema: [OBJECT],
   BucketRecordSchema: [{ created: 1, publicRead: false }],
@@ -100,6 +100,8 @@ const SAMPLES: Record<string, unknown[]> = {
   NameSyncRequestSchema: [{ group: 'g1', since: 0, limit: 100 }],
   NameSyncResponseSchema: [{ entries: [NAME_ROW], head: 4, more: false }],
   UploadRecordSchema: [{ key: 'big.mp4', created: 1, mime: 'video/mp4', meta: {} }],
+  s3BucketName: ['media'],
+  AccessKeyRecordSchema: [{ sealed: [SOME_BYTES], buckets: ['media'], read: true, write: false, created: 1, name: 'ci' }, { sealed: [SOME_BYTES], buckets: [], read: true, write: true, created: 2 }],
   PartRecordSchema: [{ file: FILE_ID, size: 5_242_880, etag: '"abc"', modified: 1 }]
 }
 

@@ -16,7 +16,7 @@ const AMZ_DATE = '20261206T120000Z'
 const SCOPE = '20261206/us-east-1/s3/aws4_request'
 const SEED = 'a'.repeat(64)
 const signer = new SignatureV4({ credentials: { accessKeyId: 'K', secretAccessKey: 'S'.repeat(40) }, region: 'us-east-1', service: 's3', sha256: Sha256, uriEscapePath: false })
-const auth: Verified = { accessKeyId: 'K', payloadHash: 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD', signature: SEED, amzDate: AMZ_DATE, scope: SCOPE, signer, region: 'us-east-1' }
+const auth: Verified = { accessKeyId: 'K', payloadHash: 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD', signature: SEED, amzDate: AMZ_DATE, scope: SCOPE, signer, region: 'us-east-1', key: { accessKeyId: 'K', secretAccessKey: 'S'.repeat(40), buckets: [], read: true, write: true } }
 const hex = (d: Uint8Array | string): string => createHash('sha256').update(d).digest('hex')
 const date = new Date(Date.UTC(2026, 11, 6, 12))
 
