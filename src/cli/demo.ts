@@ -17,6 +17,7 @@ const NODES = 3
 const FIRST_TCP_PORT = 4101
 const FIRST_WS_PORT = 4111
 const FIRST_HTTP_PORT = 8080
+const FIRST_S3_PORT = 9000
 const READY_TIMEOUT_MS = 60_000
 /** The launcher every host runs (same Node, same memory settings). */
 const DSM_BIN = join(import.meta.dirname, '..', '..', 'bin', 'dsm')
@@ -30,6 +31,7 @@ async function startNode (root: string, i: number, bootstrap: string[], token: s
   const http = `127.0.0.1:${FIRST_HTTP_PORT + i}`
   const args = ['node', '--data', dataDir,
     '--listen', `/ip4/127.0.0.1/tcp/${FIRST_TCP_PORT + i}`, `/ip4/127.0.0.1/tcp/${FIRST_WS_PORT + i}/ws`, '--http', http,
+    '--s3', `127.0.0.1:${FIRST_S3_PORT + i}`,
     ...(bootstrap.length > 0 ? ['--bootstrap', ...bootstrap] : [])]
   // One token and one secret for the whole cluster, passed in the environment (arguments show in ps).
   const proc = spawn(DSM_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DSM_TOKEN: token, DSM_SECRET: secret } })
@@ -83,6 +85,9 @@ async function main (): Promise<void> {
     for (let i = 1; i < NODES; i++) nodes.push(await startNode(root, i, [bootstrap], token, keys.secret))
     const deadline = Date.now() + READY_TIMEOUT_MS
     const ids = await Promise.all(nodes.map(async n => waitActive(n, deadline)))
+    // An S3 key for the tour (kept replicated, sealed with the cluster secret).
+    const s3Key = await fetch(`${first.http}/api/keys`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'npm start' }) })
+      .then(async r => r.ok ? await r.json() as { accessKeyId: string, secretAccessKey: string } : undefined, () => undefined)
     const out = process.stdout
     out.write(`\ndsm: local cluster of ${NODES} nodes on 127.0.0.1, data in ${root}\n\n`)
     nodes.forEach((n, i) => { out.write(`  ${n.name}  ${n.http}  group ${ids[i]?.group ?? '-'}  ${ids[i]?.state ?? ''}  ${ids[i]?.peerId ?? ''}\n`) })
@@ -91,7 +96,7 @@ Writes need the cluster token (kept in ${tokenPath ?? root}):
   export DSM_TOKEN=${token}
 
 Nodes need the cluster secret (kept in ${keys.path ?? root}); a fourth node joins with:
-  DSM_SECRET=$(cat ${keys.path ?? ''}) bin/dsm node --data .dsm-data/node4 --http 127.0.0.1:8083 --listen /ip4/127.0.0.1/tcp/4104 --bootstrap ${bootstrap}
+  DSM_SECRET=$(cat ${keys.path ?? ''}) bin/dsm node --data .dsm-data/node4 --http 127.0.0.1:8083 --s3 127.0.0.1:9003 --listen /ip4/127.0.0.1/tcp/4104 --bootstrap ${bootstrap}
 
 Try it (any node answers any request):
   bin/dsm upload video.mp4                       # prints the file ID (default node ${nodes[0]?.http})
@@ -100,6 +105,11 @@ Try it (any node answers any request):
   curl -r 0-999 ${nodes[2]?.http}/files/<id>       # any byte range, from any node
   bin/dsm ls ; bin/dsm stat <id> ; bin/dsm groups ; bin/dsm delete <id>
   Web page: ${nodes[0]?.http}/#token=${token}   — peer-to-peer player: ${nodes[0]?.http}/?p2p=1
+
+S3 on every node (path-style; node1 http://127.0.0.1:${FIRST_S3_PORT}, node2 :${FIRST_S3_PORT + 1}, node3 :${FIRST_S3_PORT + 2}):
+  export AWS_ACCESS_KEY_ID=${s3Key?.accessKeyId ?? '<dsm key create>'} AWS_SECRET_ACCESS_KEY=${s3Key?.secretAccessKey ?? '<its secret>'} AWS_REGION=us-east-1
+  aws --endpoint-url http://127.0.0.1:${FIRST_S3_PORT} s3 mb s3://media ; aws --endpoint-url http://127.0.0.1:${FIRST_S3_PORT + 1} s3 cp video.mp4 s3://media/
+  more keys: bin/dsm key create [--bucket B] [--read|--write]   (docs/s3.md)
 
 Logs: ${root}/nodeN/node.log    Stop: Ctrl-C
 `)

@@ -44,6 +44,9 @@ export const REPAIR_AFTER_MS = 60_000
 /** Default size of the chunk cache of a node that streams files it does not hold (--cache-size). */
 export const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
 
+/** The S3 listener's default port (S3 tools' usual local endpoint). */
+export const DEFAULT_S3_PORT = 9000
+
 export const CONFIG_FILE_NAME = 'dsm.json'
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
@@ -295,7 +298,7 @@ export const DEFAULTS: Omit<NodeConfig, 'dataDir'> = {
   listen: [`/ip4/0.0.0.0/tcp/${DEFAULT_TCP_PORT}`, `/ip4/0.0.0.0/tcp/${DEFAULT_TCP_PORT + 1}/ws`],
   bootstrap: [],
   http: { host: DEFAULT_HTTP_HOST, port: DEFAULT_HTTP_PORT },
-  s3: null,
+  s3: { host: DEFAULT_HTTP_HOST, port: DEFAULT_S3_PORT },
   s3Domains: [],
   s3AccessKeyId: null,
   s3SecretAccessKey: null,

@@ -116,6 +116,8 @@ export class SimCluster {
       http: { host: '127.0.0.1', port: 0 },
       // Writes need no token here (test/net/security.test.ts covers the token).
       open: true,
+      // No S3 listener unless a test asks (many nodes share one host here).
+      s3: null,
       // One cluster, one secret (a node configured with another is a stranger: test/net/security.test.ts).
       secret: this.secret,
       groupSize: this.init.groupSize,

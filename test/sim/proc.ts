@@ -37,7 +37,7 @@ export interface ProcNodeInit {
 export const TEST_SECRET = 'dsm-test-cluster-secret-0123456789abcdef'
 /** Fast heartbeats so process tests converge in seconds. */
 // Open (no token for writes): the security tests cover the token; these cover everything else.
-export const FAST_ENV = { DSM_HEARTBEAT_INTERVAL_MS: '300', DSM_OFFLINE_AFTER_MS: '1200', DSM_LOG_LEVEL: 'warn', DSM_OPEN: '1', DSM_SECRET: TEST_SECRET }
+export const FAST_ENV = { DSM_HEARTBEAT_INTERVAL_MS: '300', DSM_OFFLINE_AFTER_MS: '1200', DSM_LOG_LEVEL: 'warn', DSM_OPEN: '1', DSM_SECRET: TEST_SECRET, DSM_S3: 'off' }
 
 export async function startProcNode (init: ProcNodeInit): Promise<ProcNode> {
   return superviseNode(DSM_BIN, [...nodeArgs(init, '127.0.0.1', 0)], { ...FAST_ENV, ...init.env }, { ip: '127.0.0.1', label: 'dsm node', startTimeoutMs: 20_000 })

@@ -76,7 +76,7 @@ export function registerNodeCommand (program: Command): void {
     .option('--data <dir>', 'data directory (env DSM_DATA; default ~/.local/share/dsm)')
     .option('--listen <multiaddr...>', 'libp2p listen addresses (env DSM_LISTEN; default /ip4/0.0.0.0/tcp/4100 and /ip4/0.0.0.0/tcp/4101/ws)')
     .option('--http <host:port>', 'HTTP API address (env DSM_HTTP; default 127.0.0.1:8080)')
-    .option('--s3 <host:port|off>', 'S3 API address (env DSM_S3; default off for now; keys: DSM_S3_ACCESS_KEY_ID, DSM_S3_SECRET_ACCESS_KEY)')
+    .option('--s3 <host:port|off>', 'S3 API address, or off (env DSM_S3; default 127.0.0.1:9000; keys: dsm key create)')
     .option('--bootstrap <multiaddr...>', 'peers to join through, with /p2p/<peer id> (env DSM_BOOTSTRAP)')
     .option('--group <name>', 'join this replica group instead of auto-joining (env DSM_GROUP)')
     .option('--group-size <n>', 'target members per group for auto-joining (env DSM_GROUP_SIZE; default 3)', parsePositiveInt)
@@ -120,6 +120,7 @@ export function registerNodeCommand (program: Command): void {
       out.write(`dsm node ${id.peerId}\n`)
       for (const addr of id.addrs) out.write(`  libp2p  ${addr}\n`)
       if (node.http != null) out.write(`  http    ${node.http.url}\n`)
+      if (node.s3 != null) out.write(`  s3      ${node.s3.url} (keys: dsm key create)\n`)
       out.write(`  data    ${config.dataDir}\n`)
       const token = node.token
       out.write(token == null ? '  writes  open to anyone (--open)\n' : `  writes  need the cluster token${token.path != null ? ` (in ${token.path})` : ''}\n`)
