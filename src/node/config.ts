@@ -44,6 +44,8 @@ export const REPAIR_AFTER_MS = 60_000
 /** Default size of the chunk cache of a node that streams files it does not hold (--cache-size). */
 export const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
 
+/** Multipart uploads left unfinished this long are dropped (S3 leaves it to lifecycle rules; a week is the usual one). */
+export const S3_MULTIPART_EXPIRY_MS = 7 * 24 * 3600_000
 /** The S3 listener's default port (S3 tools' usual local endpoint). */
 export const DEFAULT_S3_PORT = 9000
 
@@ -117,6 +119,8 @@ export interface NodeConfig {
   /** The S3 access key (interim, until replicated keys: `dsm key`); null: S3 refuses every signed request. */
   s3AccessKeyId: string | null
   s3SecretAccessKey: string | null
+  /** A multipart upload not completed or aborted this long after it began is dropped with its parts. */
+  s3MultipartExpiryMs: number
   /** HTTP deadlines and connection caps (see src/http/limits.ts). */
   httpHeadersTimeoutMs: number
   httpBodyIdleTimeoutMs: number
@@ -183,6 +187,7 @@ const LayerSchema = z.object({
   s3Domains: z.array(z.string().min(1).max(253).regex(/^[a-z0-9.-]+$/, 'a host name')),
   s3AccessKeyId: z.string().min(3).max(128).regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, ".", "_" or "-"').nullable(),
   s3SecretAccessKey: z.string().min(16).max(256).nullable(),
+  s3MultipartExpiryMs: duration,
   group: groupName.nullable(),
   groupSize: positiveInt.max(64),
   spare: z.boolean(),
@@ -245,6 +250,7 @@ export function layerFromEnv (env: NodeJS.ProcessEnv): ConfigLayer {
     DSM_S3_DOMAINS: ['s3Domains', list],
     DSM_S3_ACCESS_KEY_ID: ['s3AccessKeyId', String],
     DSM_S3_SECRET_ACCESS_KEY: ['s3SecretAccessKey', String],
+    DSM_S3_MULTIPART_EXPIRY: ['s3MultipartExpiryMs', String],
     DSM_GROUP: ['group', String],
     DSM_GROUP_SIZE: ['groupSize', num],
     DSM_SPARE: ['spare', bool],
@@ -302,6 +308,7 @@ export const DEFAULTS: Omit<NodeConfig, 'dataDir'> = {
   s3Domains: [],
   s3AccessKeyId: null,
   s3SecretAccessKey: null,
+  s3MultipartExpiryMs: S3_MULTIPART_EXPIRY_MS,
   group: null,
   groupSize: DEFAULT_GROUP_SIZE,
   spare: false,

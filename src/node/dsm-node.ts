@@ -307,7 +307,8 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
         cacheBytes: config.cacheSize,
         readSources: config.readSources,
         chunkSize: config.chunkSize,
-        rebuilding: config.rebuild
+        rebuilding: config.rebuild,
+        multipartExpiryMs: config.s3MultipartExpiryMs
       })
       await replica.start()
       cleanup.unshift(async () => { await replica.stop() })

@@ -29,6 +29,7 @@ import { nameApplyHandler, namesHandler } from './names.ts'
 import { nameSyncHandler } from './name-sync.ts'
 import { Namespace } from './namespace.ts'
 import { AccessKeys } from './access-keys.ts'
+import { UploadJanitor } from './upload-janitor.ts'
 import type { KeySealer } from './access-keys.ts'
 import type { IngestComponents } from './ingest-components.ts'
 import type { FileListing } from './list.ts'
@@ -70,6 +71,8 @@ export interface ReplicaInit {
   chunkSize?: number
   /** The index is being rebuilt from the group (dsm node --rebuild): see replica/sync.ts and store/rebuild.ts. */
   rebuilding?: boolean
+  /** Unfinished S3 multipart uploads are dropped after this long (./upload-janitor.ts; default a week). */
+  multipartExpiryMs?: number
 }
 
 export interface ReplicaComponents {
@@ -124,6 +127,8 @@ export class ReplicaService implements Startable {
   readonly names: Namespace
   /** S3 access keys, sealed with the cluster secret (./access-keys.ts); absent without the node's keys. */
   readonly accessKeys?: AccessKeys
+  /** Drops unfinished multipart uploads of the buckets this group owns. */
+  readonly janitor: UploadJanitor
   private readonly c: ReplicaComponents
   private readonly init: ReplicaInit
   private readonly placement: PlacementPolicy
@@ -148,6 +153,7 @@ export class ReplicaService implements Startable {
     this.resolver = new Resolver(components, { intervalMs: init.intervalMs, coordinatorGoneMs: init.repairAfterMs })
     this.names = new Namespace({ ...components, minCopies: init.minCopies ?? null })
     if (components.sealer != null) this.accessKeys = new AccessKeys(this.names, components.sealer)
+    this.janitor = new UploadJanitor({ ...components, names: this.names }, { expiryMs: init.multipartExpiryMs ?? 7 * 24 * 3600_000 })
   }
 
   async start (): Promise<void> {
@@ -160,6 +166,7 @@ export class ReplicaService implements Startable {
     await this.sync.start()
     await this.repair.start()
     await this.resolver.start()
+    await this.janitor.start()
   }
 
   async stop (): Promise<void> {
@@ -170,6 +177,7 @@ export class ReplicaService implements Startable {
     status.removeEventListener('change', this.onStatus)
     this.uploads.abort()
     this.channels.close()
+    await this.janitor.stop()
     await this.resolver.stop()
     await this.repair.stop()
     await this.sync.stop()

@@ -12,7 +12,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { XMLParser } from 'fast-xml-parser'
 import { decodeMessage, encodeMessage } from '../wire/codec.ts'
 import { MAX_NAME_VALUE_BYTES, PartRecordSchema, UploadRecordSchema } from '../wire/names.ts'
-import { INTERNAL_KEY_PREFIX } from '../replica/namespace.ts'
+import { UPLOAD_KEY_PREFIX } from '../replica/upload-janitor.ts'
 import { checkedBody } from './body.ts'
 import { S3Error, XML_DECLARATION, s3Errors, xml, xmlElement } from './errors.ts'
 import { header } from './context.ts'
@@ -26,7 +26,7 @@ export const MAX_PART_BYTES = 5 * 1024 ** 3
 /** A CompleteMultipartUpload body with 10,000 parts fits in this. */
 const MAX_COMPLETE_BODY_BYTES = 2 * 1024 * 1024
 
-const uploadKey = (id: string): string => `${INTERNAL_KEY_PREFIX}u/${id}`
+const uploadKey = (id: string): string => `${UPLOAD_KEY_PREFIX}${id}`
 const partKey = (id: string, n: number): string => `${uploadKey(id)}/${String(n).padStart(5, '0')}`
 const parser = new XMLParser({ ignoreAttributes: true, parseTagValue: false, isArray: (name) => name === 'Part', processEntities: true })
 
@@ -207,7 +207,7 @@ export async function completeMultipartUpload (node: S3Node, req: S3Request, buc
 }
 
 export async function listMultipartUploads (node: S3Node, req: S3Request, bucket: string): Promise<void> {
-  const prefix = `${INTERNAL_KEY_PREFIX}u/`
+  const prefix = UPLOAD_KEY_PREFIX
   const uploads: Array<{ Key: string, UploadId: string, Initiated: string }> = []
   let after = prefix
   for (;;) {

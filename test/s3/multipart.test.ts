@@ -33,6 +33,28 @@ async function s3Error (p: Promise<unknown>): Promise<{ name: string, status: nu
 
 const md5 = (b: Uint8Array): Buffer => createHash('md5').update(b).digest()
 
+describe('unfinished multipart uploads', () => {
+  it('are dropped with their parts, on every member, once older than the configured expiry', async () => {
+    const c = await createSimCluster({ nodes: 2, groupSize: 2, configure: () => ({ s3: { host: '127.0.0.1', port: 0 }, s3AccessKeyId: KEY.accessKeyId, s3SecretAccessKey: KEY.secretAccessKey, s3MultipartExpiryMs: 3_000 }) })
+    try {
+      await c.ready()
+      const s3 = client(c, 1)
+      await s3.send(new CreateBucketCommand({ Bucket: 'stale' }))
+      const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'stale', Key: 'left.bin' }))
+      await s3.send(new UploadPartCommand({ Bucket: 'stale', Key: 'left.bin', UploadId, PartNumber: 1, Body: randomBytes(1000, 8) }))
+      expect((await s3.send(new ListMultipartUploadsCommand({ Bucket: 'stale' }))).Uploads).toHaveLength(1)
+      const dropped = (): number => c.upIndexes().reduce((a, i) => a + c.node(i).replica.janitor.dropped, 0)
+      await c.waitFor(() => dropped() === 1, { timeoutMs: 30_000, message: 'the janitor drops the upload' })
+      expect((await client(c, 0).send(new ListMultipartUploadsCommand({ Bucket: 'stale' }))).Uploads ?? []).toEqual([])
+      expect(await s3Error(s3.send(new ListPartsCommand({ Bucket: 'stale', Key: 'left.bin', UploadId })))).toMatchObject({ name: 'NoSuchUpload' })
+      // Its rows are gone from every member (the part's too), as tombstones.
+      for (const i of c.upIndexes()) expect(c.node(i).store.names.list('stale', '', 10)).toEqual([])
+    } finally {
+      await c.close()
+    }
+  })
+})
+
 describe('S3 multipart uploads', () => {
   let c: SimCluster
   beforeAll(async () => {
