@@ -10,7 +10,8 @@ const BENCHES: Record<string, string> = {
   dht: './dht.ts',
   load: './load.ts',
   startup: './startup.ts',
-  cli: './cli.ts'
+  cli: './cli.ts',
+  s3: './s3.ts'
 }
 
 const [name, ...rest] = process.argv.slice(2)
