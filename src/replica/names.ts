@@ -80,21 +80,30 @@ async function write (c: NameMemberComponents, req: Extract<NamesRequest, { op: 
   return { written: { ts: op.ts, origin: op.origin, copies } }
 }
 
+/** What a member of a bucket's group answers: a read, a listing, or a write it stamps (asked over `/dsm/names`, or by itself). */
+export async function answerNames (c: NameMemberComponents, req: NamesRequest, options: AbortOptions): Promise<NamesResponse> {
+  if (req.op === 'write') return write(c, req, options)
+  assertMember(c.status, c.status.group)
+  if (req.op === 'get') {
+    const row = c.store.names.get(req.bucket, req.key)
+    return row != null ? { row: toWire(row) } : {}
+  }
+  if (req.op === 'list') {
+    const rows = c.store.names.listWithTombstones(req.bucket, req.after, req.limit)
+    return { rows: rows.map(toWire), more: rows.length === req.limit }
+  }
+  return { rows: c.store.names.bucketRecords().map(toWire) }
+}
+
 /** `/dsm/names`: a member of a bucket's group answers reads and takes writes for it. */
 export function namesHandler (c: NameMemberComponents): ProtocolHandler {
-  return rpcHandler(PROTOCOLS.names, NamesRequestSchema, NamesResponseSchema, async (req, _remote, options) => {
-    if (req.op === 'write') return write(c, req, options)
-    assertMember(c.status, c.status.group)
-    if (req.op === 'get') {
-      const row = c.store.names.get(req.bucket, req.key)
-      return row != null ? { row: toWire(row) } : {}
-    }
-    if (req.op === 'list') {
-      const rows = c.store.names.listWithTombstones(req.bucket, req.after, req.limit)
-      return { rows: rows.map(toWire), more: rows.length === req.limit }
-    }
-    return { rows: c.store.names.buckets().map(toWire) }
-  }, { maxRequestBytes: 64 * 1024 })
+  return rpcHandler(PROTOCOLS.names, NamesRequestSchema, NamesResponseSchema, async (req, _remote, options) => answerNames(c, req, options), { maxRequestBytes: 64 * 1024 })
+}
+
+/** Ask `peer` — ourselves directly (a node cannot dial itself), anyone else over `/dsm/names`. */
+export async function askMember (c: NameMemberComponents, peer: string, req: NamesRequest, options: AbortOptions): Promise<NamesResponse> {
+  if (peer === c.selfId) return answerNames(c, req, options)
+  return request(c.dialer, peerIdFromString(peer), PROTOCOLS.names, NamesRequestSchema, req, NamesResponseSchema, options)
 }
 
 /** `/dsm/name-apply`: the member that stamped a name operation pushes it here. */
@@ -120,7 +129,7 @@ export async function askGroup (c: NameMemberComponents, group: string, req: Nam
   const failures: string[] = []
   await Promise.all(live.map(async m => {
     try {
-      replies.push({ peer: m.peerId, res: await request(c.dialer, peerIdFromString(m.peerId), PROTOCOLS.names, NamesRequestSchema, req, NamesResponseSchema, options) })
+      replies.push({ peer: m.peerId, res: await askMember(c, m.peerId, req, options) })
     } catch (err) {
       failures.push(`${m.peerId.slice(-8)}: ${toError(err).message}`)
     }

@@ -12,15 +12,12 @@
  * listing page costs one request per member of the read quorum.
  */
 import { createHash } from 'node:crypto'
-import { peerIdFromString } from '@libp2p/peer-id'
 import { LRUCache } from 'lru-cache'
 import { BucketExistsError, DsmError, NoSuchBucketError, QuorumError, UnavailableError, toError } from '../errors.ts'
 import { decodeMessage, encodeMessage } from '../wire/codec.ts'
-import { PROTOCOLS } from '../wire/messages.ts'
-import { BucketRecordSchema, MAX_NAME_ROWS, MAX_NAME_VALUE_BYTES, NamesRequestSchema, NamesResponseSchema, ObjectRecordSchema } from '../wire/names.ts'
-import { request } from '../wire/rpc.ts'
+import { BucketRecordSchema, MAX_NAME_ROWS, MAX_NAME_VALUE_BYTES, ObjectRecordSchema } from '../wire/names.ts'
 import { BUCKET_RECORD_KEY } from '../store/name-index.ts'
-import { askGroup, mergePages, newest } from './names.ts'
+import { askGroup, askMember, mergePages, newest } from './names.ts'
 import { copyFloor } from './placement.ts'
 import type { NameMemberComponents } from './names.ts'
 import type { BucketRecord, NameRowWire, NamesRequest, NamesResponse, ObjectRecord } from '../wire/names.ts'
@@ -110,7 +107,10 @@ export class Namespace {
   async buckets (options: AbortOptions = {}): Promise<ListedBucket[]> {
     const perGroup = await Promise.all(this.liveGroups().map(async g => {
       const replies = await askGroup(this.c, g, { op: 'buckets' }, options)
-      return mergePages(replies.map(r => ({ rows: r.res.rows ?? [], more: false }))).rows.map(row => ({ group: g, row }))
+      // Every row is a bucket's own record (key ''): the newest per bucket wins, deleted ones drop out.
+      const byBucket = new Map<string, NameRowWire[]>()
+      for (const row of replies.flatMap(r => r.res.rows ?? [])) byBucket.set(row.bucket, [...(byBucket.get(row.bucket) ?? []), row])
+      return [...byBucket.values()].map(rows => newest(rows)).filter((row): row is NameRowWire => row?.live === true).map(row => ({ group: g, row }))
     }))
     return perGroup.flat()
       .filter(b => b.row.value != null)
@@ -197,7 +197,7 @@ export class Namespace {
 
   private async ask (peer: string, req: NamesRequest, options: AbortOptions): Promise<NamesResponse> {
     try {
-      return await request(this.c.dialer, peerIdFromString(peer), PROTOCOLS.names, NamesRequestSchema, req, NamesResponseSchema, options)
+      return await askMember(this.c, peer, req, options)
     } catch (err) {
       // A named refusal keeps its meaning (RemoteError with its code); anything else is "unavailable".
       if (err instanceof DsmError) throw err

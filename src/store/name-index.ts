@@ -56,6 +56,7 @@ function prepare (db: Db) {
     list: p('SELECT * FROM names WHERE bucket = ? AND key > ? AND live = 1 ORDER BY key LIMIT ?'),
     listAll: p('SELECT * FROM names WHERE bucket = ? AND key > ? ORDER BY key LIMIT ?'),
     buckets: p('SELECT * FROM names WHERE key = \'\' AND live = 1 ORDER BY bucket'),
+    bucketRecords: p('SELECT * FROM names WHERE key = \'\' ORDER BY bucket'),
     countLive: p('SELECT COUNT(*) AS n FROM names WHERE bucket = ? AND key != \'\' AND live = 1'),
     since: p('SELECT * FROM names WHERE grp = ? AND seq > ? ORDER BY seq LIMIT ?'),
     cursor: p('SELECT seq FROM name_cursors WHERE source = ?'),
@@ -107,6 +108,11 @@ export class NameIndex {
   /** The live buckets whose records this node holds. */
   buckets (): NameRow[] {
     return (this.q.buckets.all() as unknown as Row[]).map(toNameRow)
+  }
+
+  /** Every bucket record this node holds, deleted ones (tombstones) included: a reader merging members' answers needs them. */
+  bucketRecords (): NameRow[] {
+    return (this.q.bucketRecords.all() as unknown as Row[]).map(toNameRow)
   }
 
   /** Live keys in `bucket`. */

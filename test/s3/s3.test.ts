@@ -183,3 +183,24 @@ describe('S3 with the AWS SDK', () => {
     expect(body).toContain(`<RequestId>${anonymous.headers.get('x-amz-request-id') ?? '?'}</RequestId>`)
   })
 })
+
+describe('S3 on a one-node cluster', () => {
+  it('works: the node answers its own namespace without dialling itself, and lists every bucket', async () => {
+    const c = await createSimCluster({ nodes: 1, configure: () => ({ s3: { host: '127.0.0.1', port: 0 }, s3AccessKeyId: KEY.accessKeyId, s3SecretAccessKey: KEY.secretAccessKey }) })
+    try {
+      await c.ready()
+      const s3 = client(c, 0)
+      await s3.send(new CreateBucketCommand({ Bucket: 'solo' }))
+      await s3.send(new PutObjectCommand({ Bucket: 'solo', Key: 'a/b.txt', Body: 'alone' }))
+      expect(await (await s3.send(new GetObjectCommand({ Bucket: 'solo', Key: 'a/b.txt' }))).Body?.transformToString()).toBe('alone')
+      expect((await s3.send(new ListObjectsV2Command({ Bucket: 'solo' }))).Contents?.map(o => o.Key)).toEqual(['a/b.txt'])
+      // Every bucket is listed (their records share the empty key: merged per bucket, not per key).
+      await s3.send(new CreateBucketCommand({ Bucket: 'solo-two' }))
+      await s3.send(new CreateBucketCommand({ Bucket: 'solo-three' }))
+      await s3.send(new DeleteBucketCommand({ Bucket: 'solo-three' }))
+      expect((await s3.send(new ListBucketsCommand({}))).Buckets?.map(b => b.Name)).toEqual(['solo', 'solo-two'])
+    } finally {
+      await c.close()
+    }
+  })
+})
