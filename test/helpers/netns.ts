@@ -182,7 +182,7 @@ export type NsNodeInit = ProcNodeInit
 /** Fast membership for multi-host tests. */
 // Single-copy writes allowed (--min-copies 1): these tests check that what a cut-off member acknowledges alone
 // survives the heal. The default copy floor of 2, which refuses such writes, is tested in test/replica/copy-floor.test.ts.
-export const NETNS_ENV = { DSM_HEARTBEAT_INTERVAL_MS: '300', DSM_OFFLINE_AFTER_MS: '1500', DSM_LOG_LEVEL: 'warn', DSM_OPEN: '1', DSM_SECRET: TEST_SECRET, DSM_MIN_COPIES: '1', DSM_S3: 'off' }
+export const NETNS_ENV = { DSM_HEARTBEAT_INTERVAL_MS: '300', DSM_OFFLINE_AFTER_MS: '2500', DSM_LOG_LEVEL: 'warn', DSM_OPEN: '1', DSM_SECRET: TEST_SECRET, DSM_MIN_COPIES: '1', DSM_S3: 'off' }
 
 /**
  * `ip netns exec <ns> bin/dsm node` listening on the host's address. `ip netns

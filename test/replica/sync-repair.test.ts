@@ -95,8 +95,11 @@ describe('repair', () => {
         void fetch(`${url(c, 0)}/api/groups`).then(async r => r.json() as Promise<Array<{ name: string, health: { state: string } }>>)
           .then(g => { const s = g.find(x => x.name === 'g1')?.health.state; if (s != null) healthSeen.add(s) }).catch(() => {})
       }, 50)
-      await c.waitFor(() => spare.status.group === 'g1' && spare.status.state === 'ACTIVE', { message: 'spare recruited and caught up', timeoutMs: 20_000 })
-      clearInterval(watch)
+      try {
+        await c.waitFor(() => spare.status.group === 'g1' && spare.status.state === 'ACTIVE', { message: 'spare recruited and caught up', timeoutMs: 60_000 })
+      } finally {
+        clearInterval(watch)
+      }
       expect(healthSeen.has('degraded')).toBe(true)
       expect(spare.store.index.stats().present.files).toBe(5)
       for (const [id, sha] of files) {
