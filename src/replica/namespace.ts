@@ -31,6 +31,9 @@ import type { AbortOptions } from '@libp2p/interface'
 export const INTERNAL_KEY_PREFIX = '\u0000'
 const PAST_INTERNAL_KEYS = '\u0000\u{10FFFF}'
 
+/** How long an object operation's check that its bucket exists is remembered. */
+export const BUCKET_CHECK_CACHE_MS = 5_000
+
 /** How long a bucket's owning group is remembered. */
 export const BUCKET_OWNER_CACHE_MS = 30_000
 
@@ -44,6 +47,7 @@ function rendezvous (bucket: string, group: string): Buffer {
 export class Namespace {
   private readonly c: NameMemberComponents
   private readonly owners = new LRUCache<string, string>({ max: 10_000, ttl: BUCKET_OWNER_CACHE_MS })
+  private readonly checked = new LRUCache<string, ListedBucket>({ max: 10_000, ttl: BUCKET_CHECK_CACHE_MS })
 
   constructor (components: NameMemberComponents) {
     this.c = components
@@ -91,9 +95,24 @@ export class Namespace {
     const group = await this.ownerOf(bucket, options)
     await this.write(group, { op: 'write', bucket, key: BUCKET_RECORD_KEY, live: false, ifEmpty: true }, options)
     this.owners.delete(bucket)
+    this.checked.delete(bucket)
+  }
+
+  /**
+   * The bucket, as a check before an object operation: remembered for
+   * BUCKET_CHECK_CACHE_MS (the owning group's members refuse a write to a
+   * bucket deleted meanwhile; only the body of such a write is wasted).
+   */
+  async bucketChecked (bucket: string, options: AbortOptions = {}): Promise<ListedBucket> {
+    const cached = this.checked.get(bucket)
+    if (cached != null) return cached
+    const found = await this.bucket(bucket, options)
+    this.checked.set(bucket, found)
+    return found
   }
 
   async bucket (bucket: string, options: AbortOptions = {}): Promise<ListedBucket> {
+    this.checked.delete(bucket)
     const group = await this.ownerOf(bucket, options)
     const row = newest((await askGroup(this.c, group, { op: 'get', bucket, key: BUCKET_RECORD_KEY }, options)).map(r => r.res.row))
     if (row?.live !== true || row.value == null) {

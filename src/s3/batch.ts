@@ -45,7 +45,7 @@ export async function deleteObjects (node: S3Node, req: S3Request, bucket: strin
   const keys = objects.map(o => o.Key)
   if (keys.some(k => typeof k !== 'string' || k === '')) throw s3Errors.malformedXml()
   const quiet = parsed.Delete?.Quiet === 'true'
-  await node.names.bucket(bucket, { signal: req.signal })
+  await node.names.bucketChecked(bucket, { signal: req.signal })
   const deleted: Array<{ Key: string }> = []
   const errors: Array<{ Key: string, Code: string, Message: string }> = []
   // One at a time: each is a replicated write; a failure is reported for its key, the others go on.
@@ -75,7 +75,7 @@ export async function copyObject (node: S3Node, req: S3Request, bucket: string, 
   const directive = header(req, 'x-amz-metadata-directive') ?? 'COPY'
   if (directive !== 'COPY' && directive !== 'REPLACE') throw s3Errors.invalidArgument('x-amz-metadata-directive must be COPY or REPLACE')
   for await (const _ of req.raw) { /* a copy has no body */ }
-  await node.names.bucket(bucket, { signal: req.signal })
+  await node.names.bucketChecked(bucket, { signal: req.signal })
   const source = await node.names.getObject(from.bucket, from.key, { signal: req.signal })
   if (source == null) throw s3Errors.noSuchKey(from.key)
   if (from.bucket === bucket && from.key === key && directive === 'COPY') {

@@ -83,7 +83,7 @@ export async function listObjects (node: S3Node, req: S3Request, bucket: string)
     if (!decoded.startsWith('dsm:')) throw s3Errors.invalidArgument('The continuation token provided is incorrect')
     after = decoded.slice(4)
   }
-  await node.names.bucket(bucket, { signal: req.signal })
+  await node.names.bucketChecked(bucket, { signal: req.signal })
   const result = await listKeys(async (from, limit) => node.names.list(bucket, from, limit, { signal: req.signal }), { prefix, delimiter, after, maxKeys })
   const enc = (s: string): string => urlEncoded ? encodeURIComponent(s).replace(/%2F/g, '/') : s
   const fetchOwner = req.query.get('fetch-owner') === 'true' || !v2

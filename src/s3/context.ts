@@ -11,7 +11,7 @@ import type { Verified } from './sigv4.ts'
 import type { AbortOptions } from '@libp2p/interface'
 
 export interface S3Node {
-  names: Pick<Namespace, 'ownerOf' | 'createBucket' | 'deleteBucket' | 'bucket' | 'buckets' | 'getObject' | 'putObject' | 'deleteObject' | 'list' | 'get' | 'put' | 'remove' | 'listRaw'>
+  names: Pick<Namespace, 'ownerOf' | 'createBucket' | 'deleteBucket' | 'bucket' | 'buckets' | 'getObject' | 'putObject' | 'deleteObject' | 'list' | 'get' | 'put' | 'remove' | 'listRaw' | 'bucketChecked'>
   upload (req: UploadRequest, source: AsyncIterable<Uint8Array>, options: AbortOptions): Promise<UploadResult>
   open (id: string, options: AbortOptions): Promise<Located>
   read (located: Located, offset: number, length: number, options: AbortOptions): AsyncIterable<Uint8Array>

@@ -50,7 +50,7 @@ export async function putObject (node: S3Node, req: S3Request, bucket: string, k
   const body = checkedBody(req, MAX_PUT_OBJECT_BYTES)
   const meta = userMeta(req)
   // The bucket first: a PUT into no bucket stores nothing.
-  await node.names.bucket(bucket, { signal: req.signal })
+  await node.names.bucketChecked(bucket, { signal: req.signal })
   const mime = header(req, 'content-type') ?? 'binary/octet-stream'
   const uploaded = await node.upload({ name: fileNameFor(key), size: body.length, ...(/^[\w.+-]+\/[\w.+-]+$/.test(mime) ? { mime } : {}) }, body.source, { signal: req.signal })
   const etag = `"${body.md5()}"`
@@ -127,7 +127,7 @@ export async function getObject (node: S3Node, req: S3Request, bucket: string, k
 
 export async function deleteObject (node: S3Node, req: S3Request, bucket: string, key: string): Promise<void> {
   // S3 answers 204 whether or not the key existed; a missing bucket is still NoSuchBucket.
-  await node.names.bucket(bucket, { signal: req.signal })
+  await node.names.bucketChecked(bucket, { signal: req.signal })
   await node.names.deleteObject(bucket, key, { signal: req.signal })
   req.res.writeHead(204).end()
 }

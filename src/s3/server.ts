@@ -131,7 +131,7 @@ async function authorize (node: S3Node, r: S3Request, init: S3ServerInit): Promi
     return
   }
   const read = r.method === 'GET' || r.method === 'HEAD'
-  if (read && r.bucket != null && r.key != null && (await node.names.bucket(r.bucket, { signal: r.signal })).record.publicRead) return
+  if (read && r.bucket != null && r.key != null && (await node.names.bucketChecked(r.bucket, { signal: r.signal })).record.publicRead) return
   throw s3Errors.accessDenied()
 }
 

@@ -8,11 +8,41 @@
  * `UNSIGNED-PAYLOAD`, or a streaming mode whose chunks carry their own
  * signatures: ./chunked.ts).
  */
-import { timingSafeEqual } from 'node:crypto'
-import { Sha256 } from '@aws-crypto/sha256-js'
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
 import { SignatureV4 } from '@smithy/signature-v4'
 import { s3Errors } from './errors.ts'
 import type { HttpRequest } from '@smithy/types'
+
+type SourceData = string | ArrayBuffer | ArrayBufferView
+
+function bytesOf (data: SourceData): Buffer {
+  if (typeof data === 'string') return Buffer.from(data, 'utf8')
+  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+  return Buffer.from(data)
+}
+
+/**
+ * SHA-256 and HMAC-SHA256 for the signer from node:crypto (native): the
+ * pure-JS hash the SDK ships for browsers cost a measurable share of every
+ * S3 request's CPU here.
+ */
+export class NodeSha256 {
+  private readonly secret?: Buffer
+  private hash: ReturnType<typeof createHash> | ReturnType<typeof createHmac>
+
+  constructor (secret?: SourceData) {
+    if (secret != null) this.secret = bytesOf(secret)
+    this.hash = this.fresh()
+  }
+
+  private fresh (): ReturnType<typeof createHash> | ReturnType<typeof createHmac> {
+    return this.secret != null ? createHmac('sha256', this.secret) : createHash('sha256')
+  }
+
+  update (data: SourceData): void { this.hash.update(bytesOf(data)) }
+  async digest (): Promise<Uint8Array> { return this.hash.digest() }
+  reset (): void { this.hash = this.fresh() }
+}
 
 /** Requests whose X-Amz-Date is further than this from our clock are refused (S3's 15 minutes). */
 export const MAX_CLOCK_SKEW_MS = 15 * 60_000
@@ -113,7 +143,7 @@ export async function verifySigV4 (req: SignedRequest, lookup: (accessKeyId: str
   }
   if (!parsed.signedHeaders.includes('host')) throw s3Errors.accessDenied('the signature must cover the Host header')
   const payloadHash = parsed.expiresS != null ? 'UNSIGNED-PAYLOAD' : (header(req.headers, 'x-amz-content-sha256') ?? 'UNSIGNED-PAYLOAD')
-  const signer = new SignatureV4({ credentials: { accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey }, region: parsed.region, service: 's3', sha256: Sha256, uriEscapePath: false, applyChecksum: false })
+  const signer = new SignatureV4({ credentials: { accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey }, region: parsed.region, service: 's3', sha256: NodeSha256, uriEscapePath: false, applyChecksum: false })
   const headers: Record<string, string> = {}
   for (const name of parsed.signedHeaders) headers[name] = header(req.headers, name) ?? ''
   const query: Record<string, string | string[]> = {}

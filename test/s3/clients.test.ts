@@ -36,7 +36,8 @@ describe.skipIf(skip)('real S3 clients with their defaults', () => {
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), 'dsm-s3-clients-'))
     node = await startProcNode({ dataDir: join(root, 'node'), env: { DSM_S3: '127.0.0.1:0', DSM_S3_ACCESS_KEY_ID: KEY.id, DSM_S3_SECRET_ACCESS_KEY: KEY.secret } })
-    endpoint = /s3\s+(http:\/\/\S+)/.exec(node.output())?.[1] ?? ''
+    // The S3 line follows the addresses startProcNode waited for.
+    endpoint = await eventually(async () => /s3\s+(http:\/\/\S+)/.exec(node.output())?.[1] ?? '', e => e !== '', 20_000, 'the S3 address printed')
     await eventually(async () => (await fetch(`${node.url}/api/id`)).json() as Promise<{ state: string }>, id => id.state === 'ACTIVE', 30_000, 'the node ACTIVE')
     // The AWS CLI v1 presigns with Signature V2 unless told s3v4 (v2 signs V4 anyway): dsm speaks V4 only.
     await writeFile(join(root, 'aws-config'), '[default]\nregion = us-east-1\ns3 =\n  signature_version = s3v4\n')
