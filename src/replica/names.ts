@@ -119,6 +119,7 @@ export interface NameReply { peer: string, res: NamesResponse }
 /**
  * Ask the read quorum of `group`'s live members (ourselves first when we
  * are one) and return their answers; fewer than the quorum is unavailable.
+ * Any `live − floor + 1` of them meet every write acknowledged at the floor.
  */
 export async function askGroup (c: NameMemberComponents, group: string, req: NamesRequest, options: AbortOptions): Promise<NameReply[]> {
   const live = c.view.groupMembers(group).filter(m => m.state === 'ACTIVE').sort((a, b) => Number(b.self) - Number(a.self))
@@ -127,13 +128,19 @@ export async function askGroup (c: NameMemberComponents, group: string, req: Nam
   if (live.length < needed || live.length === 0) throw new UnavailableError(`group ${group} has no ACTIVE member right now`)
   const replies: NameReply[] = []
   const failures: string[] = []
-  await Promise.all(live.map(async m => {
-    try {
-      replies.push({ peer: m.peerId, res: await askMember(c, m.peerId, req, options) })
-    } catch (err) {
-      failures.push(`${m.peerId.slice(-8)}: ${toError(err).message}`)
-    }
-  }))
+  // Only as many as the quorum needs, ourselves first (no request at all when we alone are enough); more if some fail.
+  let next = 0
+  while (replies.length < needed && next < live.length) {
+    const batch = live.slice(next, next + needed - replies.length)
+    next += batch.length
+    await Promise.all(batch.map(async m => {
+      try {
+        replies.push({ peer: m.peerId, res: await askMember(c, m.peerId, req, options) })
+      } catch (err) {
+        failures.push(`${m.peerId.slice(-8)}: ${toError(err).message}`)
+      }
+    }))
+  }
   if (replies.length < needed) throw new UnavailableError(`${replies.length} of the ${needed} members of ${group} a read needs answered (${failures.join('; ')})`)
   return replies
 }
