@@ -22,28 +22,18 @@ import { MAX_NAME_ROWS, NameApplyRequestSchema, NameApplyResponseSchema, NamesRe
 import { request } from '../wire/rpc.ts'
 import { BUCKET_RECORD_KEY } from '../store/name-index.ts'
 import { copyFloor } from './placement.ts'
-import type { Logger } from '../logger.ts'
 import type { LocalStatus } from '../membership/local-status.ts'
-import type { MembershipView } from '../membership/view.ts'
-import type { LocalStore } from '../store/local-store.ts'
 import type { NameOp, NameRow } from '../store/name-index.ts'
+import type { IngestComponents } from './ingest-components.ts'
 import type { ProtocolHandler } from '../wire/handlers.ts'
 import type { NameRowWire, NamesRequest, NamesResponse } from '../wire/names.ts'
-import type { Dialer } from '../wire/rpc.ts'
 import type { AbortOptions } from '@libp2p/interface'
 
 /** A push to a mate that takes longer than this does not count towards the copy floor (the mate syncs later). */
 export const NAME_PUSH_TIMEOUT_MS = 5_000
 
-export interface NameMemberComponents {
-  selfId: string
-  store: LocalStore
-  status: LocalStatus
-  view: MembershipView
-  dialer: Dialer
-  logger: Logger
-  minCopies?: number | null
-}
+/** A member writing for its group works with what an upload's coordinator does, less the upload channels. */
+export type NameMemberComponents = Omit<IngestComponents, 'chunkSize' | 'channels'>
 
 function toWire (r: NameRow): NameRowWire {
   return { bucket: r.bucket, key: r.key, live: r.live, ts: r.ts, origin: r.origin, seq: r.seq, ...(r.value != null ? { value: r.value } : {}) }

@@ -62,7 +62,7 @@ export async function deleteObjects (node: S3Node, req: S3Request, bucket: strin
 }
 
 /** `x-amz-copy-source`: /bucket/key or bucket/key, URL-encoded (a ?versionId is refused: no versions here). */
-function copySource (value: string): { bucket: string, key: string } {
+export function copySource (value: string): { bucket: string, key: string } {
   const decoded = decodeURIComponent(value.replace(/^\//, ''))
   if (decoded.includes('?versionId=')) throw s3Errors.notImplemented('versioned copy sources')
   const slash = decoded.indexOf('/')

@@ -13,7 +13,9 @@ import { XMLParser } from 'fast-xml-parser'
 import { decodeMessage, encodeMessage } from '../wire/codec.ts'
 import { MAX_NAME_VALUE_BYTES, PartRecordSchema, UploadRecordSchema } from '../wire/names.ts'
 import { UPLOAD_KEY_PREFIX } from '../replica/upload-janitor.ts'
+import { copySource } from './batch.ts'
 import { checkedBody } from './body.ts'
+import { fileNameFor } from './objects.ts'
 import { S3Error, XML_DECLARATION, s3Errors, xml, xmlElement } from './errors.ts'
 import { header } from './context.ts'
 import type { S3Node, S3Request } from './context.ts'
@@ -93,18 +95,14 @@ export async function uploadPart (node: S3Node, req: S3Request, bucket: string, 
 }
 
 function partName (key: string, n: number): string {
-  const last = (key.split('/').filter(s => s !== '').at(-1) ?? 'object').replace(/[\\/\p{Cc}]/gu, '_').slice(0, 180)
-  return `${last === '.' || last === '..' || last === '' ? 'object' : last}.part${n}`
+  return `${fileNameFor(key).slice(0, 180)}.part${n}`
 }
 
 /** UploadPartCopy: a part made of (a range of) another object's bytes, streamed through this node. */
 async function copyPart (node: S3Node, req: S3Request, key: string, n: number): Promise<PartRecord> {
-  const source = (header(req, 'x-amz-copy-source') ?? '').replace(/^\//, '')
-  const decoded = decodeURIComponent(source)
-  const slash = decoded.indexOf('/')
-  if (slash <= 0) throw s3Errors.invalidArgument('x-amz-copy-source must be bucket/key')
-  const record = await node.names.getObject(decoded.slice(0, slash), decoded.slice(slash + 1), { signal: req.signal })
-  if (record == null) throw s3Errors.noSuchKey(decoded.slice(slash + 1))
+  const from = copySource(header(req, 'x-amz-copy-source') ?? '')
+  const record = await node.names.getObject(from.bucket, from.key, { signal: req.signal })
+  if (record == null) throw s3Errors.noSuchKey(from.key)
   for await (const _ of req.raw) { /* no body */ }
   const range = header(req, 'x-amz-copy-source-range')
   const m = range != null ? /^bytes=(\d+)-(\d+)$/.exec(range) : undefined
@@ -191,7 +189,7 @@ export async function completeMultipartUpload (node: S3Node, req: S3Request, buc
   req.res.write(XML_DECLARATION)
   const keepAlive = setInterval(() => { req.res.write('\n') }, 10_000)
   try {
-    const uploaded = await node.upload({ name: partName(key, 0).replace(/\.part0$/, ''), size, ...(/^[\w.+-]+\/[\w.+-]+$/.test(upload.mime) ? { mime: upload.mime } : {}) }, joined, { signal: req.signal })
+    const uploaded = await node.upload({ name: fileNameFor(key), size, ...(/^[\w.+-]+\/[\w.+-]+$/.test(upload.mime) ? { mime: upload.mime } : {}) }, joined, { signal: req.signal })
     const etag = `"${createHash('md5').update(Buffer.concat(chosen.map(p => Buffer.from(p.etag.slice(1, -1), 'hex')))).digest('hex')}-${chosen.length}"`
     const record: ObjectRecord = { file: uploaded.id, size, etag, mime: upload.mime, meta: upload.meta, modified: Date.now() }
     await node.names.putObject(bucket, key, record, { signal: req.signal })

@@ -29,7 +29,7 @@ const RESPONSE_OVERRIDES: Array<[string, string]> = [
 ]
 
 /** A dsm file name for an object: its key's last segment, made a valid name (the key itself stays in the namespace). */
-function fileNameFor (key: string): string {
+export function fileNameFor (key: string): string {
   const last = key.split('/').filter(s => s !== '').at(-1) ?? 'object'
   // eslint-disable-next-line no-control-regex
   const clean = last.replace(/[\\/\x00-\x1f\x7f]/g, '_').slice(0, 200)
