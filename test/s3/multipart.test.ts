@@ -9,10 +9,11 @@
 import { createHash } from 'node:crypto'
 import {
   AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateBucketCommand, CreateMultipartUploadCommand, GetObjectCommand,
-  HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, ListPartsCommand, PutObjectCommand, S3Client, S3ServiceException, UploadPartCommand, UploadPartCopyCommand
+  HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, ListPartsCommand, PutObjectCommand, S3Client, UploadPartCommand, UploadPartCopyCommand
 } from '@aws-sdk/client-s3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createSimCluster } from '../sim/cluster.ts'
+import { s3Client, s3Error } from '../helpers/s3.ts'
 import { randomBytes, sha256hex } from '../helpers/data.ts'
 import type { SimCluster } from '../sim/cluster.ts'
 
@@ -20,15 +21,7 @@ const KEY = { accessKeyId: 'DSMTESTKEY0000000002', secretAccessKey: 'dsm-test-se
 const MiB = 1024 * 1024
 
 function client (c: SimCluster, i: number): S3Client {
-  return new S3Client({ endpoint: c.node(i).s3?.url ?? '', region: 'us-east-1', forcePathStyle: true, credentials: KEY, maxAttempts: 1 })
-}
-
-async function s3Error (p: Promise<unknown>): Promise<{ name: string, status: number | undefined }> {
-  try { await p } catch (err) {
-    if (err instanceof S3ServiceException) return { name: err.name, status: err.$metadata.httpStatusCode }
-    throw err
-  }
-  throw new Error('expected an S3 error')
+  return s3Client(c.node(i).s3?.url ?? '', KEY)
 }
 
 const md5 = (b: Uint8Array): Buffer => createHash('md5').update(b).digest()

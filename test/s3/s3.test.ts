@@ -10,28 +10,19 @@ import { createHash } from 'node:crypto'
 import { Readable } from 'node:stream'
 import {
   CopyObjectCommand, CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, DeleteObjectCommand, GetBucketLocationCommand, GetObjectCommand, HeadBucketCommand,
-  HeadObjectCommand, ListBucketsCommand, ListObjectsCommand, ListObjectsV2Command, PutObjectCommand, S3Client, S3ServiceException
+  HeadObjectCommand, ListBucketsCommand, ListObjectsCommand, ListObjectsV2Command, PutObjectCommand, S3Client
 } from '@aws-sdk/client-s3'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createSimCluster } from '../sim/cluster.ts'
+import { s3Client, s3Error } from '../helpers/s3.ts'
 import { randomBytes, sha256hex } from '../helpers/data.ts'
 import type { SimCluster } from '../sim/cluster.ts'
 
 const KEY = { accessKeyId: 'DSMTESTKEY0000000001', secretAccessKey: 'dsm-test-secret-access-key-0123456789abcd' }
 
 function client (c: SimCluster, i: number, credentials = KEY): S3Client {
-  return new S3Client({ endpoint: c.node(i).s3?.url ?? '', region: 'us-east-1', forcePathStyle: true, credentials, maxAttempts: 1 })
-}
-
-async function s3Error (p: Promise<unknown>): Promise<{ name: string, status: number | undefined }> {
-  try {
-    await p
-  } catch (err) {
-    if (err instanceof S3ServiceException) return { name: err.name, status: err.$metadata.httpStatusCode }
-    throw err
-  }
-  throw new Error('expected an S3 error')
+  return s3Client(c.node(i).s3?.url ?? '', credentials)
 }
 
 describe('S3 with the AWS SDK', () => {
