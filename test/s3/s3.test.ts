@@ -180,6 +180,8 @@ describe('S3 on a one-node cluster', () => {
     const c = await createSimCluster({ nodes: 1, configure: () => ({ s3: { host: '127.0.0.1', port: 0 }, s3AccessKeyId: KEY.accessKeyId, s3SecretAccessKey: KEY.secretAccessKey }) })
     try {
       await c.ready()
+      // A bucket goes to a group its view shows ACTIVE: wait for the node's own record to say so (its next heartbeat).
+      await c.waitFor(() => c.node(0).membership.view.groups().some(g => g.members.some(m => m.self && m.state === 'ACTIVE')), { message: 'the node sees itself ACTIVE' })
       const s3 = client(c, 0)
       await s3.send(new CreateBucketCommand({ Bucket: 'solo' }))
       await s3.send(new PutObjectCommand({ Bucket: 'solo', Key: 'a/b.txt', Body: 'alone' }))
