@@ -12,6 +12,7 @@ import { DEFAULT_CHUNK_SIZE_BYTES, DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, HEARTBE
 import { InvalidConfigError } from '../errors.ts'
 import { DEFAULT_HTTP_LIMITS } from '../http/limits.ts'
 import { VOLUME_MAX_BYTES } from '../store/volumes.ts'
+import { DELETED_READ_GRACE_MS } from '../store/lingering.ts'
 import { COMPACT_BYTES_PER_S, COMPACT_INTERVAL_MS } from '../store/compaction.ts'
 import { SCRUB_BYTES_PER_S } from '../store/scrub.ts'
 import type { HttpAddress } from '../http/server.ts'
@@ -84,6 +85,8 @@ export interface NodeConfig {
   cacheSize: number
   /** Size at which a volume file is sealed and the next one started (store/volumes.ts). */
   volumeSize: number
+  /** How long the chunks of a deleted file stay readable by the reads under way when it was deleted. */
+  deletedReadGraceMs: number
   /** How often sealed volumes are weighed for compaction (store/compaction.ts). */
   compactIntervalMs: number
   /** Bytes per second a compaction copies at most (it leaves the disk to clients). */
@@ -204,6 +207,7 @@ const LayerSchema = z.object({
   stallTimeoutMs: positiveInt.min(50).max(MAX_TIMER_MS),
   chunkSize: positiveInt.min(1024).max(MAX_CHUNK_SIZE_BYTES),
   cacheSize: byteCount,
+  deletedReadGraceMs: duration,
   volumeSize: byteCount.pipe(z.number().int().min(1024 * 1024, 'a volume is at least 1 MiB').max(2 ** 40)),
   compactIntervalMs: duration.pipe(positiveInt.min(100)),
   compactRate: byteCount.pipe(positiveInt.min(64 * 1024, 'a rate of at least 64KiB (per second)')),
@@ -267,6 +271,7 @@ export function layerFromEnv (env: NodeJS.ProcessEnv): ConfigLayer {
     DSM_CHUNK_SIZE: ['chunkSize', num],
     DSM_CACHE_SIZE: ['cacheSize', String],
     DSM_VOLUME_SIZE: ['volumeSize', String],
+    DSM_DELETED_READ_GRACE: ['deletedReadGraceMs', String],
     DSM_COMPACT_INTERVAL: ['compactIntervalMs', String],
     DSM_COMPACT_RATE: ['compactRate', String],
     DSM_SCRUB_RATE: ['scrubRate', String],
@@ -326,6 +331,7 @@ export const DEFAULTS: Omit<NodeConfig, 'dataDir'> = {
   chunkSize: DEFAULT_CHUNK_SIZE_BYTES,
   cacheSize: DEFAULT_CACHE_BYTES,
   volumeSize: VOLUME_MAX_BYTES,
+  deletedReadGraceMs: DELETED_READ_GRACE_MS,
   compactIntervalMs: COMPACT_INTERVAL_MS,
   compactRate: COMPACT_BYTES_PER_S,
   scrubRate: SCRUB_BYTES_PER_S,

@@ -199,7 +199,7 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
       // Where an older version kept the group: the database's meta table (read once, then node.json).
       const state = await NodeStateFile.open(config.dataDir, () => aside != null ? readLegacyGroup(aside) : { group: db.getMeta('group'), spare: db.getMeta('spare') === '1' })
       const capacity = async (): Promise<Capacity> => diskCapacity(config.dataDir)
-      const store = new LocalStore({ db, dataDir: config.dataDir, reserve: config.reserve, capacity, volumes: { maxBytes: config.volumeSize } })
+      const store = new LocalStore({ db, dataDir: config.dataDir, reserve: config.reserve, capacity, volumes: { maxBytes: config.volumeSize }, deletedReadGraceMs: config.deletedReadGraceMs })
       const report = await store.start({ rebuilding: config.rebuild })
       cleanup.unshift(async () => { await store.stop() })
       // Background care of the disk: reclaim deleted space, re-hash what is stored.

@@ -7,12 +7,14 @@
  */
 import { pipe } from 'it-pipe'
 import { CorruptChunkError, FileNotFoundError, UnavailableError } from '../errors.ts'
+import { chunksForRange } from '../content/manifest.ts'
 import { ChunkCache } from '../stream/chunk-cache.ts'
 import { PeerScores } from '../stream/peer-scores.ts'
 import { readRange, sliceChunks } from '../stream/range-reader.ts'
 import { readRemoteChunks } from '../stream/remote-read.ts'
 import { orderReplicas } from '../stream/replica-choice.ts'
 import { LOCAL_SOURCE_ID, localSource, remoteSource } from '../stream/sources.ts'
+import type { Manifest } from '../content/manifest.ts'
 import type { Located, Locator } from '../dht/locate.ts'
 import type { Logger } from '../logger.ts'
 import type { MembershipView } from '../membership/view.ts'
@@ -80,7 +82,7 @@ export class FileReader {
       }
       this.c.logger.info({ source: source.id.slice(-8), err: err.message }, 'replica failed mid-read; moving on')
     }
-    if (held) return readRange(manifest, offset, length, [localSource(this.c.store), ...remote], { ...options, stallTimeoutMs: this.init.stallTimeoutMs, onSourceFailed })
+    if (held) return this.holding(manifest, offset, length, readRange(manifest, offset, length, [localSource(this.c.store), ...remote], { ...options, stallTimeoutMs: this.init.stallTimeoutMs, onSourceFailed }))
     // Replicas in parallel, through the cache (each chunk verified as it arrives) → the bytes of the range.
     return pipe(readRemoteChunks(manifest, offset, length, remote, {
       ...options,
@@ -90,6 +92,17 @@ export class FileReader {
       onSourceFailed,
       onFetched: (_source, bytes) => { this.counters.fetchedBytes += bytes }
     }), async function * (chunks) { yield * sliceChunks(manifest, offset, length, chunks) })
+  }
+
+  /** A read of our own copy keeps its chunks for as long as it lasts, whatever is deleted meanwhile. */
+  private async * holding (manifest: Manifest, offset: number, length: number, bytes: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+    const { first, last } = chunksForRange(manifest, offset, length)
+    const release = this.c.store.holdChunks(manifest.chunks.slice(first, last + 1))
+    try {
+      yield * bytes
+    } finally {
+      release()
+    }
   }
 
   /**

@@ -196,9 +196,16 @@ export class ReplicaService implements Startable {
       getHandler({
         chunks: {
           // A pending copy serves the chunks it still holds: two copies each missing a different chunk heal each other.
-          manifestOf: async (id) => { const s = store.index.get(id)?.state; return s === 'present' || s === 'pending' ? this.manifestOf(id) : undefined },
+          manifestOf: async (id) => {
+            const s = store.index.get(id)?.state
+            if (s === 'present' || s === 'pending') return this.manifestOf(id)
+            // Deleted in its grace: the reads under way (each has located it before) may go on.
+            const lingering = store.lingering.manifest(id)
+            return lingering != null ? decodeManifest(lingering) : undefined
+          },
           readChunk: async (digest, range) => store.readChunk(digest, range),
-          has: (digest) => store.chunks.has(digest)
+          has: (digest) => store.chunks.has(digest),
+          hold: (digests) => store.holdChunks(digests)
         },
         status,
         logger: this.c.logger,

@@ -93,7 +93,15 @@ const MIGRATIONS: string[] = [
      PRIMARY KEY (bucket, key)
    ) STRICT, WITHOUT ROWID;
    CREATE INDEX names_by_group_seq ON names (grp, seq);
-   CREATE TABLE name_cursors (source TEXT PRIMARY KEY, seq INTEGER NOT NULL) STRICT;`
+   CREATE TABLE name_cursors (source TEXT PRIMARY KEY, seq INTEGER NOT NULL) STRICT;`,
+  // 5: deleted files whose chunks stay for the reads under way (./lingering.ts): kept here so that a crash during
+  // the grace does not leave their chunks indexed for ever; the next start collects them.
+  `CREATE TABLE lingering (
+     file_id TEXT PRIMARY KEY,
+     manifest BLOB NOT NULL,
+     digests BLOB NOT NULL,
+     until INTEGER NOT NULL
+   ) STRICT;`
 ]
 
 export interface Db {

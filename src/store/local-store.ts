@@ -19,6 +19,7 @@ import { ChunkStore } from './chunk-store.ts'
 import { FileIndex, isNewer } from './file-index.ts'
 import { NameIndex } from './name-index.ts'
 import type { NameOp } from './name-index.ts'
+import { Lingering } from './lingering.ts'
 import { PreparedLog } from './prepared.ts'
 import { SpaceAccount } from './space.ts'
 import type { Capacity, SpaceReservation } from './space.ts'
@@ -50,6 +51,8 @@ export interface LocalStoreInit {
   capacity: () => Promise<Capacity>
   /** Volume size and file system (tests use small volumes, and a disk that can crash). */
   volumes?: VolumeSetInit
+  /** How long a deleted file's chunks stay readable by reads under way (default DELETED_READ_GRACE_MS; 0: not at all). */
+  deletedReadGraceMs?: number
 }
 
 export interface ConsistencyReport {
@@ -72,6 +75,8 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
   readonly names: NameIndex
   readonly chunks: ChunkStore
   readonly prepared: PreparedLog
+  /** Deleted files whose chunks reads under way may still fetch (./lingering.ts). */
+  readonly lingering: Lingering
   readonly clock = new HybridClock()
   private readonly init: LocalStoreInit
   private readonly pins = new Map<string, number>()
@@ -93,6 +98,12 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
     this.chunks = new ChunkStore(init.db, init.dataDir, init.volumes)
     this.prepared = new PreparedLog(init.db)
     this.space = new SpaceAccount(init.reserve, init.capacity)
+    this.lingering = new Lingering({
+      db: init.db,
+      pin: (d) => { this.pin(d) },
+      release: (ds) => { this.release(ds) },
+      collect: (ds) => { this.dropUnused(ds) }
+    }, init.deletedReadGraceMs)
   }
 
   /**
@@ -114,10 +125,13 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
       for (const d of (await decodeManifest(u.manifest)).chunks) this.pin(d)
       this.restoredPins.add(keyOf(u))
     }
+    // Graces a crash cut short: no read from before the crash is left.
+    this.lingering.recover()
     return report
   }
 
   async stop (): Promise<void> {
+    this.lingering.clear()
     await this.chunks.stop()
   }
 
@@ -155,6 +169,27 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
   pin (digest: Uint8Array): void {
     const key = toHex(digest, 'base16')
     this.pins.set(key, (this.pins.get(key) ?? 0) + 1)
+  }
+
+  /**
+   * Keep chunks a read is about to serve from being collected, whatever is
+   * deleted meanwhile, until the returned function is called (once; later
+   * calls do nothing). Chunks that became unused meanwhile go then.
+   */
+  holdChunks (digests: Uint8Array[]): () => void {
+    for (const d of digests) this.pin(d)
+    let held = true
+    return () => {
+      if (!held) return
+      held = false
+      this.release(digests)
+    }
+  }
+
+  /** Unpin and drop what no file uses and nothing else pins any more. */
+  private release (digests: Uint8Array[]): void {
+    this.unpin(digests)
+    this.dropUnused(digests)
   }
 
   unpin (digests: Iterable<Uint8Array>): void {
@@ -336,8 +371,14 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
   /** Apply a delete; chunks no other live file uses are removed. Durable before it resolves unless `durable: false`. */
   async applyDelete (op: DeleteOp, options: { durable?: boolean } = {}): Promise<ApplyEffect> {
     const digests = this.index.chunksOf(op.id)
+    const row = this.index.get(op.id)
     this.clock.observe(op.ts)
-    const effect = this.index.apply(op, false)
+    // In the delete's transaction: reads under way keep the chunks for the grace (and a crash cannot lose that).
+    const effect = this.init.db.transaction(() => {
+      const applied = this.index.apply(op, false)
+      if (applied === 'deleted' && row != null && row.state !== 'deleted') this.lingering.hold(row, digests)
+      return applied
+    })
     if (effect === 'deleted') await this.collect(digests)
     if (options.durable !== false) await this.init.db.durable()
     if (effect === 'deleted') this.safeDispatchEvent('file:deleted', { detail: { id: op.id } })

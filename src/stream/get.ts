@@ -58,6 +58,8 @@ export interface ChunkProvider {
   readChunk(digest: Uint8Array, range?: { from: number, to: number }): Promise<ChunkBytes>
   /** Whether the chunk is stored here (a pending copy lacks some): asked before a range is promised. */
   has?(digest: Uint8Array): boolean
+  /** Keep these chunks while they are served, whatever is deleted meanwhile; returns the release. */
+  hold?(digests: Uint8Array[]): () => void
 }
 
 export interface GetServerComponents {
@@ -112,13 +114,18 @@ export async function serveGet (c: GetServerComponents, stream: Stream, options:
       return
     }
     const { manifest, offset, end, first, last } = plan
-    await writeFrame(stream, encodeMessage(HeaderAnswerSchema, { ok: { first, last } }), options)
-    for (let i = first; i <= last; i++) {
-      const chunkStart = i * manifest.chunkSize
-      const range = { from: Math.max(0, offset - chunkStart), to: Math.min(chunkLength(manifest, i), end - chunkStart) }
-      const { frame, bytes } = chunkFrame(manifest, i, await c.chunks.readChunk(manifest.chunks[i] as Uint8Array, range))
-      await writeFrame(stream, frame, options)
-      c.onServed?.(bytes)
+    const release = c.chunks.hold?.(manifest.chunks.slice(first, last + 1))
+    try {
+      await writeFrame(stream, encodeMessage(HeaderAnswerSchema, { ok: { first, last } }), options)
+      for (let i = first; i <= last; i++) {
+        const chunkStart = i * manifest.chunkSize
+        const range = { from: Math.max(0, offset - chunkStart), to: Math.min(chunkLength(manifest, i), end - chunkStart) }
+        const { frame, bytes } = chunkFrame(manifest, i, await c.chunks.readChunk(manifest.chunks[i] as Uint8Array, range))
+        await writeFrame(stream, frame, options)
+        c.onServed?.(bytes)
+      }
+    } finally {
+      release?.()
     }
     await stream.close(options)
   } catch (err) {

@@ -40,7 +40,7 @@ describe('a mixed load on 4 node processes in 2 groups', () => {
     const summary = JSON.stringify(Object.fromEntries(Object.entries(result.ops).map(([op, s]) => [op, s.statuses])))
     expect(nodes.map(n => n.proc.exitCode), 'every node still runs').toEqual([null, null, null, null])
     expect(serverErrors(result), `${summary} ${result.serverErrorBodies.join(' | ')}`).toBe(0)
-    expect(Object.values(result.broken).reduce((a, b) => a + b, 0), summary).toBe(0)
+    expect(Object.values(result.broken).reduce((a, b) => a + b, 0), `${summary} ${result.brokenDetails.join(' | ')}`).toBe(0)
     expect(result.mismatches).toBe(0)
     expect(result.ops.upload.statuses['201'] ?? 0).toBeGreaterThan(50)
     for (const [id, file] of result.files) {

@@ -84,6 +84,8 @@ export interface LoadResult {
   mismatches: number
   /** What the node said with each 5xx answer (so a failing run shows why). */
   serverErrorBodies: string[]
+  /** What each broken response failed with: operation, node, file, error. */
+  brokenDetails: string[]
   elapsedMs: number
 }
 
@@ -128,13 +130,17 @@ export async function runMixedLoad (init: LoadInit): Promise<LoadResult> {
     performance.now() < deadline && init.signal?.aborted !== true
 
   const serverErrorBodies: string[] = []
+  const brokenDetails: string[] = []
   const record = (op: LoadOp, status: number | 'error', ms: number, base: string, detail = '', wrong = false, id?: string): void => {
     init.onResponse?.({ op, status, base, detail, wrong, ms, ...(id != null ? { id } : {}) })
     const s = ops[op]
     s.count++
     s.latenciesMs.push(ms)
     s.statuses[String(status)] = (s.statuses[String(status)] ?? 0) + 1
-    if (status === 'error') broken[op]++
+    if (status === 'error') {
+      broken[op]++
+      brokenDetails.push(`${op} ${id ?? ''} on ${base} after ${Math.round(ms)} ms: ${detail}`)
+    }
   }
 
   const client = async (k: number, reader: boolean): Promise<void> => {
@@ -153,6 +159,7 @@ export async function runMixedLoad (init: LoadInit): Promise<LoadResult> {
         const urls = init.urls()
         const base = urls[Math.floor(local.next() * urls.length)] as string
         const t0 = performance.now()
+        let target: string | undefined
         try {
           if (op === 'upload') {
             const size = Math.round(Math.exp(Math.log(minBytes) + local.next() * (Math.log(maxBytes) - Math.log(minBytes))))
@@ -170,6 +177,7 @@ export async function runMixedLoad (init: LoadInit): Promise<LoadResult> {
             }
           } else if (op === 'delete') {
             const id = ids[Math.floor(local.next() * ids.length)] as string
+            target = id
             files.delete(id)
             const res = await request(`${base}/files/${id}`, { method: 'DELETE', headers: auth, dispatcher })
             await res.body.arrayBuffer()
@@ -181,6 +189,7 @@ export async function runMixedLoad (init: LoadInit): Promise<LoadResult> {
             }
           } else {
             const id = ids[Math.floor(local.next() * ids.length)] as string
+            target = id
             const file = files.get(id)
             const size = file?.size ?? 0
             const start = op === 'range' ? Math.floor(local.next() * size) : 0
@@ -202,7 +211,7 @@ export async function runMixedLoad (init: LoadInit): Promise<LoadResult> {
             rec(op, res.statusCode, ms, base, res.statusCode >= 500 ? serverErrorBodies.at(-1) ?? '' : res.statusCode === 404 ? new TextDecoder().decode(bytes).slice(0, 300) : wrong ? `${said}: wrong bytes (${bytes.byteLength} of ${length})` : '', wrong, id)
           }
         } catch (err) {
-          rec(op, 'error', performance.now() - t0, base, String(err))
+          rec(op, 'error', performance.now() - t0, base, `${String(err)}${err instanceof Error && err.cause != null ? ` (${String(err.cause)})` : ''}${deleted.has(target ?? '') || (target != null && !files.has(target)) ? ' [the file was deleted meanwhile]' : ''}`, false, target)
         }
         if (last === 503 && init.backoffMs != null) await sleep(init.backoffMs)
       }
@@ -212,7 +221,7 @@ export async function runMixedLoad (init: LoadInit): Promise<LoadResult> {
   }
 
   await Promise.all(Array.from({ length: init.clients + (init.readers ?? 0) }, async (_, k) => client(k, k >= init.clients)))
-  return { ops, files, deleted, uncertain, broken, mismatches, serverErrorBodies, elapsedMs: performance.now() - started }
+  return { ops, files, deleted, uncertain, broken, mismatches, serverErrorBodies, brokenDetails, elapsedMs: performance.now() - started }
 }
 
 /** Responses with a 5xx status, over all operations. */
