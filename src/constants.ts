@@ -76,6 +76,8 @@ export const CHUNK_LEAF_BYTES = 64 * 1024
 /** Largest chunk size a manifest may declare (bounds every chunk frame). */
 export const MAX_CHUNK_SIZE_BYTES = 4 * 1024 * 1024
 /** Largest manifest accepted (≈ 2 M chunk hashes: a 2 TiB file at 1 MiB chunks). */
+/** A manifest's tag (content/manifest.ts): at most this many printable ASCII characters. */
+export const MAX_TAG_CHARS = 64
 export const MAX_MANIFEST_BYTES = 72 * 1024 * 1024
 /** Largest file accepted by an upload. */
 export const MAX_UPLOAD_BYTES = 2 ** 41

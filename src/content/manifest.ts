@@ -5,14 +5,18 @@
  * Anyone holding the ID can verify the manifest, and with it every chunk.
  *
  * `createdAt` travels with the manifest but is not part of the ID, so the same
- * bytes under the same name (and type) always get the same ID.
+ * bytes under the same name (and type) always get the same ID — unless a
+ * `tag` is given: it is part of the ID, so a tagged file is a file of its
+ * own. The S3 layer tags every object it stores, so that each file belongs to
+ * exactly one key's value and can be deleted when that value is replaced
+ * (replica/reclaim.ts); two keys never share one.
  */
 import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { equals } from 'uint8arrays/equals'
 import { z } from 'zod'
-import { CHUNK_LEAF_BYTES, MAX_CHUNK_SIZE_BYTES, MAX_MANIFEST_BYTES } from '../constants.ts'
+import { CHUNK_LEAF_BYTES, MAX_CHUNK_SIZE_BYTES, MAX_MANIFEST_BYTES, MAX_TAG_CHARS } from '../constants.ts'
 import { InvalidFileIdError, InvalidManifestError } from '../errors.ts'
 import { formatZodError } from '../util/zod.ts'
 import { chunkDigest } from './chunk-hash.ts'
@@ -30,7 +34,9 @@ const ManifestCoreSchema = z.object({
   leafSize: z.literal(CHUNK_LEAF_BYTES),
   chunks: z.array(bytesSchema.refine(d => d.byteLength === DIGEST_BYTES, 'a 32-byte SHA-256 digest')),
   name: z.string().superRefine((n, ctx) => { const p = fileNameProblem(n); if (p != null) ctx.addIssue({ code: 'custom', message: p }) }),
-  mime: z.string().max(255).regex(MIME_PATTERN, 'a media type (type/subtype)')
+  mime: z.string().max(255).regex(MIME_PATTERN, 'a media type (type/subtype)'),
+  /** Makes the ID unique to its writer's purpose (absent: the ID is the content's and name's). */
+  tag: z.string().min(1).max(MAX_TAG_CHARS).regex(/^[\x21-\x7e]+$/, 'printable ASCII').optional()
 }).strict().refine(m => m.chunks.length === Math.ceil(m.size / m.chunkSize), 'chunk count must match size / chunkSize')
 
 export type ManifestCore = z.infer<typeof ManifestCoreSchema>
@@ -44,7 +50,9 @@ export interface Manifest extends ManifestCore {
 
 /** Build a manifest (and so the file ID) from its parts. */
 export async function createManifest (core: Omit<ManifestCore, 'v' | 'leafSize'>): Promise<Manifest> {
-  const full: ManifestCore = { v: MANIFEST_VERSION, leafSize: CHUNK_LEAF_BYTES, ...core }
+  const { tag, ...rest } = core
+  // An absent tag is no key at all: untagged files keep the IDs they always had.
+  const full: ManifestCore = { v: MANIFEST_VERSION, leafSize: CHUNK_LEAF_BYTES, ...rest, ...(tag != null ? { tag } : {}) }
   const parsed = ManifestCoreSchema.safeParse(full)
   if (!parsed.success) throw new InvalidManifestError(formatZodError(parsed.error))
   const bytes = dagCbor.encode(full)

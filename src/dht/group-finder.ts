@@ -6,8 +6,13 @@
  * its group's key, ./group-directory.ts), dialled, and asked for their
  * records directly, so the view has them before gossip would.
  *
- * One lookup per group at a time; a group looked up lately is not looked up
- * again before FIND_COOLDOWN_MS (a hot read path must not flood the DHT).
+ * The same for an S3 bucket whose owning group this node cannot tell: the
+ * owning group's members provide the bucket's key; they are dialled and asked
+ * for their records, and their groups are the answer.
+ *
+ * One lookup per group (or bucket) at a time; one looked up lately is not
+ * looked up again before FIND_COOLDOWN_MS (a hot read path must not flood the
+ * DHT).
  */
 import { toError } from '../errors.ts'
 import type { GroupDirectory } from './group-directory.ts'
@@ -30,12 +35,12 @@ export const FIND_MEMBERS_LIMIT = 8
 
 export interface GroupFinderComponents {
   selfId: string
-  directory: Pick<GroupDirectory, 'findMembers'>
-  view: Pick<MembershipView, 'groupMembers'>
+  directory: Pick<GroupDirectory, 'findMembers' | 'findBucketHolders'>
+  view: Pick<MembershipView, 'groupMembers' | 'get'>
   /** Dial a peer named by the DHT, with the addresses of its provider record. */
   connect: (peer: PeerInfo, options: AbortOptions) => Promise<void>
-  /** Ask these peers for `group`'s membership records (the view takes them as if gossiped). */
-  refresh: (group: string, peers: string[], options: AbortOptions) => Promise<void>
+  /** Ask these peers for `group`'s membership records, or all they know (the view takes them as if gossiped). */
+  refresh: (group: string | undefined, peers: string[], options: AbortOptions) => Promise<void>
   logger: Logger
 }
 
@@ -66,37 +71,57 @@ export class GroupFinder {
    */
   async find (group: string, options: AbortOptions = {}): Promise<string[]> {
     if (this.knows(group)) return []
-    const running = this.inFlight.get(group)
+    return this.once(`group:${group}`, async () => {
+      const peers = await this.lookup(async (o) => this.c.directory.findMembers(group, o), group, options)
+      if (peers.length > 0) this.c.logger.info({ group, members: peers.length }, 'found a group\'s members through the DHT before gossip')
+      return peers
+    })
+  }
+
+  /**
+   * The groups whose members provide `bucket`'s key (the group that owns it;
+   * two while a bucket moves), with their members now in the view; [] when
+   * the DHT names nobody or the lookup is cooling down. Never rejects.
+   */
+  async findBucket (bucket: string, options: AbortOptions = {}): Promise<string[]> {
+    return this.once(`bucket:${bucket}`, async () => {
+      const peers = await this.lookup(async (o) => this.c.directory.findBucketHolders(bucket, o), undefined, options)
+      return [...new Set(peers.flatMap(p => this.c.view.get(p)?.group ?? []))]
+    })
+  }
+
+  /** One lookup of `key` at a time, and none while it cools down (longer after lookups that found nobody). */
+  private async once (key: string, run: () => Promise<string[]>): Promise<string[]> {
+    const running = this.inFlight.get(key)
     if (running != null) return running
-    if (performance.now() < (this.notBefore.get(group) ?? -Infinity)) return []
-    this.notBefore.set(group, performance.now() + FIND_COOLDOWN_MS)
-    const lookup = this.lookup(group, options).finally(() => { this.inFlight.delete(group) })
-    this.inFlight.set(group, lookup)
+    if (performance.now() < (this.notBefore.get(key) ?? -Infinity)) return []
+    this.notBefore.set(key, performance.now() + FIND_COOLDOWN_MS)
+    const lookup = run().then(found => {
+      if (found.length > 0) { this.misses.delete(key); return found }
+      const misses = (this.misses.get(key) ?? 0) + 1
+      this.misses.set(key, misses)
+      this.notBefore.set(key, performance.now() + Math.min(FIND_MISS_COOLDOWN_MS, FIND_COOLDOWN_MS * 2 ** misses))
+      return found
+    }).finally(() => { this.inFlight.delete(key) })
+    this.inFlight.set(key, lookup)
     return lookup
   }
 
-  private async lookup (group: string, options: AbortOptions): Promise<string[]> {
+  /** Providers of a key (not us), dialled and asked for their records; their peer ids. */
+  private async lookup (providers: (options: AbortOptions & { limit: number }) => Promise<PeerInfo[]>, group: string | undefined, options: AbortOptions): Promise<string[]> {
     const started = performance.now()
     this.counters.lookups++
     try {
-      const found = (await this.c.directory.findMembers(group, { ...options, limit: FIND_MEMBERS_LIMIT + 1 }))
-        .filter(p => p.id.toString() !== this.c.selfId).slice(0, FIND_MEMBERS_LIMIT)
-      if (found.length === 0) {
-        const misses = (this.misses.get(group) ?? 0) + 1
-        this.misses.set(group, misses)
-        this.notBefore.set(group, performance.now() + Math.min(FIND_MISS_COOLDOWN_MS, FIND_COOLDOWN_MS * 2 ** misses))
-        return []
-      }
-      this.misses.delete(group)
+      const found = (await providers({ ...options, limit: FIND_MEMBERS_LIMIT + 1 })).filter(p => p.id.toString() !== this.c.selfId).slice(0, FIND_MEMBERS_LIMIT)
+      if (found.length === 0) return []
       this.counters.hits++
       await Promise.allSettled(found.map(async p => this.c.connect(p, options)))
       const peers = found.map(p => p.id.toString())
       await this.c.refresh(group, peers, options)
-      this.c.logger.info({ group, members: peers.length }, 'found a group\'s members through the DHT before gossip')
       return peers
     } catch (err) {
       this.counters.failures++
-      this.c.logger.debug({ group, err: toError(err).message }, 'DHT lookup of a group failed')
+      this.c.logger.debug({ group, err: toError(err).message }, 'DHT lookup failed')
       return []
     } finally {
       this.counters.seconds += (performance.now() - started) / 1000

@@ -25,11 +25,12 @@ export interface MeteredNode {
   status: Pick<LocalStatus, 'state' | 'group' | 'load' | 'sync'>
   membership: { view: Pick<MembershipView, 'members'>, dropped: Readonly<Record<DropReason, number>> }
   libp2p: { getConnections(): Array<{ remotePeer: PeerId }>, services: { auth: { counters: Readonly<{ proven: number, refused: number }> } } }
-  store: { corruptChunks: number, index: Pick<FileIndex, 'stats' | 'head' | 'cursor'>, prepared: { size: number }, chunks: { volumes: Pick<VolumeSet, 'rotations' | 'writableCount' | 'readHandles'> } }
+  store: { corruptChunks: number, index: Pick<FileIndex, 'stats' | 'head' | 'cursor'>, prepared: { size: number }, reclaims: { size: number }, chunks: { volumes: Pick<VolumeSet, 'rotations' | 'writableCount' | 'readHandles'> } }
   replica: {
     counters: Readonly<{ servedBytes: number }>
     reader: { counters: Readonly<{ fetchedBytes: number, peerCorruptChunks: number }>, cache: Pick<ChunkCache, 'hits' | 'misses' | 'bytes'> }
     resolver: { counters: Readonly<{ committed: number, aborted: number }> }
+    reclaimer: { counters: Readonly<{ reclaimed: number, failed: number }> }
     locator: { counters: Readonly<{ asked: number }> }
     summaries: { bytes: number, counters: Readonly<{ fetched: number, failed: number }> }
   }
@@ -76,6 +77,8 @@ export class NodeMetrics {
   private readonly storeBytes = gauge(this.registry, 'dsm_store_bytes', 'Bytes of the files held whole on this node')
   private readonly syncFiles = gauge(this.registry, 'dsm_sync_files_to_go', 'Files group sync still has to fetch')
   private readonly syncBytes = gauge(this.registry, 'dsm_sync_bytes_to_go', 'Bytes of the files group sync still has to fetch')
+  private readonly reclaimQueue = gauge(this.registry, 'dsm_reclaim_queue_files', 'Files freed by S3 values (overwritten or deleted objects, finished uploads\' parts) waiting to be deleted by this node')
+  private readonly reclaimed = counter(this.registry, 'dsm_reclaimed_files_total', 'Freed files this node deleted, and attempts that failed (retried later)', ['result'])
   private readonly logHead = gauge(this.registry, 'dsm_group_log_head', 'This node\'s group log position (its highest sequence number)')
   private readonly clockSkew = gauge(this.registry, 'dsm_clock_skew_max_seconds', 'Largest clock difference between this node and a member it hears directly (absolute, seconds)')
   private readonly skewedMembers = gauge(this.registry, 'dsm_members_clock_skewed', 'Members whose clock differs from ours by more than the warning threshold (CLOCK_SKEW_WARN_MS)')
@@ -177,6 +180,9 @@ export class NodeMetrics {
     const r = n.replica.resolver.counters
     mirror(this.resolved, [[{ decision: 'commit' }, r.committed], [{ decision: 'abort' }, r.aborted]])
     mirror(this.locateAsked, [[{}, n.replica.locator.counters.asked]])
+    this.reclaimQueue.set(n.store.reclaims.size)
+    const rc = n.replica.reclaimer.counters
+    mirror(this.reclaimed, [[{ result: 'deleted' }, rc.reclaimed], [{ result: 'failed' }, rc.failed]])
     this.summaryBytes.set(n.replica.summaries.bytes)
     const f = n.replica.summaries.counters
     mirror(this.summaryFetches, [[{ result: 'ok' }, f.fetched], [{ result: 'failed' }, f.failed]])

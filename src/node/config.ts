@@ -13,6 +13,7 @@ import { InvalidConfigError } from '../errors.ts'
 import { DEFAULT_HTTP_LIMITS } from '../http/limits.ts'
 import { VOLUME_MAX_BYTES } from '../store/volumes.ts'
 import { DELETED_READ_GRACE_MS } from '../store/lingering.ts'
+import { RECLAIM_DELAY_MS } from '../store/reclaim-queue.ts'
 import { COMPACT_BYTES_PER_S, COMPACT_INTERVAL_MS } from '../store/compaction.ts'
 import { SCRUB_BYTES_PER_S } from '../store/scrub.ts'
 import type { HttpAddress } from '../http/server.ts'
@@ -87,6 +88,8 @@ export interface NodeConfig {
   volumeSize: number
   /** How long the chunks of a deleted file stay readable by the reads under way when it was deleted. */
   deletedReadGraceMs: number
+  /** How long the file of a replaced or deleted S3 object waits before it is deleted. */
+  reclaimDelayMs: number
   /** How often sealed volumes are weighed for compaction (store/compaction.ts). */
   compactIntervalMs: number
   /** Bytes per second a compaction copies at most (it leaves the disk to clients). */
@@ -208,6 +211,7 @@ const LayerSchema = z.object({
   chunkSize: positiveInt.min(1024).max(MAX_CHUNK_SIZE_BYTES),
   cacheSize: byteCount,
   deletedReadGraceMs: duration,
+  reclaimDelayMs: duration,
   volumeSize: byteCount.pipe(z.number().int().min(1024 * 1024, 'a volume is at least 1 MiB').max(2 ** 40)),
   compactIntervalMs: duration.pipe(positiveInt.min(100)),
   compactRate: byteCount.pipe(positiveInt.min(64 * 1024, 'a rate of at least 64KiB (per second)')),
@@ -272,6 +276,7 @@ export function layerFromEnv (env: NodeJS.ProcessEnv): ConfigLayer {
     DSM_CACHE_SIZE: ['cacheSize', String],
     DSM_VOLUME_SIZE: ['volumeSize', String],
     DSM_DELETED_READ_GRACE: ['deletedReadGraceMs', String],
+    DSM_RECLAIM_DELAY: ['reclaimDelayMs', String],
     DSM_COMPACT_INTERVAL: ['compactIntervalMs', String],
     DSM_COMPACT_RATE: ['compactRate', String],
     DSM_SCRUB_RATE: ['scrubRate', String],
@@ -332,6 +337,7 @@ export const DEFAULTS: Omit<NodeConfig, 'dataDir'> = {
   cacheSize: DEFAULT_CACHE_BYTES,
   volumeSize: VOLUME_MAX_BYTES,
   deletedReadGraceMs: DELETED_READ_GRACE_MS,
+  reclaimDelayMs: RECLAIM_DELAY_MS,
   compactIntervalMs: COMPACT_INTERVAL_MS,
   compactRate: COMPACT_BYTES_PER_S,
   scrubRate: SCRUB_BYTES_PER_S,

@@ -199,7 +199,7 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
       // Where an older version kept the group: the database's meta table (read once, then node.json).
       const state = await NodeStateFile.open(config.dataDir, () => aside != null ? readLegacyGroup(aside) : { group: db.getMeta('group'), spare: db.getMeta('spare') === '1' })
       const capacity = async (): Promise<Capacity> => diskCapacity(config.dataDir)
-      const store = new LocalStore({ db, dataDir: config.dataDir, reserve: config.reserve, capacity, volumes: { maxBytes: config.volumeSize }, deletedReadGraceMs: config.deletedReadGraceMs })
+      const store = new LocalStore({ db, dataDir: config.dataDir, reserve: config.reserve, capacity, volumes: { maxBytes: config.volumeSize }, deletedReadGraceMs: config.deletedReadGraceMs, reclaimDelayMs: config.reclaimDelayMs })
       const report = await store.start({ rebuilding: config.rebuild })
       cleanup.unshift(async () => { await store.stop() })
       // Background care of the disk: reclaim deleted space, re-hash what is stored.
@@ -277,7 +277,7 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
           await libp2p.dial(peer.id, { signal: options.signal ?? AbortSignal.timeout(REFRESH_VIEW_TIMEOUT_MS) })
         },
         refresh: async (group, peers, options) => {
-          await membership.refresh({ prefer: peers, group, signal: options.signal ?? AbortSignal.timeout(REFRESH_VIEW_TIMEOUT_MS) })
+          await membership.refresh({ prefer: peers, ...(group != null ? { group } : {}), signal: options.signal ?? AbortSignal.timeout(REFRESH_VIEW_TIMEOUT_MS) })
         },
         logger: log
       })
@@ -294,6 +294,9 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
         rttOf: (peer) => libp2p.getConnections(peerIdFromString(peer)).find(c => c.rtt != null)?.rtt,
         connectedPeers: () => new Set(libp2p.getConnections().map(c => c.remotePeer.toString())),
         findGroup: async (group, options) => finder.find(group, options),
+        findBucket: async (bucket, options) => finder.findBucket(bucket, options),
+        announceBucket: async (bucket, options) => directory.announceBucket(bucket, options),
+        withdrawBucket: async (bucket, options) => directory.withdrawBucket(bucket, options),
         sealer: keys,
         logger: log
       }, {

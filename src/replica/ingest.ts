@@ -103,7 +103,7 @@ export async function ingest (c: IngestComponents, header: PutHeader, source: As
     }
     // The body took a while: the node may have left its group meanwhile (a surplus move, a recruit).
     checkRequest(c, header)
-    const manifest = await createManifest({ size: body.size, chunkSize, chunks: body.digests, name: header.name, mime: header.mime ?? await detectMime(header.name, body.head) })
+    const manifest = await createManifest({ size: body.size, chunkSize, chunks: body.digests, name: header.name, mime: header.mime ?? await detectMime(header.name, body.head), ...(header.tag != null ? { tag: header.tag } : {}) })
     const id = manifest.id.toString()
     const createdAt = Date.now()
     const ts = c.store.clock.next(c.store.index.get(id)?.ts)

@@ -18,7 +18,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { BucketExistsError, BucketNotEmptyError, NoSuchBucketError, NotAMemberError, QuorumError, UnavailableError, toError } from '../errors.ts'
 import { rpcHandler } from '../wire/handlers.ts'
 import { PROTOCOLS } from '../wire/messages.ts'
-import { MAX_NAME_ROWS, NameApplyRequestSchema, NameApplyResponseSchema, NamesRequestSchema, NamesResponseSchema } from '../wire/names.ts'
+import { MAX_NAME_ROWS, NameApplyRequestSchema, NameApplyResponseSchema, NamesRequestSchema, NamesResponseSchema, ownedFile } from '../wire/names.ts'
 import { request } from '../wire/rpc.ts'
 import { BUCKET_RECORD_KEY } from '../store/name-index.ts'
 import { copyFloor } from './placement.ts'
@@ -56,7 +56,9 @@ async function write (c: NameMemberComponents, req: Extract<NamesRequest, { op: 
   if (isBucket && req.ifEmpty === true && c.store.names.count(req.bucket) > 0) throw new BucketNotEmptyError(`bucket ${req.bucket} is not empty`)
   const current = c.store.names.get(req.bucket, req.key)
   const op: NameOp = { bucket: req.bucket, key: req.key, group, live: req.live, ts: c.store.clock.next(current?.ts), origin: c.selfId, ...(req.value != null ? { value: req.value } : {}) }
-  await c.store.applyName(op)
+  // The file the current value owns is freed by this write (stamped after it, so it can never be the value again).
+  const freed = current?.live === true ? ownedFile(current.value) : undefined
+  await c.store.applyName(op, freed != null && freed !== ownedFile(req.value) ? { reclaim: freed } : {})
   const mates = c.view.groupMembers(group).filter(m => !m.self && (m.state === 'ACTIVE' || m.state === 'SYNCING'))
   const floor = copyFloor(c.view, group, c.minCopies, 'all')
   const signal = AbortSignal.any([AbortSignal.timeout(NAME_PUSH_TIMEOUT_MS), ...(options.signal != null ? [options.signal] : [])])
@@ -107,15 +109,23 @@ export function nameApplyHandler (c: NameMemberComponents): ProtocolHandler {
 export interface NameReply { peer: string, res: NamesResponse }
 
 /**
- * Ask the read quorum of `group`'s live members (ourselves first when we
- * are one) and return their answers; fewer than the quorum is unavailable.
- * Any `live − floor + 1` of them meet every write acknowledged at the floor.
+ * Ask the read quorum of `group` and return their answers; fewer than the
+ * quorum is unavailable. A write is acknowledged once `floor` of the group's
+ * members hold it, so any `members − floor + 1` of them — counted over every
+ * member the group has, OFFLINE ones included, never over those that happen
+ * to be reachable — meet every acknowledged write. (Counted over the live
+ * ones, a reader cut off with the one member that missed a write read that
+ * member alone, and the key was "absent": the simulation's history checker
+ * found it.) ACTIVE members are asked first, ourselves first among them;
+ * SYNCING ones count too (any member that acknowledged a write holds it).
  */
 export async function askGroup (c: NameMemberComponents, group: string, req: NamesRequest, options: AbortOptions): Promise<NameReply[]> {
-  const live = c.view.groupMembers(group).filter(m => m.state === 'ACTIVE').sort((a, b) => Number(b.self) - Number(a.self))
+  const members = c.view.groupMembers(group).filter(m => !m.spare)
+  const rank = (m: { self: boolean, state: string }): number => (m.state === 'ACTIVE' ? 0 : 2) + (m.self ? 0 : 1)
+  const live = members.filter(m => m.state === 'ACTIVE' || m.state === 'SYNCING').sort((a, b) => rank(a) - rank(b))
   const floor = copyFloor(c.view, group, c.minCopies, 'all')
-  const needed = Math.max(1, live.length - floor + 1)
-  if (live.length < needed || live.length === 0) throw new UnavailableError(`group ${group} has no ACTIVE member right now`)
+  const needed = Math.max(1, members.length - floor + 1)
+  if (live.length < needed) throw new UnavailableError(`a read of group ${group} needs ${needed} of its ${members.length} members; ${live.length} can be asked right now`)
   const replies: NameReply[] = []
   const failures: string[] = []
   // Only as many as the quorum needs, ourselves first (no request at all when we alone are enough); more if some fail.

@@ -6,10 +6,16 @@
  * A bucket's owning group is chosen when it is created: the group, among
  * those that can keep the copy floor, with the highest rendezvous hash of
  * (bucket, group), so nodes creating one bucket at once choose the same
- * group; that group's members then decide by stamp. A node finds an
- * existing bucket's group by asking one ACTIVE member of every group (cached
- * for a while). Keys per bucket are bounded by one group's database; a
- * listing page costs one request per member of the read quorum.
+ * group; that group's members then decide by stamp, and provide the
+ * bucket's key in the DHT. A node finds an existing bucket's group (then
+ * remembers it for a while) by reading the bucket's record from the read
+ * quorum of the group it would have chosen; if that group does not have it
+ * (the bucket was made while it was down, or groups came since), from the
+ * groups the DHT names as its holders; then from every other group. A bucket
+ * is "no such bucket" only if every group's read quorum said so; a group that
+ * could not answer makes it "unavailable, retry". Keys per bucket are bounded
+ * by one group's database; a listing page costs one request per member of
+ * the read quorum.
  */
 import { createHash } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
@@ -44,12 +50,17 @@ function rendezvous (bucket: string, group: string): Buffer {
   return createHash('sha256').update(`${bucket}\0${group}`).digest()
 }
 
+export interface NamespaceComponents extends NameMemberComponents {
+  /** The groups whose members provide a bucket's key in the DHT (dht/group-finder.ts), their members now in view. */
+  findBucket?: (bucket: string, options: AbortOptions) => Promise<string[]>
+}
+
 export class Namespace {
-  private readonly c: NameMemberComponents
+  private readonly c: NamespaceComponents
   private readonly owners = new LRUCache<string, string>({ max: 10_000, ttl: BUCKET_OWNER_CACHE_MS })
   private readonly checked = new LRUCache<string, ListedBucket>({ max: 10_000, ttl: BUCKET_CHECK_CACHE_MS })
 
-  constructor (components: NameMemberComponents) {
+  constructor (components: NamespaceComponents) {
     this.c = components
   }
 
@@ -58,22 +69,43 @@ export class Namespace {
     return this.c.view.groups().filter(g => g.members.some(m => m.state === 'ACTIVE')).map(g => g.name)
   }
 
-  /** The group that owns `bucket`; NoSuchBucketError if none does. */
+  /**
+   * The group that owns `bucket`: NoSuchBucketError only once the read quorum
+   * of every group said it has no such bucket; UnavailableError if it was not
+   * found and some group could not answer.
+   */
   async ownerOf (bucket: string, options: AbortOptions = {}): Promise<string> {
     const cached = this.owners.get(bucket)
     if (cached != null) return cached
     // Our own group first: its table is on our disk.
     const own = this.c.status.group
     if (own != null && this.c.store.names.get(bucket, BUCKET_RECORD_KEY)?.live === true) return this.remember(bucket, own)
-    const answers = await Promise.all(this.liveGroups().map(async g => {
-      const member = this.c.view.groupMembers(g).find(m => m.state === 'ACTIVE' && !m.self)
-      if (member == null) return undefined
-      const res = await this.ask(member.peerId, { op: 'get', bucket, key: BUCKET_RECORD_KEY }, options).catch(() => undefined)
-      return res?.row?.live === true ? { group: g, row: res.row } : undefined
-    }))
-    const found = answers.filter(a => a != null).sort((a, b) => (newest([a.row, b.row]) === a.row ? -1 : 1))[0]
-    if (found == null) throw new NoSuchBucketError(`bucket ${bucket} does not exist`)
-    return this.remember(bucket, found.group)
+    const asked = new Set<string>()
+    const unsure = new Set<string>()
+    const holds = async (g: string): Promise<boolean> => {
+      asked.add(g)
+      unsure.delete(g)
+      try {
+        return newest((await askGroup(this.c, g, { op: 'get', bucket, key: BUCKET_RECORD_KEY }, options)).map(r => r.res.row))?.live === true
+      } catch (err) {
+        if (!(err instanceof UnavailableError) || options.signal?.aborted === true) throw err
+        unsure.add(g)
+        return false
+      }
+    }
+    const byPreference = this.c.view.groups().map(g => g.name).sort((a, b) => Buffer.compare(rendezvous(bucket, b), rendezvous(bucket, a)))
+    // The group creation would have chosen; then those the DHT names; then all the others at once.
+    const first = byPreference[0]
+    if (first != null && await holds(first)) return this.remember(bucket, first)
+    // A group asked already is asked again if it could not answer: the lookup may just have shown us its members.
+    for (const g of await this.c.findBucket?.(bucket, options) ?? []) {
+      if ((!asked.has(g) || unsure.has(g)) && await holds(g)) return this.remember(bucket, g)
+    }
+    const rest = this.c.view.groups().map(g => g.name).filter(g => !asked.has(g))
+    const found = (await Promise.all(rest.map(async g => await holds(g) ? g : undefined))).find(g => g != null)
+    if (found != null) return this.remember(bucket, found)
+    if (unsure.size > 0) throw new UnavailableError(`bucket ${bucket} was not found, but group(s) ${[...unsure].join(', ')} could not be asked (no read quorum); retry`)
+    throw new NoSuchBucketError(`bucket ${bucket} does not exist`)
   }
 
   private remember (bucket: string, group: string): string {

@@ -30,6 +30,8 @@ import { nameSyncHandler } from './name-sync.ts'
 import { Namespace } from './namespace.ts'
 import { AccessKeys } from './access-keys.ts'
 import { UploadJanitor } from './upload-janitor.ts'
+import { Reclaimer } from './reclaim.ts'
+import { BucketAnnouncer } from './bucket-announcer.ts'
 import type { KeySealer } from './access-keys.ts'
 import type { IngestComponents } from './ingest-components.ts'
 import type { FileListing } from './list.ts'
@@ -94,6 +96,11 @@ export interface ReplicaComponents {
   hasSynced?: () => boolean
   /** Make the view know a group's members when it does not (the DHT tracker: dht/group-finder.ts). */
   findGroup?: (group: string, options: AbortOptions) => Promise<string[]>
+  /** The groups whose members provide an S3 bucket's key in the DHT, their members now in view. */
+  findBucket?: (bucket: string, options: AbortOptions) => Promise<string[]>
+  /** Provide (or withdraw) an S3 bucket's key in the DHT: its members do, for the buckets their group owns. */
+  announceBucket?: (bucket: string, options: AbortOptions) => Promise<void>
+  withdrawBucket?: (bucket: string, options: AbortOptions) => Promise<void>
   /** Seals S3 secrets with the cluster secret (net/cluster-secret.ts). */
   sealer?: KeySealer
   logger: Logger
@@ -105,6 +112,8 @@ export interface UploadRequest {
   size?: number
   group?: string
   quorum?: Quorum
+  /** Makes the file's ID unique (content/manifest.ts `tag`). */
+  tag?: string
 }
 
 export class ReplicaService implements Startable {
@@ -129,6 +138,10 @@ export class ReplicaService implements Startable {
   readonly accessKeys?: AccessKeys
   /** Drops unfinished multipart uploads of the buckets this group owns. */
   readonly janitor: UploadJanitor
+  /** Deletes the files S3 values freed (./reclaim.ts). */
+  readonly reclaimer: Reclaimer
+  /** Provides the keys of our group's buckets in the DHT (./bucket-announcer.ts). */
+  private readonly buckets?: BucketAnnouncer
   private readonly c: ReplicaComponents
   private readonly init: ReplicaInit
   private readonly placement: PlacementPolicy
@@ -154,6 +167,9 @@ export class ReplicaService implements Startable {
     this.names = new Namespace({ ...components, minCopies: init.minCopies ?? null })
     if (components.sealer != null) this.accessKeys = new AccessKeys(this.names, components.sealer)
     this.janitor = new UploadJanitor({ ...components, names: this.names }, { expiryMs: init.multipartExpiryMs ?? 7 * 24 * 3600_000 })
+    this.reclaimer = new Reclaimer({ ...components, reclaims: components.store.reclaims, deleteFile: async (id, options) => this.delete(id, options) })
+    const { announceBucket, withdrawBucket } = components
+    if (announceBucket != null && withdrawBucket != null) this.buckets = new BucketAnnouncer({ ...components, announce: announceBucket, withdraw: withdrawBucket })
   }
 
   async start (): Promise<void> {
@@ -167,6 +183,8 @@ export class ReplicaService implements Startable {
     await this.repair.start()
     await this.resolver.start()
     await this.janitor.start()
+    await this.reclaimer.start()
+    await this.buckets?.start()
   }
 
   async stop (): Promise<void> {
@@ -177,6 +195,8 @@ export class ReplicaService implements Startable {
     status.removeEventListener('change', this.onStatus)
     this.uploads.abort()
     this.channels.close()
+    await this.buckets?.stop()
+    await this.reclaimer.stop()
     await this.janitor.stop()
     await this.resolver.stop()
     await this.repair.stop()
@@ -233,7 +253,8 @@ export class ReplicaService implements Startable {
       name: validateFileName(req.name),
       quorum: req.quorum ?? this.init.writeQuorum,
       ...(req.mime != null ? { mime: req.mime } : {}),
-      ...(req.size != null ? { size: req.size } : {})
+      ...(req.size != null ? { size: req.size } : {}),
+      ...(req.tag != null ? { tag: req.tag } : {})
     }
     const coordinator = chooseCoordinator(this.c.view, header.group)
     return coordinator.self

@@ -1,14 +1,15 @@
 /**
  * DeleteObjects (POST /bucket?delete: up to 1,000 keys in one XML body,
- * Quiet mode) and CopyObject (PUT with x-amz-copy-source: the copy points at
- * the same dsm file — objects are immutable, content-addressed files — with
- * the source's metadata, or the request's with x-amz-metadata-directive:
- * REPLACE).
+ * Quiet mode) and CopyObject (PUT with x-amz-copy-source: the bytes copied
+ * into a file of the new key's own, with the source's metadata, or the
+ * request's with x-amz-metadata-directive: REPLACE; a copy onto itself only
+ * changes the metadata).
  */
 import { XMLParser } from 'fast-xml-parser'
 import { checkedBody } from './body.ts'
-import { s3Errors, toS3Error, xml } from './errors.ts'
-import { header } from './context.ts'
+import { answerLong, sendXml } from './answer.ts'
+import { s3Errors, toS3Error } from './errors.ts'
+import { fileNameFor, header, ownFile } from './context.ts'
 import type { S3Node, S3Request } from './context.ts'
 import type { ObjectRecord } from '../wire/names.ts'
 
@@ -18,11 +19,6 @@ export const MAX_DELETE_KEYS = 1000
 const MAX_DELETE_BODY_BYTES = 2 * 1024 * 1024
 
 const parser = new XMLParser({ ignoreAttributes: true, parseTagValue: false, isArray: (name) => name === 'Object', processEntities: true })
-
-function sendXml (req: S3Request, root: string, body: unknown): void {
-  const text = xml(root, body)
-  req.res.writeHead(200, { 'Content-Type': 'application/xml', 'Content-Length': String(Buffer.byteLength(text)) }).end(text)
-}
 
 async function readAll (source: AsyncIterable<Uint8Array>): Promise<Buffer> {
   const parts: Uint8Array[] = []
@@ -58,7 +54,7 @@ export async function deleteObjects (node: S3Node, req: S3Request, bucket: strin
       errors.push({ Key: key, Code: e.code, Message: e.message })
     }
   }
-  sendXml(req, 'DeleteResult', { '@_xmlns': 'http://s3.amazonaws.com/doc/2006-03-01/', ...(deleted.length > 0 ? { Deleted: deleted } : {}), ...(errors.length > 0 ? { Error: errors } : {}) })
+  sendXml(req, 'DeleteResult', { ...(deleted.length > 0 ? { Deleted: deleted } : {}), ...(errors.length > 0 ? { Error: errors } : {}) })
 }
 
 /** `x-amz-copy-source`: /bucket/key or bucket/key, URL-encoded (a ?versionId is refused: no versions here). */
@@ -87,12 +83,24 @@ export async function copyObject (node: S3Node, req: S3Request, bucket: string, 
     throw s3Errors.preconditionFailed()
   }
   const replace = directive === 'REPLACE'
-  const record: ObjectRecord = {
-    ...source,
-    meta: replace ? userMeta() : source.meta,
-    mime: replace ? (header(req, 'content-type') ?? source.mime) : source.mime,
-    modified: Date.now()
+  const meta = replace ? userMeta() : source.meta
+  const mime = replace ? (header(req, 'content-type') ?? source.mime) : source.mime
+  if (from.bucket === bucket && from.key === key) {
+    // New metadata for the same bytes: the value keeps its file (and so does not free it).
+    const record: ObjectRecord = { ...source, meta, mime, modified: Date.now() }
+    await node.names.putObject(bucket, key, record, { signal: req.signal })
+    sendXml(req, 'CopyObjectResult', { LastModified: new Date(record.modified).toISOString(), ETag: record.etag })
+    return
   }
-  await node.names.putObject(bucket, key, record, { signal: req.signal })
-  sendXml(req, 'CopyObjectResult', { LastModified: new Date(record.modified).toISOString(), ETag: record.etag })
+  // Another key gets a file of its own (each value owns its file: replica/reclaim.ts), in the source's group,
+  // the bytes streamed through this node and verified as they are read. Answered at once and kept alive.
+  const located = await node.open(source.file, { signal: req.signal })
+  await answerLong(req, 'CopyObjectResult', async () => {
+    const bytes = node.read(located, 0, source.size, { signal: req.signal })
+    const uploaded = await node.upload({ ...ownFile(fileNameFor(key), mime), size: source.size, group: located.group }, bytes, { signal: req.signal })
+    const { file: _, own: __, ...kept } = source
+    const record: ObjectRecord = { ...kept, file: uploaded.id, own: true, meta, mime, modified: Date.now() }
+    await node.names.putObject(bucket, key, record, { signal: req.signal })
+    return { LastModified: new Date(record.modified).toISOString(), ETag: record.etag }
+  })
 }

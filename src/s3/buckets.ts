@@ -5,7 +5,8 @@
  * listings, ListObjectsV2 and ListObjects (v1).
  */
 import { s3BucketName } from '../wire/names.ts'
-import { s3Errors, xml } from './errors.ts'
+import { sendXml } from './answer.ts'
+import { s3Errors } from './errors.ts'
 import { header } from './context.ts'
 import { listKeys } from './listing.ts'
 import type { S3Node, S3Request } from './context.ts'
@@ -14,11 +15,6 @@ import type { S3Node, S3Request } from './context.ts'
 export const OWNER = { ID: 'dsm', DisplayName: 'dsm' }
 /** What GetBucketLocation answers (one cluster, one region). */
 export const DEFAULT_REGION = 'us-east-1'
-
-function sendXml (req: S3Request, status: number, root: string, body: unknown): void {
-  const text = xml(root, body)
-  req.res.writeHead(status, { 'Content-Type': 'application/xml', 'Content-Length': String(Buffer.byteLength(text)) }).end(text)
-}
 
 const checkName = (name: string): boolean => s3BucketName.safeParse(name).success
 
@@ -30,8 +26,7 @@ export function checkBucketName (name: string): string {
 export async function listBuckets (node: S3Node, req: S3Request): Promise<void> {
   const allowed = req.auth?.key.buckets ?? []
   const buckets = (await node.names.buckets({ signal: req.signal })).filter(b => checkName(b.name) && (allowed.length === 0 || allowed.includes(b.name)))
-  sendXml(req, 200, 'ListAllMyBucketsResult', {
-    '@_xmlns': 'http://s3.amazonaws.com/doc/2006-03-01/',
+  sendXml(req, 'ListAllMyBucketsResult', {
     Owner: OWNER,
     Buckets: { Bucket: buckets.map(b => ({ Name: b.name, CreationDate: new Date(b.record.created).toISOString() })) }
   })
@@ -58,7 +53,7 @@ export async function deleteBucket (node: S3Node, req: S3Request, bucket: string
 export async function bucketLocation (node: S3Node, req: S3Request, bucket: string): Promise<void> {
   await node.names.bucket(bucket, { signal: req.signal })
   // us-east-1 is S3's empty LocationConstraint.
-  sendXml(req, 200, 'LocationConstraint', { '@_xmlns': 'http://s3.amazonaws.com/doc/2006-03-01/', '#text': '' })
+  sendXml(req, 'LocationConstraint', { '#text': '' })
 }
 
 function maxKeysOf (req: S3Request): number {
@@ -97,7 +92,6 @@ export async function listObjects (node: S3Node, req: S3Request, bucket: string)
   }))
   const common = result.commonPrefixes.map(p => ({ Prefix: enc(p) }))
   const body: Record<string, unknown> = {
-    '@_xmlns': 'http://s3.amazonaws.com/doc/2006-03-01/',
     Name: bucket,
     Prefix: enc(prefix),
     ...(v2 ? {} : { Marker: enc(req.query.get('marker') ?? '') }),
@@ -116,5 +110,5 @@ export async function listObjects (node: S3Node, req: S3Request, bucket: string)
   } else if (result.truncated && result.next != null && delimiter !== '') {
     body.NextMarker = enc(result.next)
   }
-  sendXml(req, 200, 'ListBucketResult', body)
+  sendXml(req, 'ListBucketResult', body)
 }

@@ -2,6 +2,7 @@
  * What an S3 operation works with: the request as parsed (bucket, key,
  * query, headers), the response to write, and the node's parts it needs.
  */
+import { randomBytes } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Located } from '../dht/locate.ts'
 import type { Namespace } from '../replica/namespace.ts'
@@ -40,4 +41,21 @@ export interface S3Request {
 export function header (req: S3Request, name: string): string | undefined {
   const v = req.raw.headers[name]
   return Array.isArray(v) ? v.join(',') : v
+}
+
+/** A dsm file name for an object: its key's last segment, made a valid name (the key itself stays in the namespace). */
+export function fileNameFor (key: string): string {
+  const last = key.split('/').filter(s => s !== '').at(-1) ?? 'object'
+  // eslint-disable-next-line no-control-regex
+  const clean = last.replace(/[\\/\x00-\x1f\x7f]/g, '_').slice(0, 200)
+  return clean === '.' || clean === '..' || clean === '' ? 'object' : clean
+}
+
+/**
+ * What an object's (or a part's) bytes are uploaded as: a file named after
+ * the key, tagged so that it is a file of its own (content/manifest.ts) that
+ * its value owns and frees (replica/reclaim.ts); the value says `own: true`.
+ */
+export function ownFile (name: string, mime?: string): Pick<UploadRequest, 'name' | 'tag' | 'mime'> {
+  return { name, tag: randomBytes(12).toString('base64url'), ...(mime != null && /^[\w.+-]+\/[\w.+-]+$/.test(mime) ? { mime } : {}) }
 }

@@ -15,9 +15,9 @@ import { MAX_NAME_VALUE_BYTES, PartRecordSchema, UploadRecordSchema } from '../w
 import { UPLOAD_KEY_PREFIX } from '../replica/upload-janitor.ts'
 import { copySource } from './batch.ts'
 import { checkedBody } from './body.ts'
-import { fileNameFor } from './objects.ts'
-import { S3Error, XML_DECLARATION, s3Errors, xml, xmlElement } from './errors.ts'
-import { header } from './context.ts'
+import { answerLong, sendXml } from './answer.ts'
+import { S3Error, s3Errors } from './errors.ts'
+import { fileNameFor, header, ownFile } from './context.ts'
 import type { S3Node, S3Request } from './context.ts'
 import type { ObjectRecord, PartRecord, UploadRecord } from '../wire/names.ts'
 
@@ -31,11 +31,6 @@ const MAX_COMPLETE_BODY_BYTES = 2 * 1024 * 1024
 const uploadKey = (id: string): string => `${UPLOAD_KEY_PREFIX}${id}`
 const partKey = (id: string, n: number): string => `${uploadKey(id)}/${String(n).padStart(5, '0')}`
 const parser = new XMLParser({ ignoreAttributes: true, parseTagValue: false, isArray: (name) => name === 'Part', processEntities: true })
-
-function sendXml (req: S3Request, root: string, body: unknown): void {
-  const text = xml(root, { '@_xmlns': 'http://s3.amazonaws.com/doc/2006-03-01/', ...body as object })
-  req.res.writeHead(200, { 'Content-Type': 'application/xml', 'Content-Length': String(Buffer.byteLength(text)) }).end(text)
-}
 
 const noSuchUpload = (): S3Error => new S3Error('NoSuchUpload', 404, 'The specified multipart upload does not exist. The upload ID might be invalid, or the multipart upload might have been aborted or completed.')
 
@@ -83,8 +78,8 @@ export async function uploadPart (node: S3Node, req: S3Request, bucket: string, 
     part = await copyPart(node, req, key, n)
   } else {
     const body = checkedBody(req, MAX_PART_BYTES)
-    const uploaded = await node.upload({ name: partName(key, n), size: body.length }, body.source, { signal: req.signal })
-    part = { file: uploaded.id, size: body.length, etag: `"${body.md5()}"`, modified: Date.now() }
+    const uploaded = await node.upload({ ...ownFile(partName(key, n)), size: body.length }, body.source, { signal: req.signal })
+    part = { file: uploaded.id, own: true, size: body.length, etag: `"${body.md5()}"`, modified: Date.now() }
   }
   await node.names.put(bucket, partKey(id, n), encodeMessage(PartRecordSchema, part), { signal: req.signal })
   if (header(req, 'x-amz-copy-source') != null) {
@@ -112,10 +107,10 @@ async function copyPart (node: S3Node, req: S3Request, key: string, n: number): 
   const located = await node.open(record.file, { signal: req.signal })
   const md5 = createHash('md5')
   const bytes = node.read(located, offset, length, { signal: req.signal })
-  const uploaded = await node.upload({ name: partName(key, n), size: length }, (async function * () {
+  const uploaded = await node.upload({ ...ownFile(partName(key, n)), size: length }, (async function * () {
     for await (const piece of bytes) { md5.update(piece); yield piece }
   })(), { signal: req.signal })
-  return { file: uploaded.id, size: length, etag: `"${md5.digest('hex')}"`, modified: Date.now() }
+  return { file: uploaded.id, own: true, size: length, etag: `"${md5.digest('hex')}"`, modified: Date.now() }
 }
 
 export async function listParts (node: S3Node, req: S3Request, bucket: string, key: string): Promise<void> {
@@ -184,24 +179,15 @@ export async function completeMultipartUpload (node: S3Node, req: S3Request, buc
   const joined = (async function * () {
     for (const [i, l] of located.entries()) yield * node.read(l, 0, chosen[i]?.size ?? 0, { signal: req.signal })
   })()
-  req.res.writeHead(200, { 'Content-Type': 'application/xml' })
-  // Long completions: keep the connection busy as S3 does (whitespace after the declaration), so clients do not time out.
-  req.res.write(XML_DECLARATION)
-  const keepAlive = setInterval(() => { req.res.write('\n') }, 10_000)
-  try {
-    const uploaded = await node.upload({ name: fileNameFor(key), size, ...(/^[\w.+-]+\/[\w.+-]+$/.test(upload.mime) ? { mime: upload.mime } : {}) }, joined, { signal: req.signal })
+  // Long completions: answered at once and kept alive, as S3 does (./answer.ts).
+  await answerLong(req, 'CompleteMultipartUploadResult', async () => {
+    const uploaded = await node.upload({ ...ownFile(fileNameFor(key), upload.mime), size }, joined, { signal: req.signal })
     const etag = `"${createHash('md5').update(Buffer.concat(chosen.map(p => Buffer.from(p.etag.slice(1, -1), 'hex')))).digest('hex')}-${chosen.length}"`
-    const record: ObjectRecord = { file: uploaded.id, size, etag, mime: upload.mime, meta: upload.meta, modified: Date.now() }
+    const record: ObjectRecord = { file: uploaded.id, own: true, size, etag, mime: upload.mime, meta: upload.meta, modified: Date.now() }
     await node.names.putObject(bucket, key, record, { signal: req.signal })
     await dropUpload(node, req, bucket, id)
-    clearInterval(keepAlive)
-    req.res.end(xmlElement('CompleteMultipartUploadResult', { '@_xmlns': 'http://s3.amazonaws.com/doc/2006-03-01/', Location: `/${bucket}/${key}`, Bucket: bucket, Key: key, ETag: etag }))
-  } catch (err) {
-    clearInterval(keepAlive)
-    // Headers are out: the error goes in the body, as S3 does for a failed completion.
-    const e = err instanceof S3Error ? err : s3Errors.internal((err as Error).message)
-    req.res.end(xmlElement('Error', { Code: e.code, Message: e.message, RequestId: req.id }))
-  }
+    return { Location: `/${bucket}/${key}`, Bucket: bucket, Key: key, ETag: etag }
+  })
 }
 
 export async function listMultipartUploads (node: S3Node, req: S3Request, bucket: string): Promise<void> {

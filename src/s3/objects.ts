@@ -12,7 +12,7 @@ import { parseRange } from '../util/range.ts'
 import { copyObject } from './batch.ts'
 import { checkedBody } from './body.ts'
 import { s3Errors } from './errors.ts'
-import { header } from './context.ts'
+import { fileNameFor, header, ownFile } from './context.ts'
 import type { S3Node, S3Request } from './context.ts'
 import type { ObjectRecord } from '../wire/names.ts'
 
@@ -27,14 +27,6 @@ const RESPONSE_OVERRIDES: Array<[string, string]> = [
   ['response-content-disposition', 'content-disposition'],
   ['response-content-encoding', 'content-encoding']
 ]
-
-/** A dsm file name for an object: its key's last segment, made a valid name (the key itself stays in the namespace). */
-export function fileNameFor (key: string): string {
-  const last = key.split('/').filter(s => s !== '').at(-1) ?? 'object'
-  // eslint-disable-next-line no-control-regex
-  const clean = last.replace(/[\\/\x00-\x1f\x7f]/g, '_').slice(0, 200)
-  return clean === '.' || clean === '..' || clean === '' ? 'object' : clean
-}
 
 export function userMeta (req: S3Request): Record<string, string> {
   const meta: Record<string, string> = {}
@@ -52,10 +44,10 @@ export async function putObject (node: S3Node, req: S3Request, bucket: string, k
   // The bucket first: a PUT into no bucket stores nothing.
   await node.names.bucketChecked(bucket, { signal: req.signal })
   const mime = header(req, 'content-type') ?? 'binary/octet-stream'
-  const uploaded = await node.upload({ name: fileNameFor(key), size: body.length, ...(/^[\w.+-]+\/[\w.+-]+$/.test(mime) ? { mime } : {}) }, body.source, { signal: req.signal })
+  const uploaded = await node.upload({ ...ownFile(fileNameFor(key), mime), size: body.length }, body.source, { signal: req.signal })
   const etag = `"${body.md5()}"`
   const checksums = body.checksums()
-  const record: ObjectRecord = { file: uploaded.id, size: body.length, etag, mime, meta, modified: Date.now(), ...(Object.keys(checksums).length > 0 ? { checksums } : {}) }
+  const record: ObjectRecord = { file: uploaded.id, own: true, size: body.length, etag, mime, meta, modified: Date.now(), ...(Object.keys(checksums).length > 0 ? { checksums } : {}) }
   await node.names.putObject(bucket, key, record, { signal: req.signal })
   req.res.writeHead(200, { ETag: etag, 'Content-Length': '0', ...checksumHeaders(record) }).end()
 }

@@ -101,7 +101,15 @@ const MIGRATIONS: string[] = [
      manifest BLOB NOT NULL,
      digests BLOB NOT NULL,
      until INTEGER NOT NULL
-   ) STRICT;`
+   ) STRICT;`,
+  // 6: files to delete because the name that owned them was replaced or removed here (./reclaim-queue.ts).
+  `CREATE TABLE reclaim (
+     file_id TEXT PRIMARY KEY,
+     since INTEGER NOT NULL,
+     tries INTEGER NOT NULL DEFAULT 0,
+     next INTEGER NOT NULL
+   ) STRICT;
+   CREATE INDEX reclaim_by_next ON reclaim (next);`
 ]
 
 export interface Db {

@@ -21,6 +21,7 @@ import { NameIndex } from './name-index.ts'
 import type { NameOp } from './name-index.ts'
 import { Lingering } from './lingering.ts'
 import { PreparedLog } from './prepared.ts'
+import { RECLAIM_DELAY_MS, ReclaimQueue } from './reclaim-queue.ts'
 import { SpaceAccount } from './space.ts'
 import type { Capacity, SpaceReservation } from './space.ts'
 import type { ChunkBytes, ChunkLocation, StagedChunk } from './chunk-store.ts'
@@ -53,6 +54,8 @@ export interface LocalStoreInit {
   volumes?: VolumeSetInit
   /** How long a deleted file's chunks stay readable by reads under way (default DELETED_READ_GRACE_MS; 0: not at all). */
   deletedReadGraceMs?: number
+  /** How long a file freed by its S3 value waits before it is deleted (default RECLAIM_DELAY_MS). */
+  reclaimDelayMs?: number
 }
 
 export interface ConsistencyReport {
@@ -75,6 +78,8 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
   readonly names: NameIndex
   readonly chunks: ChunkStore
   readonly prepared: PreparedLog
+  /** Files freed by the S3 values that owned them, to be deleted (./reclaim-queue.ts). */
+  readonly reclaims: ReclaimQueue
   /** Deleted files whose chunks reads under way may still fetch (./lingering.ts). */
   readonly lingering: Lingering
   readonly clock = new HybridClock()
@@ -97,6 +102,7 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
     this.names = new NameIndex(init.db)
     this.chunks = new ChunkStore(init.db, init.dataDir, init.volumes)
     this.prepared = new PreparedLog(init.db)
+    this.reclaims = new ReclaimQueue(init.db)
     this.space = new SpaceAccount(init.reserve, init.capacity)
     this.lingering = new Lingering({
       db: init.db,
@@ -391,9 +397,15 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
    * Apply a name operation (S3 namespace), durable before this resolves
    * unless `durable: false` (a synced log entry the group could give again).
    */
-  async applyName (op: NameOp, options: { durable?: boolean } = {}): Promise<'applied' | 'ignored'> {
+  async applyName (op: NameOp, options: { durable?: boolean, reclaim?: string } = {}): Promise<'applied' | 'ignored'> {
     this.clock.observe(op.ts)
-    const effect = this.names.apply(op)
+    const { reclaim } = options
+    // The file the operation frees is queued in its transaction: never one without the other.
+    const effect = this.init.db.transaction(() => {
+      const applied = this.names.apply(op)
+      if (applied === 'applied' && reclaim != null) this.reclaims.add(reclaim, Date.now(), Date.now() + (this.init.reclaimDelayMs ?? RECLAIM_DELAY_MS))
+      return applied
+    })
     if (effect === 'applied') this.safeDispatchEvent('name:changed', { detail: op })
     if (options.durable !== false) await this.init.db.durable()
     return effect

@@ -6,7 +6,7 @@
 import { z } from 'zod'
 import { NODE_STATES } from './state.ts'
 import { ErrorFrameSchema } from './answer.ts'
-import { HEARTBEAT_MAX_BYTES, MAX_CHUNK_SIZE_BYTES, MAX_MANIFEST_BYTES, MAX_UPLOAD_BYTES, PROTOCOL_PREFIX } from '../constants.ts'
+import { HEARTBEAT_MAX_BYTES, MAX_CHUNK_SIZE_BYTES, MAX_MANIFEST_BYTES, MAX_TAG_CHARS, MAX_UPLOAD_BYTES, PROTOCOL_PREFIX } from '../constants.ts'
 
 /** At most this many addresses in one heartbeat (and this long each). */
 export const HEARTBEAT_MAX_ADDRS = 32
@@ -193,7 +193,9 @@ export const PutHeaderSchema = z.object({
   mime: z.string().min(1).max(255).optional(),
   /** Declared size (Content-Length), when known: checked against space up front. */
   size: count.max(MAX_UPLOAD_BYTES).optional(),
-  quorum: QuorumSchema
+  quorum: QuorumSchema,
+  /** Part of the file's ID (content/manifest.ts): a file of its own, whatever its bytes. */
+  tag: z.string().min(1).max(MAX_TAG_CHARS).regex(/^[\x21-\x7e]+$/, 'printable ASCII').optional()
 })
 export type PutHeader = z.infer<typeof PutHeaderSchema>
 

@@ -4,6 +4,7 @@
  * group, the push of a stamped operation to mates, and the name log's sync.
  */
 import { z } from 'zod'
+import { decodeMessage } from './codec.ts'
 import { bytesSchema, count, fileId, groupName, stamp } from './messages.ts'
 
 /** S3 bucket names: 3–63 of a-z 0-9 . -, starting and ending with a letter or digit. */
@@ -35,7 +36,9 @@ export const ObjectRecordSchema = z.object({
   /** Last-Modified, ms since the epoch. */
   modified: count,
   /** Checksums given at upload (crc32, crc32c, crc64nvme, sha1, sha256: base64), returned when asked. */
-  checksums: z.record(z.string().max(16), z.string().max(128)).optional()
+  checksums: z.record(z.string().max(16), z.string().max(128)).optional(),
+  /** The file is this value's alone (a tagged file): deleted once the value is replaced or removed. */
+  own: z.literal(true).optional()
 })
 export type ObjectRecord = z.infer<typeof ObjectRecordSchema>
 
@@ -101,9 +104,28 @@ export const PartRecordSchema = z.object({
   size: count,
   /** Quoted MD5 hex of the part. */
   etag: z.string().min(2).max(80),
-  modified: count
+  modified: count,
+  /** The file is this part's alone (see ObjectRecord.own). */
+  own: z.literal(true).optional()
 })
 export type PartRecord = z.infer<typeof PartRecordSchema>
+
+/** What any value that owns its file says (an object's or a part's record). */
+const OwnedFileSchema = z.object({ file: fileId, own: z.literal(true) })
+
+/**
+ * The file a name's value owns (freed when the value is replaced or removed),
+ * or undefined: a value of another kind, or a file it may share (written
+ * before files were tagged). Never throws: a value it cannot read owns nothing.
+ */
+export function ownedFile (value: Uint8Array | undefined): string | undefined {
+  if (value == null) return undefined
+  try {
+    return decodeMessage(OwnedFileSchema, value, MAX_NAME_VALUE_BYTES).file
+  } catch {
+    return undefined
+  }
+}
 
 /** An S3 access key, as stored: its secret only sealed with the cluster secret (never in clear at rest). */
 export const AccessKeyRecordSchema = z.object({

@@ -21,6 +21,21 @@ describe('self-certifying file IDs', () => {
     expect(a.id.toString()).toMatch(/^bafyrei/)
   })
 
+  it('a tag makes a file of its own (decoded and checked like the rest); no tag keeps the ID untagged files always had', async () => {
+    const data = randomBytes(3000, 4)
+    const chunks = [await chunkDigest(data)]
+    const core = { size: data.byteLength, chunkSize: 4096, chunks, name: 'clip.mp4', mime: 'video/mp4' }
+    const plain = await createManifest(core)
+    // The ID of an untagged manifest is pinned: it must not change with the tag's introduction.
+    expect((await createManifest({ ...core, tag: undefined })).id.toString()).toBe(plain.id.toString())
+    const t1 = await createManifest({ ...core, tag: 'Az0-_x' })
+    const t2 = await createManifest({ ...core, tag: 'Az0-_y' })
+    expect(new Set([plain, t1, t2].map(m => m.id.toString())).size).toBe(3)
+    expect((await decodeManifest(t1.bytes, t1.id)).tag).toBe('Az0-_x')
+    await expect(createManifest({ ...core, tag: 'with space' })).rejects.toMatchObject({ name: 'InvalidManifestError' })
+    await expect(createManifest({ ...core, tag: 'x'.repeat(65) })).rejects.toMatchObject({ name: 'InvalidManifestError' })
+  })
+
   it('verifies every chunk against the manifest, including a short last one', async () => {
     const data = randomBytes(2500)
     const m = await manifestOf(data, 'x')

@@ -103,6 +103,38 @@ describe('the DHT as the tracker, read', () => {
   })
 })
 
+describe('S3 buckets in the DHT', () => {
+  it('a node whose view has no live member of a bucket\'s group finds the group through the DHT and reads the bucket\'s keys', async () => {
+    const c = await createSimCluster({ nodes: 6, sequential: true, joinSettleMs: 300 })
+    try {
+      const owner = await c.node(0).replica.names.createBucket('tracked', { created: Date.now(), publicRead: false })
+      const value = new TextEncoder().encode('a value only the owning group holds')
+      await c.node(0).replica.names.put('tracked', 'key', value)
+      const members = c.upIndexes().filter(i => c.node(i).status.group === owner).map(i => c.peerId(i)).sort()
+      expect(members).toHaveLength(3)
+      // A reader that knows one node of the other group only, and hears no gossip: the owning group's records age
+      // to OFFLINE in its view, so it cannot ask that group's read quorum until the DHT names the members.
+      const other = c.upIndexes().find(i => c.node(i).status.group !== owner) ?? 0
+      const reader = c.size
+      const original = c.config.bind(c)
+      c.config = (i: number) => i === reader ? { ...original(i), bootstrap: [`${c.address(other)}/p2p/${c.peerId(other)}`], spare: true } : original(i)
+      const node = c.node(await c.add())
+      node.libp2p.services.pubsub.unsubscribe('/dsm/membership/1.0.0')
+      const alive = (): number => node.membership.view.groupMembers(owner).filter(m => m.state === 'ACTIVE').length
+      await c.waitFor(() => node.membership.view.groupMembers(owner).length === 3 && alive() === 0, { timeoutMs: 30_000, message: 'the reader sees the owning group, all OFFLINE' })
+      // Every member provides the bucket's key once its record arrived: wait until the DHT has them all.
+      expect(await findEventually(async () => (await node.directory.findBucketHolders('tracked', { signal: AbortSignal.timeout(5000) })).map(p => p.id.toString()).sort(), members)).toEqual(members)
+      expect(alive()).toBe(0)
+      const before = node.finder.counters.hits
+      expect(await node.replica.names.ownerOf('tracked')).toBe(owner)
+      expect(node.finder.counters.hits).toBeGreaterThan(before)
+      expect(new TextDecoder().decode(await node.replica.names.get('tracked', 'key'))).toBe('a value only the owning group holds')
+    } finally {
+      await c.close()
+    }
+  })
+})
+
 /** Group records are provided in the background after each member commits: retry the lookup until it sees them all. */
 async function findEventually (lookup: () => Promise<string[]>, expected: string[]): Promise<string[]> {
   const deadline = Date.now() + 20_000

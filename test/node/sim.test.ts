@@ -15,7 +15,7 @@ const SIM_SEED = 3
 const SIM_TIMEOUT_MS = 150_000
 
 describe('fault simulation', () => {
-  it(`${SIM_NODES} nodes, ${SIM_FAULTS} faults: no acknowledged file lost, no deleted file back, views converge`, async () => {
+  it(`${SIM_NODES} nodes, ${SIM_FAULTS} faults: no acknowledged file lost, no deleted file back, S3 keys as their history allows, views converge`, async () => {
     const log: string[] = []
     const r = await runSim({ nodes: SIM_NODES, groupSize: 3, seed: SIM_SEED, faults: SIM_FAULTS, log: (line) => { log.push(line) } })
     // The log tells what went wrong (which file, which node, what the views looked like).
@@ -24,6 +24,8 @@ describe('fault simulation', () => {
     expect(r.lost, context).toBe(0)
     expect(r.resurrected, context).toBe(0)
     expect(r.underReplicated, context).toBe(0)
+    expect(r.keysAcked, context).toBeGreaterThan(0)
+    expect(r.keyViolations, context).toBe(0)
     expect(r.converged, context).toBe(true)
   }, SIM_TIMEOUT_MS)
 })

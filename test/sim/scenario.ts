@@ -7,7 +7,11 @@
  *   - every acknowledged file reads back byte-identical, from every side;
  *   - copy counts are back at target (every ACTIVE member of its group has it);
  *   - no deleted file comes back;
- *   - membership views converge (every node sees the same members, groups, states).
+ *   - membership views converge (every node sees the same members, groups, states);
+ *   - S3 keys written and deleted through the S3 listeners during the faults
+ *     read the same on every node, a value their history allows
+ *     (./s3-workload.ts: an acknowledged PUT visible with its latest value, no
+ *     deleted key back).
  */
 import { createHash } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -17,6 +21,7 @@ import { BOOTSTRAP_NODES, DEFAULT_LATENCY_MS, SIM_LIBP2P, SYNC_INTERVAL_MS, timi
 import { shareSignatureChecks } from './shared-verify.ts'
 import { Stopwatch } from './stopwatch.ts'
 import { copiesAtTarget, divergence, linksOf, logsPulled, rowsOf, syncDone, viewsAgree } from './invariants.ts'
+import { S3Workload, s3Config } from './s3-workload.ts'
 import { yamuxOpenRaces } from '../../src/net/yamux-guard.ts'
 import type { SimCluster } from './cluster.ts'
 import type { Timing } from './scale.ts'
@@ -43,6 +48,9 @@ export interface SimResult {
   lost: number
   resurrected: number
   underReplicated: number
+  /** S3 key writes acknowledged during the run, and reads or checks that broke the history's rules. */
+  keysAcked: number
+  keyViolations: number
   converged: boolean
   seconds: number
   windows: number
@@ -89,13 +97,13 @@ export async function runSim (opts: SimOptions): Promise<SimResult> {
       bootstrapNodes: BOOTSTRAP_NODES,
       bootBatch: t.bootBatch,
       bootBatchTimeoutMs: t.settleTimeoutMs,
-      configure: () => ({ repairAfterMs: t.offlineAfterMs * 2, syncIntervalMs: SYNC_INTERVAL_MS }),
+      configure: () => ({ repairAfterMs: t.offlineAfterMs * 2, syncIntervalMs: SYNC_INTERVAL_MS, ...s3Config() }),
       simulation: SIM_LIBP2P,
       log
     })
   } catch (err) {
     log(`boot failed: ${(err as Error).message}`)
-    return { nodes: opts.nodes, faults: opts.faults, acked: 0, lost: 0, resurrected: 0, underReplicated: 0, converged: false, seconds: (Date.now() - started) / 1000, windows: 0 }
+    return { nodes: opts.nodes, faults: opts.faults, acked: 0, lost: 0, resurrected: 0, underReplicated: 0, keysAcked: 0, keyViolations: 0, converged: false, seconds: (Date.now() - started) / 1000, windows: 0 }
   }
   const run = new Run(c, opts, t, log)
   try {
@@ -135,6 +143,8 @@ class Run {
   private windows = 0
   /** Time and CPU of the current phase of a window. */
   private readonly phase = new Stopwatch()
+  /** S3 writes and reads beside the files, and their history. */
+  private readonly s3: S3Workload
 
   constructor (c: SimCluster, opts: SimOptions, t: Timing, log: (line: string) => void) {
     this.c = c
@@ -142,6 +152,7 @@ class Run {
     this.t = t
     this.log = log
     this.rng = c.rng
+    this.s3 = new S3Workload(c, c.rng, log)
   }
 
   result (started: number): SimResult {
@@ -152,6 +163,8 @@ class Run {
       lost: this.lost,
       resurrected: this.resurrected,
       underReplicated: this.underReplicated,
+      keysAcked: this.s3.counts.acked,
+      keyViolations: this.s3.violations,
       converged: this.converged && this.underReplicated === 0,
       seconds: (Date.now() - started) / 1000,
       windows: this.windows
@@ -166,14 +179,19 @@ class Run {
     const window = this.opts.window ?? this.t.window
     for (let k = 0; k < this.opts.faults; k++) {
       // Files written on a healthy cluster, so that every window's faults hit data that must survive them.
-      if (k % window === 0) for (let u = 0; u < CALM_UPLOADS_PER_WINDOW; u++) this.log(`calm upload: ${await this.upload()}`)
+      if (k % window === 0) {
+        for (let u = 0; u < CALM_UPLOADS_PER_WINDOW; u++) this.log(`calm upload: ${await this.upload()}`)
+        await this.s3.setup()
+        this.log(`calm ${await this.s3.step()}`)
+      }
       const at = Date.now()
       const what = await this.fault()
       const faulted = Date.now()
       const uploaded = await this.upload()
       const read = await this.read()
       const removed = this.rng.next() < DELETE_CHANCE ? await this.remove() : ''
-      this.log(`fault ${k + 1}/${this.opts.faults}: ${what} (${secs(faulted - at)}); upload ${uploaded}, read ${read}${removed !== '' ? `, delete ${removed}` : ''}`)
+      const keys = await this.s3.step()
+      this.log(`fault ${k + 1}/${this.opts.faults}: ${what} (${secs(faulted - at)}); upload ${uploaded}, read ${read}${removed !== '' ? `, delete ${removed}` : ''}; ${keys}`)
       if ((k + 1) % window === 0 || k === this.opts.faults - 1) await this.endWindow(started)
     }
     if (this.opts.faults === 0) { await this.upload(); await this.endWindow(started) }
@@ -184,6 +202,7 @@ class Run {
     await this.settle()
     const heal = this.phase.lap()
     await this.check()
+    await this.s3.check()
     this.windows++
     this.log(`window ${this.windows} timing: faults and operations ${operations}, heal and converge ${heal}, checks ${this.phase.lap()}`)
     const refused = [...this.refused].map(([k, v]) => `${k} ${v}`).join(', ') || 'none'
@@ -367,5 +386,5 @@ class Run {
 }
 
 export function formatResult (r: SimResult): string {
-  return `sim: nodes=${r.nodes} faults=${r.faults} acked=${r.acked} lost=${r.lost} resurrected=${r.resurrected} converged=${r.converged ? 'yes' : 'no'} seconds=${Math.round(r.seconds)}`
+  return `sim: nodes=${r.nodes} faults=${r.faults} acked=${r.acked} lost=${r.lost} resurrected=${r.resurrected} keys-acked=${r.keysAcked} key-violations=${r.keyViolations} converged=${r.converged ? 'yes' : 'no'} seconds=${Math.round(r.seconds)}`
 }

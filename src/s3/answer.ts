@@ -1,0 +1,40 @@
+/**
+ * Writing S3's XML answers: the usual one (status, length, document), and
+ * the long one of an operation that streams an object's bytes before it can
+ * answer (CompleteMultipartUpload, CopyObject), which S3 starts at once and
+ * keeps alive with whitespace so that clients do not time out, putting a
+ * late failure in the body.
+ */
+import { XML_DECLARATION, toS3Error, xml, xmlElement } from './errors.ts'
+import type { S3Request } from './context.ts'
+
+export const S3_XMLNS = 'http://s3.amazonaws.com/doc/2006-03-01/'
+/** Whitespace every so often while a long operation runs. */
+export const KEEP_ALIVE_INTERVAL_MS = 10_000
+
+/** S3's namespace on the root element, as S3 sends it on every answer. */
+function withNamespace (body: unknown): unknown {
+  return body != null && typeof body === 'object' && !('@_xmlns' in body) ? { '@_xmlns': S3_XMLNS, ...body } : body
+}
+
+export function sendXml (req: S3Request, root: string, body: unknown, status = 200): void {
+  const text = xml(root, withNamespace(body))
+  req.res.writeHead(status, { 'Content-Type': 'application/xml', 'Content-Length': String(Buffer.byteLength(text)) }).end(text)
+}
+
+/** Answer 200 at once and `root` with what `work` returns, or S3's Error document in the body if it fails. */
+export async function answerLong (req: S3Request, root: string, work: () => Promise<Record<string, unknown>>): Promise<void> {
+  req.res.writeHead(200, { 'Content-Type': 'application/xml' })
+  req.res.write(XML_DECLARATION)
+  const keepAlive = setInterval(() => { req.res.write('\n') }, KEEP_ALIVE_INTERVAL_MS)
+  try {
+    const body = await work()
+    clearInterval(keepAlive)
+    req.res.end(xmlElement(root, withNamespace(body)))
+  } catch (err) {
+    clearInterval(keepAlive)
+    // Headers are out: the error goes in the body, as S3 does.
+    const e = toS3Error(err)
+    req.res.end(xmlElement('Error', { Code: e.code, Message: e.message, RequestId: req.id }))
+  }
+}
