@@ -14,6 +14,8 @@ import { DROP_REASONS, checkHeartbeat } from './heartbeat.ts'
 import { HeartbeatRateLimit } from './rate-limit.ts'
 import { MembershipView } from './view.ts'
 import type { DropReason } from './heartbeat.ts'
+import { KNOWN_PEERS_SAVE_INTERVAL_MS, MAX_KNOWN_PEERS } from './known-peers.ts'
+import type { KnownPeersStore } from './known-peers.ts'
 import type { HeartbeatSeal } from './seal.ts'
 import type { Logger } from '../logger.ts'
 import type { Heartbeat, MembersResponse } from '../wire/messages.ts'
@@ -62,6 +64,8 @@ export interface MembershipComponents {
   seal: HeartbeatSeal
   /** Has this peer proven the cluster secret on a connection to us? (Views are pulled only from such peers.) */
   isProven: (peer: PeerId) => boolean
+  /** The members known before a restart (./known-peers.ts); none kept without it. */
+  knownPeers?: KnownPeersStore
   logger: Logger
 }
 
@@ -73,6 +77,9 @@ export class Membership implements Startable {
   private seq = 0
   /** When the heartbeat timer last fired (monotonic ms). */
   private lastTick?: number
+  /** The save of the known members in flight, and when the last one began (monotonic ms). */
+  private saving?: Promise<void>
+  private lastSaved = -Infinity
   private timer?: ReturnType<typeof setInterval>
   /** Follow-up announces of a state change (see onStatusChange). */
   private readonly followUps = new Set<ReturnType<typeof setTimeout>>()
@@ -105,8 +112,50 @@ export class Membership implements Startable {
       async (req) => this.snapshot(req.group))
     await serve(this.components.registrar, PROTOCOLS.leave, LeaveNoticeSchema, LeaveAckSchema,
       async (notice, remote) => this.onLeave(notice.sealed, remote.toString()))
+    await this.restoreKnown()
     this.timer = setInterval(this.tick, this.init.heartbeatIntervalMs)
     await this.announce()
+  }
+
+  /** The members known before the restart, as OFFLINE hearsay: dialled again, and counted in our group. */
+  private async restoreKnown (): Promise<void> {
+    const store = this.components.knownPeers
+    if (store == null) return
+    let records: Uint8Array[]
+    try {
+      records = await store.load()
+    } catch (err) {
+      this.components.logger.warn({ err: toError(err).message }, 'could not read the members this node knew before it restarted; gossip will tell it')
+      return
+    }
+    const now = monotonicNow()
+    for (const sealed of records) {
+      const opened = await this.components.seal.open(sealed)
+      // Records sealed with a secret we no longer hold (rotated away) or damaged: skipped.
+      if (!opened.ok || opened.heartbeat.peer === this.components.peerId.toString()) continue
+      // As old as its member's clock says (at least OFFLINE): one gone for longer than a day is forgotten at once.
+      const ageMs = Math.max(this.init.offlineAfterMs + 1, Date.now() - opened.heartbeat.ts)
+      if (this.view.apply(opened.heartbeat, now, { ageMs, confirmed: false, sealed }) === 'applied') {
+        await this.components.rememberAddrs(opened.heartbeat.peer, opened.heartbeat.addrs).catch(() => {})
+      }
+    }
+  }
+
+  /** Keep the view for the next start (one write at a time; at most every KNOWN_PEERS_SAVE_INTERVAL_MS from the tick). */
+  private async saveKnown (): Promise<void> {
+    const store = this.components.knownPeers
+    if (store == null) return
+    const records = this.view.members().filter(m => !m.self && m.sealed != null)
+      .sort((a, b) => b.lastSeen - a.lastSeen).slice(0, MAX_KNOWN_PEERS).map(m => m.sealed as Uint8Array)
+    await store.save(records)
+  }
+
+  private saveKnownLogged (now: number): void {
+    if (this.components.knownPeers == null || this.saving != null || now - this.lastSaved < KNOWN_PEERS_SAVE_INTERVAL_MS) return
+    this.lastSaved = now
+    this.saving = this.saveKnown()
+      .catch(err => { this.components.logger.warn({ err: toError(err).message }, 'could not save the members this node knows') })
+      .finally(() => { this.saving = undefined })
   }
 
   /** Stop; `leave` (the default) tells peers at once that we are going. */
@@ -124,6 +173,8 @@ export class Membership implements Startable {
     pubsub.topicValidators.delete(MEMBERSHIP_TOPIC)
     await this.components.registrar.unhandle(PROTOCOLS.members)
     await this.components.registrar.unhandle(PROTOCOLS.leave)
+    await this.saving
+    await this.saveKnown().catch(err => { this.components.logger.warn({ err: toError(err).message }, 'could not save the members this node knows') })
   }
 
   /**
@@ -248,6 +299,7 @@ export class Membership implements Startable {
     this.lastTick = now
     this.view.sweep(now)
     this.announceLogged('heartbeat failed')
+    this.saveKnownLogged(now)
   }
 
   /** Announce from a timer or an event: a failure is logged, there is no caller to tell. */

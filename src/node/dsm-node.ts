@@ -7,6 +7,7 @@ import { mkdir } from 'node:fs/promises'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { TypedEventEmitter } from 'main-event'
 import { GroupDirectory } from '../dht/group-directory.ts'
+import { knownPeersFile } from '../membership/known-peers.ts'
 import { GroupFinder } from '../dht/group-finder.ts'
 import { REFRESH_VIEW_TIMEOUT_MS } from '../constants.ts'
 import { NotStartedError, toError } from '../errors.ts'
@@ -253,6 +254,7 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
           return { ...disk, reserve: sizeOf(config.reserve, disk.total) }
         },
         rememberAddrs: addrBook(libp2p.peerStore),
+        knownPeers: knownPeersFile(config.dataDir),
         logger: log
       })
       await membership.start()

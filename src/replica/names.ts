@@ -21,6 +21,7 @@ import { PROTOCOLS } from '../wire/messages.ts'
 import { MAX_NAME_ROWS, NameApplyRequestSchema, NameApplyResponseSchema, NamesRequestSchema, NamesResponseSchema, ownedFile } from '../wire/names.ts'
 import { request } from '../wire/rpc.ts'
 import { BUCKET_RECORD_KEY } from '../store/name-index.ts'
+import { isNewer } from '../store/file-index.ts'
 import { copyFloor } from './placement.ts'
 import type { LocalStatus } from '../membership/local-status.ts'
 import type { NameOp, NameRow } from '../store/name-index.ts'
@@ -31,6 +32,8 @@ import type { AbortOptions } from '@libp2p/interface'
 
 /** A push to a mate that takes longer than this does not count towards the copy floor (the mate syncs later). */
 export const NAME_PUSH_TIMEOUT_MS = 5_000
+/** Times a write is stamped again after a mate showed a newer operation on the name (then it fails: retry). */
+export const MAX_WRITE_ROUNDS = 3
 
 /** A member writing for its group works with what an upload's coordinator does, less the upload channels. */
 export type NameMemberComponents = Omit<IngestComponents, 'chunkSize' | 'channels'>
@@ -55,21 +58,44 @@ async function write (c: NameMemberComponents, req: Extract<NamesRequest, { op: 
   if (isBucket && req.ifAbsent === true && bucket?.live === true) throw new BucketExistsError(`bucket ${req.bucket} exists already`)
   if (isBucket && req.ifEmpty === true && c.store.names.count(req.bucket) > 0) throw new BucketNotEmptyError(`bucket ${req.bucket} is not empty`)
   const current = c.store.names.get(req.bucket, req.key)
-  const op: NameOp = { bucket: req.bucket, key: req.key, group, live: req.live, ts: c.store.clock.next(current?.ts), origin: c.selfId, ...(req.value != null ? { value: req.value } : {}) }
   // The file the current value owns is freed by this write (stamped after it, so it can never be the value again).
   const freed = current?.live === true ? ownedFile(current.value) : undefined
-  await c.store.applyName(op, freed != null && freed !== ownedFile(req.value) ? { reclaim: freed } : {})
-  const mates = c.view.groupMembers(group).filter(m => !m.self && (m.state === 'ACTIVE' || m.state === 'SYNCING'))
-  const floor = copyFloor(c.view, group, c.minCopies, 'all')
-  const signal = AbortSignal.any([AbortSignal.timeout(NAME_PUSH_TIMEOUT_MS), ...(options.signal != null ? [options.signal] : [])])
-  const pushed = await Promise.allSettled(mates.map(async m => request(c.dialer, peerIdFromString(m.peerId), PROTOCOLS.nameApply, NameApplyRequestSchema,
-    { group, op: { bucket: op.bucket, key: op.key, live: op.live, ts: op.ts, origin: op.origin, ...(op.value != null ? { value: op.value } : {}) } }, NameApplyResponseSchema, { signal })))
-  const copies = 1 + pushed.filter(r => r.status === 'fulfilled').length
-  if (copies < floor) {
-    // Applied here and on `copies - 1` mates; the others get it by sync. Not acknowledged: the caller retries.
-    throw new QuorumError(`${copies} of the ${floor} copies the name needs (--min-copies) hold it; not acknowledged — retry`)
+  let after = current?.ts
+  for (let round = 1; ; round++) {
+    const op: NameOp = { bucket: req.bucket, key: req.key, group, live: req.live, ts: c.store.clock.next(after), origin: c.selfId, ...(req.value != null ? { value: req.value } : {}) }
+    await c.store.applyName(op, round === 1 && freed != null && freed !== ownedFile(req.value) ? { reclaim: freed } : {})
+    const pushed = await push(c, group, op, options)
+    // A mate holds a newer operation on the name, one we missed (an acknowledged write whose push we did not
+    // get, stamped by a clock ahead of ours): stamp after it and write again, so a write that follows an
+    // acknowledged one wins whatever the clocks say.
+    if (pushed.newer != null && round < MAX_WRITE_ROUNDS) {
+      after = pushed.newer
+      continue
+    }
+    const floor = copyFloor(c.view, group, c.minCopies, 'all')
+    if (pushed.copies < floor) {
+      // Applied here and on some mates; the others get it by sync. Not acknowledged: the caller retries.
+      throw new QuorumError(`${pushed.copies} of the ${floor} copies the name needs (--min-copies) hold it; not acknowledged — retry`)
+    }
+    return { written: { ts: op.ts, origin: op.origin, copies: pushed.copies } }
   }
-  return { written: { ts: op.ts, origin: op.origin, copies } }
+}
+
+/** Push an operation to the live mates: how many members hold it now (us included), and a newer stamp one holds. */
+async function push (c: NameMemberComponents, group: string, op: NameOp, options: AbortOptions): Promise<{ copies: number, newer?: number }> {
+  const mates = c.view.groupMembers(group).filter(m => !m.self && (m.state === 'ACTIVE' || m.state === 'SYNCING'))
+  const signal = AbortSignal.any([AbortSignal.timeout(NAME_PUSH_TIMEOUT_MS), ...(options.signal != null ? [options.signal] : [])])
+  const answers = await Promise.allSettled(mates.map(async m => request(c.dialer, peerIdFromString(m.peerId), PROTOCOLS.nameApply, NameApplyRequestSchema,
+    { group, op: { bucket: op.bucket, key: op.key, live: op.live, ts: op.ts, origin: op.origin, ...(op.value != null ? { value: op.value } : {}) } }, NameApplyResponseSchema, { signal })))
+  let copies = 1
+  let newer: number | undefined
+  for (const a of answers) {
+    if (a.status !== 'fulfilled') continue
+    const holds = a.value.holds
+    if (a.value.effect === 'ignored' && holds != null && isNewer(holds, op)) newer = Math.max(newer ?? 0, holds.ts)
+    else copies++
+  }
+  return { copies, ...(newer != null ? { newer } : {}) }
 }
 
 /** What a member of a bucket's group answers: a read, a listing, or a write it stamps (asked over `/dsm/names`, or by itself). */
@@ -102,7 +128,11 @@ export async function askMember (c: NameMemberComponents, peer: string, req: Nam
 export function nameApplyHandler (c: NameMemberComponents): ProtocolHandler {
   return rpcHandler(PROTOCOLS.nameApply, NameApplyRequestSchema, NameApplyResponseSchema, async (req) => {
     const group = assertMember(c.status, req.group)
-    return { effect: await c.store.applyName({ ...req.op, group }) }
+    const effect = await c.store.applyName({ ...req.op, group })
+    if (effect === 'applied') return { effect }
+    // Ignored: we hold this very operation already, or a newer one (whose stamp the writer needs).
+    const row = c.store.names.get(req.op.bucket, req.op.key)
+    return { effect, ...(row != null ? { holds: { ts: row.ts, origin: row.origin } } : {}) }
   })
 }
 

@@ -1,9 +1,11 @@
 /**
- * Where a write goes. Placement picks the group among those that can keep
- * the copy floor (`--min-copies`: at least that many ACTIVE members, or
- * every member of a smaller group), falling back to any group with an
- * ACTIVE member only when none can: a degraded group gets no new files
- * while another group can take them. Among those, `most-free` (default)
+ * Where a write goes. Placement picks the group among those with at least
+ * `--min-copies` ACTIVE members; failing that, among those that can keep
+ * their copy floor (every member of a group smaller than that: a group of
+ * one keeps one copy, so it takes writes only when no group can keep more —
+ * in a 3, 3, 1 cluster the lone node's group got files with a single copy,
+ * lost with that node); failing that, any group with an ACTIVE member: a
+ * degraded group gets no new files while another group can take them. Among those, `most-free` (default)
  * takes the group whose fullest ACTIVE member has the most room above its
  * reserve (every member stores every file, so the fullest one bounds the
  * group); `round-robin` cycles through groups by name. The coordinator is
@@ -26,8 +28,12 @@ export const DEFAULT_MIN_COPIES = 2
  */
 export function copyFloor (view: MembershipView, group: string, minCopies: number | null | undefined, quorum: 'all' | number): number {
   const known = view.groupMembers(group).filter(m => !m.spare).length
-  const wanted = minCopies ?? (quorum === 'all' ? DEFAULT_MIN_COPIES : Math.min(DEFAULT_MIN_COPIES, quorum))
-  return Math.max(1, Math.min(wanted, known))
+  return Math.max(1, Math.min(wantedCopies(minCopies, quorum), known))
+}
+
+/** The copies a write wants at least, before the group's size caps it (see copyFloor). */
+export function wantedCopies (minCopies: number | null | undefined, quorum: 'all' | number): number {
+  return minCopies ?? (quorum === 'all' ? DEFAULT_MIN_COPIES : Math.min(DEFAULT_MIN_COPIES, quorum))
 }
 export type Placement = typeof PLACEMENTS[number]
 
@@ -47,8 +53,8 @@ export class PlacementPolicy {
     this.policy = policy
   }
 
-  /** `floor`: the copy floor of a group for this write (see copyFloor). */
-  chooseGroup (view: MembershipView, explicit?: string, floor: (group: string) => number = () => 1): string {
+  /** `floor`: the copy floor of a group for this write (see copyFloor); `wanted`: the copies it wants (wantedCopies). */
+  chooseGroup (view: MembershipView, explicit?: string, floor: (group: string) => number = () => 1, wanted = 1): string {
     if (explicit != null) {
       if (view.groupMembers(explicit).length === 0) throw new GroupNotFoundError(`no group named "${explicit}" is known to the cluster`)
       if (activeOf(view, explicit).length === 0) throw new NoGroupAvailableError(`group ${explicit} has no ACTIVE member right now`)
@@ -56,8 +62,9 @@ export class PlacementPolicy {
     }
     const live = view.groups().filter(g => activeOf(view, g.name).length > 0)
     if (live.length === 0) throw new NoGroupAvailableError('no group has an ACTIVE member to take the write')
+    const full = live.filter(g => activeOf(view, g.name).length >= Math.max(wanted, floor(g.name)))
     const keeping = live.filter(g => activeOf(view, g.name).length >= floor(g.name))
-    const open = keeping.length > 0 ? keeping : live
+    const open = full.length > 0 ? full : keeping.length > 0 ? keeping : live
     if (this.policy === 'round-robin') {
       const names = open.map(g => g.name).sort(compareGroupNames)
       return names[this.turn++ % names.length] as string
@@ -71,10 +78,15 @@ export class PlacementPolicy {
 
 /** This node if it is an ACTIVE member of `group`, else the least-loaded ACTIVE member. */
 export function chooseCoordinator (view: MembershipView, group: string): MemberRecord {
+  return coordinators(view, group)[0] as MemberRecord
+}
+
+/** `group`'s ACTIVE members in the order they coordinate a write (see chooseCoordinator): the next one if one cannot be reached. */
+export function coordinators (view: MembershipView, group: string): MemberRecord[] {
   const active = activeOf(view, group)
   const self = active.find(m => m.self)
-  if (self != null) return self
-  const best = active.sort((a, b) => a.load - b.load || (b.free - b.reserve) - (a.free - a.reserve) || (a.peerId < b.peerId ? -1 : 1))[0]
-  if (best == null) throw new NoGroupAvailableError(`group ${group} has no ACTIVE member right now`)
-  return best
+  if (self != null) return [self]
+  const ordered = active.sort((a, b) => a.load - b.load || (b.free - b.reserve) - (a.free - a.reserve) || (a.peerId < b.peerId ? -1 : 1))
+  if (ordered.length === 0) throw new NoGroupAvailableError(`group ${group} has no ACTIVE member right now`)
+  return ordered
 }

@@ -58,8 +58,13 @@ export async function servePut (stream: Stream, ingest: Ingest): Promise<void> {
   }
 }
 
-/** The client's end: stream `source` to a coordinator and return its answer. */
-export async function putRemote (dialer: Dialer, peer: string, header: PutHeader, source: AsyncIterable<Uint8Array | Uint8ArrayList>, options: AbortOptions = {}): Promise<UploadResult> {
+/**
+ * The client's end: stream `source` to a coordinator and return its answer.
+ * `peer` may name several: the first one a stream opens to takes it (nothing
+ * of the body is read before, so a member that died and is not yet OFFLINE in
+ * our view costs a dial, not the upload).
+ */
+export async function putRemote (dialer: Dialer, peer: string | string[], header: PutHeader, source: AsyncIterable<Uint8Array | Uint8ArrayList>, options: AbortOptions = {}): Promise<UploadResult> {
   // Encoded first: an invalid header is our caller's error, not the coordinator failing.
   const headerFrame = encodeMessage(PutHeaderSchema, header)
   const pieces = source[Symbol.asyncIterator]()
@@ -68,7 +73,7 @@ export async function putRemote (dialer: Dialer, peer: string, header: PutHeader
   let stream: Stream | undefined
   let reader: FrameReader | undefined
   try {
-    stream = await dialStream(dialer, peerIdFromString(peer), PROTOCOLS.put, options)
+    stream = await openFirst(dialer, Array.isArray(peer) ? peer : [peer], options)
     reader = new FrameReader(stream, { maxFrameBytes: MAX_CONTROL_FRAME_BYTES })
     await writeFrame(stream, headerFrame, options)
     for (;;) {
@@ -122,4 +127,18 @@ async function readAnswer (reader: FrameReader, options: AbortOptions): Promise<
 /** `/dsm/put`: a peer hands this node (its group's coordinator) an upload. */
 export function putHandler (ingest: Ingest): ProtocolHandler {
   return streamHandler(PROTOCOLS.put, async (stream) => { await servePut(stream, ingest) })
+}
+
+/** A put stream to the first of `peers` that opens one. */
+async function openFirst (dialer: Dialer, peers: string[], options: AbortOptions): Promise<Stream> {
+  let last: unknown
+  for (const p of peers) {
+    try {
+      return await dialStream(dialer, peerIdFromString(p), PROTOCOLS.put, options)
+    } catch (err) {
+      if (options.signal?.aborted === true) throw err
+      last = err
+    }
+  }
+  throw last ?? new UnavailableError('no coordinator to send the upload to')
 }

@@ -5,7 +5,7 @@
  */
 import { LRUCache } from 'lru-cache'
 import { Queue } from '@libp2p/utils'
-import { UnavailableError, toError } from '../errors.ts'
+import { DsmError, UnavailableError, toError } from '../errors.ts'
 import { getHandler } from '../stream/get.ts'
 import { SwarmRegistry, swarmHandler } from '../dht/swarm.ts'
 import { registerHandlers } from '../wire/handlers.ts'
@@ -16,7 +16,7 @@ import { Locator, locateHandler } from '../dht/locate.ts'
 import { GroupSummaries, OwnSummary, summaryHandler } from '../dht/summaries.ts'
 import { decodeManifest, parseFileId } from '../content/manifest.ts'
 import { validateFileName } from '../content/names.ts'
-import { PlacementPolicy, chooseCoordinator, copyFloor } from './placement.ts'
+import { PlacementPolicy, coordinators, copyFloor, wantedCopies } from './placement.ts'
 import { putHandler, putRemote } from './put.ts'
 import { FileReader } from './read.ts'
 import { Repair, recruitHandler } from './repair.ts'
@@ -150,6 +150,8 @@ export class ReplicaService implements Startable {
   /** Upload channels to the members this node coordinates writes for. */
   private readonly channels: Channels
   private readonly uploads = new Queue<UploadResult>({ concurrency: MAX_CONCURRENT_UPLOADS, maxSize: MAX_QUEUED_UPLOADS })
+  /** Set when stop begins: uploads cut short by it fail as "unavailable, retry", not as an internal error. */
+  private stopping = false
 
   constructor (components: ReplicaComponents, init: ReplicaInit) {
     this.c = components
@@ -173,6 +175,7 @@ export class ReplicaService implements Startable {
   }
 
   async start (): Promise<void> {
+    this.stopping = false
     this.unregister = await registerHandlers(this.c.registrar, this.c.logger, this.handlers())
     const { store, status } = this.c
     store.addEventListener('file:deleted', this.onDeleted)
@@ -193,6 +196,7 @@ export class ReplicaService implements Startable {
     store.removeEventListener('file:present', this.onPresent)
     store.removeEventListener('chunk:corrupt', this.onCorrupt)
     status.removeEventListener('change', this.onStatus)
+    this.stopping = true
     this.uploads.abort()
     this.channels.close()
     await this.buckets?.stop()
@@ -216,11 +220,11 @@ export class ReplicaService implements Startable {
       getHandler({
         chunks: {
           // A pending copy serves the chunks it still holds: two copies each missing a different chunk heal each other.
-          manifestOf: async (id) => {
+          manifestOf: async (id, options) => {
             const s = store.index.get(id)?.state
             if (s === 'present' || s === 'pending') return this.manifestOf(id)
-            // Deleted in its grace: the reads under way (each has located it before) may go on.
-            const lingering = store.lingering.manifest(id)
+            // Deleted in its grace: a read under way (a later segment of it) goes on; a new read is told it is gone.
+            const lingering = options?.resume === true ? store.lingering.manifest(id) : undefined
             return lingering != null ? decodeManifest(lingering) : undefined
           },
           readChunk: async (digest, range) => store.readChunk(digest, range),
@@ -248,24 +252,28 @@ export class ReplicaService implements Startable {
 
   /** Store a file in the cluster; resolves when the write quorum holds it. */
   async upload (req: UploadRequest, source: AsyncIterable<Uint8Array | Uint8ArrayList>, options: AbortOptions = {}): Promise<UploadResult> {
+    const quorum = req.quorum ?? this.init.writeQuorum
     const header: PutHeader = {
-      group: this.placement.chooseGroup(this.c.view, req.group, g => copyFloor(this.c.view, g, this.init.minCopies, req.quorum ?? this.init.writeQuorum)),
+      group: this.placement.chooseGroup(this.c.view, req.group, g => copyFloor(this.c.view, g, this.init.minCopies, quorum), wantedCopies(this.init.minCopies, quorum)),
       name: validateFileName(req.name),
       quorum: req.quorum ?? this.init.writeQuorum,
       ...(req.mime != null ? { mime: req.mime } : {}),
       ...(req.size != null ? { size: req.size } : {}),
       ...(req.tag != null ? { tag: req.tag } : {})
     }
-    const coordinator = chooseCoordinator(this.c.view, header.group)
-    return coordinator.self
+    const ordered = coordinators(this.c.view, header.group)
+    return ordered[0]?.self === true
       ? this.coordinate(header, source, options)
-      : putRemote(this.c.dialer, coordinator.peerId, header, source, options)
+      : putRemote(this.c.dialer, ordered.map(m => m.peerId), header, source, options)
   }
 
   /** Run an upload as its coordinator, at most MAX_CONCURRENT_UPLOADS at a time. */
   private async coordinate (header: PutHeader, source: AsyncIterable<Uint8Array | Uint8ArrayList>, options: AbortOptions): Promise<UploadResult> {
     if (this.uploads.size >= MAX_QUEUED_UPLOADS) throw new UnavailableError('too many uploads in progress; retry later')
-    return this.uploads.add(async () => ingest(this.memberComponents(), header, source, options), options)
+    return this.uploads.add(async () => ingest(this.memberComponents(), header, source, options), options).catch((err: unknown) => {
+      if (this.stopping && !(err instanceof DsmError)) throw new UnavailableError('this node is stopping: the upload was not stored; retry', { cause: err })
+      throw err
+    })
   }
 
   /** Locate a file by its ID (from any node). */

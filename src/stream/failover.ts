@@ -20,14 +20,19 @@ import type { AbortOptions } from '@libp2p/interface'
 /** Times one read goes back to replicas that only stalled, once all replicas failed it. */
 export const MAX_STALL_RETRIES = 2
 
+/** `resume`: these bytes continue a read that already began (see GetRequest.resume). */
+export type FetchOptions = AbortOptions & { resume?: boolean }
+
 export interface ChunkSource {
   /** 'local' or a peer id. */
   readonly id: string
   /** Verified chunks of [offset, offset + length), in order. */
-  fetch(manifest: Manifest, offset: number, length: number, options: AbortOptions): AsyncIterable<Chunk>
+  fetch(manifest: Manifest, offset: number, length: number, options: FetchOptions): AsyncIterable<Chunk>
 }
 
 export interface FailoverOptions extends AbortOptions {
+  /** The bytes asked for continue a read that already began elsewhere (a later segment). */
+  resume?: boolean
   stallTimeoutMs?: number
   /** A source failed or stalled; the read moves on. */
   onSourceFailed?: (source: ChunkSource, err: Error) => void
@@ -104,7 +109,9 @@ export async function * fetchInOrder (manifest: Manifest, first: number, last: n
     const stall = new IdleTimeout(options.stallTimeoutMs ?? STALL_TIMEOUT_MS, `source ${source.id.slice(-8)}`, options.signal)
     try {
       const offset = Math.max(from, next * manifest.chunkSize)
-      for await (const chunk of source.fetch(manifest, offset, to - offset, { signal: stall.signal })) {
+      // Past the read's first chunk, a read is under way: a holder serves it through a delete's grace.
+      const resume = options.resume === true || next > first
+      for await (const chunk of source.fetch(manifest, offset, to - offset, { signal: stall.signal, ...(resume ? { resume } : {}) })) {
         if (chunk.index !== next) throw new Error(`source ${source.id} sent chunk ${chunk.index}, expected ${next}`)
         stall.clear()
         options.onChunk?.(source, chunk)

@@ -49,8 +49,8 @@ export interface Chunk { index: number, data: Uint8Array, start?: number }
 
 /** What a node serving reads needs: its files' manifests and checked chunk bytes. */
 export interface ChunkProvider {
-  /** The manifest of a file held whole here, or undefined. */
-  manifestOf(id: string): Promise<Manifest | undefined>
+  /** The manifest of a file held whole here, or undefined; `resume`: also one deleted in its grace (GetRequest.resume). */
+  manifestOf(id: string, options?: { resume?: boolean }): Promise<Manifest | undefined>
   /**
    * A chunk's bytes — whole, or the leaves covering [from, to) of it — with
    * every leaf hash of the chunk; throws if missing or corrupt.
@@ -97,7 +97,7 @@ export async function serveGet (c: GetServerComponents, stream: Stream, options:
     let plan: { manifest: Manifest, offset: number, end: number, first: number, last: number }
     try {
       const req = decodeMessage(GetRequestSchema, await reader.readRequired(options), MAX_CONTROL_FRAME_BYTES)
-      const manifest = await c.chunks.manifestOf(req.id)
+      const manifest = await c.chunks.manifestOf(req.id, { resume: req.resume === true })
       if (manifest == null) throw new FileNotFoundError(`this replica does not hold ${req.id}`)
       if (req.offset > manifest.size || (req.offset === manifest.size && req.length > 0)) {
         throw new RangeNotSatisfiableError(`offset ${req.offset} is past the end (${manifest.size} bytes)`)
@@ -170,12 +170,12 @@ async function * readFrames (reader: FrameReader, first: number, last: number, o
  * verified against the manifest before it is yielded; the first and last may
  * come as leaves only.
  */
-export async function * fetchChunks (dialer: Dialer, peer: string, manifest: Manifest, offset: number, length: number, options: AbortOptions): AsyncGenerator<Chunk> {
+export async function * fetchChunks (dialer: Dialer, peer: string, manifest: Manifest, offset: number, length: number, options: AbortOptions & { resume?: boolean }): AsyncGenerator<Chunk> {
   const stream = await dialStream(dialer, peerIdFromString(peer), PROTOCOLS.get, options)
   const reader = new FrameReader(stream, { maxFrameBytes: frameBytesFor(MAX_CHUNK_SIZE_BYTES) })
   let done = false
   try {
-    await writeFrame(stream, encodeMessage(GetRequestSchema, { id: manifest.id.toString(), offset, length }), options)
+    await writeFrame(stream, encodeMessage(GetRequestSchema, { id: manifest.id.toString(), offset, length, ...(options.resume === true ? { resume: true } : {}) }), options)
     const header = unwrapAnswer(decodeMessage(HeaderAnswerSchema, await reader.readRequired(options), MAX_CONTROL_FRAME_BYTES), peer.slice(-8), { prefix: true })
     const expected = chunksForRange(manifest, offset, length)
     if (header.first !== expected.first || header.last !== expected.last) {

@@ -31,6 +31,8 @@ export const READ_AHEAD_CHUNKS_PER_SOURCE = 4
 
 export interface RemoteReadOptions extends AbortOptions {
   cache: ChunkCache
+  /** A segment past the read's first chunk (set per segment here): see GetRequest.resume. */
+  resume?: boolean
   /** Replicas to read from in parallel (default MAX_PARALLEL_SOURCES). */
   parallelSources?: number
   stallTimeoutMs?: number
@@ -47,9 +49,10 @@ export interface RemoteReadOptions extends AbortOptions {
  * through the cache), so it takes no reader's signal.
  */
 async function fetchSegment (manifest: Manifest, indexes: number[], from: number, to: number, deferred: Map<number, PromiseWithResolvers<Chunk>>, pool: SourcePool, options: RemoteReadOptions): Promise<void> {
-  const { stallTimeoutMs, onSourceFailed, onFetched } = options
+  const { stallTimeoutMs, onSourceFailed, onFetched, resume } = options
   try {
     const chunks = fetchInOrder(manifest, indexes[0] as number, indexes[indexes.length - 1] as number, from, to, pool, {
+      ...(resume === true ? { resume } : {}),
       ...(stallTimeoutMs != null ? { stallTimeoutMs } : {}),
       ...(onSourceFailed != null ? { onSourceFailed } : {}),
       ...(onFetched != null ? { onChunk: (source: ChunkSource, chunk: Chunk) => { onFetched(source, chunk.data.byteLength) } } : {})
@@ -113,7 +116,7 @@ export async function * readRemoteChunks (manifest: Manifest, offset: number, le
       const to = Math.min(end, lastIndex * manifest.chunkSize + chunkLength(manifest, lastIndex))
       // Each chunk's outcome goes to its deferred, which the loop below awaits (or, if the reader left, nobody:
       // every deferred has a handler). Should the fetch itself throw, its chunks fail with that error.
-      fetchSegment(manifest, indexes, from, to, deferred, pool, options)
+      fetchSegment(manifest, indexes, from, to, deferred, pool, { ...options, resume: (indexes[0] as number) > first })
         .catch((err: unknown) => { for (const p of deferred.values()) p.reject(toError(err)) })
     }
   }
@@ -127,7 +130,7 @@ export async function * readRemoteChunks (manifest: Manifest, offset: number, le
     p.promise.catch(() => {})
     const from = Math.max(offset, index * manifest.chunkSize)
     const to = Math.min(end, index * manifest.chunkSize + chunkLength(manifest, index))
-    fetchSegment(manifest, [index], from, to, new Map([[index, p]]), pool, options).catch((err: unknown) => { p.reject(toError(err)) })
+    fetchSegment(manifest, [index], from, to, new Map([[index, p]]), pool, { ...options, resume: index > first }).catch((err: unknown) => { p.reject(toError(err)) })
     return p.promise
   }
 

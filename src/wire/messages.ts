@@ -287,7 +287,13 @@ export const SummaryResponseSchema = z.object({
 })
 export type SummaryResponse = z.infer<typeof SummaryResponseSchema>
 
-export const GetRequestSchema = z.object({ id: fileId, offset: count, length: count })
+export const GetRequestSchema = z.object({
+  id: fileId,
+  offset: count,
+  length: count,
+  /** A later part of a read that already began: a holder serves it even if the file was deleted since (its grace). */
+  resume: z.boolean().optional()
+})
 /** First frame of a get answer; chunk frames follow it. */
 export const GetHeaderSchema = z.object({ first: count, last: z.number().int().min(-1) })
 

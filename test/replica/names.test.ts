@@ -7,7 +7,10 @@
 import { describe, expect, it } from 'vitest'
 import { mergePages } from '../../src/replica/names.ts'
 import { createSimCluster } from '../sim/cluster.ts'
+import { encodeMessage } from '../../src/wire/codec.ts'
+import { ObjectRecordSchema } from '../../src/wire/names.ts'
 import type { Namespace } from '../../src/replica/namespace.ts'
+import type { NameOp } from '../../src/store/name-index.ts'
 import type { ObjectRecord } from '../../src/wire/names.ts'
 import type { SimCluster } from '../sim/cluster.ts'
 
@@ -48,6 +51,27 @@ describe('the S3 namespace', () => {
       expect((await ns(c, 0).list('media', 'clips/0.mp4', 2))).toMatchObject({ keys: [{ key: 'clips/2.mp4' }, { key: 'clips/3.mp4' }], next: 'clips/3.mp4' })
       await expect(ns(c, 1).getObject('nothing', 'x')).rejects.toMatchObject({ code: 'ERR_NO_SUCH_BUCKET' })
       expect((await ns(c, 1).buckets()).map(b => b.name)).toEqual(['media'])
+    } finally {
+      await c.close()
+    }
+  })
+
+  it('a write that follows an acknowledged one wins, even through a member that missed it and whose clock is a minute behind', async () => {
+    const c = await createSimCluster({ nodes: 3, groupSize: 3, configure: () => ({ group: 'g1' }) })
+    try {
+      await c.ready()
+      await c.waitFor(() => c.upIndexes().every(i => c.node(i).membership.view.groupMembers('g1').filter(m => m.state === 'ACTIVE').length === 3), { message: 'g1 whole' })
+      await ns(c, 0).createBucket('skew', { created: Date.now(), publicRead: false })
+      // Node 2's wall clock runs a minute behind (its stamps still move past every stamp it has seen).
+      Object.defineProperty(c.node(2).store.clock, 'wall', { value: () => Date.now() - 60_000 })
+      // A write acknowledged at the copy floor by nodes 0 and 1 whose push node 2 missed.
+      const first: NameOp = { bucket: 'skew', key: 'k', group: 'g1', live: true, ts: c.node(0).store.clock.next(), origin: c.peerId(0), value: encodeMessage(ObjectRecordSchema, record('first')) }
+      for (const i of [0, 1]) await c.node(i).store.applyName(first)
+      expect(c.node(2).store.names.get('skew', 'k')).toBeUndefined()
+      // Then a write through node 2: stamped by its clock, it would lose to the first everywhere, though later.
+      await ns(c, 2).putObject('skew', 'k', record('second'))
+      for (const i of c.upIndexes()) expect((await ns(c, i).getObject('skew', 'k'))?.file, `through node ${i}`).toBe('second')
+      await c.waitFor(() => c.upIndexes().every(i => c.node(i).store.names.get('skew', 'k')?.ts !== first.ts), { message: 'every member holds the second write' })
     } finally {
       await c.close()
     }

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { MembershipView } from '../../src/membership/view.ts'
-import { PlacementPolicy, copyFloor } from '../../src/replica/placement.ts'
+import { PlacementPolicy, copyFloor, wantedCopies } from '../../src/replica/placement.ts'
 import type { Heartbeat } from '../../src/wire/messages.ts'
 
 const GiB = 1024 ** 3
@@ -29,10 +29,16 @@ describe('placement', () => {
     expect([0, 1, 2].map(() => rr.chooseGroup(v, undefined, floor))).toEqual(['gb', 'gb', 'gb'])
   })
 
-  it('a one-member group keeps its floor of one; when no group can keep the floor, any live group takes the write', () => {
+  it('a one-member group keeps its floor of one, and gets writes only when no group can keep more copies; when none can keep its floor, any live group does', () => {
     const single = view([['a1', 'ga', 'ACTIVE', 90 * GiB], ['b1', 'gb', 'ACTIVE', 10 * GiB], ['b2', 'gb', 'ACTIVE', 10 * GiB]])
     expect(copyFloor(single, 'ga', null, 'all')).toBe(1)
-    expect(new PlacementPolicy('most-free').chooseGroup(single, undefined, g => copyFloor(single, g, null, 'all'))).toBe('ga')
+    const wanted = wantedCopies(null, 'all')
+    expect(wanted).toBe(2)
+    // ga has the most room, but one copy where gb keeps two: gb.
+    expect(new PlacementPolicy('most-free').chooseGroup(single, undefined, g => copyFloor(single, g, null, 'all'), wanted)).toBe('gb')
+    const lone = view([['a1', 'ga', 'ACTIVE', 90 * GiB], ['b1', 'gb', 'ACTIVE', 10 * GiB], ['b2', 'gb', 'OFFLINE', 10 * GiB]])
+    // gb cannot keep two copies now and ga is whole at one: ga.
+    expect(new PlacementPolicy('most-free').chooseGroup(lone, undefined, g => copyFloor(lone, g, null, 'all'), wanted)).toBe('ga')
     const degraded = view([['a1', 'ga', 'ACTIVE', 90 * GiB], ['a2', 'ga', 'OFFLINE', 90 * GiB], ['b1', 'gb', 'ACTIVE', 10 * GiB], ['b2', 'gb', 'OFFLINE', 10 * GiB]])
     // Both degraded: the choice falls back to room; the copy floor then refuses the write where it must (ingest).
     expect(new PlacementPolicy('most-free').chooseGroup(degraded, undefined, g => copyFloor(degraded, g, null, 'all'))).toBe('ga')
