@@ -8,7 +8,11 @@
  * decision frame that needs no answer.
  *
  *   coordinator → member: { put: { u, group, chunkSize, chunk, prepare } } | { decide: { u, commit } }
- *   member → coordinator: { u, prepared } | { u, error }
+ *                         | { name: { u, req } }
+ *   member → coordinator: { u, prepared } | { u, named } | { u, error }
+ *
+ * A member also pushes the S3 name operations it stamps to its mates here
+ * (`name`: ./names.ts), one frame each way, rather than on a stream per push.
  *
  * A decision lost with the stream is recovered by the member's resolver
  * (./resolve.ts), as on the per-upload streams.
@@ -33,7 +37,7 @@ import type { LocalStatus } from '../membership/local-status.ts'
 import type { LocalStore } from '../store/local-store.ts'
 import type { StagedChunk } from '../store/chunk-store.ts'
 import type { UploadKey } from '../store/prepared.ts'
-import type { ChannelAnswer, ChannelPut } from '../wire/messages.ts'
+import type { ChannelAnswer, ChannelPut, ChannelRequest } from '../wire/messages.ts'
 import type { Dialer } from '../wire/rpc.ts'
 import type { AbortOptions, Stream } from '@libp2p/interface'
 
@@ -49,7 +53,7 @@ export class Channel {
   private readonly dialer: Dialer
   private stream?: Promise<{ stream: Stream, reader: FrameReader }>
   private next = 0
-  private readonly waiting = new Map<number, PromiseWithResolvers<void>>()
+  private readonly waiting = new Map<number, PromiseWithResolvers<ChannelAnswer>>()
 
   constructor (dialer: Dialer, peer: string) {
     this.dialer = dialer
@@ -58,14 +62,26 @@ export class Channel {
 
   /** Send a one-chunk upload; resolves once the member prepared it durably (returns its number for the decision). */
   async put (req: Omit<ChannelPut, 'u'>, options: AbortOptions): Promise<number> {
-    const { stream } = await this.open(options)
     const u = this.next++
-    const wait = Promise.withResolvers<void>()
+    await this.ask(u, { put: { ...req, u } }, options)
+    return u
+  }
+
+  /** Push an encoded name operation (NameApplyRequest); resolves with the mate's encoded answer. */
+  async name (req: Uint8Array, options: AbortOptions): Promise<Uint8Array> {
+    const u = this.next++
+    const answer = await this.ask(u, { name: { u, req } }, options)
+    if (answer.named == null) throw remoteError('ERR_PROTOCOL', `replica ${this.peer.slice(-8)} answered a name push with no answer`)
+    return answer.named
+  }
+
+  private async ask (u: number, req: ChannelRequest, options: AbortOptions): Promise<ChannelAnswer> {
+    const { stream } = await this.open(options)
+    const wait = Promise.withResolvers<ChannelAnswer>()
     this.waiting.set(u, wait)
     try {
-      await writeFrame(stream, encodeMessage(ChannelRequestSchema, { put: { ...req, u } }), options)
-      await raceSignal(wait.promise, options.signal)
-      return u
+      await writeFrame(stream, encodeMessage(ChannelRequestSchema, req), options)
+      return await raceSignal(wait.promise, options.signal)
     } finally {
       this.waiting.delete(u)
     }
@@ -110,7 +126,7 @@ export class Channel {
         }
         const w = this.waiting.get(a.u)
         if (a.error != null) w?.reject(remoteError(a.error.code, `replica ${this.peer.slice(-8)}: ${a.error.message}`))
-        else w?.resolve()
+        else w?.resolve(a)
       }
     } catch (err) {
       why = new UnavailableError(`the channel to ${this.peer.slice(-8)} broke: ${toError(err).message}`)
@@ -154,6 +170,8 @@ export interface ChannelServerComponents {
   store: LocalStore
   status: LocalStatus
   logger: Logger
+  /** Apply a pushed name operation (encoded NameApplyRequest → encoded answer): ./names.ts. */
+  applyName?: (req: Uint8Array) => Promise<Uint8Array>
 }
 
 /** The member's end: prepare each upload as it comes (several at once), answer, apply decisions. */
@@ -173,13 +191,22 @@ export async function serveChannel (c: ChannelServerComponents, stream: Stream):
         if (key != null) await (req.decide.commit ? c.store.commitPrepared(key) : c.store.abortPrepared(key))
         continue
       }
-      if (req.put == null) continue
-      const put = req.put
-      const work = prepareOne(c, put)
-        .then(async key => { prepared.set(put.u, key); await answer({ u: put.u, prepared: true }) })
-        .catch(async (err: unknown) => { await answer({ u: put.u, error: errorFrame(toError(err)) }) })
-        .finally(() => { inFlight.delete(work) })
-      inFlight.add(work)
+      let work: Promise<void>
+      if (req.name != null) {
+        const { u, req: named } = req.name
+        work = (c.applyName != null ? c.applyName(named) : Promise.reject(new UnavailableError('this node does not apply name operations')))
+          .then(async out => { await answer({ u, named: out }) })
+          .catch(async (err: unknown) => { await answer({ u, error: errorFrame(toError(err)) }) })
+      } else if (req.put != null) {
+        const put = req.put
+        work = prepareOne(c, put)
+          .then(async key => { prepared.set(put.u, key); await answer({ u: put.u, prepared: true }) })
+          .catch(async (err: unknown) => { await answer({ u: put.u, error: errorFrame(toError(err)) }) })
+      } else {
+        continue
+      }
+      const settled = work.finally(() => { inFlight.delete(settled) })
+      inFlight.add(settled)
       if (inFlight.size >= CHANNEL_MAX_IN_FLIGHT) await Promise.race(inFlight)
     }
     await Promise.allSettled(inFlight)

@@ -20,6 +20,8 @@ import { rpcHandler } from '../wire/handlers.ts'
 import { PROTOCOLS } from '../wire/messages.ts'
 import { MAX_NAME_ROWS, NameApplyRequestSchema, NameApplyResponseSchema, NamesRequestSchema, NamesResponseSchema, ownedFile } from '../wire/names.ts'
 import { request } from '../wire/rpc.ts'
+import { decodeMessage, encodeMessage } from '../wire/codec.ts'
+import { MAX_CONTROL_FRAME_BYTES } from '../constants.ts'
 import { BUCKET_RECORD_KEY } from '../store/name-index.ts'
 import { isNewer } from '../store/file-index.ts'
 import { copyFloor } from './placement.ts'
@@ -27,7 +29,7 @@ import type { LocalStatus } from '../membership/local-status.ts'
 import type { NameOp, NameRow } from '../store/name-index.ts'
 import type { IngestComponents } from './ingest-components.ts'
 import type { ProtocolHandler } from '../wire/handlers.ts'
-import type { NameRowWire, NamesRequest, NamesResponse } from '../wire/names.ts'
+import type { NameApplyRequest, NameApplyResponse, NameRowWire, NamesRequest, NamesResponse } from '../wire/names.ts'
 import type { AbortOptions } from '@libp2p/interface'
 
 /** A push to a mate that takes longer than this does not count towards the copy floor (the mate syncs later). */
@@ -35,8 +37,8 @@ export const NAME_PUSH_TIMEOUT_MS = 5_000
 /** Times a write is stamped again after a mate showed a newer operation on the name (then it fails: retry). */
 export const MAX_WRITE_ROUNDS = 3
 
-/** A member writing for its group works with what an upload's coordinator does, less the upload channels. */
-export type NameMemberComponents = Omit<IngestComponents, 'chunkSize' | 'channels'>
+/** A member writing for its group works with what an upload's coordinator does (name pushes share its channels). */
+export type NameMemberComponents = Omit<IngestComponents, 'chunkSize'>
 
 function toWire (r: NameRow): NameRowWire {
   return { bucket: r.bucket, key: r.key, live: r.live, ts: r.ts, origin: r.origin, seq: r.seq, ...(r.value != null ? { value: r.value } : {}) }
@@ -85,8 +87,12 @@ async function write (c: NameMemberComponents, req: Extract<NamesRequest, { op: 
 async function push (c: NameMemberComponents, group: string, op: NameOp, options: AbortOptions): Promise<{ copies: number, newer?: number }> {
   const mates = c.view.groupMembers(group).filter(m => !m.self && (m.state === 'ACTIVE' || m.state === 'SYNCING'))
   const signal = AbortSignal.any([AbortSignal.timeout(NAME_PUSH_TIMEOUT_MS), ...(options.signal != null ? [options.signal] : [])])
-  const answers = await Promise.allSettled(mates.map(async m => request(c.dialer, peerIdFromString(m.peerId), PROTOCOLS.nameApply, NameApplyRequestSchema,
-    { group, op: { bucket: op.bucket, key: op.key, live: op.live, ts: op.ts, origin: op.origin, ...(op.value != null ? { value: op.value } : {}) } }, NameApplyResponseSchema, { signal })))
+  const req: NameApplyRequest = { group, op: { bucket: op.bucket, key: op.key, live: op.live, ts: op.ts, origin: op.origin, ...(op.value != null ? { value: op.value } : {}) } }
+  // On the upload channel to each mate (one frame each way), else a stream of its own.
+  const frame = c.channels != null ? encodeMessage(NameApplyRequestSchema, req) : undefined
+  const answers = await Promise.allSettled(mates.map(async m => c.channels != null && frame != null
+    ? decodeMessage(NameApplyResponseSchema, await c.channels.to(m.peerId).name(frame, { signal }), MAX_CONTROL_FRAME_BYTES)
+    : request(c.dialer, peerIdFromString(m.peerId), PROTOCOLS.nameApply, NameApplyRequestSchema, req, NameApplyResponseSchema, { signal })))
   let copies = 1
   let newer: number | undefined
   for (const a of answers) {
@@ -124,16 +130,24 @@ export async function askMember (c: NameMemberComponents, peer: string, req: Nam
   return request(c.dialer, peerIdFromString(peer), PROTOCOLS.names, NamesRequestSchema, req, NamesResponseSchema, options)
 }
 
-/** `/dsm/name-apply`: the member that stamped a name operation pushes it here. */
+/** Apply an operation a mate stamped and pushed (over the upload channel, or `/dsm/name-apply`). */
+export async function applyPushed (c: NameMemberComponents, req: NameApplyRequest): Promise<NameApplyResponse> {
+  const group = assertMember(c.status, req.group)
+  const effect = await c.store.applyName({ ...req.op, group })
+  if (effect === 'applied') return { effect }
+  // Ignored: we hold this very operation already, or a newer one (whose stamp the writer needs).
+  const row = c.store.names.get(req.op.bucket, req.op.key)
+  return { effect, ...(row != null ? { holds: { ts: row.ts, origin: row.origin } } : {}) }
+}
+
+/** The channel's side of applyPushed: encoded request in, encoded answer out. */
+export async function applyPushedFrame (c: NameMemberComponents, frame: Uint8Array): Promise<Uint8Array> {
+  return encodeMessage(NameApplyResponseSchema, await applyPushed(c, decodeMessage(NameApplyRequestSchema, frame, MAX_CONTROL_FRAME_BYTES)))
+}
+
+/** `/dsm/name-apply`: the member that stamped a name operation pushes it here (peers without the channel's `name`). */
 export function nameApplyHandler (c: NameMemberComponents): ProtocolHandler {
-  return rpcHandler(PROTOCOLS.nameApply, NameApplyRequestSchema, NameApplyResponseSchema, async (req) => {
-    const group = assertMember(c.status, req.group)
-    const effect = await c.store.applyName({ ...req.op, group })
-    if (effect === 'applied') return { effect }
-    // Ignored: we hold this very operation already, or a newer one (whose stamp the writer needs).
-    const row = c.store.names.get(req.op.bucket, req.op.key)
-    return { effect, ...(row != null ? { holds: { ts: row.ts, origin: row.origin } } : {}) }
-  })
+  return rpcHandler(PROTOCOLS.nameApply, NameApplyRequestSchema, NameApplyResponseSchema, async (req) => applyPushed(c, req))
 }
 
 export interface NameReply { peer: string, res: NamesResponse }

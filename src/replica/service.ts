@@ -25,7 +25,7 @@ import { replicateHandler } from './replicate.ts'
 import { Channels, channelHandler } from './channel.ts'
 import { statFile } from './stat.ts'
 import { GroupSync, syncHandler } from './sync.ts'
-import { nameApplyHandler, namesHandler } from './names.ts'
+import { applyPushedFrame, nameApplyHandler, namesHandler } from './names.ts'
 import { nameSyncHandler } from './name-sync.ts'
 import { Namespace } from './namespace.ts'
 import { AccessKeys } from './access-keys.ts'
@@ -166,7 +166,7 @@ export class ReplicaService implements Startable {
     this.sync = new GroupSync(components, { intervalMs: init.intervalMs, rebuilding: init.rebuilding })
     this.repair = new Repair({ ...components, joinGroup: async (g) => this.joinGroup(g) }, init)
     this.resolver = new Resolver(components, { intervalMs: init.intervalMs, coordinatorGoneMs: init.repairAfterMs })
-    this.names = new Namespace({ ...components, minCopies: init.minCopies ?? null })
+    this.names = new Namespace({ ...components, minCopies: init.minCopies ?? null, channels: this.channels })
     if (components.sealer != null) this.accessKeys = new AccessKeys(this.names, components.sealer)
     this.janitor = new UploadJanitor({ ...components, names: this.names }, { expiryMs: init.multipartExpiryMs ?? 7 * 24 * 3600_000 })
     this.reclaimer = new Reclaimer({ ...components, reclaims: components.store.reclaims, deleteFile: async (id, options) => this.delete(id, options) })
@@ -216,7 +216,7 @@ export class ReplicaService implements Startable {
     return [
       putHandler(async (h, src, o) => this.coordinate(h, src, o)),
       replicateHandler(this.c),
-      channelHandler(this.c),
+      channelHandler({ ...this.c, applyName: async (frame) => applyPushedFrame(members, frame) }),
       getHandler({
         chunks: {
           // A pending copy serves the chunks it still holds: two copies each missing a different chunk heal each other.

@@ -6,7 +6,7 @@
 import { z } from 'zod'
 import { NODE_STATES } from './state.ts'
 import { ErrorFrameSchema } from './answer.ts'
-import { HEARTBEAT_MAX_BYTES, MAX_CHUNK_SIZE_BYTES, MAX_MANIFEST_BYTES, MAX_TAG_CHARS, MAX_UPLOAD_BYTES, PROTOCOL_PREFIX } from '../constants.ts'
+import { HEARTBEAT_MAX_BYTES, MAX_CHUNK_SIZE_BYTES, MAX_CONTROL_FRAME_BYTES, MAX_MANIFEST_BYTES, MAX_TAG_CHARS, MAX_UPLOAD_BYTES, PROTOCOL_PREFIX } from '../constants.ts'
 
 /** At most this many addresses in one heartbeat (and this long each). */
 export const HEARTBEAT_MAX_ADDRS = 32
@@ -240,9 +240,22 @@ export const ChannelPutSchema = z.object({
 })
 export type ChannelPut = z.infer<typeof ChannelPutSchema>
 export const ChannelDecideSchema = z.object({ u: count, commit: z.boolean() })
-export const ChannelRequestSchema = z.object({ put: ChannelPutSchema.optional(), decide: ChannelDecideSchema.optional() })
+/**
+ * A name operation a member pushes to a mate (the S3 namespace): the request
+ * of `/dsm/name-apply`, encoded (wire/names.ts NameApplyRequestSchema), on the
+ * channel instead of a stream of its own; answered with its response, encoded.
+ */
+export const ChannelNameSchema = z.object({ u: count, req: bytesSchema.refine(b => b.byteLength <= MAX_CONTROL_FRAME_BYTES, 'name request too large') })
+export const ChannelRequestSchema = z.object({ put: ChannelPutSchema.optional(), decide: ChannelDecideSchema.optional(), name: ChannelNameSchema.optional() })
+export type ChannelRequest = z.infer<typeof ChannelRequestSchema>
 /** An answer without `u` refuses the whole channel (an unproven peer: the guard's error frame). */
-export const ChannelAnswerSchema = z.object({ u: count.optional(), prepared: z.literal(true).optional(), error: ErrorFrameSchema.optional() })
+export const ChannelAnswerSchema = z.object({
+  u: count.optional(),
+  prepared: z.literal(true).optional(),
+  /** The answer to a `name` request (wire/names.ts NameApplyResponseSchema, encoded). */
+  named: bytesSchema.refine(b => b.byteLength <= MAX_CONTROL_FRAME_BYTES, 'name answer too large').optional(),
+  error: ErrorFrameSchema.optional()
+})
 export type ChannelAnswer = z.infer<typeof ChannelAnswerSchema>
 
 export const OutcomeRequestSchema = z.object({ id: fileId, ...stamp })

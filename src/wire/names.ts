@@ -84,11 +84,14 @@ export const NamesResponseSchema = z.object({
 export type NamesResponse = z.infer<typeof NamesResponseSchema>
 
 export const NameApplyRequestSchema = z.object({ group: groupName, op: NameOpSchema })
+export type NameApplyRequest = z.infer<typeof NameApplyRequestSchema>
 export const NameApplyResponseSchema = z.object({
   effect: z.enum(['applied', 'ignored']),
   /** Ignored: the stamp of the operation the member holds for that name instead (the writer stamps after it). */
   holds: z.object(stamp).optional()
 })
+
+export type NameApplyResponse = z.infer<typeof NameApplyResponseSchema>
 
 export const NameSyncRequestSchema = z.object({ group: groupName, since: count, limit: z.number().int().positive().max(MAX_NAME_ROWS) })
 export const NameSyncResponseSchema = z.object({ entries: z.array(NameRowSchema).max(MAX_NAME_ROWS), head: count, more: z.boolean() })
