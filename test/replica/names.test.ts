@@ -64,12 +64,15 @@ describe('the S3 namespace', () => {
       await ns(c, 0).createBucket('skew', { created: Date.now(), publicRead: false })
       // Node 2's wall clock runs a minute behind (its stamps still move past every stamp it has seen).
       Object.defineProperty(c.node(2).store.clock, 'wall', { value: () => Date.now() - 60_000 })
-      // A write acknowledged at the copy floor by nodes 0 and 1 whose push node 2 missed.
+      // A write acknowledged at the copy floor by nodes 0 and 1 whose push node 2 missed (and, its sync paused, did
+      // not pull either).
+      await c.node(2).replica.sync.stop()
       const first: NameOp = { bucket: 'skew', key: 'k', group: 'g1', live: true, ts: c.node(0).store.clock.next(), origin: c.peerId(0), value: encodeMessage(ObjectRecordSchema, record('first')) }
       for (const i of [0, 1]) await c.node(i).store.applyName(first)
       expect(c.node(2).store.names.get('skew', 'k')).toBeUndefined()
       // Then a write through node 2: stamped by its clock, it would lose to the first everywhere, though later.
       await ns(c, 2).putObject('skew', 'k', record('second'))
+      await c.node(2).replica.sync.start()
       for (const i of c.upIndexes()) expect((await ns(c, i).getObject('skew', 'k'))?.file, `through node ${i}`).toBe('second')
       await c.waitFor(() => c.upIndexes().every(i => c.node(i).store.names.get('skew', 'k')?.ts !== first.ts), { message: 'every member holds the second write' })
     } finally {
