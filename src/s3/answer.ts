@@ -5,8 +5,11 @@
  * keeps alive with whitespace so that clients do not time out, putting a
  * late failure in the body.
  */
+import { Readable } from 'node:stream'
+import { started } from '../util/started.ts'
 import { XML_DECLARATION, toS3Error, xml, xmlElement } from './errors.ts'
 import type { S3Request } from './context.ts'
+import type { OutgoingHttpHeaders } from 'node:http'
 
 export const S3_XMLNS = 'http://s3.amazonaws.com/doc/2006-03-01/'
 /** Whitespace every so often while a long operation runs. */
@@ -37,4 +40,25 @@ export async function answerLong (req: S3Request, root: string, work: () => Prom
     const e = toS3Error(err)
     req.res.end(xmlElement('Error', { Code: e.code, Message: e.message, RequestId: req.id }))
   }
+}
+
+/** Bytes buffered ahead of a slow client per response. */
+const BODY_HIGH_WATER_BYTES = 4 * 1024 * 1024
+
+/**
+ * Answer `status` with `bytes` as the body: the first bytes before the
+ * status line (a read that cannot start is still a clean error), then piped.
+ * Not stream.pipeline: it makes an AbortController per call and aborts it at
+ * the end, a DOMException per response (2.5 % of a node's CPU under 4 KiB
+ * GETs). A client that goes away stops the read (its holds are released).
+ */
+export async function sendBytes (req: S3Request, status: number, headers: OutgoingHttpHeaders, bytes: AsyncIterable<Uint8Array>): Promise<void> {
+  const source = Readable.from(await started(bytes), { objectMode: false, highWaterMark: BODY_HIGH_WATER_BYTES })
+  const res = req.res
+  res.writeHead(status, headers)
+  await new Promise<void>((resolve, reject) => {
+    source.once('error', (err) => { res.destroy(); reject(err) })
+    res.once('close', () => { if (!res.writableFinished) source.destroy(); resolve() })
+    source.pipe(res)
+  })
 }

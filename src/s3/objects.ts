@@ -6,9 +6,8 @@
  * streamable at /files/<id> too); its key → record lives in the bucket's
  * namespace (replica/namespace.ts).
  */
-import { pipeline } from 'node:stream/promises'
-import { Readable } from 'node:stream'
 import { parseRange } from '../util/range.ts'
+import { sendBytes } from './answer.ts'
 import { copyObject } from './batch.ts'
 import { checkedBody } from './body.ts'
 import { s3Errors } from './errors.ts'
@@ -112,9 +111,8 @@ export async function getObject (node: S3Node, req: S3Request, bucket: string, k
     return
   }
   const located = await node.open(record.file, { signal: req.signal })
-  req.res.writeHead(one != null ? 206 : 200, headers)
-  if (length === 0) { req.res.end(); return }
-  await pipeline(Readable.from(node.read(located, offset, length, { signal: req.signal })), req.res)
+  if (length === 0) { req.res.writeHead(one != null ? 206 : 200, headers).end(); return }
+  await sendBytes(req, one != null ? 206 : 200, headers, node.read(located, offset, length, { signal: req.signal }))
 }
 
 export async function deleteObject (node: S3Node, req: S3Request, bucket: string, key: string): Promise<void> {

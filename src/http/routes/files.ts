@@ -4,6 +4,7 @@
  * multipart/byteranges), metadata (GET /api/files/:id), listing
  * (GET /api/files) and delete (DELETE /files/:id). Any node serves any file.
  */
+import { started } from '../../util/started.ts'
 import { randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { create as contentDisposition, parse as parseContentDisposition } from 'content-disposition'
@@ -91,25 +92,6 @@ function etagMatches (header: string | undefined, etag: string): boolean {
   if (header.trim() === '*') return true
   // Weak comparison (RFC 9110 §13.1.2): W/"x" matches "x".
   return header.split(',').map(t => t.trim().replace(/^W\//, '')).includes(etag)
-}
-
-/**
- * Wait for the first piece of a read, then hand back the whole stream: once
- * the status line is out, a failure can only cut the body short, but a read
- * that cannot start at all still gets an error status the client can act on.
- */
-async function started (source: AsyncIterable<Uint8Array>): Promise<AsyncIterable<Uint8Array>> {
-  const it = source[Symbol.asyncIterator]()
-  const first = await it.next()
-  return (async function * () {
-    try {
-      if (first.done === true) return
-      yield first.value
-      for (let next = await it.next(); next.done !== true; next = await it.next()) yield next.value
-    } finally {
-      await it.return?.()
-    }
-  })()
 }
 
 function httpDate (ms: number): string {
