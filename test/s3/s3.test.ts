@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto'
 import { Readable } from 'node:stream'
 import {
   CopyObjectCommand, CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, DeleteObjectCommand, GetBucketLocationCommand, GetObjectCommand, HeadBucketCommand,
-  HeadObjectCommand, ListBucketsCommand, ListObjectsCommand, ListObjectsV2Command, PutObjectCommand, S3Client
+  HeadObjectCommand, ListBucketsCommand, ListObjectsCommand, ListObjectsV2Command, PutObjectCommand, S3Client, paginateListObjectsV2
 } from '@aws-sdk/client-s3'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -149,6 +149,50 @@ describe('S3 with the AWS SDK', () => {
     const res = await fetch(`${c.node(0).s3?.url ?? ''}/listing?list-type=2&max-keys=abc`)
     expect(res.status).toBe(403) // unsigned: refused before anything else
   })
+
+  it('2,500 keys: pages of a listing (v2 with continuation tokens, v1 with markers) give every key once, in order, with prefixes and delimiters, through every node', async () => {
+    await client(c, 1).send(new CreateBucketCommand({ Bucket: 'many' }))
+    // 2,500 keys: 800 under each of three "folders", 100 at the top; written 16 at a time through all nodes.
+    const keys = [...['a/', 'b/', 'c/'].flatMap(p => Array.from({ length: 800 }, (_, i) => `${p}${String(i).padStart(4, '0')}`)), ...Array.from({ length: 100 }, (_, i) => `top-${String(i).padStart(3, '0')}`)]
+    expect(keys).toHaveLength(2500)
+    // One client per node, as an application keeps (each holds its keep-alive connections).
+    const clients = c.upIndexes().map(i => client(c, i))
+    let next = 0
+    await Promise.all(Array.from({ length: 16 }, async (_, w) => {
+      for (let i = next++; i < keys.length; i = next++) await clients[(w + i) % clients.length]?.send(new PutObjectCommand({ Bucket: 'many', Key: keys[i], Body: keys[i] }))
+    }))
+    const sorted = [...keys].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
+    const listV2 = async (i: number, input: { Prefix?: string, Delimiter?: string, MaxKeys?: number }): Promise<{ keys: string[], prefixes: string[], pages: number }> => {
+      const out = { keys: [] as string[], prefixes: [] as string[], pages: 0 }
+      for await (const page of paginateListObjectsV2({ client: clients[i] ?? client(c, i) }, { Bucket: 'many', ...input })) {
+        out.pages++
+        out.keys.push(...(page.Contents ?? []).map(o => o.Key ?? ''))
+        out.prefixes.push(...(page.CommonPrefixes ?? []).map(p => p.Prefix ?? ''))
+      }
+      return out
+    }
+    for (const i of c.upIndexes()) {
+      const all = await listV2(i, {})
+      expect(all.keys, `every key through node ${i}`).toEqual(sorted)
+      expect(all.pages).toBe(3)
+    }
+    const inB = await listV2(2, { Prefix: 'b/', MaxKeys: 300 })
+    expect(inB.keys).toEqual(sorted.filter(k => k.startsWith('b/')))
+    expect(inB.pages).toBe(3)
+    const top = await listV2(3, { Delimiter: '/', MaxKeys: 40 })
+    expect(top.prefixes).toEqual(['a/', 'b/', 'c/'])
+    expect(top.keys).toEqual(sorted.filter(k => !k.includes('/')))
+    // v1: markers, as the client sets them from the last key of each page.
+    const v1: string[] = []
+    let marker: string | undefined
+    for (;;) {
+      const page = await (clients[0] ?? client(c, 0)).send(new ListObjectsCommand({ Bucket: 'many', Prefix: 'c/', MaxKeys: 250, ...(marker != null ? { Marker: marker } : {}) }))
+      v1.push(...(page.Contents ?? []).map(o => o.Key ?? ''))
+      if (page.IsTruncated !== true) break
+      marker = page.Contents?.at(-1)?.Key
+    }
+    expect(v1).toEqual(sorted.filter(k => k.startsWith('c/')))
+  }, 180_000)
 
   it('a presigned GET plays with Range; wrong keys, wrong signatures, expired or over-long URLs and anonymous writes are refused', async () => {
     const s3 = client(c, 0)
