@@ -13,6 +13,7 @@
  * replacement is stamped after it; last writer wins).
  */
 import { FileNotFoundError, toError } from '../errors.ts'
+import { Periodic } from '../util/periodic.ts'
 import type { Logger } from '../logger.ts'
 import type { LocalStatus } from '../membership/local-status.ts'
 import type { ReclaimQueue } from '../store/reclaim-queue.ts'
@@ -43,39 +44,29 @@ export class Reclaimer implements Startable {
   /** Files deleted, and failed attempts (metrics, tests). */
   readonly counters = { reclaimed: 0, failed: 0 }
   private readonly c: ReclaimComponents
-  private readonly intervalMs: number
-  private timer?: ReturnType<typeof setInterval>
-  private running?: Promise<void>
-  private controller?: AbortController
+  private readonly task: Periodic
 
   constructor (components: ReclaimComponents, init: ReclaimInit = {}) {
     this.c = components
-    this.intervalMs = init.intervalMs ?? RECLAIM_INTERVAL_MS
+    this.task = new Periodic(init.intervalMs ?? RECLAIM_INTERVAL_MS, async (signal) => this.pass(signal),
+      (err) => { this.c.logger.warn({ err: err.message }, 'could not reclaim freed files') })
   }
 
   async start (): Promise<void> {
-    if (this.timer != null) return
-    this.controller = new AbortController()
-    this.timer = setInterval(() => { this.kick() }, this.intervalMs)
+    this.task.start()
   }
 
   async stop (): Promise<void> {
-    clearInterval(this.timer)
-    this.timer = undefined
-    this.controller?.abort()
-    await this.running
+    await this.task.stop()
   }
 
   /** Look at the queue now (one pass at a time). */
   kick (): void {
-    const signal = this.controller?.signal
-    if (signal == null || this.running != null || this.c.status.state !== 'ACTIVE') return
-    this.running = this.pass(signal)
-      .catch(err => { if (!signal.aborted) this.c.logger.warn({ err: toError(err).message }, 'could not reclaim freed files') })
-      .finally(() => { this.running = undefined })
+    this.task.kick()
   }
 
   private async pass (signal: AbortSignal): Promise<void> {
+    if (this.c.status.state !== 'ACTIVE') return
     for (const entry of this.c.reclaims.due(Date.now(), RECLAIM_BATCH)) {
       signal.throwIfAborted()
       try {

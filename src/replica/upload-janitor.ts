@@ -7,7 +7,7 @@
  * disk (every member holds the whole table), through the namespace like any
  * write (replicated, acknowledged at the copy floor).
  */
-import { toError } from '../errors.ts'
+import { Periodic } from '../util/periodic.ts'
 import { decodeMessage } from '../wire/codec.ts'
 import { MAX_NAME_VALUE_BYTES, UploadRecordSchema } from '../wire/names.ts'
 import { INTERNAL_KEY_PREFIX } from './namespace.ts'
@@ -38,38 +38,24 @@ export interface UploadJanitorInit {
 export class UploadJanitor implements Startable {
   private readonly c: UploadJanitorComponents
   private readonly expiryMs: number
-  private readonly intervalMs: number
-  private timer?: ReturnType<typeof setInterval>
-  private running?: Promise<void>
-  private controller?: AbortController
+  private readonly task: Periodic
   /** Uploads dropped (tests and logs). */
   dropped = 0
 
   constructor (components: UploadJanitorComponents, init: UploadJanitorInit) {
     this.c = components
     this.expiryMs = init.expiryMs
-    this.intervalMs = init.intervalMs ?? Math.min(3600_000, Math.max(1000, Math.floor(init.expiryMs / 10)))
+    const intervalMs = init.intervalMs ?? Math.min(3600_000, Math.max(1000, Math.floor(init.expiryMs / 10)))
+    this.task = new Periodic(intervalMs, async (signal) => { if (this.mine()) await this.sweep(signal) },
+      (err) => { this.c.logger.warn({ err: err.message }, 'could not drop expired multipart uploads') })
   }
 
   async start (): Promise<void> {
-    if (this.timer != null) return
-    this.controller = new AbortController()
-    this.timer = setInterval(() => { this.kick() }, this.intervalMs)
+    this.task.start()
   }
 
   async stop (): Promise<void> {
-    clearInterval(this.timer)
-    this.timer = undefined
-    this.controller?.abort()
-    await this.running
-  }
-
-  private kick (): void {
-    const signal = this.controller?.signal
-    if (signal == null || this.running != null || !this.mine()) return
-    this.running = this.sweep(signal)
-      .catch(err => { if (!signal.aborted) this.c.logger.warn({ err: toError(err).message }, 'could not drop expired multipart uploads') })
-      .finally(() => { this.running = undefined })
+    await this.task.stop()
   }
 
   /** The group's ACTIVE member with the lowest peer id does the sweeping. */
