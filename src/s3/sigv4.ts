@@ -9,7 +9,7 @@
  * signatures: ./chunked.ts).
  */
 import { createHash, createHmac, createSecretKey, timingSafeEqual } from 'node:crypto'
-import { SignatureV4 } from '@smithy/signature-v4'
+import { SignatureV4, getCanonicalQuery, getSigningKey } from '@smithy/signature-v4'
 import { LRUCache } from 'lru-cache'
 import { s3Errors } from './errors.ts'
 import type { KeyObject } from 'node:crypto'
@@ -146,6 +146,24 @@ export function isSigned (req: SignedRequest): boolean {
 }
 
 /**
+ * Signers, one per key and region: a signer caches its signing key (four
+ * HMACs, derived once per day and scope), so a signer made per request
+ * derived it again every time. Keyed by the secret too: a key whose secret
+ * changed gets a signer of its own.
+ */
+const signers = new LRUCache<string, SignatureV4>({ max: 256 })
+
+function signerFor (creds: Credentials, region: string): SignatureV4 {
+  const id = `${creds.accessKeyId}\0${creds.secretAccessKey}\0${region}`
+  let signer = signers.get(id)
+  if (signer == null) {
+    signer = new SignatureV4({ credentials: { accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey }, region, service: 's3', sha256: NodeSha256, uriEscapePath: false, applyChecksum: false })
+    signers.set(id, signer)
+  }
+  return signer
+}
+
+/**
  * Check a request's signature against the secret of its access key.
  * Throws S3's AccessDenied / InvalidAccessKeyId / SignatureDoesNotMatch /
  * RequestTimeTooSkewed; resolves with what the body checks need.
@@ -166,7 +184,7 @@ export async function verifySigV4 (req: SignedRequest, lookup: (accessKeyId: str
   }
   if (!parsed.signedHeaders.includes('host')) throw s3Errors.accessDenied('the signature must cover the Host header')
   const payloadHash = parsed.expiresS != null ? 'UNSIGNED-PAYLOAD' : (header(req.headers, 'x-amz-content-sha256') ?? 'UNSIGNED-PAYLOAD')
-  const signer = new SignatureV4({ credentials: { accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey }, region: parsed.region, service: 's3', sha256: NodeSha256, uriEscapePath: false, applyChecksum: false })
+  const signer = signerFor(creds, parsed.region)
   const headers: Record<string, string> = {}
   for (const name of parsed.signedHeaders) headers[name] = header(req.headers, name) ?? ''
   const query: Record<string, string | string[]> = {}
@@ -177,27 +195,52 @@ export async function verifySigV4 (req: SignedRequest, lookup: (accessKeyId: str
   }
   const toSign: HttpRequest = { method: req.method, protocol: 'http:', hostname: headers.host ?? '', path: req.rawPath, query, headers: { ...headers, 'x-amz-content-sha256': payloadHash } }
   if (parsed.expiresS != null && !parsed.signedHeaders.includes('x-amz-content-sha256')) delete toSign.headers['x-amz-content-sha256']
-  const expected = await expectedSignature(signer, toSign, parsed, payloadHash)
+  const expected = await expectedSignature(signer, creds, toSign, parsed, payloadHash)
   if (!timingSafeEqual(Buffer.from(expected, 'hex'), Buffer.from(parsed.signature, 'hex'))) throw s3Errors.signatureDoesNotMatch()
   return { accessKeyId: parsed.accessKeyId, payloadHash, signature: parsed.signature, amzDate: parsed.amzDate, scope: `${parsed.date}/${parsed.region}/s3/aws4_request`, signer, region: parsed.region, key: creds }
 }
 
-async function expectedSignature (signer: SignatureV4, request: HttpRequest, parsed: Parsed, payloadHash: string): Promise<string> {
-  const signingDate = new Date(parseAmzDate(parsed.amzDate))
-  const signable = new Set(parsed.signedHeaders)
-  if (parsed.expiresS != null) {
-    // A presigned URL's signature covers its query as sent (minus the signature; the X-Amz-* parameters the
-    // signer adds itself are taken out and put back by it) and UNSIGNED-PAYLOAD, carried by a header that is
-    // neither signed nor moved into the query.
-    const q = { ...request.query }
-    for (const k of ['X-Amz-Algorithm', 'X-Amz-Credential', 'X-Amz-Date', 'X-Amz-Expires', 'X-Amz-SignedHeaders', 'X-Amz-Signature']) delete q[k]
-    const payload = new Set(['x-amz-content-sha256'])
-    const presigned = await signer.presign({ ...request, query: q, headers: { ...request.headers, 'x-amz-content-sha256': payloadHash } },
-      { signingDate, expiresIn: parsed.expiresS, signableHeaders: signable, unsignableHeaders: payload, unhoistableHeaders: payload })
-    const sig = presigned.query?.['X-Amz-Signature']
-    return typeof sig === 'string' ? sig : ''
-  }
-  const signed = await signer.sign(request, { signingDate, signableHeaders: signable })
-  const auth = signed.headers.authorization ?? signed.headers.Authorization ?? ''
-  return /Signature=([0-9a-f]{64})/.exec(auth)?.[1] ?? ''
+/** Signing keys (four HMACs each) by key, secret, day and region. */
+const signingKeys = new LRUCache<string, KeyObject>({ max: 256 })
+
+async function signingKeyFor (creds: Credentials, date: string, region: string): Promise<KeyObject> {
+  const id = `${creds.accessKeyId}\0${creds.secretAccessKey}\0${date}\0${region}`
+  let key = signingKeys.get(id)
+  if (key == null) signingKeys.set(id, key = createSecretKey(await getSigningKey(NodeSha256, creds, date, region, 's3')))
+  return key
+}
+
+/** A header value as SigV4 canonicalises it: line breaks and runs of blanks made one space, trimmed. */
+function canonicalValue (value: string): string {
+  return value.replace(/[\r\n]/g, ' ').replace(/[ \t]+/g, ' ').trim()
+}
+
+/**
+ * The signature of a header-signed request: the canonical request and the
+ * string to sign of SigV4, over exactly the headers the client signed (the
+ * query canonicalised and the signing key derived by the SDK's signer's own
+ * functions). Built here rather than by `signer.sign`, which clones and
+ * re-canonicalises the whole request: a third of an S3 GET's SigV4 cost.
+ */
+async function headerSignature (creds: Credentials, request: HttpRequest, parsed: Parsed, payloadHash: string): Promise<string> {
+  const names = [...parsed.signedHeaders].sort()
+  const value = (name: string): string => name === 'x-amz-content-sha256' ? payloadHash : canonicalValue(String(request.headers[name] ?? ''))
+  const canonical = `${request.method}\n${request.path}\n${getCanonicalQuery(request)}\n${names.map(n => `${n}:${value(n)}`).join('\n')}\n\n${names.join(';')}\n${payloadHash}`
+  const scope = `${parsed.date}/${parsed.region}/s3/aws4_request`
+  const toSign = `AWS4-HMAC-SHA256\n${parsed.amzDate}\n${scope}\n${createHash('sha256').update(canonical).digest('hex')}`
+  return createHmac('sha256', await signingKeyFor(creds, parsed.date, parsed.region)).update(toSign).digest('hex')
+}
+
+async function expectedSignature (signer: SignatureV4, creds: Credentials, request: HttpRequest, parsed: Parsed, payloadHash: string): Promise<string> {
+  if (parsed.expiresS == null) return headerSignature(creds, request, parsed, payloadHash)
+  // A presigned URL's signature covers its query as sent (minus the signature; the X-Amz-* parameters the
+  // signer adds itself are taken out and put back by it) and UNSIGNED-PAYLOAD, carried by a header that is
+  // neither signed nor moved into the query.
+  const q = { ...request.query }
+  for (const k of ['X-Amz-Algorithm', 'X-Amz-Credential', 'X-Amz-Date', 'X-Amz-Expires', 'X-Amz-SignedHeaders', 'X-Amz-Signature']) delete q[k]
+  const payload = new Set(['x-amz-content-sha256'])
+  const presigned = await signer.presign({ ...request, query: q, headers: { ...request.headers, 'x-amz-content-sha256': payloadHash } },
+    { signingDate: new Date(parseAmzDate(parsed.amzDate)), expiresIn: parsed.expiresS, signableHeaders: new Set(parsed.signedHeaders), unsignableHeaders: payload, unhoistableHeaders: payload })
+  const sig = presigned.query?.['X-Amz-Signature']
+  return typeof sig === 'string' ? sig : ''
 }
