@@ -59,6 +59,7 @@ export class Namespace {
   private readonly c: NamespaceComponents
   private readonly owners = new LRUCache<string, string>({ max: 10_000, ttl: BUCKET_OWNER_CACHE_MS })
   private readonly checked = new LRUCache<string, ListedBucket>({ max: 10_000, ttl: BUCKET_CHECK_CACHE_MS })
+  private readonly decoded = new WeakMap<Uint8Array, ObjectRecord>()
 
   constructor (components: NamespaceComponents) {
     this.c = components
@@ -169,9 +170,14 @@ export class Namespace {
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
   }
 
+  /** The object's record (shared with other readers of the same value: never change it). */
   async getObject (bucket: string, key: string, options: AbortOptions = {}): Promise<ObjectRecord | undefined> {
     const value = await this.get(bucket, key, options)
-    return value != null ? decodeMessage(ObjectRecordSchema, value, MAX_NAME_VALUE_BYTES) : undefined
+    if (value == null) return undefined
+    // Our own table hands out the same bytes for a row until it changes: decoded once, not per read.
+    let record = this.decoded.get(value)
+    if (record == null) this.decoded.set(value, record = decodeMessage(ObjectRecordSchema, value, MAX_NAME_VALUE_BYTES))
+    return record
   }
 
   async putObject (bucket: string, key: string, record: ObjectRecord, options: AbortOptions = {}): Promise<void> {

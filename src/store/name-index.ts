@@ -15,12 +15,15 @@
  * Keys sort by their raw UTF-8 bytes (SQLite's BINARY collation of TEXT), the
  * order S3 lists in.
  */
+import { LRUCache } from 'lru-cache'
 import { isNewer } from './file-index.ts'
 import type { Db } from './db.ts'
 import type { StatementSync } from 'node:sqlite'
 
 /** A bucket's own record sits under this key (an S3 key is never empty). */
 export const BUCKET_RECORD_KEY = ''
+/** Rows kept in memory for reads (every S3 GET and HEAD reads one). */
+export const NAME_ROW_CACHE_ROWS = 10_000
 /** Where the head is kept when rows are dropped, so seqs never go back. */
 const HEAD_FLOOR_META = 'names.head'
 
@@ -69,6 +72,13 @@ function prepare (db: Db) {
 export class NameIndex {
   private readonly db: Db
   private readonly q: ReturnType<typeof prepare>
+  /**
+   * Committed rows by bucket and key, shared (never mutated). Filled only
+   * outside a transaction, so a row written by one that then rolled back is
+   * never kept; every write drops the row it changes.
+   */
+  private readonly rows = new LRUCache<string, NameRow>({ max: NAME_ROW_CACHE_ROWS })
+  private lastSeq?: number
 
   constructor (db: Db) {
     this.db = db
@@ -76,8 +86,14 @@ export class NameIndex {
   }
 
   get (bucket: string, key: string): NameRow | undefined {
+    const id = `${bucket}\0${key}`
+    const cached = this.rows.get(id)
+    if (cached != null) return cached
     const row = this.q.get.get(bucket, key) as Row | undefined
-    return row == null ? undefined : toNameRow(row)
+    if (row == null) return undefined
+    const named = toNameRow(row)
+    if (!this.db.sql.isTransaction) this.rows.set(id, named)
+    return named
   }
 
   /** This node's name log head: the seq of its latest change (never lower after rows were dropped: mates hold cursors). */
@@ -85,12 +101,24 @@ export class NameIndex {
     return Math.max((this.q.head.get() as { head: number }).head, Number(this.db.getMeta(HEAD_FLOOR_META) ?? 0))
   }
 
+  /**
+   * The seq for the next change: one past the highest this index has read or
+   * given (two queries per write saved; this index is the table's one
+   * writer). A seq given by a write that rolled back is skipped, never
+   * reused while we run: a gap is harmless, cursors only need seqs to grow.
+   */
+  private nextSeq (): number {
+    this.lastSeq = (this.lastSeq ?? this.head()) + 1
+    return this.lastSeq
+  }
+
   /** Apply an operation (a local write, a push from the member that stamped it, a synced log entry): the later stamp wins. */
   apply (op: NameOp): 'applied' | 'ignored' {
     return this.db.transaction(() => {
       const current = this.get(op.bucket, op.key)
       if (current != null && !isNewer(op, current)) return 'ignored'
-      this.q.upsert.run({ bucket: op.bucket, key: op.key, grp: op.group, live: op.live ? 1 : 0, ts: op.ts, origin: op.origin, seq: this.head() + 1, value: op.value ?? null })
+      this.q.upsert.run({ bucket: op.bucket, key: op.key, grp: op.group, live: op.live ? 1 : 0, ts: op.ts, origin: op.origin, seq: this.nextSeq(), value: op.value ?? null })
+      this.rows.delete(`${op.bucket}\0${op.key}`)
       return 'applied'
     })
   }
@@ -138,6 +166,7 @@ export class NameIndex {
   forgetOutside (group: string): number {
     return this.db.transaction(() => {
       this.db.setMeta(HEAD_FLOOR_META, String(this.head()))
+      this.rows.clear()
       return Number(this.q.outside.run(group).changes)
     })
   }

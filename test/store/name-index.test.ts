@@ -40,6 +40,24 @@ describe('NameIndex', () => {
     expect(other.get('media', 'k')?.origin).toBe('peerB')
   })
 
+  it('reads what is committed, whatever it kept in memory: every write seen, a rolled-back one never', () => {
+    names.apply(op('k', 5))
+    expect(names.get('media', 'k')?.ts).toBe(5) // now kept in memory
+    names.apply(op('k', 6))
+    expect(names.get('media', 'k')?.ts).toBe(6)
+    // A transaction that writes, reads its own write and then fails leaves the committed row, in memory too.
+    expect(() => db.transaction(() => {
+      names.apply(op('k', 7))
+      expect(names.get('media', 'k')?.ts).toBe(7)
+      throw new Error('rolled back')
+    })).toThrow('rolled back')
+    expect(names.get('media', 'k')?.ts).toBe(6)
+    names.apply(op('k', 8, { live: false, value: undefined }))
+    expect(names.get('media', 'k')).toMatchObject({ ts: 8, live: false })
+    names.forgetOutside('g2')
+    expect(names.get('media', 'k')).toBeUndefined()
+  })
+
   it('a delete is a tombstone: an older write cannot bring the key back, a newer one can', () => {
     names.apply(op('k', 5))
     expect(names.apply(op('k', 6, { live: false, value: undefined }))).toBe('applied')
