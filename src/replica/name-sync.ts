@@ -27,9 +27,9 @@ export async function pullNames (c: { store: LocalStore, dialer: Dialer }, peer:
     const since = c.store.names.cursor(peer)
     const page = await request(c.dialer, peerIdFromString(peer), PROTOCOLS.nameSync, NameSyncRequestSchema,
       { group, since, limit: NAME_SYNC_PAGE_ROWS }, NameSyncResponseSchema, { ...options, maxResponseBytes: MAX_PAGE_BYTES })
-    for (const e of page.entries) {
-      await c.store.applyName({ bucket: e.bucket, key: e.key, group, live: e.live, ts: e.ts, origin: e.origin, ...(e.value != null ? { value: e.value } : {}) }, { durable: false })
-    }
+    // Queued together, in log order: one transaction for the page.
+    await Promise.all(page.entries.map(async e =>
+      c.store.applyName({ bucket: e.bucket, key: e.key, group, live: e.live, ts: e.ts, origin: e.origin, ...(e.value != null ? { value: e.value } : {}) }, { durable: false })))
     c.store.names.setCursor(peer, Math.max(page.head, page.entries.at(-1)?.seq ?? since))
     if (!page.more) return
   }

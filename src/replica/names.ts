@@ -51,21 +51,30 @@ function assertMember (status: LocalStatus, group: string | null): string {
   return group
 }
 
-/** A write, as a member of the owning group runs it: check, stamp, apply durably, push to mates, count copies. */
-async function write (c: NameMemberComponents, req: Extract<NamesRequest, { op: 'write' }>, options: AbortOptions): Promise<NamesResponse> {
-  const group = assertMember(c.status, c.status.group)
+/** The checks of a write, against our own table: the bucket, and its create-if-absent / delete-if-empty conditions. */
+function checkWrite (c: NameMemberComponents, req: Extract<NamesRequest, { op: 'write' }>): void {
   const bucket = c.store.names.get(req.bucket, BUCKET_RECORD_KEY)
   const isBucket = req.key === BUCKET_RECORD_KEY
   if (!isBucket && bucket?.live !== true) throw new NoSuchBucketError(`bucket ${req.bucket} does not exist`)
   if (isBucket && req.ifAbsent === true && bucket?.live === true) throw new BucketExistsError(`bucket ${req.bucket} exists already`)
   if (isBucket && req.ifEmpty === true && c.store.names.count(req.bucket) > 0) throw new BucketNotEmptyError(`bucket ${req.bucket} is not empty`)
-  const current = c.store.names.get(req.bucket, req.key)
-  // The file the current value owns is freed by this write (stamped after it, so it can never be the value again).
-  const freed = current?.live === true ? ownedFile(current.value) : undefined
-  let after = current?.ts
+}
+
+/** A write, as a member of the owning group runs it: check, stamp, apply durably, push to mates, count copies. */
+async function write (c: NameMemberComponents, req: Extract<NamesRequest, { op: 'write' }>, options: AbortOptions): Promise<NamesResponse> {
+  const group = assertMember(c.status, c.status.group)
+  let after: number | undefined
   for (let round = 1; ; round++) {
-    const op: NameOp = { bucket: req.bucket, key: req.key, group, live: req.live, ts: c.store.clock.next(after), origin: c.selfId, ...(req.value != null ? { value: req.value } : {}) }
-    await c.store.applyName(op, round === 1 && freed != null && freed !== ownedFile(req.value) ? { reclaim: freed } : {})
+    // Checked, stamped after the name's current operation and applied in one step of one transaction.
+    const { op } = await c.store.writeName(() => {
+      if (round === 1) checkWrite(c, req)
+      const current = c.store.names.get(req.bucket, req.key)
+      const ts = c.store.clock.next(Math.max(after ?? 0, current?.ts ?? 0))
+      const op: NameOp = { bucket: req.bucket, key: req.key, group, live: req.live, ts, origin: c.selfId, ...(req.value != null ? { value: req.value } : {}) }
+      // The file the current value owns is freed by this write (stamped after it, so it can never be the value again).
+      const freed = round === 1 && current?.live === true ? ownedFile(current.value) : undefined
+      return { op, ...(freed != null && freed !== ownedFile(req.value) ? { reclaim: freed } : {}) }
+    })
     const pushed = await push(c, group, op, options)
     // A mate holds a newer operation on the name, one we missed (an acknowledged write whose push we did not
     // get, stamped by a clock ahead of ours): stamp after it and write again, so a write that follows an

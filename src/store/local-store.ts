@@ -22,6 +22,7 @@ import type { NameOp } from './name-index.ts'
 import { Lingering } from './lingering.ts'
 import { PreparedLog } from './prepared.ts'
 import { RECLAIM_DELAY_MS, ReclaimQueue } from './reclaim-queue.ts'
+import { WriteBatch } from './write-batch.ts'
 import { SpaceAccount } from './space.ts'
 import type { Capacity, SpaceReservation } from './space.ts'
 import type { ChunkBytes, ChunkLocation, StagedChunk } from './chunk-store.ts'
@@ -76,6 +77,8 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
   readonly index: FileIndex
   /** The S3 namespace: buckets and keys, their own log (./name-index.ts). */
   readonly names: NameIndex
+  /** Name operations of one event-loop turn share a transaction (./write-batch.ts). */
+  private readonly nameWrites: WriteBatch
   readonly chunks: ChunkStore
   readonly prepared: PreparedLog
   /** Files freed by the S3 values that owned them, to be deleted (./reclaim-queue.ts). */
@@ -100,6 +103,7 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
     this.init = init
     this.index = new FileIndex(init.db)
     this.names = new NameIndex(init.db)
+    this.nameWrites = new WriteBatch(init.db)
     this.chunks = new ChunkStore(init.db, init.dataDir, init.volumes)
     this.prepared = new PreparedLog(init.db)
     this.reclaims = new ReclaimQueue(init.db)
@@ -398,17 +402,29 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
    * unless `durable: false` (a synced log entry the group could give again).
    */
   async applyName (op: NameOp, options: { durable?: boolean, reclaim?: string } = {}): Promise<'applied' | 'ignored'> {
-    this.clock.observe(op.ts)
     const { reclaim } = options
-    // The file the operation frees is queued in its transaction: never one without the other.
-    const effect = this.init.db.transaction(() => {
-      const applied = this.names.apply(op)
-      if (applied === 'applied' && reclaim != null) this.reclaims.add(reclaim, Date.now(), Date.now() + (this.init.reclaimDelayMs ?? RECLAIM_DELAY_MS))
-      return applied
+    return (await this.writeName(() => ({ op, ...(reclaim != null ? { reclaim } : {}) }), options)).effect
+  }
+
+  /**
+   * Decide a name operation and apply it in one step: `decide` runs inside
+   * the (batched) transaction that applies what it returns, so the checks
+   * and reads it makes still hold when the operation is written. It may
+   * throw to refuse; nothing is written then. The file the operation frees
+   * (`reclaim`) is queued in the same transaction: never one without the
+   * other.
+   */
+  async writeName<T extends { op: NameOp, reclaim?: string }> (decide: () => T, options: { durable?: boolean } = {}): Promise<T & { effect: 'applied' | 'ignored' }> {
+    const done = await this.nameWrites.run(() => {
+      const decided = decide()
+      this.clock.observe(decided.op.ts)
+      const effect = this.names.apply(decided.op)
+      if (effect === 'applied' && decided.reclaim != null) this.reclaims.add(decided.reclaim, Date.now(), Date.now() + (this.init.reclaimDelayMs ?? RECLAIM_DELAY_MS))
+      return { ...decided, effect }
     })
-    if (effect === 'applied') this.safeDispatchEvent('name:changed', { detail: op })
+    if (done.effect === 'applied') this.safeDispatchEvent('name:changed', { detail: done.op })
     if (options.durable !== false) await this.init.db.durable()
-    return effect
+    return done
   }
 
   async dropOtherGroups (group: string): Promise<number> {

@@ -1,0 +1,74 @@
+/**
+ * Small writes that arrive together share one transaction.
+ *
+ * A SQLite commit costs the same whether it carries one small row or ten:
+ * the WAL frames of the touched pages, written once. Under concurrent S3
+ * writes, a node committed one transaction per key record — measured at
+ * ~0.1 ms of CPU per commit in a busy node, about as much as the rest of the
+ * record's write. Jobs queued in one turn of the event loop now run in one
+ * transaction at the next (setImmediate), each in a savepoint of its own: a
+ * job that throws is undone alone and fails alone, the others commit.
+ *
+ * A job runs whole inside the transaction — its checks, the state they read
+ * and the change they guard — so batching adds no gap between a check and
+ * its write (nothing else writes the database in between: SQLite calls are
+ * synchronous). Durability stays the caller's: `Db.durable()` after.
+ */
+import type { Db } from './db.ts'
+
+interface Job { run: () => unknown, resolve: (value: unknown) => void, reject: (err: unknown) => void }
+
+export class WriteBatch {
+  private readonly db: Db
+  private queue: Job[] = []
+  private scheduled = false
+
+  constructor (db: Db) {
+    this.db = db
+  }
+
+  /** Run `job` in the next batch's transaction; resolves with what it returned once that transaction committed. */
+  async run<T> (job: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ run: job, resolve: resolve as (value: unknown) => void, reject })
+      if (!this.scheduled) {
+        this.scheduled = true
+        setImmediate(() => { this.flush() })
+      }
+    })
+  }
+
+  private flush (): void {
+    this.scheduled = false
+    const jobs = this.queue
+    this.queue = []
+    const outcomes: Array<{ ok: true, value: unknown } | { ok: false, err: unknown }> = []
+    try {
+      this.db.transaction(() => {
+        for (const job of jobs) outcomes.push(this.inSavepoint(job))
+      })
+    } catch (err) {
+      // The commit itself failed: nothing of the batch is there.
+      for (const job of jobs) job.reject(err)
+      return
+    }
+    jobs.forEach((job, i) => {
+      const o = outcomes[i]
+      if (o?.ok === true) job.resolve(o.value)
+      else job.reject(o?.err)
+    })
+  }
+
+  private inSavepoint (job: Job): { ok: true, value: unknown } | { ok: false, err: unknown } {
+    this.db.sql.exec('SAVEPOINT job')
+    try {
+      const value = job.run()
+      this.db.sql.exec('RELEASE job')
+      return { ok: true, value }
+    } catch (err) {
+      this.db.sql.exec('ROLLBACK TO job')
+      this.db.sql.exec('RELEASE job')
+      return { ok: false, err }
+    }
+  }
+}
