@@ -57,5 +57,17 @@ export function fileNameFor (key: string): string {
  * its value owns and frees (replica/reclaim.ts); the value says `own: true`.
  */
 export function ownFile (name: string, mime?: string): Pick<UploadRequest, 'name' | 'tag' | 'mime'> {
-  return { name, tag: randomBytes(12).toString('base64url'), ...(mime != null && /^[\w.+-]+\/[\w.+-]+$/.test(mime) ? { mime } : {}) }
+  return { name, tag: nextTag(), ...(mime != null && /^[\w.+-]+\/[\w.+-]+$/.test(mime) ? { mime } : {}) }
+}
+
+/**
+ * Tags unique across the cluster and time: 96 random bits drawn once per
+ * process, then a counter (drawing 12 random bytes per object cost more
+ * than the rest of the tag's work together).
+ */
+const TAG_PREFIX = randomBytes(12).toString('base64url')
+let tagCounter = 0
+
+function nextTag (): string {
+  return `${TAG_PREFIX}${(tagCounter++).toString(36)}`
 }
