@@ -162,6 +162,17 @@ export function nameApplyHandler (c: NameMemberComponents): ProtocolHandler {
 export interface NameReply { peer: string, res: NamesResponse }
 
 /**
+ * Whether our own table is a read quorum of `group` alone (we are a live
+ * member and one member is enough: members − floor + 1 = 1). A read then
+ * needs no request and no await: the answer is our row.
+ */
+export function answersAlone (c: NameMemberComponents, group: string): boolean {
+  if (c.status.group !== group || (c.status.state !== 'ACTIVE' && c.status.state !== 'SYNCING')) return false
+  const members = c.view.groupMembers(group).filter(m => !m.spare)
+  return members.length - copyFloor(c.view, group, c.minCopies, 'all') + 1 <= 1
+}
+
+/**
  * Ask the read quorum of `group` and return their answers; fewer than the
  * quorum is unavailable. A write is acknowledged once `floor` of the group's
  * members hold it, so any `members − floor + 1` of them — counted over every

@@ -23,7 +23,7 @@ import { BucketExistsError, DsmError, NoSuchBucketError, QuorumError, Unavailabl
 import { decodeMessage, encodeMessage } from '../wire/codec.ts'
 import { BucketRecordSchema, MAX_NAME_ROWS, MAX_NAME_VALUE_BYTES, ObjectRecordSchema } from '../wire/names.ts'
 import { BUCKET_RECORD_KEY } from '../store/name-index.ts'
-import { askGroup, askMember, mergePages, newest } from './names.ts'
+import { answersAlone, askGroup, askMember, mergePages, newest } from './names.ts'
 import { copyFloor } from './placement.ts'
 import type { NameMemberComponents } from './names.ts'
 import type { BucketRecord, NameRowWire, NamesRequest, NamesResponse, ObjectRecord } from '../wire/names.ts'
@@ -191,6 +191,10 @@ export class Namespace {
   /** The live value of a name of `bucket` (an object's record, or a row of the S3 layer's own under INTERNAL_KEY_PREFIX). */
   async get (bucket: string, key: string, options: AbortOptions = {}): Promise<Uint8Array | undefined> {
     const group = await this.ownerOf(bucket, options)
+    if (answersAlone(this.c, group)) {
+      const own = this.c.store.names.get(bucket, key)
+      return own?.live === true ? own.value : undefined
+    }
     const row = newest((await askGroup(this.c, group, { op: 'get', bucket, key }, options)).map(r => r.res.row))
     return row?.live === true ? row.value : undefined
   }

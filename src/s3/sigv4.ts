@@ -8,7 +8,7 @@
  * `UNSIGNED-PAYLOAD`, or a streaming mode whose chunks carry their own
  * signatures: ./chunked.ts).
  */
-import { createHash, createHmac, createSecretKey, timingSafeEqual } from 'node:crypto'
+import { createHash, createHmac, createSecretKey, hash, timingSafeEqual } from 'node:crypto'
 import { SignatureV4, getCanonicalQuery, getSigningKey } from '@smithy/signature-v4'
 import { LRUCache } from 'lru-cache'
 import { s3Errors } from './errors.ts'
@@ -227,7 +227,7 @@ async function headerSignature (creds: Credentials, request: HttpRequest, parsed
   const value = (name: string): string => name === 'x-amz-content-sha256' ? payloadHash : canonicalValue(String(request.headers[name] ?? ''))
   const canonical = `${request.method}\n${request.path}\n${getCanonicalQuery(request)}\n${names.map(n => `${n}:${value(n)}`).join('\n')}\n\n${names.join(';')}\n${payloadHash}`
   const scope = `${parsed.date}/${parsed.region}/s3/aws4_request`
-  const toSign = `AWS4-HMAC-SHA256\n${parsed.amzDate}\n${scope}\n${createHash('sha256').update(canonical).digest('hex')}`
+  const toSign = `AWS4-HMAC-SHA256\n${parsed.amzDate}\n${scope}\n${hash('sha256', canonical, 'hex')}`
   return createHmac('sha256', await signingKeyFor(creds, parsed.date, parsed.region)).update(toSign).digest('hex')
 }
 
