@@ -9,6 +9,7 @@ import { TypedEventEmitter } from 'main-event'
 import { GroupDirectory } from '../dht/group-directory.ts'
 import { knownPeersFile } from '../membership/known-peers.ts'
 import { GroupFinder } from '../dht/group-finder.ts'
+import { ownedFile } from '../wire/names.ts'
 import { REFRESH_VIEW_TIMEOUT_MS } from '../constants.ts'
 import { NotStartedError, toError } from '../errors.ts'
 import { clusterRoutes } from '../http/routes/cluster.ts'
@@ -200,7 +201,7 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
       // Where an older version kept the group: the database's meta table (read once, then node.json).
       const state = await NodeStateFile.open(config.dataDir, () => aside != null ? readLegacyGroup(aside) : { group: db.getMeta('group'), spare: db.getMeta('spare') === '1' })
       const capacity = async (): Promise<Capacity> => diskCapacity(config.dataDir)
-      const store = new LocalStore({ db, dataDir: config.dataDir, reserve: config.reserve, capacity, volumes: { maxBytes: config.volumeSize }, deletedReadGraceMs: config.deletedReadGraceMs, reclaimDelayMs: config.reclaimDelayMs })
+      const store = new LocalStore({ db, dataDir: config.dataDir, reserve: config.reserve, capacity, volumes: { maxBytes: config.volumeSize }, deletedReadGraceMs: config.deletedReadGraceMs, reclaimDelayMs: config.reclaimDelayMs, ownedFile })
       const report = await store.start({ rebuilding: config.rebuild })
       cleanup.unshift(async () => { await store.stop() })
       // Background care of the disk: reclaim deleted space, re-hash what is stored.

@@ -7,9 +7,13 @@
  * files) — answered by one frame once the member holds it durably, then one
  * decision frame that needs no answer.
  *
- *   coordinator → member: { put: { u, group, chunkSize, chunk, prepare } } | { decide: { u, commit } }
+ *   coordinator → member: { put: { u, group, chunkSize, chunk, prepare } } | { decide: { u, commit, ack? } }
  *                         | { name: { u, req } }
- *   member → coordinator: { u, prepared } | { u, named } | { u, error }
+ *   member → coordinator: { u, prepared } | { u, named } | { u, decided } | { u, error }
+ *
+ * An upload's prepare may carry an S3 key record that commits with it
+ * (./carried-name.ts); its decision then asks for an answer (`ack`): whether
+ * the member applied the record, or holds a newer stamp of the name.
  *
  * A member also pushes the S3 name operations it stamps to its mates here
  * (`name`: ./names.ts), one frame each way, rather than on a stream per push.
@@ -28,6 +32,8 @@ import { monotonicNow } from '../util/time.ts'
 import { decodeMessage, encodeMessage } from '../wire/codec.ts'
 import { FrameReader, writeFrame } from '../wire/frames.ts'
 import { ChannelAnswerSchema, ChannelRequestSchema, PROTOCOLS } from '../wire/messages.ts'
+import { NameOpSchema } from '../wire/names.ts'
+import { isNewer } from '../store/file-index.ts'
 import { dialStream } from '../wire/rpc.ts'
 import { errorFrame, frameBytesFor } from '../wire/answer.ts'
 import { hashChunk } from '../content/chunk-hash.ts'
@@ -36,8 +42,8 @@ import type { Logger } from '../logger.ts'
 import type { LocalStatus } from '../membership/local-status.ts'
 import type { LocalStore } from '../store/local-store.ts'
 import type { StagedChunk } from '../store/chunk-store.ts'
-import type { UploadKey } from '../store/prepared.ts'
-import type { ChannelAnswer, ChannelPut, ChannelRequest } from '../wire/messages.ts'
+import type { PreparedName, UploadKey } from '../store/prepared.ts'
+import type { ChannelAnswer, ChannelDecided, ChannelPut, ChannelRequest } from '../wire/messages.ts'
 import type { Dialer } from '../wire/rpc.ts'
 import type { AbortOptions, Stream } from '@libp2p/interface'
 
@@ -85,6 +91,13 @@ export class Channel {
     } finally {
       this.waiting.delete(u)
     }
+  }
+
+  /** Tell the member the decision and wait for its answer: what it holds of the key record the upload carried. */
+  async decideAndAsk (u: number, options: AbortOptions): Promise<ChannelDecided> {
+    const answer = await this.ask(u, { decide: { u, commit: true, ack: true } }, options)
+    if (answer.decided == null) throw remoteError('ERR_PROTOCOL', `replica ${this.peer.slice(-8)} answered a decision with no outcome`)
+    return answer.decided
   }
 
   /** Tell the member the decision; nothing waits for it (a lost one is recovered by the member). */
@@ -177,7 +190,7 @@ export interface ChannelServerComponents {
 /** The member's end: prepare each upload as it comes (several at once), answer, apply decisions. */
 export async function serveChannel (c: ChannelServerComponents, stream: Stream): Promise<void> {
   const reader = new FrameReader(stream, { maxFrameBytes: MAX_CHANNEL_FRAME_BYTES, highWaterBytes: 2 * MAX_CHANNEL_FRAME_BYTES })
-  const prepared = new Map<number, UploadKey>()
+  const prepared = new Map<number, Held>()
   const inFlight = new Set<Promise<void>>()
   const answer = async (a: ChannelAnswer): Promise<void> => {
     await writeFrame(stream, encodeMessage(ChannelAnswerSchema, a), { signal: AbortSignal.timeout(CHANNEL_WRITE_TIMEOUT_MS) }).catch(() => { /* the channel broke: the coordinator sees it */ })
@@ -185,14 +198,21 @@ export async function serveChannel (c: ChannelServerComponents, stream: Stream):
   try {
     for (let frame = await reader.read(); frame != null; frame = await reader.read()) {
       const req = decodeMessage(ChannelRequestSchema, frame, MAX_CHANNEL_FRAME_BYTES)
-      if (req.decide != null) {
-        const key = prepared.get(req.decide.u)
-        prepared.delete(req.decide.u)
-        if (key != null) await (req.decide.commit ? c.store.commitPrepared(key) : c.store.abortPrepared(key))
-        continue
-      }
       let work: Promise<void>
-      if (req.name != null) {
+      if (req.decide != null) {
+        const { u, commit, ack } = req.decide
+        const held = prepared.get(u)
+        prepared.delete(u)
+        const decide = async (): Promise<void> => { if (held != null) await (commit ? c.store.commitPrepared(held.key) : c.store.abortPrepared(held.key)) }
+        if (ack !== true) {
+          await decide()
+          continue
+        }
+        // Answered once applied, without holding up the frames behind it (commits of one turn share a transaction).
+        work = decide()
+          .then(async () => { await answer({ u, decided: decidedName(c, held) }) })
+          .catch(async (err: unknown) => { await answer({ u, error: errorFrame(toError(err)) }) })
+      } else if (req.name != null) {
         const { u, req: named } = req.name
         work = (c.applyName != null ? c.applyName(named) : Promise.reject(new UnavailableError('this node does not apply name operations')))
           .then(async out => { await answer({ u, named: out }) })
@@ -200,7 +220,7 @@ export async function serveChannel (c: ChannelServerComponents, stream: Stream):
       } else if (req.put != null) {
         const put = req.put
         work = prepareOne(c, put)
-          .then(async key => { prepared.set(put.u, key); await answer({ u: put.u, prepared: true }) })
+          .then(async held => { prepared.set(put.u, held); await answer({ u: put.u, prepared: true }) })
           .catch(async (err: unknown) => { await answer({ u: put.u, error: errorFrame(toError(err)) }) })
       } else {
         continue
@@ -219,8 +239,28 @@ export async function serveChannel (c: ChannelServerComponents, stream: Stream):
   }
 }
 
+/** An upload prepared here, and the key record it carries. */
+interface Held { key: UploadKey, name?: PreparedName }
+
+/** What we hold of an upload's key record now that it was decided: it applied, or a newer stamp of the name. */
+function decidedName (c: ChannelServerComponents, held: Held | undefined): ChannelDecided {
+  const n = held?.name
+  if (n == null) return { applied: false }
+  const row = c.store.names.get(n.bucket, n.key)
+  if (row == null) return { applied: false }
+  if (row.ts === n.ts && row.origin === n.origin) return { applied: true }
+  return { applied: false, ...(isNewer(row, n) ? { holds: { ts: row.ts, origin: row.origin } } : {}) }
+}
+
+/** The key record an upload carries, as this copy prepares it (never reclaiming: the coordinator's copy does). */
+function carriedName (frame: Uint8Array | undefined): PreparedName | undefined {
+  if (frame == null) return undefined
+  const op = decodeMessage(NameOpSchema, frame, MAX_CONTROL_FRAME_BYTES)
+  return { bucket: op.bucket, key: op.key, live: op.live, ts: op.ts, origin: op.origin, ...(op.value != null ? { value: op.value } : {}), reclaims: false }
+}
+
 /** Check one small upload against its manifest and prepare it durably here. */
-async function prepareOne (c: ChannelServerComponents, put: ChannelPut): Promise<UploadKey> {
+async function prepareOne (c: ChannelServerComponents, put: ChannelPut): Promise<Held> {
   if (c.status.group !== put.group || (c.status.state !== 'ACTIVE' && c.status.state !== 'SYNCING')) {
     throw new NotAMemberError(`not a member of group ${put.group} (group ${c.status.group ?? 'none'}, ${c.status.state})`)
   }
@@ -231,16 +271,17 @@ async function prepareOne (c: ChannelServerComponents, put: ChannelPut): Promise
     throw new InvalidManifestError('the manifest does not list the chunk that was sent')
   }
   const key = { id: manifest.id.toString(), ts: put.prepare.ts, origin: put.prepare.origin }
+  const name = carriedName(put.prepare.name)
   c.store.pin(hashed.digest)
   let staged: StagedChunk[] = []
   try {
     staged = c.store.chunks.has(hashed.digest) ? [] : [await c.store.putChunk(hashed.digest, put.chunk, undefined, hashed.leaves)]
-    await c.store.prepare({ ...key, group: put.group, manifest: manifest.bytes, createdAt: put.prepare.createdAt, copies: put.prepare.copies, members: put.prepare.members, at: monotonicNow() }, staged, manifest)
+    await c.store.prepare({ ...key, group: put.group, manifest: manifest.bytes, createdAt: put.prepare.createdAt, copies: put.prepare.copies, members: put.prepare.members, at: monotonicNow(), ...(name != null ? { name } : {}) }, staged, manifest)
   } finally {
     c.store.unpin([hashed.digest])
     c.store.chunks.discard(staged) // a no-op once indexed; else its volume may be compacted again
   }
-  return key
+  return { key, ...(name != null ? { name } : {}) }
 }
 
 /** `/dsm/channel`: a coordinator's long-lived stream of one-chunk uploads. */

@@ -18,7 +18,14 @@ import { validateFileName, validateMime } from '../content/names.ts'
 import { copyFloor } from './placement.ts'
 import { ChannelTransfer } from './transfer-channel.ts'
 import { StreamTransfer } from './transfer-stream.ts'
+import { confirmCarried, stampCarried } from './carried-name.ts'
+import { encodeMessage } from '../wire/codec.ts'
+import { NameOpSchema } from '../wire/names.ts'
+import type { CarriedName } from './carried-name.ts'
+import type { ChannelCopy } from './transfer-channel.ts'
 import type { CopyAttempt } from './commit.ts'
+import type { PreparedName } from '../store/prepared.ts'
+import type { NameOpWire } from '../wire/names.ts'
 import type { IngestComponents, UploadTransfer } from './ingest-components.ts'
 import type { SpaceReservation } from '../store/local-store.ts'
 import type { UploadKey } from '../store/prepared.ts'
@@ -73,7 +80,12 @@ function checkRequest (c: IngestComponents, header: PutHeader): void {
   }
 }
 
-export async function ingest (c: IngestComponents, header: PutHeader, source: AsyncIterable<Uint8Array | Uint8ArrayList>, options: AbortOptions = {}): Promise<UploadResult> {
+export interface IngestOptions extends AbortOptions {
+  /** An S3 key record to write with the file when it can ride in its commit (./carried-name.ts). */
+  name?: CarriedName
+}
+
+export async function ingest (c: IngestComponents, header: PutHeader, source: AsyncIterable<Uint8Array | Uint8ArrayList>, options: IngestOptions = {}): Promise<UploadResult> {
   checkRequest(c, header)
   const chunkSize = c.chunkSize ?? DEFAULT_CHUNK_SIZE_BYTES
   const p = await checkSpace(c, header, plan(c, header))
@@ -110,9 +122,11 @@ export async function ingest (c: IngestComponents, header: PutHeader, source: As
     key = { id, ts, origin: c.selfId }
     endDeciding = c.store.beginDeciding(key)
     const members = copies.map(s => s.peer)
-    const frame = { manifest: manifest.bytes, createdAt, ts, origin: c.selfId, copies: p.copies, members }
+    // A key record rides in the prepares when every copy goes over the channel to the bucket's own group.
+    const carried = options.name != null && transfer instanceof ChannelTransfer && options.name.group === header.group ? stampCarried(c, options.name, id) : undefined
+    const frame = { manifest: manifest.bytes, createdAt, ts, origin: c.selfId, copies: p.copies, members, ...(carried != null ? { name: encodeMessage(NameOpSchema, toWireOp(carried)) } : {}) }
     // Every copy prepares at once — ours and the members' — each with one forced write (./commit.ts).
-    const upload = { ...key, group: header.group, manifest: manifest.bytes, createdAt, copies: p.copies, members, at: monotonicNow() }
+    const upload = { ...key, group: header.group, manifest: manifest.bytes, createdAt, copies: p.copies, members, at: monotonicNow(), ...(carried != null ? { name: carried } : {}) }
     const t = transfer
     local = t.prepareLocal(upload, manifest, { signal }).then(() => { localPrepared = true })
     prepares = copies.map(async copy => t.prepareCopy(copy, frame, { signal }))
@@ -120,8 +134,16 @@ export async function ingest (c: IngestComponents, header: PutHeader, source: As
     // Committed: `copies` durable prepared records exist. Turning them into the file needs no forced write.
     await c.store.commitPrepared(key)
     committed = true
-    announceCommit(copies, prepares, ready)
-    return { id, size: body.size, name: manifest.name, mime: manifest.mime, group: header.group, createdAt, replicas: [c.selfId, ...ready.map(s => s.peer)] }
+    let named = false
+    if (carried != null && t instanceof ChannelTransfer) {
+      // The copies ready now hear the decision and answer what they applied; the later ones hear it when done.
+      const readyNow = ready as ChannelCopy[]
+      announceCommit(copies.filter(x => !readyNow.includes(x as ChannelCopy)), prepares.filter((_, i) => !readyNow.includes(copies[i] as ChannelCopy)), [])
+      named = await confirmCarried(c, header.group, carried, readyNow)
+    } else {
+      announceCommit(copies, prepares, ready)
+    }
+    return { id, size: body.size, name: manifest.name, mime: manifest.mime, group: header.group, createdAt, replicas: [c.selfId, ...ready.map(s => s.peer)], ...(named ? { named: true as const } : {}) }
   } catch (err) {
     await announceAbort(transfer?.copies ?? [], prepares, local)
     controller.abort(err)
@@ -134,6 +156,10 @@ export async function ingest (c: IngestComponents, header: PutHeader, source: As
     p.reservation?.release()
     endTransfer()
   }
+}
+
+function toWireOp (n: PreparedName): NameOpWire {
+  return { bucket: n.bucket, key: n.key, live: n.live, ts: n.ts, origin: n.origin, ...(n.value != null ? { value: n.value } : {}) }
 }
 
 function assertQuorumPossible (copies: CopyAttempt[], quorum: { copies: number, mustStore: Set<string>, group: string }): void {

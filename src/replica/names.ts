@@ -52,7 +52,7 @@ function assertMember (status: LocalStatus, group: string | null): string {
 }
 
 /** The checks of a write, against our own table: the bucket, and its create-if-absent / delete-if-empty conditions. */
-function checkWrite (c: NameMemberComponents, req: Extract<NamesRequest, { op: 'write' }>): void {
+export function checkWrite (c: NameMemberComponents, req: Extract<NamesRequest, { op: 'write' }>): void {
   const bucket = c.store.names.get(req.bucket, BUCKET_RECORD_KEY)
   const isBucket = req.key === BUCKET_RECORD_KEY
   if (!isBucket && bucket?.live !== true) throw new NoSuchBucketError(`bucket ${req.bucket} does not exist`)
@@ -117,6 +117,8 @@ async function push (c: NameMemberComponents, group: string, op: NameOp, options
 export async function answerNames (c: NameMemberComponents, req: NamesRequest, options: AbortOptions): Promise<NamesResponse> {
   if (req.op === 'write') return write(c, req, options)
   assertMember(c.status, c.status.group)
+  // An upload prepared before our last start may carry a record we applied (and acknowledged) and then lost.
+  if (!c.store.namesSettled()) throw new UnavailableError('this member is still deciding uploads that carry key records; ask another')
   if (req.op === 'get') {
     const row = c.store.names.get(req.bucket, req.key)
     return row != null ? { row: toWire(row) } : {}
@@ -167,7 +169,7 @@ export interface NameReply { peer: string, res: NamesResponse }
  * needs no request and no await: the answer is our row.
  */
 export function answersAlone (c: NameMemberComponents, group: string): boolean {
-  if (c.status.group !== group || (c.status.state !== 'ACTIVE' && c.status.state !== 'SYNCING')) return false
+  if (!c.store.namesSettled() || c.status.group !== group || (c.status.state !== 'ACTIVE' && c.status.state !== 'SYNCING')) return false
   const members = c.view.groupMembers(group).filter(m => !m.spare)
   return members.length - copyFloor(c.view, group, c.minCopies, 'all') + 1 <= 1
 }

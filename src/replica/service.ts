@@ -11,6 +11,7 @@ import { SwarmRegistry, swarmHandler } from '../dht/swarm.ts'
 import { registerHandlers } from '../wire/handlers.ts'
 import { applyHandler, deleteHandler, deleteLocated } from './delete.ts'
 import { ingest } from './ingest.ts'
+import type { IngestOptions } from './ingest.ts'
 import { listCluster, listHandler } from './list.ts'
 import { Locator, locateHandler } from '../dht/locate.ts'
 import { GroupSummaries, OwnSummary, summaryHandler } from '../dht/summaries.ts'
@@ -250,8 +251,12 @@ export class ReplicaService implements Startable {
     ]
   }
 
-  /** Store a file in the cluster; resolves when the write quorum holds it. */
-  async upload (req: UploadRequest, source: AsyncIterable<Uint8Array | Uint8ArrayList>, options: AbortOptions = {}): Promise<UploadResult> {
+  /**
+   * Store a file in the cluster; resolves when the write quorum holds it.
+   * `options.name`: an S3 key record written with it when it can ride in
+   * the file's commit (the result then says `named`; else the caller writes it).
+   */
+  async upload (req: UploadRequest, source: AsyncIterable<Uint8Array | Uint8ArrayList>, options: IngestOptions = {}): Promise<UploadResult> {
     const quorum = req.quorum ?? this.init.writeQuorum
     const header: PutHeader = {
       group: this.placement.chooseGroup(this.c.view, req.group, g => copyFloor(this.c.view, g, this.init.minCopies, quorum), wantedCopies(this.init.minCopies, quorum)),
@@ -268,7 +273,7 @@ export class ReplicaService implements Startable {
   }
 
   /** Run an upload as its coordinator, at most MAX_CONCURRENT_UPLOADS at a time. */
-  private async coordinate (header: PutHeader, source: AsyncIterable<Uint8Array | Uint8ArrayList>, options: AbortOptions): Promise<UploadResult> {
+  private async coordinate (header: PutHeader, source: AsyncIterable<Uint8Array | Uint8ArrayList>, options: IngestOptions): Promise<UploadResult> {
     if (this.uploads.size >= MAX_QUEUED_UPLOADS) throw new UnavailableError('too many uploads in progress; retry later')
     return this.uploads.add(async () => ingest(this.memberComponents(), header, source, options), options).catch((err: unknown) => {
       if (this.stopping && !(err instanceof DsmError)) throw new UnavailableError('this node is stopping: the upload was not stored; retry', { cause: err })

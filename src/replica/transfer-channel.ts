@@ -13,7 +13,7 @@ import type { IngestComponents, ReceiveOptions, ReceivedBody, UploadTransfer } f
 import type { Manifest } from '../content/manifest.ts'
 import type { SpaceReservation } from '../store/local-store.ts'
 import type { PreparedUpload } from '../store/prepared.ts'
-import type { PrepareFrame } from '../wire/messages.ts'
+import type { ChannelDecided, PrepareFrame } from '../wire/messages.ts'
 import type { AbortOptions } from '@libp2p/interface'
 import type { Uint8ArrayList } from 'uint8arraylist'
 
@@ -43,7 +43,15 @@ class ChannelCopy implements CopyAttempt {
     // Nothing waits for a decision on the channel: one that is lost is recovered by the member's resolver.
     if (this.u != null) this.channel.decide(this.u, commit)
   }
+
+  /** Commit, and wait to hear what the member holds of the key record the upload carried. */
+  async confirm (options: AbortOptions): Promise<ChannelDecided> {
+    if (this.u == null) throw new QuorumError(`${this.peer.slice(-8)} never prepared the upload`)
+    return this.channel.decideAndAsk(this.u, options)
+  }
 }
+
+export type { ChannelCopy }
 
 export class ChannelTransfer implements UploadTransfer<ChannelCopy> {
   readonly copies: ChannelCopy[]

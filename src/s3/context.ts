@@ -7,13 +7,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Located } from '../dht/locate.ts'
 import type { Namespace } from '../replica/namespace.ts'
 import type { UploadRequest } from '../replica/service.ts'
+import type { IngestOptions } from '../replica/ingest.ts'
 import type { UploadResult } from '../wire/messages.ts'
 import type { Verified } from './sigv4.ts'
 import type { AbortOptions } from '@libp2p/interface'
 
 export interface S3Node {
   names: Pick<Namespace, 'ownerOf' | 'createBucket' | 'deleteBucket' | 'bucket' | 'buckets' | 'getObject' | 'putObject' | 'deleteObject' | 'list' | 'get' | 'put' | 'remove' | 'listRaw' | 'bucketChecked'>
-  upload (req: UploadRequest, source: AsyncIterable<Uint8Array>, options: AbortOptions): Promise<UploadResult>
+  /** `options.name`: the key record to write with the file when it can ride in its commit (the result says `named`). */
+  upload (req: UploadRequest, source: AsyncIterable<Uint8Array>, options: IngestOptions): Promise<UploadResult>
   open (id: string, options: AbortOptions): Promise<Located>
   read (located: Located, offset: number, length: number, options: AbortOptions): AsyncIterable<Uint8Array>
 }

@@ -13,6 +13,8 @@ import { checkedBody } from './body.ts'
 import { s3Errors } from './errors.ts'
 import { fileNameFor, header, ownFile } from './context.ts'
 import type { S3Node, S3Request } from './context.ts'
+import { ObjectRecordSchema } from '../wire/names.ts'
+import { encodeMessage } from '../wire/codec.ts'
 import type { ObjectRecord } from '../wire/names.ts'
 
 /** The largest single PutObject S3 takes (5 GiB); bigger objects need multipart. */
@@ -41,14 +43,20 @@ export async function putObject (node: S3Node, req: S3Request, bucket: string, k
   const body = checkedBody(req, MAX_PUT_OBJECT_BYTES)
   const meta = userMeta(req)
   // The bucket first: a PUT into no bucket stores nothing.
-  await node.names.bucketChecked(bucket, { signal: req.signal })
+  const { group } = await node.names.bucketChecked(bucket, { signal: req.signal })
   const mime = header(req, 'content-type') ?? 'binary/octet-stream'
-  const uploaded = await node.upload({ ...ownFile(fileNameFor(key), mime), size: body.length }, body.source, { signal: req.signal })
-  const etag = `"${body.md5()}"`
-  const checksums = body.checksums()
-  const record: ObjectRecord = { file: uploaded.id, own: true, size: body.length, etag, mime, meta, modified: Date.now(), ...(Object.keys(checksums).length > 0 ? { checksums } : {}) }
-  await node.names.putObject(bucket, key, record, { signal: req.signal })
-  req.res.writeHead(200, { ETag: etag, 'Content-Length': '0', ...checksumHeaders(record) }).end()
+  let record: ObjectRecord | undefined
+  const recordFor = (file: string): ObjectRecord => {
+    const checksums = body.checksums()
+    record ??= { file, own: true, size: body.length, etag: `"${body.md5()}"`, mime, meta, modified: Date.now(), ...(Object.keys(checksums).length > 0 ? { checksums } : {}) }
+    return record
+  }
+  // The record rides in the file's commit when the coordinator can carry it (replica/carried-name.ts); else it is written after.
+  const name = { bucket, key, group, value: (file: string) => encodeMessage(ObjectRecordSchema, recordFor(file)) }
+  const uploaded = await node.upload({ ...ownFile(fileNameFor(key), mime), size: body.length }, body.source, { signal: req.signal, name })
+  const written = recordFor(uploaded.id)
+  if (uploaded.named !== true) await node.names.putObject(bucket, key, written, { signal: req.signal })
+  req.res.writeHead(200, { ETag: written.etag, 'Content-Length': '0', ...checksumHeaders(written) }).end()
 }
 
 /** `x-amz-checksum-<alg>` headers for the checksums an object was uploaded with. */

@@ -109,7 +109,16 @@ const MIGRATIONS: string[] = [
      tries INTEGER NOT NULL DEFAULT 0,
      next INTEGER NOT NULL
    ) STRICT;
-   CREATE INDEX reclaim_by_next ON reclaim (next);`
+   CREATE INDEX reclaim_by_next ON reclaim (next);`,
+  // 7: an upload prepared with an S3 key record that commits with it (replica/ingest.ts): the record's
+  // operation, applied when the upload commits, dropped when it aborts.
+  `ALTER TABLE prepared ADD COLUMN name_bucket TEXT;
+   ALTER TABLE prepared ADD COLUMN name_key TEXT;
+   ALTER TABLE prepared ADD COLUMN name_live INTEGER;
+   ALTER TABLE prepared ADD COLUMN name_ts INTEGER;
+   ALTER TABLE prepared ADD COLUMN name_origin TEXT;
+   ALTER TABLE prepared ADD COLUMN name_value BLOB;
+   ALTER TABLE prepared ADD COLUMN name_reclaims INTEGER;`
 ]
 
 export interface Db {

@@ -57,6 +57,8 @@ export interface LocalStoreInit {
   deletedReadGraceMs?: number
   /** How long a file freed by its S3 value waits before it is deleted (default RECLAIM_DELAY_MS). */
   reclaimDelayMs?: number
+  /** The file a key record's value owns, if any (the replica layer reads its values; the store keeps them opaque). */
+  ownedFile?: (value: Uint8Array | undefined) => string | undefined
 }
 
 export interface ConsistencyReport {
@@ -79,6 +81,8 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
   readonly names: NameIndex
   /** Name operations of one event-loop turn share a transaction (./write-batch.ts). */
   private readonly nameWrites: WriteBatch
+  /** Uploads with a key record, prepared before the last start and undecided since (see namesSettled). */
+  private readonly unsettledNames = new Set<string>()
   readonly chunks: ChunkStore
   readonly prepared: PreparedLog
   /** Files freed by the S3 values that owned them, to be deleted (./reclaim-queue.ts). */
@@ -134,6 +138,7 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
       this.clock.observe(u.ts)
       for (const d of (await decodeManifest(u.manifest)).chunks) this.pin(d)
       this.restoredPins.add(keyOf(u))
+      if (u.name != null) this.unsettledNames.add(keyOf(u))
     }
     // Graces a crash cut short: no read from before the crash is left.
     this.lingering.recover()
@@ -309,13 +314,20 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
       }
     }
     let effects: Array<ApplyEffect | undefined>
+    const named: NameOp[] = []
     try {
       // A chunk dropped as damaged since the prepare leaves the file pending (sync fetches it), never present without it.
-      effects = this.init.db.transaction(() => ops.map(o => this.prepared.delete(o.key) ? this.index.apply(o.op, this.missingChunks(o.op.chunks) === 0) : undefined))
+      effects = this.init.db.transaction(() => ops.map(o => {
+        if (!this.prepared.delete(o.key)) return undefined
+        const effect = this.index.apply(o.op, this.missingChunks(o.op.chunks) === 0)
+        if (o.u.name != null) named.push(...this.applyCarriedName(o.u))
+        return effect
+      }))
     } catch (err) {
       for (const o of ops) o.done.reject(err)
       return
     }
+    for (const op of named) this.safeDispatchEvent('name:changed', { detail: op })
     ops.forEach((o, i) => {
       try {
         const effect = effects[i]
@@ -328,6 +340,23 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
         o.done.reject(err)
       }
     })
+  }
+
+  /**
+   * The key record an upload carries, applied with its commit (in its
+   * transaction); the coordinator's copy queues the file the replaced value
+   * owned. Returns the operation if it was applied.
+   */
+  private applyCarriedName (u: PreparedUpload): NameOp[] {
+    const n = u.name
+    if (n == null) return []
+    const op: NameOp = { bucket: n.bucket, key: n.key, group: u.group, live: n.live, ts: n.ts, origin: n.origin, ...(n.value != null ? { value: n.value } : {}) }
+    this.clock.observe(op.ts)
+    const current = this.names.get(op.bucket, op.key)
+    if (this.names.apply(op) !== 'applied') return []
+    const freed = n.reclaims && current?.live === true ? this.init.ownedFile?.(current.value) : undefined
+    if (freed != null && freed !== this.init.ownedFile?.(op.value)) this.reclaims.add(freed, Date.now(), Date.now() + (this.init.reclaimDelayMs ?? RECLAIM_DELAY_MS))
+    return [op]
   }
 
   /** The upload will never commit: forget the prepared record; its chunks are collected unless another file uses them. */
@@ -366,8 +395,19 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
     return this.manifests.get(keyOf(u)) ?? decodeManifest(u.manifest)
   }
 
+  /**
+   * Whether this node's key records can be read as they are: not while an
+   * upload prepared before the last start carries a record and is undecided
+   * (this copy may have been one that applied it, and acknowledged it, then
+   * lost that unforced commit in a crash; see replica/ingest.ts).
+   */
+  namesSettled (): boolean {
+    return this.unsettledNames.size === 0
+  }
+
   /** A prepared upload was decided: its chunks are the file's now (or garbage). */
   private settled (key: UploadKey, manifest: Manifest): void {
+    this.unsettledNames.delete(keyOf(key))
     if (this.manifests.delete(keyOf(key)) || this.restoredPins.delete(keyOf(key))) this.unpin(manifest.chunks)
   }
 

@@ -23,21 +23,60 @@ export interface PreparedUpload {
   members: string[]
   /** Local time (ms) it was prepared here. */
   at: number
+  /** An S3 key record that commits with the upload: applied with it, dropped if it aborts. */
+  name?: PreparedName
+}
+
+/** A key record's operation carried by an upload (the group is the upload's). */
+export interface PreparedName {
+  bucket: string
+  key: string
+  live: boolean
+  ts: number
+  origin: string
+  value?: Uint8Array
+  /** This copy queues the file the replaced value owned for reclaim (the coordinator's copy only). */
+  reclaims: boolean
 }
 
 export interface UploadKey { id: string, ts: number, origin: string }
 
-interface Row { id: string, ts: number, origin: string, grp: string, manifest: Uint8Array, created_at: number, copies: number, members: string, at: number }
+interface Row {
+  id: string,
+  ts: number,
+  origin: string,
+  grp: string,
+  manifest: Uint8Array,
+  created_at: number,
+  copies: number,
+  members: string,
+  at: number
+  name_bucket: string | null,
+  name_key: string | null,
+  name_live: number | null,
+  name_ts: number | null,
+  name_origin: string | null,
+  name_value: Uint8Array | null,
+  name_reclaims: number | null
+}
 
-const toUpload = (r: Row): PreparedUpload => ({
-  id: r.id, ts: r.ts, origin: r.origin, group: r.grp, manifest: r.manifest, createdAt: r.created_at, copies: r.copies, members: JSON.parse(r.members) as string[], at: r.at
-})
+function nameOf (r: Row): PreparedName | undefined {
+  if (r.name_bucket == null || r.name_key == null || r.name_ts == null || r.name_origin == null) return undefined
+  return { bucket: r.name_bucket, key: r.name_key, live: r.name_live === 1, ts: r.name_ts, origin: r.name_origin, ...(r.name_value != null ? { value: r.name_value } : {}), reclaims: r.name_reclaims === 1 }
+}
+
+const toUpload = (r: Row): PreparedUpload => {
+  const name = nameOf(r)
+  return { id: r.id, ts: r.ts, origin: r.origin, group: r.grp, manifest: r.manifest, createdAt: r.created_at, copies: r.copies, members: JSON.parse(r.members) as string[], at: r.at, ...(name != null ? { name } : {}) }
+}
 
 function statements (db: Db) {
   const p = (sql: string): StatementSync => db.sql.prepare(sql)
   return {
-    insert: p(`INSERT OR REPLACE INTO prepared (id, ts, origin, grp, manifest, created_at, copies, members, at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    insert: p(`INSERT OR REPLACE INTO prepared (id, ts, origin, grp, manifest, created_at, copies, members, at,
+                 name_bucket, name_key, name_live, name_ts, name_origin, name_value, name_reclaims)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    named: p('SELECT COUNT(*) AS n FROM prepared WHERE name_bucket IS NOT NULL'),
     get: p('SELECT * FROM prepared WHERE id = ? AND ts = ? AND origin = ?'),
     forFile: p('SELECT * FROM prepared WHERE id = ?'),
     delete: p('DELETE FROM prepared WHERE id = ? AND ts = ? AND origin = ?'),
@@ -56,7 +95,14 @@ export class PreparedLog {
 
   /** Record a prepared upload (inside the caller's transaction). */
   insert (u: PreparedUpload): void {
-    this.q.insert.run(u.id, u.ts, u.origin, u.group, u.manifest, u.createdAt, u.copies, JSON.stringify(u.members), u.at)
+    const n = u.name
+    this.q.insert.run(u.id, u.ts, u.origin, u.group, u.manifest, u.createdAt, u.copies, JSON.stringify(u.members), u.at,
+      n?.bucket ?? null, n?.key ?? null, n == null ? null : n.live ? 1 : 0, n?.ts ?? null, n?.origin ?? null, n?.value ?? null, n == null ? null : n.reclaims ? 1 : 0)
+  }
+
+  /** Prepared uploads that carry a key record. */
+  get named (): number {
+    return (this.q.named.get() as { n: number }).n
   }
 
   get (k: UploadKey): PreparedUpload | undefined {

@@ -207,7 +207,9 @@ export const UploadResultSchema = z.object({
   group: groupName,
   createdAt: count,
   /** Members that durably hold the file, the coordinator first. */
-  replicas: z.array(peerIdString)
+  replicas: z.array(peerIdString),
+  /** The key record the upload carried is written (acknowledged with it); absent: the caller writes it. */
+  named: z.literal(true).optional()
 })
 export type UploadResult = z.infer<typeof UploadResultSchema>
 
@@ -225,7 +227,13 @@ export const PrepareFrameSchema = z.object({
   /** Copies the upload needs to be acknowledged (the coordinator's included). */
   copies: z.number().int().positive().max(64),
   /** The members asked to store it (the coordinator excluded). */
-  members: z.array(peerIdString).max(64)
+  members: z.array(peerIdString).max(64),
+  /**
+   * An S3 key record that commits with the upload (an encoded wire/names.ts
+   * NameOp, stamped by the coordinator): prepared with it, applied when it
+   * commits. Only on the upload channel.
+   */
+  name: bytesSchema.refine(b => b.byteLength <= MAX_CONTROL_FRAME_BYTES, 'key record too large').optional()
 })
 export type PrepareFrame = z.infer<typeof PrepareFrameSchema>
 
@@ -239,7 +247,11 @@ export const ChannelPutSchema = z.object({
   prepare: PrepareFrameSchema
 })
 export type ChannelPut = z.infer<typeof ChannelPutSchema>
-export const ChannelDecideSchema = z.object({ u: count, commit: z.boolean() })
+/** `ack`: answer once decided (an upload carrying a key record: the coordinator counts who applied it). */
+export const ChannelDecideSchema = z.object({ u: count, commit: z.boolean(), ack: z.literal(true).optional() })
+/** What a member holds of a carried key record once the upload committed: ours applied, or a newer stamp. */
+export const ChannelDecidedSchema = z.object({ applied: z.boolean(), holds: z.object(stamp).optional() })
+export type ChannelDecided = z.infer<typeof ChannelDecidedSchema>
 /**
  * A name operation a member pushes to a mate (the S3 namespace): the request
  * of `/dsm/name-apply`, encoded (wire/names.ts NameApplyRequestSchema), on the
@@ -254,6 +266,8 @@ export const ChannelAnswerSchema = z.object({
   prepared: z.literal(true).optional(),
   /** The answer to a `name` request (wire/names.ts NameApplyResponseSchema, encoded). */
   named: bytesSchema.refine(b => b.byteLength <= MAX_CONTROL_FRAME_BYTES, 'name answer too large').optional(),
+  /** The answer to a decision asked with `ack`. */
+  decided: ChannelDecidedSchema.optional(),
   error: ErrorFrameSchema.optional()
 })
 export type ChannelAnswer = z.infer<typeof ChannelAnswerSchema>
