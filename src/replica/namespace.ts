@@ -82,7 +82,8 @@ export class Namespace {
     const own = this.c.status.group
     if (own != null && this.c.store.names.get(bucket, BUCKET_RECORD_KEY)?.live === true) return this.remember(bucket, own)
     const asked = new Set<string>()
-    const unsure = new Set<string>()
+    // Groups that could not answer, and why (the reason goes into the error: an operator needs it).
+    const unsure = new Map<string, string>()
     const holds = async (g: string): Promise<boolean> => {
       asked.add(g)
       unsure.delete(g)
@@ -90,7 +91,7 @@ export class Namespace {
         return newest((await askGroup(this.c, g, { op: 'get', bucket, key: BUCKET_RECORD_KEY }, options)).map(r => r.res.row))?.live === true
       } catch (err) {
         if (!(err instanceof UnavailableError) || options.signal?.aborted === true) throw err
-        unsure.add(g)
+        unsure.set(g, err.message)
         return false
       }
     }
@@ -105,7 +106,7 @@ export class Namespace {
     const rest = this.c.view.groups().map(g => g.name).filter(g => !asked.has(g))
     const found = (await Promise.all(rest.map(async g => await holds(g) ? g : undefined))).find(g => g != null)
     if (found != null) return this.remember(bucket, found)
-    if (unsure.size > 0) throw new UnavailableError(`bucket ${bucket} was not found, but group(s) ${[...unsure].join(', ')} could not be asked (no read quorum); retry`)
+    if (unsure.size > 0) throw new UnavailableError(`bucket ${bucket} was not found, but group(s) ${[...unsure.keys()].join(', ')} could not be asked (${[...unsure.values()].join('; ')}); retry`)
     throw new NoSuchBucketError(`bucket ${bucket} does not exist`)
   }
 

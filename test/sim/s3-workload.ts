@@ -141,6 +141,14 @@ export class S3Workload {
     }
   }
 
+  /** A node's view, compactly: its own group and state, then each group's members as index + state letter. */
+  private viewOf (i: number): string {
+    const node = this.c.node(i)
+    const index = (peer: string): string => { const n = this.c.upIndexes().find(j => this.c.peerId(j) === peer); return n != null ? String(n) : peer.slice(-4) }
+    const groups = node.membership.view.groups().map(g => `${g.name}: ${g.members.map(m => `${index(m.peerId)}${m.state[0] ?? '?'}${m.spare ? 's' : ''}`).join(' ')}`)
+    return `self ${node.status.group ?? '-'} ${node.status.state}; ${groups.join(' | ')}`
+  }
+
   /** The value a node reads for `key`, retried a few times (the cluster just converged), or the last error. */
   private async settledGet (i: number, key: string): Promise<KeyValue | Error> {
     let last: Error = new Error('not read')
@@ -166,6 +174,8 @@ export class S3Workload {
       if (new Set(shown).size > 1 || seen[0] instanceof Error) {
         this.violations++
         this.log(`S3 VIOLATION: ${key} read differently or not at all: ${up.map((i, n) => `${i}=${shown[n] ?? ''}`).join(' ')}`)
+        // What the nodes that could not read saw of the cluster (their own state first), to tell why.
+        for (const [n, i] of up.entries()) if (seen[n] instanceof Error) this.log(`  node ${i} sees: ${this.viewOf(i)}`)
         continue
       }
       const value = seen[0] as KeyValue
