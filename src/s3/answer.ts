@@ -12,6 +12,8 @@ import type { S3Request } from './context.ts'
 import type { OutgoingHttpHeaders } from 'node:http'
 
 export const S3_XMLNS = 'http://s3.amazonaws.com/doc/2006-03-01/'
+/** Bodies up to this size are read whole before the answer starts (one write, no stream). */
+export const SMALL_BODY_BYTES = 64 * 1024
 /** Whitespace every so often while a long operation runs. */
 export const KEEP_ALIVE_INTERVAL_MS = 10_000
 
@@ -52,9 +54,16 @@ const BODY_HIGH_WATER_BYTES = 4 * 1024 * 1024
  * the end, a DOMException per response (2.5 % of a node's CPU under 4 KiB
  * GETs). A client that goes away stops the read (its holds are released).
  */
-export async function sendBytes (req: S3Request, status: number, headers: OutgoingHttpHeaders, bytes: AsyncIterable<Uint8Array>): Promise<void> {
-  const source = Readable.from(await started(bytes), { objectMode: false, highWaterMark: BODY_HIGH_WATER_BYTES })
+export async function sendBytes (req: S3Request, status: number, headers: OutgoingHttpHeaders, bytes: AsyncIterable<Uint8Array>, length?: number): Promise<void> {
   const res = req.res
+  if (length != null && length <= SMALL_BODY_BYTES) {
+    // A small body is read whole and written with the head in one go: no stream to set up and tear down.
+    const pieces: Uint8Array[] = []
+    for await (const piece of bytes) pieces.push(piece)
+    res.writeHead(status, headers).end(pieces.length === 1 ? pieces[0] : Buffer.concat(pieces))
+    return
+  }
+  const source = Readable.from(await started(bytes), { objectMode: false, highWaterMark: BODY_HIGH_WATER_BYTES })
   res.writeHead(status, headers)
   await new Promise<void>((resolve, reject) => {
     source.once('error', (err) => { res.destroy(); reject(err) })

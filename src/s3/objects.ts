@@ -79,15 +79,23 @@ function preconditions (req: S3Request, record: ObjectRecord): number | undefine
   return undefined
 }
 
+/** A record's own response headers, made once per record (records are shared while their value stands). */
+const headersOf = new WeakMap<ObjectRecord, Readonly<Record<string, string>>>()
+
+/** The response headers of an object: a copy of its own, for this response to add to. */
 function objectHeaders (record: ObjectRecord): Record<string, string> {
-  const h: Record<string, string> = {
-    ETag: record.etag,
-    'Last-Modified': new Date(record.modified).toUTCString(),
-    'Content-Type': record.mime,
-    'Accept-Ranges': 'bytes'
+  let h = headersOf.get(record)
+  if (h == null) {
+    const made: Record<string, string> = {
+      ETag: record.etag,
+      'Last-Modified': new Date(record.modified).toUTCString(),
+      'Content-Type': record.mime,
+      'Accept-Ranges': 'bytes'
+    }
+    for (const [k, v] of Object.entries(record.meta)) made[`x-amz-meta-${k}`] = v
+    headersOf.set(record, h = made)
   }
-  for (const [k, v] of Object.entries(record.meta)) h[`x-amz-meta-${k}`] = v
-  return h
+  return { ...h }
 }
 
 export async function getObject (node: S3Node, req: S3Request, bucket: string, key: string, head: boolean): Promise<void> {
@@ -120,7 +128,7 @@ export async function getObject (node: S3Node, req: S3Request, bucket: string, k
   }
   const located = await node.open(record.file, { signal: req.signal })
   if (length === 0) { req.res.writeHead(one != null ? 206 : 200, headers).end(); return }
-  await sendBytes(req, one != null ? 206 : 200, headers, node.read(located, offset, length, { signal: req.signal }))
+  await sendBytes(req, one != null ? 206 : 200, headers, node.read(located, offset, length, { signal: req.signal }), length)
 }
 
 export async function deleteObject (node: S3Node, req: S3Request, bucket: string, key: string): Promise<void> {
