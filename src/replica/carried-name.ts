@@ -11,18 +11,20 @@
  * in the commit's transaction; a copy that never hears the decision gets it
  * from its resolver, like the file.
  *
- * Acknowledged like a write: once the copy floor has applied it — our copy
- * and floor − 1 members answering the decision (one frame each way, no
- * forced write: the prepared record is durable). A member that holds a newer
- * stamp of the name, a local apply that lost to one, or too few answers: the
- * record is not written here and the caller writes it the ordinary way,
- * which stamps after whatever it finds. A node that restarts with such an
+ * Acknowledged like a write: every copy answers the decision (one frame
+ * each way, no forced write: the prepared record is durable), and the copy
+ * floor must have applied it, ours included. A copy that holds a newer stamp
+ * of the name (a write we missed, stamped by a clock ahead of ours), a local
+ * apply that lost to one, or too few answers: the record is not written here
+ * and the caller writes it the ordinary way, which stamps after whatever it
+ * finds — so a PUT that follows an acknowledged one wins whatever the clocks
+ * say, as with every other write. A node that restarts with such an
  * upload undecided answers no name read until it is decided
  * (LocalStore.namesSettled): its unforced commit may be what it lost.
  */
+import { raceSignal } from '../util/abort.ts'
 import { copyFloor } from './placement.ts'
-import { checkWrite } from './names.ts'
-import { DECISION_TIMEOUT_MS } from './commit.ts'
+import { NAME_PUSH_TIMEOUT_MS, checkWrite } from './names.ts'
 import type { NameMemberComponents } from './names.ts'
 import type { ChannelCopy } from './transfer-channel.ts'
 import type { PreparedName } from '../store/prepared.ts'
@@ -45,32 +47,33 @@ export function stampCarried (c: NameMemberComponents, name: CarriedName, fileId
 }
 
 /**
- * Tell the copies that prepared the upload it committed, and wait until the
- * copy floor applied the record (ours included): true, or false as soon as
- * that cannot be (the caller writes the record the ordinary way).
+ * Tell every copy the upload committed — those still preparing once they
+ * are done — and hear what each applied, as the ordinary write hears every
+ * mate it pushes to: true once all answered (or NAME_PUSH_TIMEOUT_MS passed)
+ * with the copy floor applied (ours included) and none holding a newer
+ * stamp of the name. Any such stamp, or too few applied: false, and the
+ * caller writes the record the ordinary way, which stamps after it.
  */
-export async function confirmCarried (c: NameMemberComponents, group: string, op: PreparedName, ready: ChannelCopy[]): Promise<boolean> {
+export async function confirmCarried (c: NameMemberComponents, group: string, op: PreparedName, copies: ChannelCopy[], prepares: Array<Promise<void>>): Promise<boolean> {
   const own = c.store.names.get(op.bucket, op.key)
   const ownApplied = own?.ts === op.ts && own.origin === op.origin
-  const need = copyFloor(c.view, group, c.minCopies, 'all') - 1
-  return new Promise<boolean>(resolve => {
-    if (ready.length === 0) { resolve(ownApplied && need <= 0); return }
-    let applied = 0
-    let answered = 0
-    let settled = false
-    const finish = (ok: boolean): void => { if (!settled) { settled = true; resolve(ok) } }
-    // The decisions go out whatever we conclude: the copies must hear that the upload committed.
-    if (!ownApplied) finish(false)
-    else if (need <= 0) finish(true)
-    for (const copy of ready) {
-      copy.confirm({ signal: AbortSignal.timeout(DECISION_TIMEOUT_MS) }).then(d => {
-        if (d.holds != null) finish(false)
-        if (d.applied) applied++
-      }, () => {}).finally(() => {
-        answered++
-        if (applied >= need) finish(true)
-        else if (answered === ready.length) finish(false)
-      }).catch(() => {})
+  const floor = copyFloor(c.view, group, c.minCopies, 'all')
+  const signal = AbortSignal.timeout(NAME_PUSH_TIMEOUT_MS)
+  // A copy whose prepare failed has nothing to decide; the others answer, or run out of time. One still
+  // preparing then hears the decision when it is done, without an answer (its resolver would find it anyway).
+  const answers = await Promise.allSettled(copies.map(async (copy, i) => raceSignal((async () => {
+    await prepares[i]
+    if (signal.aborted) {
+      await copy.decide(true)
+      throw new Error('prepared after the deadline')
     }
-  })
+    return copy.confirm({ signal })
+  })(), signal)))
+  let applied = ownApplied ? 1 : 0
+  for (const a of answers) {
+    if (a.status !== 'fulfilled') continue
+    if (a.value.holds != null) return false
+    if (a.value.applied) applied++
+  }
+  return ownApplied && applied >= floor
 }

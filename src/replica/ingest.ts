@@ -136,10 +136,8 @@ export async function ingest (c: IngestComponents, header: PutHeader, source: As
     committed = true
     let named = false
     if (carried != null && t instanceof ChannelTransfer) {
-      // The copies ready now hear the decision and answer what they applied; the later ones hear it when done.
-      const readyNow = ready as ChannelCopy[]
-      announceCommit(copies.filter(x => !readyNow.includes(x as ChannelCopy)), prepares.filter((_, i) => !readyNow.includes(copies[i] as ChannelCopy)), [])
-      named = await confirmCarried(c, header.group, carried, readyNow)
+      // Every copy hears the decision with its answer: what it holds of the record (./carried-name.ts).
+      named = await confirmCarried(c, header.group, carried, copies as ChannelCopy[], prepares)
     } else {
       announceCommit(copies, prepares, ready)
     }
