@@ -5,7 +5,8 @@
  * a whole 4 KiB upload; on the channel a one-chunk upload is one frame — its
  * chunk and its prepare (./replicate.ts has the same two phases for big
  * files) — answered by one frame once the member holds it durably, then one
- * decision frame that needs no answer.
+ * decision frame that needs no answer (unless the upload carries a key
+ * record: below).
  *
  *   coordinator → member: { put: { u, group, chunkSize, chunk, prepare } } | { decide: { u, commit, ack? } }
  *                         | { name: { u, req } }
