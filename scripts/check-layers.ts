@@ -14,6 +14,7 @@ export const LAYERS: string[][] = [
   ['util'],
   ['wire'],
   ['content'],
+  ['media'], // ffmpeg and ffprobe: finding them, probing sources
   ['store'],
   ['net'],
   ['membership'],

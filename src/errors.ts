@@ -290,3 +290,17 @@ export class BucketNotEmptyError extends DsmError {
   override name = 'BucketNotEmptyError'
   override code = 'ERR_BUCKET_NOT_EMPTY'
 }
+
+/** No usable ffmpeg/ffprobe (neither the system's, new enough, nor the npm packages' binaries). */
+export class MediaToolsError extends DsmError {
+  static override name = 'MediaToolsError'
+  override name = 'MediaToolsError'
+  override code = 'ERR_MEDIA_TOOLS'
+}
+
+/** ffprobe could not read a media file (corrupt, not media, missing); the message carries its reason. */
+export class ProbeError extends DsmError {
+  static override name = 'ProbeError'
+  override name = 'ProbeError'
+  override code = 'ERR_PROBE'
+}
