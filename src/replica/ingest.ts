@@ -135,8 +135,9 @@ export async function ingest (c: IngestComponents, header: PutHeader, source: As
     await c.store.commitPrepared(key)
     committed = true
     let named = false
-    if (carried != null && t instanceof ChannelTransfer) {
+    if (carried != null) {
       // Every copy hears the decision with its answer: what it holds of the record (./carried-name.ts).
+      // Carried only on the channel (stampCarried above): every copy is a ChannelCopy.
       named = await confirmCarried(c, header.group, carried, copies as ChannelCopy[], prepares)
     } else {
       announceCommit(copies, prepares, ready)

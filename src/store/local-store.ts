@@ -351,12 +351,20 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
     const n = u.name
     if (n == null) return []
     const op: NameOp = { bucket: n.bucket, key: n.key, group: u.group, live: n.live, ts: n.ts, origin: n.origin, ...(n.value != null ? { value: n.value } : {}) }
-    this.clock.observe(op.ts)
     const current = this.names.get(op.bucket, op.key)
-    if (this.names.apply(op) !== 'applied') return []
     const freed = n.reclaims && current?.live === true ? this.init.ownedFile?.(current.value) : undefined
-    if (freed != null && freed !== this.init.ownedFile?.(op.value)) this.reclaims.add(freed, Date.now(), Date.now() + (this.init.reclaimDelayMs ?? RECLAIM_DELAY_MS))
-    return [op]
+    return this.applyNameOp(op, freed !== this.init.ownedFile?.(op.value) ? freed : undefined) === 'applied' ? [op] : []
+  }
+
+  /**
+   * Apply a name operation inside the caller's transaction; if it applied,
+   * queue the file it freed (`reclaim`) in the same transaction.
+   */
+  private applyNameOp (op: NameOp, reclaim: string | undefined): 'applied' | 'ignored' {
+    this.clock.observe(op.ts)
+    const effect = this.names.apply(op)
+    if (effect === 'applied' && reclaim != null) this.reclaims.add(reclaim, Date.now(), Date.now() + (this.init.reclaimDelayMs ?? RECLAIM_DELAY_MS))
+    return effect
   }
 
   /** The upload will never commit: forget the prepared record; its chunks are collected unless another file uses them. */
@@ -457,10 +465,7 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
   async writeName<T extends { op: NameOp, reclaim?: string }> (decide: () => T, options: { durable?: boolean } = {}): Promise<T & { effect: 'applied' | 'ignored' }> {
     const done = await this.nameWrites.run(() => {
       const decided = decide()
-      this.clock.observe(decided.op.ts)
-      const effect = this.names.apply(decided.op)
-      if (effect === 'applied' && decided.reclaim != null) this.reclaims.add(decided.reclaim, Date.now(), Date.now() + (this.init.reclaimDelayMs ?? RECLAIM_DELAY_MS))
-      return { ...decided, effect }
+      return { ...decided, effect: this.applyNameOp(decided.op, decided.reclaim) }
     })
     if (done.effect === 'applied') this.safeDispatchEvent('name:changed', { detail: done.op })
     if (options.durable !== false) await this.init.db.durable()
