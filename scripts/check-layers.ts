@@ -21,6 +21,7 @@ export const LAYERS: string[][] = [
   ['dht'],
   ['stream'],
   ['replica'],
+  ['video'], // video packages: HLS ladders, posters, storyboards; their jobs
   ['http', 'browser'],
   ['s3'], // the S3 listener, built on the HTTP limits
   ['node'],

@@ -304,3 +304,17 @@ export class ProbeError extends DsmError {
   override name = 'ProbeError'
   override code = 'ERR_PROBE'
 }
+
+/** ffmpeg failed to make a rendition, a poster or a storyboard; the message carries ffmpeg's reason. */
+export class TranscodeError extends DsmError {
+  static override name = 'TranscodeError'
+  override name = 'TranscodeError'
+  override code = 'ERR_TRANSCODE'
+}
+
+/** No such video package (never asked for, deleted, or cancelled). */
+export class NoSuchPackageError extends DsmError {
+  static override name = 'NoSuchPackageError'
+  override name = 'NoSuchPackageError'
+  override code = 'ERR_NO_SUCH_PACKAGE'
+}

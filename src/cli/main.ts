@@ -9,6 +9,7 @@ import { DEFAULT_NODE_URL } from './client.ts'
 import { registerClusterCommands } from './commands/cluster.ts'
 import { registerFileCommands } from './commands/files.ts'
 import { registerKeyCommands } from './commands/keys.ts'
+import { registerVideoCommands } from './commands/video.ts'
 import { registerNodeCommand, registerSecretCommand, registerSwarmKeyCommand } from './commands/node.ts'
 
 export const EXIT_FAILURE = 1
@@ -33,6 +34,7 @@ export function buildProgram (): Command {
   registerClusterCommands(program, withClient)
   registerFileCommands(program, withClient)
   registerKeyCommands(program, withClient)
+  registerVideoCommands(program, withClient)
   return program
 }
 

@@ -98,6 +98,12 @@ export interface NodeConfig {
   scrubRate: number
   /** Replicas one read of a remote file fetches from in parallel. */
   readSources: number
+  /** Video jobs (renditions, previews) this node runs at once; 0: it makes none. */
+  transcodeJobs: number
+  /** Every video uploaded through this node gets an HLS ladder, as if asked with ?hls=1. */
+  autoHls: boolean
+  /** Video renditions per ladder at most, the highest kept (null: every standard height up to the source's). */
+  maxRenditions: number | null
   /** Cluster token for HTTP writes; null: read or make `<data>/token` (unless `open`). */
   token: string | null
   /** No token needed for writes (trusted networks, demos). */
@@ -217,6 +223,9 @@ const LayerSchema = z.object({
   compactRate: byteCount.pipe(positiveInt.min(64 * 1024, 'a rate of at least 64KiB (per second)')),
   scrubRate: byteCount.pipe(positiveInt.min(64 * 1024, 'a rate of at least 64KiB (per second)')),
   readSources: positiveInt.max(MAX_PARALLEL_SOURCES),
+  transcodeJobs: z.number().int().nonnegative().max(64),
+  autoHls: z.boolean(),
+  maxRenditions: positiveInt.max(5).nullable(),
   token: z.string().min(MIN_TOKEN_CHARS, `a token needs at least ${MIN_TOKEN_CHARS} characters`).max(256).regex(/^[\x21-\x7e]+$/, 'a token is printable ASCII without spaces').nullable(),
   open: z.boolean(),
   signedUrls: z.boolean(),
@@ -281,6 +290,9 @@ export function layerFromEnv (env: NodeJS.ProcessEnv): ConfigLayer {
     DSM_COMPACT_RATE: ['compactRate', String],
     DSM_SCRUB_RATE: ['scrubRate', String],
     DSM_READ_SOURCES: ['readSources', num],
+    DSM_TRANSCODE_JOBS: ['transcodeJobs', num],
+    DSM_AUTO_HLS: ['autoHls', bool],
+    DSM_MAX_RENDITIONS: ['maxRenditions', num],
     DSM_TOKEN: ['token', String],
     DSM_OPEN: ['open', bool],
     DSM_SIGNED_URLS: ['signedUrls', bool],
@@ -343,6 +355,9 @@ export const DEFAULTS: Omit<NodeConfig, 'dataDir'> = {
   scrubRate: SCRUB_BYTES_PER_S,
   // Measured: reading from 2 replicas in parallel gained nothing on a CPU-bound host (bench/stream.ts).
   readSources: 1,
+  transcodeJobs: 1,
+  autoHls: false,
+  maxRenditions: null,
   token: null,
   open: false,
   signedUrls: false,

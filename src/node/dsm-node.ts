@@ -4,6 +4,7 @@
  * HTTP API, starts them in order and stops them in reverse.
  */
 import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { TypedEventEmitter } from 'main-event'
 import { GroupDirectory } from '../dht/group-directory.ts'
@@ -23,6 +24,12 @@ import type { S3Key } from '../s3/sigv4.ts'
 import type { AccessKeys } from '../replica/access-keys.ts'
 import { createLogger } from '../logger.ts'
 import { ReplicaService } from '../replica/service.ts'
+import { VideoService } from '../video/service.ts'
+import type { VideoInit } from '../video/service.ts'
+import { videoRoutes } from '../http/routes/video.ts'
+import type { VideoApi } from '../http/routes/video.ts'
+import type { FileUpload } from '../http/routes/files.ts'
+import type { UploadResult } from '../wire/messages.ts'
 import { lockDataDir } from '../store/data-lock.ts'
 import { openDb } from '../store/db.ts'
 import { moveDatabaseAside, readLegacyGroup } from '../store/rebuild.ts'
@@ -67,6 +74,9 @@ import type { HttpServer, RouteRegistrar } from '../http/server.ts'
 import type { Logger } from '../logger.ts'
 import type { Db } from '../store/db.ts'
 import type { AbortOptions, ConnectionGater, PeerId } from '@libp2p/interface'
+import { answerLocate } from '../dht/locate.ts'
+import type { Located } from '../dht/locate.ts'
+import type { PackageStatus } from '../video/package-ops.ts'
 
 export interface DsmNodeInit {
   config: NodeConfig
@@ -74,6 +84,8 @@ export interface DsmNodeInit {
   simulation?: NodeSimulation
   /** Serve the HTTP API (default true). */
   http?: boolean
+  /** Video job tunables beyond the configuration's (tests: faster passes, staleness). */
+  video?: Partial<Omit<VideoInit, 'workDir'>>
   logger?: Logger
 }
 
@@ -102,6 +114,7 @@ interface Running {
   scrub: Scrub
   store: LocalStore
   replica: ReplicaService
+  video: VideoService
   libp2p: DsmLibp2p
   membership: Membership
   connectivity: Connectivity
@@ -165,6 +178,7 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
   get compaction (): Compaction { return this.r.compaction }
   get scrub (): Scrub { return this.r.scrub }
   get replica (): ReplicaService { return this.r.replica }
+  get video (): VideoService { return this.r.video }
   get http (): HttpServer | undefined { return this.running?.http }
   /** The S3 listener, when `--s3` turned it on. */
   get s3 (): HttpServer | undefined { return this.running?.s3 }
@@ -318,6 +332,28 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
       })
       await replica.start()
       cleanup.unshift(async () => { await replica.stop() })
+      const video = new VideoService({
+        selfId: libp2p.peerId.toString(),
+        status: this.status,
+        view: membership.view,
+        tables: replica.names,
+        local: store.names,
+        files: {
+          upload: async (req, source, options) => replica.upload(req, source, options),
+          open: async (id, options) => replica.open(id, options),
+          read: (located, offset, length, options) => replica.read(located, offset, length, options),
+          delete: async (id, options) => replica.delete(id, options)
+        },
+        isDeleted: (id) => answerLocate(store.index, id).state === 'deleted',
+        logger: log.child({ service: 'video' })
+      }, {
+        workDir: join(config.dataDir, 'video'),
+        transcodeJobs: config.transcodeJobs,
+        ...(config.maxRenditions != null ? { maxVideoRenditions: config.maxRenditions } : {}),
+        ...this.init.video
+      })
+      await video.start()
+      cleanup.unshift(async () => { await video.stop() })
       // S3 last: it needs the namespace and the file operations (../s3/server.ts).
       const s3 = config.s3 == null
         ? undefined
@@ -328,7 +364,7 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
           read: (located, offset, length, options) => this.metrics.countSent(replica.read(located, offset, length, options))
         }, { at: config.s3, limits: httpLimits(config), domains: config.s3Domains, credentials: s3Credentials(config, replica.accessKeys), logger: log })
       if (s3 != null) cleanup.unshift(async () => { await s3.close() })
-      this.running = { db, state, store, compaction, scrub, libp2p, membership, connectivity, directory, finder, replica, background: new AbortController(), undo: cleanup, exit, ...(http != null ? { http } : {}), ...(s3 != null ? { s3 } : {}) }
+      this.running = { db, state, store, compaction, scrub, libp2p, membership, connectivity, directory, finder, replica, video, background: new AbortController(), undo: cleanup, exit, ...(http != null ? { http } : {}), ...(s3 != null ? { s3 } : {}) }
       const running = this.running
       this.assigned = Promise.withResolvers<Assignment>()
       // Runs for as long as joining takes; it reports its own failure through `assigned` (ready() rejects).
@@ -342,24 +378,61 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
 
   /** HTTP routes read the running node lazily: while it starts they answer 503. */
   private routes (auth: HttpAuth): RouteRegistrar[] {
-    return [clusterRoutes({
+    const cluster = clusterRoutes({
       identity: () => this.identity(),
       members: () => this.r.membership.view.members(),
       groups: () => this.r.membership.view.groups(),
       isConnected: (peer) => this.r.libp2p.getConnections(peerIdFromString(peer)).length > 0,
       groupSize: () => this.config.groupSize
-    }), fileRoutes({
-      upload: async (req, source, options) => this.r.replica.upload(req, this.metrics.countReceived(source), options),
-      open: async (id, options) => this.r.replica.open(id, options),
-      read: (located, offset, length, options) => this.metrics.countSent(this.r.replica.read(located, offset, length, options)),
-      stat: async (id, options) => this.r.replica.stat(id, options),
-      delete: async (id, options) => this.r.replica.delete(id, options),
-      list: async (options) => this.r.replica.list(options)
-    }, auth, this.config.httpBodyIdleTimeoutMs), keyRoutes(() => {
+    })
+    const files = {
+      upload: async (req: FileUpload, source: AsyncIterable<Uint8Array>, options: AbortOptions) => this.uploadFile(req, source, options),
+      open: async (id: string, options: AbortOptions) => this.r.replica.open(id, options),
+      read: (located: Located, offset: number, length: number, options: AbortOptions) => this.metrics.countSent(this.r.replica.read(located, offset, length, options)),
+      stat: async (id: string, options: AbortOptions) => {
+        const stat = await this.r.replica.stat(id, options)
+        // The package's status is part of the file's: without it (its group cannot answer now) the rest still is.
+        const hls = await this.r.video.status(stat.id, stat.group, options).catch(() => undefined)
+        return { ...stat, ...(hls != null ? { hls } : {}) }
+      },
+      // Its video package follows: the group's members remove it once they hold the source as deleted.
+      delete: async (id: string, options: AbortOptions) => this.r.replica.delete(id, options),
+      list: async (options: AbortOptions) => this.r.replica.list(options)
+    }
+    return [cluster, fileRoutes(files, auth, this.config.httpBodyIdleTimeoutMs), videoRoutes(() => this.videoApi(), files, auth), keyRoutes(() => {
       const keys = this.r.replica.accessKeys
       if (keys == null) throw new NotStartedError('access keys need the cluster secret')
       return keys
     }, auth), uiRoutes(), metricsRoutes(this.metrics)]
+  }
+
+  /** An upload, and the HLS ladder it asks for (?hls=1, or --auto-hls and a video). */
+  private async uploadFile (req: FileUpload, source: AsyncIterable<Uint8Array>, options: AbortOptions): Promise<UploadResult & { hls?: PackageStatus, hlsError?: string }> {
+    const { hls, ...upload } = req
+    const result = await this.r.replica.upload(upload, this.metrics.countReceived(source), options)
+    if (hls !== true && !(this.config.autoHls && result.mime.startsWith('video/'))) return result
+    try {
+      return { ...result, hls: await this.r.video.request(result.id, result.group, options) }
+    } catch (err) {
+      // The file is stored and acknowledged; only the ladder could not be asked for (POST /api/files/:id/hls again).
+      return { ...result, hlsError: toError(err).message }
+    }
+  }
+
+  /** The package operations, each finding the source's group first. */
+  private videoApi (): VideoApi {
+    const video = this.r.video
+    const groupOf = async (id: string, options: AbortOptions): Promise<string> => (await this.r.replica.open(id, options)).group
+    return {
+      request: async (id, options) => video.request(id, await groupOf(id, options), options),
+      status: async (id, options) => video.status(id, await groupOf(id, options), options),
+      cancel: async (id, options) => video.cancel(id, await groupOf(id, options), options),
+      list: async (options) => video.list(this.r.membership.view.groups().map(g => g.name), options),
+      master: async (id, options) => video.server.master(id, options),
+      mediaPlaylist: async (id, rendition, options) => video.server.mediaPlaylist(id, rendition, options),
+      segment: async (id, rendition, file, options) => video.server.segment(id, rendition, file, options),
+      preview: async (id, part, options) => video.server.preview(id, part, options)
+    }
   }
 
   /** Resolves when the node holds its place: ACTIVE in a group, or a spare. */

@@ -18,7 +18,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { BucketExistsError, BucketNotEmptyError, NoSuchBucketError, NotAMemberError, QuorumError, UnavailableError, toError } from '../errors.ts'
 import { rpcHandler } from '../wire/handlers.ts'
 import { PROTOCOLS } from '../wire/messages.ts'
-import { MAX_NAME_ROWS, NameApplyRequestSchema, NameApplyResponseSchema, NamesRequestSchema, NamesResponseSchema, ownedFile } from '../wire/names.ts'
+import { GROUP_TABLE_BUCKET, MAX_NAME_ROWS, NameApplyRequestSchema, NameApplyResponseSchema, NamesRequestSchema, NamesResponseSchema, ownedFile } from '../wire/names.ts'
 import { request } from '../wire/rpc.ts'
 import { decodeMessage, encodeMessage } from '../wire/codec.ts'
 import { MAX_CONTROL_FRAME_BYTES } from '../constants.ts'
@@ -53,6 +53,8 @@ function assertMember (status: LocalStatus, group: string | null): string {
 
 /** The checks of a write, against our own table: the bucket, and its create-if-absent / delete-if-empty conditions. */
 export function checkWrite (c: NameMemberComponents, req: Extract<NamesRequest, { op: 'write' }>): void {
+  // A group's own table has no bucket record: the writer named the group.
+  if (req.bucket === GROUP_TABLE_BUCKET) return
   const bucket = c.store.names.get(req.bucket, BUCKET_RECORD_KEY)
   const isBucket = req.key === BUCKET_RECORD_KEY
   if (!isBucket && bucket?.live !== true) throw new NoSuchBucketError(`bucket ${req.bucket} does not exist`)

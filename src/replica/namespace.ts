@@ -191,23 +191,15 @@ export class Namespace {
 
   /** The live value of a name of `bucket` (an object's record, or a row of the S3 layer's own under INTERNAL_KEY_PREFIX). */
   async get (bucket: string, key: string, options: AbortOptions = {}): Promise<Uint8Array | undefined> {
-    const group = await this.ownerOf(bucket, options)
-    if (answersAlone(this.c, group)) {
-      const own = this.c.store.names.get(bucket, key)
-      return own?.live === true ? own.value : undefined
-    }
-    const row = newest((await askGroup(this.c, group, { op: 'get', bucket, key }, options)).map(r => r.res.row))
-    return row?.live === true ? row.value : undefined
+    return this.getIn(await this.ownerOf(bucket, options), bucket, key, options)
   }
 
   async put (bucket: string, key: string, value: Uint8Array, options: AbortOptions = {}): Promise<void> {
-    const group = await this.ownerOf(bucket, options)
-    await this.write(group, { op: 'write', bucket, key, live: true, value }, options)
+    await this.putIn(await this.ownerOf(bucket, options), bucket, key, value, options)
   }
 
   async remove (bucket: string, key: string, options: AbortOptions = {}): Promise<void> {
-    const group = await this.ownerOf(bucket, options)
-    await this.write(group, { op: 'write', bucket, key, live: false }, options)
+    await this.removeIn(await this.ownerOf(bucket, options), bucket, key, options)
   }
 
   /** Up to `limit` live objects after `after`, in raw byte order (the S3 layer's own rows are never listed here). */
@@ -219,7 +211,28 @@ export class Namespace {
 
   /** Up to `limit` live names after `after` that start with `prefix` (all of them when prefix is ''), with their values. */
   async listRaw (bucket: string, after: string, limit: number, options: AbortOptions & { prefix?: string } = {}): Promise<{ rows: Array<{ key: string, value: Uint8Array }>, next?: string }> {
-    const group = await this.ownerOf(bucket, options)
+    return this.listIn(await this.ownerOf(bucket, options), bucket, after, limit, options)
+  }
+
+  /** The live value of a name in `group`'s table of `bucket` (a group's own table: the caller knows the group). */
+  async getIn (group: string, bucket: string, key: string, options: AbortOptions = {}): Promise<Uint8Array | undefined> {
+    if (answersAlone(this.c, group)) {
+      const own = this.c.store.names.get(bucket, key)
+      return own?.live === true ? own.value : undefined
+    }
+    const row = newest((await askGroup(this.c, group, { op: 'get', bucket, key }, options)).map(r => r.res.row))
+    return row?.live === true ? row.value : undefined
+  }
+
+  async putIn (group: string, bucket: string, key: string, value: Uint8Array, options: AbortOptions = {}): Promise<void> {
+    await this.write(group, { op: 'write', bucket, key, live: true, value }, options)
+  }
+
+  async removeIn (group: string, bucket: string, key: string, options: AbortOptions = {}): Promise<void> {
+    await this.write(group, { op: 'write', bucket, key, live: false }, options)
+  }
+
+  async listIn (group: string, bucket: string, after: string, limit: number, options: AbortOptions & { prefix?: string } = {}): Promise<{ rows: Array<{ key: string, value: Uint8Array }>, next?: string }> {
     const prefix = options.prefix ?? ''
     const rows: Array<{ key: string, value: Uint8Array }> = []
     let cursor = after

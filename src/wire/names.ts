@@ -14,8 +14,14 @@ export const s3BucketName = z.string().min(3).max(63).regex(/^[a-z0-9][a-z0-9.-]
  * a bucket no S3 client can name (a leading dot is not a bucket name).
  */
 export const ACCESS_KEYS_BUCKET = '.access-keys'
-/** A bucket of the namespace: an S3 bucket, or the cluster's own. */
-export const bucketName = z.union([s3BucketName, z.literal(ACCESS_KEYS_BUCKET)])
+/**
+ * Every group's own table of video packages and their jobs (wire/media.ts):
+ * written and read in a group named by the caller (the source file's), with
+ * no bucket record.
+ */
+export const GROUP_TABLE_BUCKET = '.media'
+/** A bucket of the namespace: an S3 bucket, or the cluster's own tables. */
+export const bucketName = z.union([s3BucketName, z.literal(ACCESS_KEYS_BUCKET), z.literal(GROUP_TABLE_BUCKET)])
 /** S3 keys: 1–1024 bytes of UTF-8. */
 export const MAX_KEY_BYTES = 1024
 export const objectKey = z.string().min(1).refine(k => Buffer.byteLength(k) <= MAX_KEY_BYTES, `at most ${MAX_KEY_BYTES} bytes`)

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DEFAULTS } from '../../src/node/config.ts'
 import { DsmNode } from '../../src/node/dsm-node.ts'
+import type { DsmNodeInit } from '../../src/node/dsm-node.ts'
 import { createLogger, silentLogger } from '../../src/logger.ts'
 import { createRng } from './rng.ts'
 import { Stopwatch } from './stopwatch.ts'
@@ -47,6 +48,8 @@ export interface SimClusterInit {
   log?: (line: string) => void
   /** libp2p overrides for large in-process runs (plaintext, no connection monitor); default: the production stack. */
   simulation?: SimulationTuning
+  /** Video job tunables (faster passes and staleness for tests). */
+  video?: DsmNodeInit['video']
 }
 
 export interface WaitOptions {
@@ -227,6 +230,7 @@ export class SimCluster {
         }
       },
       http: this.init.http,
+      ...(this.init.video != null ? { video: this.init.video } : {}),
       logger: level != null ? createLogger(level, { sim: index }) : silentLogger
     })
     await node.start()

@@ -13,6 +13,8 @@ import { byteProgress, counted } from '../progress.ts'
 import type { FileListing } from '../../replica/list.ts'
 import type { FileStat } from '../../replica/stat.ts'
 import type { UploadResult } from '../../wire/messages.ts'
+import type { PackageStatus } from '../../video/package-ops.ts'
+import { packageText } from './video.ts'
 import type { Command } from 'commander'
 
 /** Uploads and downloads run as long as bytes move: no overall timeout. */
@@ -42,19 +44,21 @@ export function registerFileCommands (program: Command, withClient: (cmd: Comman
     .option('--group <name>', 'store it in this group (default: the node\'s placement policy)')
     .option('--name <name>', 'name to store it under (default: the file\'s own name)')
     .option('--quorum <n>', 'copies required before the upload is acknowledged: "all" (default) or a number')
-    .action(async (file: string, flags: ClientFlags & { group?: string, name?: string, quorum?: string }) => {
+    .option('--hls', 'make an HLS ladder, a poster and a storyboard of the video (follow it with dsm jobs)')
+    .action(async (file: string, flags: ClientFlags & { group?: string, name?: string, quorum?: string, hls?: boolean }) => {
       const { size } = await stat(file)
       const query = new URLSearchParams({ name: flags.name ?? basename(file) })
       if (flags.group != null) query.set('group', flags.group)
       if (flags.quorum != null) query.set('quorum', flags.quorum)
+      if (flags.hls === true) query.set('hls', '1')
       const progress = byteProgress('upload', size)
       try {
         const body = Readable.toWeb(Readable.from(counted(createReadStream(file), progress))) as ReadableStream<Uint8Array>
-        const result = await new DsmClient(flags.node, flags.token).json<UploadResult>(`/files?${query.toString()}`, {
+        const result = await new DsmClient(flags.node, flags.token).json<UploadResult & { hls?: PackageStatus, hlsError?: string }>(`/files?${query.toString()}`, {
           method: 'POST', body, duplex: 'half', headers: { 'content-length': String(size), 'content-type': 'application/octet-stream' }, ...NO_TIMEOUT
         } as RequestInit)
         progress.stop()
-        out(flags, result, () => result.id)
+        out(flags, result, () => result.hlsError != null ? `${result.id}\n(stored, but its HLS ladder could not be asked for: ${result.hlsError}; retry with dsm hls ${result.id})` : result.id)
       } finally {
         progress.stop()
       }
@@ -96,12 +100,13 @@ export function registerFileCommands (program: Command, withClient: (cmd: Comman
 
   withClient(program.command('stat').argument('<id>', 'file ID').description('show a file\'s metadata and where its copies are'))
     .action(async (id: string, flags: ClientFlags) => {
-      const s = await new DsmClient(flags.node, flags.token).json<FileStat>(`/api/files/${encodeURIComponent(id)}`)
+      const s = await new DsmClient(flags.node, flags.token).json<FileStat & { hls?: PackageStatus }>(`/api/files/${encodeURIComponent(id)}`)
       out(flags, s, () => [
         `id       ${s.id}`, `name     ${s.name}`, `size     ${formatBytes(s.size)} (${s.size} bytes)`, `mime     ${s.mime}`,
         `chunks   ${s.chunks} × ${formatBytes(s.chunkSize)}`, `created  ${new Date(s.createdAt).toISOString()}`, `group    ${s.group}`,
         `copies   ${s.copies} of ${s.replicas.length}${s.damaged ? ' — DAMAGED: no member holds a good copy of every chunk; not served (restore it from a backup or upload it again)' : ''}`, '',
-        formatTable(['REPLICA', 'STATE', 'COPY'], s.replicas.map(r => [r.peerId, r.state, r.copy]))
+        formatTable(['REPLICA', 'STATE', 'COPY'], s.replicas.map(r => [r.peerId, r.state, r.copy])),
+        ...(s.hls != null ? ['', packageText(s.hls)] : [])
       ].join('\n'))
     })
 

@@ -13,6 +13,11 @@ export function parsePositiveInt (value: string): number {
   return Number(value)
 }
 
+export function parseCount (value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number (0 or more)')
+  return Number(value)
+}
+
 interface NodeFlags {
   data?: string
   listen?: string[]
@@ -38,6 +43,9 @@ interface NodeFlags {
   previousSecret?: string[]
   minCopies?: number
   rebuild?: boolean
+  transcodeJobs?: number
+  autoHls?: boolean
+  maxRenditions?: number
 }
 
 export function flagsToLayer (flags: NodeFlags): ConfigLayer {
@@ -65,6 +73,9 @@ export function flagsToLayer (flags: NodeFlags): ConfigLayer {
     secretFile: flags.secretFile,
     newCluster: flags.newCluster,
     rebuild: flags.rebuild,
+    transcodeJobs: flags.transcodeJobs,
+    autoHls: flags.autoHls,
+    maxRenditions: flags.maxRenditions,
     previousSecrets: flags.previousSecret
   }
   return Object.fromEntries(Object.entries(layer).filter(([, v]) => v !== undefined)) as ConfigLayer
@@ -95,6 +106,9 @@ export function registerNodeCommand (program: Command): void {
     .option('--previous-secret <secret...>', 'older cluster secrets still accepted while the cluster rotates to a new one (prefer env DSM_PREVIOUS_SECRETS)')
     .option('--network-key <file>', 'private cluster: pnet swarm key file shared by every node (make one with dsm swarm-key; env DSM_NETWORK_KEY)')
     .option('--allow-peer <peer id...>', 'private cluster: only these peers may connect (env DSM_ALLOW_PEERS)')
+    .option('--transcode-jobs <n>', 'video jobs (HLS renditions, posters) this node runs at once, 0 for none (env DSM_TRANSCODE_JOBS; default 1)', parseCount)
+    .option('--auto-hls', 'give every video uploaded through this node an HLS ladder, as ?hls=1 does (env DSM_AUTO_HLS)')
+    .option('--max-renditions <n>', 'video renditions per ladder at most, the highest kept (env DSM_MAX_RENDITIONS; default: every standard height up to the source\'s)', parsePositiveInt)
     .option('--rebuild', 'rebuild this member\'s index from its group (after a damaged database): the database is moved aside, chunk files that verify are reused')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (env DSM_LOG_LEVEL; default info)')
     .action(async (flags: NodeFlags) => {

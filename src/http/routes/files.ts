@@ -27,8 +27,13 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 
 const SignRequestSchema = z.object({ id: z.string().max(256), ttl: z.number().int().optional() }).strict()
 
+/** An upload as HTTP asks for it: the file, and whether to make an HLS ladder of it. */
+export interface FileUpload extends UploadRequest {
+  hls?: boolean
+}
+
 export interface FilesApi {
-  upload(req: UploadRequest, source: AsyncIterable<Uint8Array>, options: AbortOptions): Promise<UploadResult>
+  upload(req: FileUpload, source: AsyncIterable<Uint8Array>, options: AbortOptions): Promise<UploadResult>
   open(id: string, options: AbortOptions): Promise<Located>
   read(located: Located, offset: number, length: number, options: AbortOptions): AsyncIterable<Uint8Array>
   stat(id: string, options: AbortOptions): Promise<FileStat>
@@ -37,7 +42,7 @@ export interface FilesApi {
 }
 
 /** Aborts when the client goes away before the response is complete. */
-function clientSignal (req: FastifyRequest, reply: FastifyReply): AbortSignal {
+export function clientSignal (req: FastifyRequest, reply: FastifyReply): AbortSignal {
   const controller = new AbortController()
   reply.raw.once('close', () => { if (!reply.raw.writableFinished) controller.abort(new Error('client went away')) })
   req.raw.once('aborted', () => { controller.abort(new Error('client aborted the request')) })
@@ -45,14 +50,15 @@ function clientSignal (req: FastifyRequest, reply: FastifyReply): AbortSignal {
 }
 
 /** A query parameter given at most once (`?a=1&a=2` is a client error, not a list). */
-function single (q: Record<string, unknown>, key: string): string | undefined {
+export function single (q: Record<string, unknown>, key: string): string | undefined {
   const v = q[key]
   if (v === undefined || typeof v === 'string') return v
   throw new BadRequestError(`query parameter "${key}" must be given once`)
 }
 
-function uploadRequest (req: FastifyRequest<{ Querystring: Record<string, string | undefined> }>): UploadRequest {
+function uploadRequest (req: FastifyRequest<{ Querystring: Record<string, string | undefined> }>): FileUpload {
   const q = {
+    hls: single(req.query, 'hls'),
     name: single(req.query, 'name'),
     group: single(req.query, 'group'),
     quorum: single(req.query, 'quorum')
@@ -78,7 +84,9 @@ function uploadRequest (req: FastifyRequest<{ Querystring: Record<string, string
     quorum = parsed.data
   }
   if (q.group != null && !groupName.safeParse(q.group).success) throw new BadRequestError(`"${q.group.slice(0, 64)}" is not a group name`)
+  if (q.hls != null && !['0', '1', 'true', 'false'].includes(q.hls)) throw new BadRequestError('hls must be 1 (make an HLS ladder of the video) or 0')
   return {
+    ...(q.hls === '1' || q.hls === 'true' ? { hls: true } : {}),
     name: name ?? '',
     ...(mime != null ? { mime } : {}),
     ...(size != null ? { size } : {}),
@@ -98,7 +106,7 @@ function httpDate (ms: number): string {
   return new Date(Math.floor(ms / 1000) * 1000).toUTCString()
 }
 
-async function * multipart (api: FilesApi, located: Located, ranges: ByteRange[], boundary: string, options: AbortOptions): AsyncGenerator<Uint8Array> {
+async function * multipart (api: Pick<FilesApi, 'read'>, located: Located, ranges: ByteRange[], boundary: string, options: AbortOptions): AsyncGenerator<Uint8Array> {
   const enc = new TextEncoder()
   const { size, mime } = located.manifest
   for (const r of ranges) {
@@ -119,8 +127,13 @@ function multipartLength (ranges: ByteRange[], boundary: string, mime: string, s
 
 async function serveFile (api: FilesApi, auth: HttpAuth, req: FastifyRequest<{ Params: { id: string }, Querystring: Record<string, string | undefined> }>, reply: FastifyReply): Promise<unknown> {
   auth.checkDownload(parseFileId(req.params.id).toString(), { expires: single(req.query, 'expires'), sig: single(req.query, 'sig') }, req.headers.authorization)
+  return sendFile(api, req.params.id, req, reply)
+}
+
+/** A file's bytes as GET/HEAD asked (Range, conditional requests): the caller checked the client may read it. */
+export async function sendFile (api: Pick<FilesApi, 'open' | 'read'>, id: string, req: FastifyRequest<{ Querystring: Record<string, string | undefined> }>, reply: FastifyReply): Promise<unknown> {
   const signal = clientSignal(req, reply)
-  const located = await api.open(req.params.id, { signal })
+  const located = await api.open(id, { signal })
   const { manifest } = located
   const etag = `"${manifest.id.toString()}"`
   void reply.header('ETag', etag)

@@ -5,15 +5,20 @@
  * simply plays over HTTP).
  */
 import { existsSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
 import type { RouteRegistrar } from '../server.ts'
 
 const UI_DIR = join(import.meta.dirname, '..', 'ui')
 const BUNDLE_DIR = join(import.meta.dirname, '..', '..', '..', 'dist', 'browser')
+/** hls.js, served as it is published (its ES module build): the page plays HLS with it. */
+const HLS_DIR = dirname(createRequire(import.meta.url).resolve('hls.js/package.json'))
 const JS = 'text/javascript; charset=utf-8'
 
 const ASSETS: Record<string, [string, string]> = {
   'app.js': [UI_DIR, JS],
+  'hls-player.js': [UI_DIR, JS],
+  'hls.min.mjs': [join(HLS_DIR, 'dist'), JS],
   'style.css': [UI_DIR, 'text/css; charset=utf-8'],
   'dsm-p2p.js': [BUNDLE_DIR, JS],
   'dsm-p2p.js.map': [BUNDLE_DIR, 'application/json']

@@ -5,7 +5,12 @@
 const $ = (sel) => document.querySelector(sel)
 const REFRESH_MS = 2000
 
-const state = { files: [], filter: '', current: null, p2p: null }
+import { HlsPlayer, scrubBar } from '/ui/hls-player.js'
+
+const state = { files: [], filter: '', current: null, p2p: null, packages: new Map() }
+const player = new HlsPlayer(document.querySelector('#video'), { onChange: () => renderRendition() })
+// For tests and the curious: the player's state (rendition, switches).
+window.dsmPlayer = player
 
 // P2P mode (?p2p=1): the page runs a libp2p node and the player reads through it.
 const P2P_WANTED = new URLSearchParams(location.search).get('p2p') === '1'
@@ -141,14 +146,36 @@ async function refreshCluster () {
 // ---- files ----------------------------------------------------------------
 
 async function refreshFiles () {
-  try { state.files = await api('/api/files') } catch { return }
+  try {
+    const [files, jobs] = await Promise.all([api('/api/files'), api('/api/jobs').catch(() => null)])
+    state.files = files
+    if (jobs != null) state.packages = new Map(jobs.packages.map(p => [p.source, p]))
+  } catch { return }
   renderFiles()
+}
+
+/** The HLS cell of a file: its package's state, or a button to make one of a video. */
+function hlsCell (f) {
+  const p = state.packages.get(f.id)
+  if (p == null) {
+    return /^video\//.test(f.mime) ? el('button', { onclick: () => makeHls(f), title: 'Transcode into an adaptive HLS ladder' }, 'Make HLS') : el('span', { class: 'muted' }, '—')
+  }
+  const text = p.state === 'transcoding' || p.state === 'queued' ? `${p.state} ${Math.floor(p.percent)} %` : p.state
+  return el('span', { class: `badge ${p.state}`, title: p.error ?? p.tasks.map(t => `${t.task}: ${t.state} ${Math.floor(t.percent)} %${t.speed ? ` at ${t.speed.toFixed(1)}×` : ''}`).join('\n') }, text)
+}
+
+async function makeHls (file) {
+  try {
+    const p = await api(`/api/files/${file.id}/hls`, { method: 'POST' })
+    state.packages.set(file.id, p)
+    renderFiles()
+  } catch (err) { toast(`Could not start HLS: ${err.message}`) }
 }
 
 function renderFiles () {
   const rows = state.files.filter(f => f.name.toLowerCase().includes(state.filter))
   if (rows.length === 0) {
-    $('#files-body').replaceChildren(el('tr', {}, el('td', { colSpan: 6, class: 'muted' }, state.files.length === 0 ? 'No files yet — upload one above.' : 'No file matches.')))
+    $('#files-body').replaceChildren(el('tr', {}, el('td', { colSpan: 7, class: 'muted' }, state.files.length === 0 ? 'No files yet — upload one above.' : 'No file matches.')))
     return
   }
   $('#files-body').replaceChildren(...rows.map(f => el('tr', { class: state.current === f.id ? 'current' : '', 'data-id': f.id },
@@ -156,6 +183,7 @@ function renderFiles () {
     el('td', { class: 'num' }, formatBytes(f.size)),
     el('td', {}, f.group),
     el('td', { class: 'num' }, String(f.copies)),
+    el('td', { class: 'hls' }, hlsCell(f)),
     el('td', { class: 'muted' }, ago(f.createdAt)),
     el('td', {}, el('div', { class: 'actions' },
       el('button', { class: 'play', onclick: () => play(f) }, 'Play'),
@@ -164,14 +192,37 @@ function renderFiles () {
       el('button', { class: 'danger', onclick: () => remove(f) }, 'Delete'))))))
 }
 
-function play (file) {
+function renderRendition () {
+  const hls = player.levels.length > 0
+  $('#hls-controls').hidden = !hls
+  $('#scrub').hidden = !hls
+  if (!hls) return
+  $('#rendition').textContent = player.levelName
+  const select = $('#rendition-select')
+  const options = [el('option', { value: '-1' }, 'Auto'), ...player.levels.filter(l => l.index >= 0).map(l => el('option', { value: String(l.index) }, l.name))]
+  if (select.options.length !== options.length) select.replaceChildren(...options)
+  select.value = String(player.pinned)
+}
+
+async function play (file) {
   state.current = file.id
   const video = $('#video')
-  video.src = mediaUrl(file.id)
+  const pkg = state.packages.get(file.id)
   $('#screen').classList.add('playing')
-  $('#now-playing').replaceChildren(el('strong', {}, file.name), el('span', { class: 'muted' }, ` · ${file.mime} · ${formatBytes(file.size)} · group ${file.group}`))
-  video.play().catch(() => {})
+  $('#now-playing').replaceChildren(el('strong', {}, file.name), el('span', { class: 'muted' }, ` · ${file.mime} · ${formatBytes(file.size)} · group ${file.group}${pkg?.playable ? ' · HLS' : ''}`))
   renderFiles()
+  if (pkg?.playable) {
+    try {
+      await player.load(pkg)
+      renderRendition()
+      video.play().catch(() => {})
+      return
+    } catch (err) { toast(`HLS unavailable (${err.message}): playing the file as it was uploaded`) }
+  }
+  player.destroy()
+  renderRendition()
+  video.src = mediaUrl(file.id)
+  video.play().catch(() => {})
 }
 
 async function copyLink (file) {
@@ -184,7 +235,7 @@ async function remove (file) {
   try {
     await api(`/files/${file.id}`, { method: 'DELETE' })
     toast(`Deleted ${file.name}`)
-    if (state.current === file.id) { $('#video').removeAttribute('src'); $('#screen').classList.remove('playing'); state.current = null }
+    if (state.current === file.id) { player.destroy(); renderRendition(); $('#video').removeAttribute('src'); $('#screen').classList.remove('playing'); state.current = null }
     await refreshFiles()
   } catch (err) { toast(`Delete failed: ${err.message}`) }
 }
@@ -199,6 +250,7 @@ function upload (file, retried = false) {
   $('#uploads').prepend(item)
   const query = new URLSearchParams({ name: file.name })
   if ($('#group-select').value !== '') query.set('group', $('#group-select').value)
+  if ($('#hls-check').checked && /^video\//.test(file.type)) query.set('hls', '1')
   // XMLHttpRequest, because fetch() reports no upload progress.
   const xhr = new XMLHttpRequest()
   xhr.open('POST', `/files?${query}`)
@@ -216,7 +268,8 @@ function upload (file, retried = false) {
     try { body = JSON.parse(xhr.responseText) } catch {}
     if (xhr.status === 201) {
       bar.value = 1
-      status.textContent = `stored on ${body.replicas.length} replicas of ${body.group} · ${body.id.slice(0, 14)}…`
+      status.textContent = `stored on ${body.replicas.length} replicas of ${body.group} · ${body.id.slice(0, 14)}…${body.hls != null ? ' · HLS ladder queued' : ''}${body.hlsError != null ? ` · HLS not started: ${body.hlsError}` : ''}`
+      if (body.hls != null) state.packages.set(body.id, body.hls)
       item.dataset.id = body.id
       await refreshFiles()
       if (state.current == null && /^(video|audio)\//.test(body.mime)) play({ ...body })
@@ -244,9 +297,12 @@ function setupUpload () {
 // ---- start ----------------------------------------------------------------
 
 $('#filter').addEventListener('input', (e) => { state.filter = e.target.value.toLowerCase(); renderFiles() })
+$('#rendition-select').addEventListener('change', (e) => { player.pin(Number(e.target.value)) })
+scrubBar($('#scrub'), $('#thumb'), player)
 $('#video').addEventListener('error', () => {
   const video = $('#video')
   // P2P failed mid-play: continue from the same point over the HTTP gateway.
+  if (player.hls != null) return
   if (state.p2p != null && state.current != null && video.src.includes('/p2p/')) {
     const at = video.currentTime
     video.src = `/files/${state.current}`

@@ -1,0 +1,136 @@
+// Adaptive playback of a video's HLS package: hls.js where the browser has
+// Media Source Extensions, the browser's own HLS (Safari) otherwise. Shows
+// the rendition in use, lets the viewer pin one, and previews the frame
+// under the pointer on the scrub bar from the storyboard (a sprite and its
+// WebVTT track). In P2P mode, segments come through the tab's P2P engine.
+
+let HlsClass
+/** Seconds of video fetched ahead of the playhead. */
+const BUFFER_AHEAD_S = 10
+
+async function hlsLib () {
+  HlsClass ??= (await import('/ui/hls.min.mjs')).default
+  return HlsClass
+}
+
+/** The storyboard's cues: [{ start, end, url, x, y, w, h }]. */
+async function storyboard (url) {
+  const text = await (await fetch(url)).text()
+  const cues = []
+  const time = (s) => s.split(':').reduce((a, p) => a * 60 + Number(p), 0)
+  for (const block of text.split(/\n\n+/)) {
+    const [timing, target] = block.split('\n').filter(l => l.includes('-->') || l.includes('#xywh='))
+    if (timing == null || target == null) continue
+    const [start, end] = timing.split('-->').map(t => time(t.trim()))
+    const [file, frag] = target.split('#xywh=')
+    const [x, y, w, h] = frag.split(',').map(Number)
+    cues.push({ start, end, url: new URL(file, new URL(url, location.href)).href, x, y, w, h })
+  }
+  return cues
+}
+
+export class HlsPlayer {
+  /**
+   * @param {HTMLVideoElement} video
+   * @param {{ onChange?: () => void, loader?: (hls: unknown) => unknown }} options
+   */
+  constructor (video, options = {}) {
+    this.video = video
+    this.options = options
+    this.hls = null
+    this.levels = []
+    this.level = -1
+    this.pinned = -1
+    this.switches = []
+    this.cues = []
+  }
+
+  /** Play `pkg` (the package status: master, poster, storyboard URLs). */
+  async load (pkg) {
+    this.destroy()
+    const video = this.video
+    if (pkg.poster != null) video.poster = pkg.poster
+    if (pkg.storyboard != null) storyboard(pkg.storyboard).then(c => { this.cues = c }, () => {})
+    const Hls = await hlsLib().catch(() => null)
+    if (Hls == null || !Hls.isSupported()) {
+      if (video.canPlayType('application/vnd.apple.mpegurl') === '') throw new Error('this browser plays no HLS')
+      video.src = pkg.master
+      this.levels = [{ index: -1, name: 'browser (native HLS)' }]
+      this.options.onChange?.()
+      return
+    }
+    // A forward buffer of BUFFER_AHEAD_S: enough to ride out a slow segment, short enough that the
+    // rendition follows the link (hls.js's 30 s would fetch a short video whole at the first rendition).
+    const hls = new Hls({ ...(this.options.loader != null ? this.options.loader(Hls) : {}), capLevelToPlayerSize: false, maxBufferLength: BUFFER_AHEAD_S, maxMaxBufferLength: BUFFER_AHEAD_S })
+    this.hls = hls
+    hls.on(Hls.Events.MANIFEST_PARSED, (_e, data) => {
+      this.levels = data.levels.map((l, index) => ({ index, name: l.height ? `${l.height}p` : 'audio', height: l.height, bitrate: l.bitrate }))
+      this.options.onChange?.()
+    })
+    hls.on(Hls.Events.LEVEL_SWITCHED, (_e, data) => {
+      this.level = data.level
+      this.switches.push({ at: video.currentTime, level: this.levels[data.level]?.name ?? String(data.level) })
+      this.options.onChange?.()
+    })
+    hls.on(Hls.Events.ERROR, (_e, data) => {
+      if (!data.fatal) return
+      // A network error mid-stream is retried from where it broke; anything else ends playback.
+      if (data.type === Hls.ErrorTypes.NETWORK_ERROR) hls.startLoad()
+      else if (data.type === Hls.ErrorTypes.MEDIA_ERROR) hls.recoverMediaError()
+      else this.destroy()
+    })
+    hls.loadSource(pkg.master)
+    hls.attachMedia(video)
+  }
+
+  /** Pin rendition `index` (-1: automatic). */
+  pin (index) {
+    this.pinned = index
+    if (this.hls != null) this.hls.currentLevel = index
+    this.options.onChange?.()
+  }
+
+  /** The storyboard cue at `time` (seconds), if any. */
+  thumbAt (time) {
+    return this.cues.find(c => time >= c.start && time < c.end) ?? this.cues.at(-1)
+  }
+
+  get levelName () {
+    return this.levels[this.level]?.name ?? (this.hls == null && this.levels.length > 0 ? this.levels[0].name : '…')
+  }
+
+  destroy () {
+    this.hls?.destroy()
+    this.hls = null
+    this.levels = []
+    this.level = -1
+    this.pinned = -1
+    this.switches = []
+    this.cues = []
+    this.video.removeAttribute('poster')
+  }
+}
+
+/** The scrub bar under the video: seek by dragging, and see the storyboard's frame under the pointer. */
+export function scrubBar (bar, thumb, player) {
+  const video = player.video
+  const timeAt = (e) => {
+    const r = bar.getBoundingClientRect()
+    return Math.max(0, Math.min(1, (e.clientX - r.left) / r.width)) * (video.duration || 0)
+  }
+  bar.addEventListener('pointermove', (e) => {
+    const cue = player.thumbAt(timeAt(e))
+    if (cue == null) { thumb.hidden = true; return }
+    thumb.hidden = false
+    thumb.style.width = `${cue.w}px`
+    thumb.style.height = `${cue.h}px`
+    thumb.style.background = `url("${cue.url}") -${cue.x}px -${cue.y}px`
+    const r = bar.getBoundingClientRect()
+    thumb.style.left = `${Math.max(0, Math.min(r.width - cue.w, e.clientX - r.left - cue.w / 2))}px`
+  })
+  bar.addEventListener('pointerleave', () => { thumb.hidden = true })
+  bar.addEventListener('click', (e) => { if (video.duration > 0) video.currentTime = timeAt(e) })
+  video.addEventListener('timeupdate', () => {
+    bar.querySelector('span').style.width = `${video.duration > 0 ? 100 * video.currentTime / video.duration : 0}%`
+  })
+}
