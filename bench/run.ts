@@ -11,7 +11,8 @@ const BENCHES: Record<string, string> = {
   load: './load.ts',
   startup: './startup.ts',
   cli: './cli.ts',
-  s3: './s3.ts'
+  s3: './s3.ts',
+  hls: './hls.ts'
 }
 
 const [name, ...rest] = process.argv.slice(2)

@@ -14,8 +14,10 @@ import { CHUNK_LEAF_BYTES, LOCATE_TIMEOUT_MS } from '../constants.ts'
 import { FileNotFoundError, UnavailableError, toError } from '../errors.ts'
 import { fastDialer } from '../net/fast-dialer.ts'
 import { hashChunk } from '../content/chunk-hash.ts'
-import { decodeManifest, parseFileId } from '../content/manifest.ts'
+import { chunkLength, decodeManifest, parseFileId } from '../content/manifest.ts'
+import { equals as equalBytes } from 'uint8arrays/equals'
 import { ChunkCache } from '../stream/chunk-cache.ts'
+import { raceSignal } from '../util/abort.ts'
 import { PeerScores } from '../stream/peer-scores.ts'
 import { coveringLeaves, serveGet } from '../stream/get.ts'
 import { PROTOCOLS, SwarmAnnounceSchema, SwarmPeersSchema } from '../wire/messages.ts'
@@ -37,6 +39,11 @@ export const SWARM_HAVE_ANNOUNCE_DELAY_MS = 200
 export const SWARM_MAX_PEER_CONNECTIONS = 8
 /** Default memory a browser node keeps for chunks (served to other browsers too). */
 export const BROWSER_CACHE_BYTES = 256 * 1024 * 1024
+/**
+ * A file not read for this long stops being announced periodically (an HLS
+ * package is hundreds of small files); reading it again resumes.
+ */
+export const SWARM_IDLE_MS = 60_000
 
 export interface P2PStats {
   /** Bytes received per source peer id. */
@@ -63,6 +70,10 @@ interface Session {
   timer?: ReturnType<typeof setInterval>
   /** A prompt announce scheduled because we now hold more chunks. */
   soon?: ReturnType<typeof setTimeout>
+  /** When the file was last read or offered here. */
+  used: number
+  /** The first announce's answer: the swarm is known once it settles. */
+  announced?: Promise<void>
 }
 
 /** Another tab watching a file, as the file's tracker last described it. */
@@ -97,6 +108,8 @@ export class P2PEngine extends TypedEventEmitter<EngineEvents> {
   private readonly scores = new PeerScores()
   private readonly sessions = new Map<string, Promise<Session>>()
   private readonly manifests = new Map<string, Manifest>()
+  /** Sessions open (their promises resolved), for answers that must not wait. */
+  private readonly opened = new Map<string, Session>()
 
   private constructor (libp2p: BrowserLibp2p, cacheBytes: number) {
     super()
@@ -144,6 +157,7 @@ export class P2PEngine extends TypedEventEmitter<EngineEvents> {
     const self = this
     return (async function * () {
       const s = await self.session(id, options)
+      self.touch(id, s)
       yield * readP2P({
         dialer: self.dialer,
         cache: self.cache,
@@ -164,6 +178,75 @@ export class P2PEngine extends TypedEventEmitter<EngineEvents> {
         onRejected: () => { self.stats.rejected++; self.emitStats() }
       }, s.manifest, offset, length, options)
     })()
+  }
+
+  /** Open a file's session ahead of reading it: its manifest, and which tabs hold it, are known by then. */
+  async prepare (id: string, options: AbortOptions = {}): Promise<void> {
+    this.touch(id, await this.session(id, options))
+  }
+
+  /**
+   * Tabs the file's tracker says hold every chunk of it, and whether we are
+   * connected to each — as known now: none while the file's session is still
+   * being opened (a segment needed now does not wait for it).
+   */
+  holders (id: string): Array<{ peerId: string, connected: boolean }> {
+    const s = this.opened.get(id)
+    if (s == null) return []
+    return [...s.swarm.entries()]
+      .filter(([peer, p]) => !this.scores.avoided(peer) && s.manifest.chunks.every((_, i) => hasBit(p.have, i)))
+      .map(([peerId]) => ({ peerId, connected: this.connected(peerId) }))
+  }
+
+  /** Resolves true once we are connected to one of `peers` (the swarm dials them on its own), false when the signal ends first. */
+  async connectedTo (peers: string[], options: AbortOptions = {}): Promise<boolean> {
+    if (peers.some(p => this.connected(p))) return true
+    return new Promise<boolean>((resolve) => {
+      const done = (v: boolean): void => {
+        this.libp2p.removeEventListener('connection:open', check)
+        options.signal?.removeEventListener('abort', stop)
+        resolve(v)
+      }
+      const check = (): void => { if (peers.some(p => this.connected(p))) done(true) }
+      const stop = (): void => { done(false) }
+      this.libp2p.addEventListener('connection:open', check)
+      options.signal?.addEventListener('abort', stop, { once: true })
+      if (options.signal?.aborted === true) stop()
+    })
+  }
+
+  /**
+   * Bytes of a whole file fetched elsewhere (over HTTP): each chunk verified
+   * against the manifest, then kept and announced like chunks read here, so
+   * other tabs can take them from us. False when they do not verify.
+   */
+  async offer (id: string, bytes: Uint8Array, options: AbortOptions = {}): Promise<boolean> {
+    const s = await this.session(id, options)
+    if (bytes.byteLength !== s.manifest.size) return false
+    const chunks = s.manifest.chunks.map((digest, i) => ({ digest, data: bytes.subarray(i * s.manifest.chunkSize, i * s.manifest.chunkSize + chunkLength(s.manifest, i)) }))
+    for (const c of chunks) {
+      if (!equalBytes((await hashChunk(c.data)).digest, c.digest)) return false
+    }
+    for (const c of chunks) this.cache.set(c.digest, c.data)
+    this.touch(id, s)
+    this.announceSoon(id, s)
+    return true
+  }
+
+  /** A file in use: announced periodically again if it had gone idle. */
+  private touch (id: string, s: Session): void {
+    s.used = Date.now()
+    if (s.timer == null) {
+      s.timer = setInterval(() => { void this.announce(id, s) }, SWARM_ANNOUNCE_INTERVAL_MS)
+      const first = this.announce(id, s)
+      s.announced ??= first
+    }
+  }
+
+  /** Resolves once the file's session is open and its swarm has been asked once (or the signal ends). */
+  async known (id: string, options: AbortOptions = {}): Promise<void> {
+    const s = await this.session(id, options)
+    await raceSignal(s.announced ?? Promise.resolve(), options.signal)
   }
 
   private connected (peer: string): boolean {
@@ -202,9 +285,9 @@ export class P2PEngine extends TypedEventEmitter<EngineEvents> {
       if (!this.connected(r.peerId)) this.dialStorage(r.peerId, r.addrs).catch(err => { consoleLogger.warn({ err: toError(err).message }, 'replica unreachable') })
     }
     this.manifests.set(id, answer.manifest)
-    const session: Session = { manifest: answer.manifest, replicas: replicas.map(r => r.peerId).sort(), swarm: new Map() }
-    session.timer = setInterval(() => { void this.announce(id, session) }, SWARM_ANNOUNCE_INTERVAL_MS)
-    void this.announce(id, session)
+    const session: Session = { manifest: answer.manifest, replicas: replicas.map(r => r.peerId).sort(), swarm: new Map(), used: Date.now() }
+    this.opened.set(id, session)
+    this.touch(id, session)
     return session
   }
 
@@ -224,6 +307,11 @@ export class P2PEngine extends TypedEventEmitter<EngineEvents> {
 
   /** Tell the file's tracker (its replica with the lowest peer id, the same for every tab) what we hold. */
   private async announce (id: string, s: Session): Promise<void> {
+    if (Date.now() - s.used > SWARM_IDLE_MS) {
+      clearInterval(s.timer)
+      s.timer = undefined
+      return
+    }
     // Other tabs reach us through a relay they can dial (WebSockets) and then WebRTC.
     const addrs = this.libp2p.getMultiaddrs().map(a => a.toString()).filter(a => a.includes('/p2p-circuit/webrtc') && /\/wss?\//.test(a))
     const have = new Uint8Array(Math.ceil(s.manifest.chunks.length / 8))

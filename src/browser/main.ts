@@ -6,6 +6,9 @@
 import { bridgeServiceWorker } from './bridge.ts'
 import { P2PEngine } from './engine.ts'
 import { renderPanel } from './panel.ts'
+import { hlsFragmentLoader, segmentOf } from './hls-p2p.ts'
+
+export { hlsFragmentLoader, segmentOf }
 
 export interface P2PPlayer {
   engine: P2PEngine

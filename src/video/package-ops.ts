@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto'
 import { NoSuchPackageError, ProbeError, TranscodeError } from '../errors.ts'
 import { MAX_ERROR_CHARS, PREVIEW_TASK } from '../wire/media.ts'
-import { deleteFiles, masterText, planPackage, writeMaster } from './tasks.ts'
+import { deleteFiles, planPackage, playable, writeMaster } from './tasks.ts'
 import { playlistFiles } from './serving.ts'
 import type { MediaTools } from '../media/tools.ts'
 import type { JobRecord, PackageRecord, PackageState } from '../wire/media.ts'
@@ -166,7 +166,7 @@ export function packageStatus (pkg: PackageRecord, jobs: Map<string, JobRecord>)
   const percent = pkg.state === 'ready' ? 100 : tasks.length > 0 ? tasks.reduce((a, t) => a + t.percent, 0) / tasks.length : 0
   const etas = tasks.flatMap(t => t.etaS != null ? [t.etaS] : [])
   const base = `/files/${pkg.source}`
-  const playable = pkg.state === 'ready' || (pkg.state === 'transcoding' && masterText([...jobs.values()]).includes('#EXT-X-STREAM-INF'))
+  const canPlay = pkg.state === 'ready' || (pkg.state === 'transcoding' && playable([...jobs.values()]))
   return {
     source: pkg.source,
     group: pkg.group,
@@ -177,8 +177,8 @@ export function packageStatus (pkg: PackageRecord, jobs: Map<string, JobRecord>)
     created: pkg.created,
     ...(pkg.durationS != null ? { durationS: pkg.durationS } : {}),
     tasks,
-    playable,
-    ...(playable ? { master: `${base}/hls/master.m3u8` } : {}),
+    playable: canPlay,
+    ...(canPlay ? { master: `${base}/hls/master.m3u8` } : {}),
     ...(pkg.preview != null ? { poster: `${base}/poster.jpg`, storyboard: `${base}/storyboard.vtt` } : {})
   }
 }

@@ -64,6 +64,15 @@ export function rank (key: string, members: Member[], load: Map<string, number>)
     .map(m => m.id)
 }
 
+/**
+ * Cheapest video renditions first (the video plays as soon as its first one
+ * is done), then the rest up the ladder, then audio only and the preview.
+ */
+export function priority (job: JobRecord): number {
+  if (job.spec?.kind === 'video') return Math.min(job.spec.width, job.spec.height)
+  return job.spec?.kind === 'audio' ? 100_000 : 200_000
+}
+
 function isNewerStamp (a: { ts: number, origin: string }, b: { ts: number, origin: string }): boolean {
   return a.ts > b.ts || (a.ts === b.ts && a.origin > b.origin)
 }
@@ -115,7 +124,7 @@ export function schedule (s: ScheduleInput): Action[] {
   }
 
   let free = s.freeSlots
-  for (const j of s.jobs) {
+  for (const j of [...s.jobs].sort((a, b) => priority(a.record) - priority(b.record))) {
     if (free <= 0) break
     if (packages.get(j.source)?.record.state !== 'transcoding' || s.running.has(j.key) || s.sourceDeleted(j.source)) continue
     const { state, owner } = j.record

@@ -9,7 +9,7 @@
 import { LRUCache } from 'lru-cache'
 import { NoSuchPackageError } from '../errors.ts'
 import { playlistUris } from '../media/playlist.ts'
-import { masterText } from './tasks.ts'
+import { masterText, playable } from './tasks.ts'
 import { PREVIEW_TASK } from '../wire/media.ts'
 import type { MediaRecords } from './records.ts'
 import type { VideoFiles } from './tasks.ts'
@@ -76,8 +76,8 @@ export class PackageServer {
     const pkg = await this.pkg(source, options)
     if (pkg.state === 'ready' && pkg.master != null) return { text: (await this.text(pkg.master, options)).text, final: true }
     if (pkg.state === 'transcoding') {
-      const text = masterText([...(await this.records.jobs(pkg.group, source, options)).values()])
-      if (text.includes('#EXT-X-STREAM-INF')) return { text, final: false }
+      const jobs = [...(await this.records.jobs(pkg.group, source, options)).values()]
+      if (playable(jobs)) return { text: masterText(jobs), final: false }
     }
     throw new NoSuchPackageError(`the video package of ${source} is ${pkg.state}${pkg.error != null ? `: ${pkg.error}` : ''}; no rendition is playable yet`)
   }

@@ -139,6 +139,16 @@ export async function writeMaster (ctx: Pick<TaskContext, 'files' | 'tag' | 'upl
   return upload(ctx as TaskContext, pkg.group, 'master.m3u8', PLAYLIST_MIME, new TextEncoder().encode(masterText(jobs)))
 }
 
+/**
+ * Whether the done renditions of `jobs` make something to play: a video
+ * rendition, for a source with video (hls.js would play an audio-only
+ * master as audio); any rendition otherwise.
+ */
+export function playable (jobs: JobRecord[]): boolean {
+  const done = jobs.filter(j => j.state === 'done' && j.result?.kind === 'rendition')
+  return jobs.some(j => j.spec?.kind === 'video') ? done.some(j => j.spec?.kind === 'video') : done.length > 0
+}
+
 /** The master playlist's text over the renditions of `jobs` that are done. */
 export function masterText (jobs: JobRecord[]): string {
   return writeMasterPlaylist(jobs.flatMap(j => {

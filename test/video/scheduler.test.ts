@@ -132,6 +132,21 @@ describe('video job scheduling', () => {
     expect(actions).toEqual([{ kind: 'remove', source: 's' }])
   })
 
+  it('claims the cheapest video rendition first, then up the ladder, then audio and the preview', () => {
+    const one = [{ peerId: PEERS[0] ?? '', state: 'ACTIVE' }]
+    const spec = (h: number) => ({ kind: 'video' as const, name: `${h}p`, width: Math.round(h * 16 / 9), height: h, videoKbps: 1000, audioKbps: 128, fps: 25 })
+    const jobs = [
+      { ...job('s', 'preview', 'queued') },
+      { ...job('s', 'audio', 'queued'), record: { ...job('s', 'audio', 'queued').record, spec: { kind: 'audio' as const, name: 'audio' as const, audioKbps: 96 } } },
+      ...[1080, 720, 240].map(h => ({ ...job('s', `${h}p`, 'queued'), record: { ...job('s', `${h}p`, 'queued').record, spec: spec(h) } }))
+    ]
+    const claims = (slots: number): string[] => schedule({
+      selfId: PEERS[0] ?? '', members: one, packages: [pkg('s', 'transcoding')], jobs, running: new Map(), busy: new Set(), sourceDeleted: () => false, freeSlots: slots, ageOf: () => 0, staleAfterMs: 30_000, claimGraceMs: 10_000
+    }).flatMap(a => a.kind === 'claim' ? [a.task] : [])
+    expect(claims(1)).toEqual(['240p'])
+    expect(claims(5)).toEqual(['240p', '720p', '1080p', 'audio', 'preview'])
+  })
+
   it('drops the job rows of a cancelled or removed package that no member runs', () => {
     const members = PEERS.map(peerId => ({ peerId, state: 'ACTIVE' }))
     const input = (packages: ScheduleInput['packages'], running: ScheduleInput['running']): ScheduleInput => ({

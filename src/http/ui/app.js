@@ -8,18 +8,54 @@ const REFRESH_MS = 2000
 import { HlsPlayer, scrubBar } from '/ui/hls-player.js'
 
 const state = { files: [], filter: '', current: null, p2p: null, packages: new Map() }
-const player = new HlsPlayer(document.querySelector('#video'), { onChange: () => renderRendition() })
-// For tests and the curious: the player's state (rendition, switches).
-window.dsmPlayer = player
 
 // P2P mode (?p2p=1): the page runs a libp2p node and the player reads through it.
 const P2P_WANTED = new URLSearchParams(location.search).get('p2p') === '1'
+const p2pModule = P2P_WANTED ? import('/ui/dsm-p2p.js') : null
+p2pModule?.catch(() => {})
+
+async function p2pLoader (Hls, p) {
+  const mod = await p2pModule.catch(() => null)
+  if (mod == null) return {}
+  return {
+    fLoader: mod.hlsFragmentLoader(Hls.DefaultConfig.loader, {
+      engine: () => state.p2p?.engine,
+      media: p.video,
+      upcoming: (level, sn) => (p.hls?.levels[level]?.details?.fragments ?? []).filter(f => typeof f.sn === 'number' && f.sn > sn).map(f => f.url),
+      share: hlsShare
+    })
+  }
+}
+
+// Segment bytes per rendition by source, in P2P mode (shown beside the rendition).
+const hlsShare = {}
+window.dsmHlsShare = hlsShare
+const player = new HlsPlayer(document.querySelector('#video'), {
+  onChange: () => renderRendition(),
+  // P2P mode: segments through the tab's engine once it is up (HTTP until then).
+  loader: P2P_WANTED ? p2pLoader : undefined,
+  // ... and the swarms of a rendition's first segments looked up as soon as its playlist is in.
+  onHls: P2P_WANTED ? (hls, Hls) => { hls.on(Hls.Events.LEVEL_LOADED, (_e, data) => { void prepareFirst(data.details.fragments) }) } : undefined
+})
+
+async function prepareFirst (fragments) {
+  const mod = await p2pModule.catch(() => null)
+  const engine = state.p2p?.engine
+  if (mod == null || engine == null) return
+  const urls = [fragments[0]?.initSegment?.url, ...fragments.slice(0, 3).map(f => f.url)].filter(u => u != null)
+  for (const url of urls) {
+    const seg = mod.segmentOf(url)
+    if (seg != null) engine.prepare(seg.id).catch(() => {})
+  }
+}
+// For tests and the curious: the player's state (rendition, switches).
+window.dsmPlayer = player
 
 async function startP2P () {
   const toggle = $('#p2p-toggle')
   toggle.textContent = 'P2P mode: starting…'
   try {
-    const mod = await import('/ui/dsm-p2p.js')
+    const mod = await p2pModule
     const cache = Number(new URLSearchParams(location.search).get('cache'))
     state.p2p = await mod.startP2P({
       panel: $('#p2p-panel'),
@@ -198,6 +234,8 @@ function renderRendition () {
   $('#scrub').hidden = !hls
   if (!hls) return
   $('#rendition').textContent = player.levelName
+  const shares = Object.entries(hlsShare).map(([r, b]) => `${r} ${Math.round(100 * b.peers / Math.max(1, b.peers + b.storage))} %`)
+  $('#hls-share').textContent = P2P_WANTED && shares.length > 0 ? `from other tabs: ${shares.join(' · ')}` : ''
   const select = $('#rendition-select')
   const options = [el('option', { value: '-1' }, 'Auto'), ...player.levels.filter(l => l.index >= 0).map(l => el('option', { value: String(l.index) }, l.name))]
   if (select.options.length !== options.length) select.replaceChildren(...options)
@@ -313,10 +351,12 @@ $('#video').addEventListener('error', () => {
   }
   toast('This file cannot be played here; use Download.')
 })
-if (P2P_WANTED) await startP2P()
+// Not awaited: the page (and HLS playback, over HTTP until the engine is up) starts at once.
+if (P2P_WANTED) void startP2P()
 setupUpload()
 async function tick () {
   await Promise.all([refreshNode(), refreshCluster(), refreshFiles()])
+  renderRendition()
 }
 await tick()
 setInterval(tick, REFRESH_MS)

@@ -32,7 +32,7 @@ async function storyboard (url) {
 export class HlsPlayer {
   /**
    * @param {HTMLVideoElement} video
-   * @param {{ onChange?: () => void, loader?: (hls: unknown) => unknown }} options
+   * @param {{ onChange?: () => void, loader?: (Hls: unknown, player: HlsPlayer) => Promise<object>, onHls?: (hls: unknown, Hls: unknown) => void }} options
    */
   constructor (video, options = {}) {
     this.video = video
@@ -61,7 +61,10 @@ export class HlsPlayer {
     }
     // A forward buffer of BUFFER_AHEAD_S: enough to ride out a slow segment, short enough that the
     // rendition follows the link (hls.js's 30 s would fetch a short video whole at the first rendition).
-    const hls = new Hls({ ...(this.options.loader != null ? this.options.loader(Hls) : {}), capLevelToPlayerSize: false, maxBufferLength: BUFFER_AHEAD_S, maxMaxBufferLength: BUFFER_AHEAD_S })
+    const extra = this.options.loader != null ? await this.options.loader(Hls, this) : {}
+    // The first segment from the lowest rendition: the first frame comes soonest, and the estimate
+    // its download gives takes the next segments up the ladder at once.
+    const hls = new Hls({ ...extra, startLevel: 0, capLevelToPlayerSize: false, maxBufferLength: BUFFER_AHEAD_S, maxMaxBufferLength: BUFFER_AHEAD_S })
     this.hls = hls
     hls.on(Hls.Events.MANIFEST_PARSED, (_e, data) => {
       this.levels = data.levels.map((l, index) => ({ index, name: l.height ? `${l.height}p` : 'audio', height: l.height, bitrate: l.bitrate }))
@@ -74,11 +77,13 @@ export class HlsPlayer {
     })
     hls.on(Hls.Events.ERROR, (_e, data) => {
       if (!data.fatal) return
+      console.warn('hls.js:', data.type, data.details, data.error?.message ?? '')
       // A network error mid-stream is retried from where it broke; anything else ends playback.
       if (data.type === Hls.ErrorTypes.NETWORK_ERROR) hls.startLoad()
       else if (data.type === Hls.ErrorTypes.MEDIA_ERROR) hls.recoverMediaError()
       else this.destroy()
     })
+    this.options.onHls?.(hls, Hls)
     hls.loadSource(pkg.master)
     hls.attachMedia(video)
   }

@@ -1,0 +1,211 @@
+/**
+ * `npm run bench -- hls [--seconds=60] [--tabs=4] [--rate=1]`: adaptive
+ * streaming made and watched on clusters of three `bin/dsm node` processes
+ * (TCP + WebSockets), with a 720p source of `--seconds` made from
+ * sample-30s.mp4 (ladder: 720p, 480p, 360p, 240p, audio, preview).
+ *
+ * 1. Transcoding speed (× real time): one node making every job (the other
+ *    two with --transcode-jobs 0), then the three sharing them; and the time
+ *    from the start of the upload to the first playable rendition.
+ * 2. Playback in headless Chromium, `--tabs` tabs joining a few seconds
+ *    apart, through the web page's player (hls.js): P2P mode, then plain
+ *    HTTP, in the same run. Per tab: time from "play" to the first frame,
+ *    stalls (count and seconds), where the segment bytes came from; overall:
+ *    the share of segment bytes served tab to tab, per rendition.
+ * Writes bench/results/hls.json.
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { findMediaTools, run as runTool } from '../src/media/tools.ts'
+import { MEDIA_DIR, chromiumUnavailable, launchChromium } from '../test/sim/browser.ts'
+import { dsm, eventually, startProcNode } from '../test/sim/proc.ts'
+import { MiB, printTable, stats, writeResults } from './lib.ts'
+import type { ProcNode } from '../test/sim/proc.ts'
+import type { PackageStatus } from '../src/video/package-ops.ts'
+import type { Browser, Page } from 'playwright-core'
+
+type Share = Record<string, { peers: number, storage: number }>
+interface TabRun { tab: number, firstFrameMs: number, firstPeerMs: number, stalls: number, stallS: number, share: Share, levels: string[] }
+
+/** Start three nodes; `jobs[i]` is node i's --transcode-jobs. */
+async function cluster (root: string, jobs: number[]): Promise<ProcNode[]> {
+  const args = ['--listen', '/ip4/127.0.0.1/tcp/0/ws']
+  const env = (i: number): Record<string, string> => ({ DSM_LOG_LEVEL: 'error', DSM_TRANSCODE_JOBS: String(jobs[i] ?? 1) })
+  const first = await startProcNode({ dataDir: join(root, 'n0'), args, env: env(0) })
+  const nodes = [first, ...await Promise.all([1, 2].map(async i => startProcNode({ dataDir: join(root, `n${i}`), args, env: env(i), bootstrap: [first.addr] })))]
+  await eventually(async () => JSON.parse((await dsm(['groups', '--json', '--node', first.url])).stdout) as Array<{ members: Array<{ state: string }> }>,
+    g => g[0]?.members.length === 3 && g[0].members.every(m => m.state === 'ACTIVE'), 30_000, 'cluster ready')
+  return nodes
+}
+
+async function status (node: ProcNode, id: string): Promise<PackageStatus> {
+  return (await (await fetch(`${node.url}/api/files/${id}/hls`)).json()) as PackageStatus
+}
+
+/** Upload with ?hls=1; the times (ms from the upload's start) until the first rendition plays and until the package is ready. */
+async function transcode (nodes: ProcNode[], source: string): Promise<{ id: string, firstPlayableMs: number, readyMs: number, owners: number }> {
+  const start = performance.now()
+  const up = await dsm(['upload', source, '--hls', '--node', nodes[0]?.url ?? ''])
+  const id = up.stdout.trim()
+  let firstPlayableMs = NaN
+  const done = await eventually(async () => {
+    const s = await status(nodes[0] as ProcNode, id)
+    if (Number.isNaN(firstPlayableMs) && (await fetch(`${nodes[1]?.url ?? ''}/files/${id}/hls/master.m3u8`)).status === 200) firstPlayableMs = performance.now() - start
+    return s
+  }, s => s.state === 'ready' || s.state === 'failed', 900_000, 'the package ready')
+  if (done.state !== 'ready') throw new Error(`the package failed: ${done.error ?? '?'}`)
+  return { id, firstPlayableMs, readyMs: performance.now() - start, owners: new Set(done.tasks.map(t => t.owner)).size }
+}
+
+/** Open the page (P2P or not), wait for its engine, play the video through the page's player to the end. */
+async function watch (browser: Browser, url: string, p2p: boolean, name: string, rate: number, pages: Page[]): Promise<Omit<TabRun, 'tab'>> {
+  const page: Page = await (await browser.newContext()).newPage()
+  pages.push(page)
+  await page.goto(`${url}/${p2p ? '?p2p=1' : ''}`)
+  if (p2p) await page.waitForFunction(() => window.dsmP2P != null, undefined, { timeout: 30_000 })
+  const row = page.locator('#files-body tr', { hasText: name })
+  await row.locator('.badge.ready').waitFor({ timeout: 30_000 })
+  await page.evaluate((rate) => {
+    const v = document.querySelector('video') as HTMLVideoElement
+    v.muted = true
+    const m = { start: 0, first: -1, stalls: 0, stallMs: 0, waitingAt: -1 }
+    v.addEventListener('playing', () => {
+      v.playbackRate = rate
+      if (m.first < 0) m.first = performance.now() - m.start
+      else if (m.waitingAt >= 0) { m.stallMs += performance.now() - m.waitingAt; m.waitingAt = -1 }
+    })
+    v.addEventListener('waiting', () => { if (m.first >= 0 && !v.seeking && m.waitingAt < 0) { m.stalls++; m.waitingAt = performance.now() } })
+    ;(window as unknown as { dsmBench: typeof m }).dsmBench = m
+    m.start = performance.now()
+    const e = (window as unknown as { dsmP2P?: { stats: { peerConnections: number } } }).dsmP2P
+    const t = setInterval(() => { if ((e?.stats.peerConnections ?? 0) > 0) { (m as { peerAt?: number }).peerAt = performance.now() - m.start; clearInterval(t) } }, 50)
+  }, rate)
+  await row.locator('button.play').click()
+  await page.waitForFunction(() => {
+    const v = document.querySelector('video') as HTMLVideoElement
+    return v.ended || (v.duration > 0 && v.currentTime >= v.duration - 0.5)
+  }, undefined, { timeout: 180_000, polling: 500 }).catch(async (err: unknown) => {
+    const seen = await page.evaluate(() => {
+      const v = document.querySelector('video') as HTMLVideoElement
+      const p = (window as unknown as { dsmPlayer: { levelName: string, switches: unknown[] } }).dsmPlayer
+      return { time: v.currentTime, duration: v.duration, paused: v.paused, ended: v.ended, error: v.error?.code, level: p.levelName, buffered: [...Array(v.buffered.length).keys()].map(i => [v.buffered.start(i), v.buffered.end(i)]), share: (window as unknown as { dsmHlsShare: unknown }).dsmHlsShare }
+    })
+    throw new Error(`a ${p2p ? 'P2P' : 'HTTP'} tab did not play to the end: ${JSON.stringify(seen)} (${String(err)})`)
+  })
+  const out = await page.evaluate(() => {
+    const m = (window as unknown as { dsmBench: { first: number, stalls: number, stallMs: number, peerAt?: number } }).dsmBench
+    const p = (window as unknown as { dsmPlayer: { switches: Array<{ level: string }> } }).dsmPlayer
+    return { firstFrameMs: m.first, firstPeerMs: m.peerAt ?? NaN, stalls: m.stalls, stallS: m.stallMs / 1000, share: JSON.parse(JSON.stringify((window as unknown as { dsmHlsShare: Share }).dsmHlsShare)) as Share, levels: [...new Set(p.switches.map(s => s.level))] }
+  })
+  return out
+}
+
+/** `tabs` tabs, each starting `gapMs` after the previous, all watching to the end. */
+async function viewers (browser: Browser, nodes: ProcNode[], p2p: boolean, name: string, tabs: number, gapMs: number, rate: number): Promise<TabRun[]> {
+  const runs: Array<Promise<TabRun>> = []
+  const pages: Page[] = []
+  for (let i = 0; i < tabs; i++) {
+    runs.push(watch(browser, nodes[i % nodes.length]?.url ?? '', p2p, name, rate, pages).then(r => ({ tab: i + 1, ...r })))
+    await new Promise(resolve => setTimeout(resolve, gapMs))
+  }
+  try {
+    return await Promise.all(runs)
+  } finally {
+    // The next mode starts without these tabs (and their engines) on the machine.
+    await Promise.all(pages.map(async p => p.context().close()))
+  }
+}
+
+function shareOf (runs: TabRun[]): { total: number, byRendition: Record<string, number>, bytes: number } {
+  const by: Record<string, { peers: number, storage: number }> = {}
+  for (const r of runs) {
+    for (const [name, s] of Object.entries(r.share)) {
+      const b = (by[name] ??= { peers: 0, storage: 0 })
+      b.peers += s.peers
+      b.storage += s.storage
+    }
+  }
+  const peers = Object.values(by).reduce((a, b) => a + b.peers, 0)
+  const all = Object.values(by).reduce((a, b) => a + b.peers + b.storage, 0)
+  return { total: peers / Math.max(1, all), bytes: all, byRendition: Object.fromEntries(Object.entries(by).map(([k, v]) => [k, v.peers / Math.max(1, v.peers + v.storage)])) }
+}
+
+export async function run (argv: string[]): Promise<void> {
+  const arg = (k: string, d: number): number => Number(argv.find(a => a.startsWith(`--${k}=`))?.split('=')[1] ?? d)
+  const seconds = arg('seconds', 60)
+  const tabs = arg('tabs', 4)
+  const rate = arg('rate', 1)
+  /** --single=0 skips the one-node transcoding run (playback only, faster). */
+  const withSingle = arg('single', 1) !== 0
+  const why = chromiumUnavailable()
+  const root = await mkdtemp(join(tmpdir(), 'dsm-bench-hls-'))
+  let browser: Browser | undefined
+  const all: ProcNode[] = []
+  try {
+    // A 720p source of `seconds`: the sample, looped and scaled (made once, not measured).
+    const tools = await findMediaTools()
+    const source = join(root, 'source-720p.mp4')
+    await runTool(tools.ffmpeg, ['-v', 'error', '-stream_loop', String(Math.ceil(seconds / 30) - 1), '-i', join(MEDIA_DIR, 'sample-30s.mp4'), '-t', String(seconds),
+      '-vf', 'scale=1280:720', '-c:v', 'libx264', '-preset', 'veryfast', '-b:v', '3000k', '-c:a', 'copy', source])
+
+    // 1. One node makes every job; then three share them.
+    let single = { id: '', firstPlayableMs: NaN, readyMs: NaN, owners: 0 }
+    if (withSingle) {
+      const alone = await cluster(join(root, 'alone'), [1, 0, 0])
+      all.push(...alone)
+      single = await transcode(alone, source)
+      await Promise.all(alone.map(async n => n.stop()))
+    }
+    const nodes = await cluster(join(root, 'group'), [1, 1, 1])
+    all.push(...nodes)
+    const group = await transcode(nodes, source)
+    printTable(`transcoding a ${seconds} s 720p source (ladder 720p/480p/360p/240p + audio + poster/storyboard)`, ['cluster', 'nodes making jobs', 'upload → first playable rendition (s)', 'upload → ready (s)', 'speed (× real time)'], [
+      ['one node makes every job', single.owners, single.firstPlayableMs / 1000, single.readyMs / 1000, seconds / (single.readyMs / 1000)],
+      ['three nodes share the jobs', group.owners, group.firstPlayableMs / 1000, group.readyMs / 1000, seconds / (group.readyMs / 1000)]
+    ])
+
+    // 2. Viewers: P2P mode, then HTTP, on the same package.
+    let p2p: TabRun[] = []
+    let http: TabRun[] = []
+    if (why == null) {
+      browser = await launchChromium()
+      const gapMs = Math.min(8_000, seconds * 1000 / rate / (tabs + 1))
+      p2p = await viewers(browser, nodes, true, 'source-720p.mp4', tabs, gapMs, rate)
+      http = await viewers(browser, nodes, false, 'source-720p.mp4', tabs, gapMs, rate)
+      const rows = [...p2p.map(r => ['P2P', r]), ...http.map(r => ['HTTP', r])] as Array<[string, TabRun]>
+      printTable(`${tabs} tabs watching (${gapMs / 1000} s apart, playback rate ${rate})`, ['mode', 'tab', 'first frame (ms)', 'first tab link (ms)', 'stalls', 'stalled (s)', 'segments from tabs (MiB)', 'from storage (MiB)', 'renditions played'], rows.map(([mode, r]) => {
+        const peers = Object.values(r.share).reduce((a, s) => a + s.peers, 0)
+        const storage = Object.values(r.share).reduce((a, s) => a + s.storage, 0)
+        return [mode, r.tab, r.firstFrameMs, mode === 'P2P' ? r.firstPeerMs.toFixed(0) : '', r.stalls, r.stallS, peers / MiB, mode === 'HTTP' ? '(all, over HTTP)' : (storage / MiB).toFixed(1), r.levels.join(' ')]
+      }))
+      const share = shareOf(p2p)
+      printTable('overall', ['figure', 'P2P', 'HTTP (same run)'], [
+        ['first frame, median of tabs (ms)', stats(p2p.map(r => r.firstFrameMs)).median.toFixed(0), stats(http.map(r => r.firstFrameMs)).median.toFixed(0)],
+        ['first frame, worst tab (ms)', stats(p2p.map(r => r.firstFrameMs)).max.toFixed(0), stats(http.map(r => r.firstFrameMs)).max.toFixed(0)],
+        ['stalls, all tabs (count / s)', `${p2p.reduce((a, r) => a + r.stalls, 0)} / ${p2p.reduce((a, r) => a + r.stallS, 0).toFixed(1)}`, `${http.reduce((a, r) => a + r.stalls, 0)} / ${http.reduce((a, r) => a + r.stallS, 0).toFixed(1)}`],
+        ['segment bytes served tab to tab', `${(share.total * 100).toFixed(1)} % of ${(share.bytes / MiB).toFixed(1)} MiB`, '0 %'],
+        ...Object.entries(share.byRendition).map(([r, s]) => [`  ${r}`, `${(s * 100).toFixed(1)} %`, ''])
+      ])
+    } else {
+      process.stdout.write(`\nplayback skipped: ${why}\n`)
+    }
+    process.stdout.write(`\nwrote ${writeResults('hls', {
+      seconds,
+      tabs,
+      rate,
+      transcode: { single, group, speed_single_x: seconds / (single.readyMs / 1000), speed_group_x: seconds / (group.readyMs / 1000) },
+      p2p,
+      http,
+      share: shareOf(p2p),
+      first_frame_p2p_ms: stats(p2p.map(r => r.firstFrameMs)).median,
+      first_frame_http_ms: stats(http.map(r => r.firstFrameMs)).median,
+      stalls_p2p: p2p.reduce((a, r) => a + r.stalls, 0),
+      stalls_http: http.reduce((a, r) => a + r.stalls, 0)
+    })}\n`)
+  } finally {
+    await browser?.close()
+    await Promise.all(all.map(async n => n.stop()))
+    await rm(root, { recursive: true, force: true })
+  }
+}

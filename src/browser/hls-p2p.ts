@@ -1,0 +1,213 @@
+/**
+ * HLS segments through the tab's P2P engine: an hls.js fragment loader.
+ * Every segment and init segment of a dsm package is a dsm file of its own
+ * (`/files/<source>/hls/<rendition>/<file id>.m4s`), so the engine shares
+ * them like any file: verified chunk by chunk, kept in the tab's cache and
+ * announced to the file's swarm.
+ *
+ * A segment comes from other tabs when one that we are connected to holds
+ * it whole — within a deadline set by what the player has buffered, else
+ * from storage over HTTP; a segment no tab holds comes over HTTP, and is
+ * then offered to the engine so other tabs can take it from us. Before the
+ * engine is up, every segment comes over HTTP: P2P never starts slower than
+ * HTTP, and never waits where HTTP would not (p2p-media-loader's rule). The
+ * swarms of the next few segments are looked up while the current one
+ * loads, so the holders are known when they are needed.
+ */
+import type { P2PEngine } from './engine.ts'
+import type { FragmentLoaderContext, Loader, LoaderCallbacks, LoaderConfiguration, LoaderContext, LoaderStats } from 'hls.js'
+
+const SEGMENT = /\/files\/[^/]+\/hls\/([^/]+)\/([a-z0-9]+)\.(?:m4s|mp4)$/
+/** Segments ahead of the one loading whose swarms are looked up. */
+export const PREPARE_AHEAD_SEGMENTS = 3
+/** Time a segment may take from other tabs: what is buffered less this margin, within these bounds. */
+const PEER_DEADLINE_MARGIN_S = 1.5
+const MIN_PEER_DEADLINE_MS = 800
+/** Longest wait for a segment's swarm to be asked (its playlist just came in). */
+const MAX_SWARM_WAIT_MS = 500
+/** Below this much buffered, a segment is not worth waiting for a connection to another tab. */
+const URGENT_BUFFER_S = 2
+const MAX_PEER_DEADLINE_MS = 8_000
+
+/** Segment bytes per rendition, by where they came from. */
+export type HlsShare = Record<string, { peers: number, storage: number }>
+
+export interface HlsP2POptions {
+  /** The engine once it is up (undefined before: HTTP). */
+  engine: () => P2PEngine | undefined
+  media: HTMLMediaElement
+  /** URLs of the segments after `sn` in rendition `level`. */
+  upcoming: (level: number, sn: number) => string[]
+  share: HlsShare
+}
+
+type LoaderClass = new (config: unknown) => Loader<LoaderContext>
+
+function newStats (): LoaderStats {
+  const t = { start: 0, first: 0, end: 0 }
+  return { aborted: false, loaded: 0, retry: 0, total: 0, chunkCount: 0, bwEstimate: 0, loading: { ...t }, parsing: { start: 0, end: 0 }, buffering: { ...t } }
+}
+
+/** Seconds buffered ahead of the playhead. */
+function bufferedAhead (media: HTMLMediaElement): number {
+  const t = media.currentTime
+  for (let i = 0; i < media.buffered.length; i++) {
+    if (media.buffered.start(i) <= t + 0.1 && media.buffered.end(i) > t) return media.buffered.end(i) - t
+  }
+  return 0
+}
+
+async function collect (pieces: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  const parts: Uint8Array[] = []
+  let n = 0
+  for await (const p of pieces) { parts.push(p); n += p.byteLength }
+  const out = new Uint8Array(n)
+  let at = 0
+  for (const p of parts) { out.set(p, at); at += p.byteLength }
+  return out
+}
+
+export function segmentOf (url: string): { rendition: string, id: string } | undefined {
+  const m = SEGMENT.exec(new URL(url, location.href).pathname)
+  return m?.[1] != null && m[2] != null ? { rendition: m[1], id: m[2] } : undefined
+}
+
+/** hls.js's `fLoader`: segments through the engine where that helps, everything else by hls.js's own loader. */
+export function hlsFragmentLoader (Default: LoaderClass, o: HlsP2POptions): LoaderClass {
+  /** Tabs a segment already waited for a connection to (one player: one set). */
+  const waited = new Set<string>()
+  /** Work queued until the player shows its first frame, then run when the page is idle. */
+  let started = false
+  const queued: Array<() => void> = []
+  const idle = (fn: () => void): void => { typeof requestIdleCallback === 'function' ? requestIdleCallback(fn, { timeout: 1_000 }) : setTimeout(fn, 0) }
+  const afterStart = (fn: () => void): void => { if (started) idle(fn); else queued.push(fn) }
+  o.media.addEventListener('playing', () => {
+    started = true
+    for (const fn of queued.splice(0)) idle(fn)
+  }, { once: true })
+  return class P2PFragmentLoader implements Loader<LoaderContext> {
+    context: LoaderContext | null = null
+    private readonly config: unknown
+    private inner?: Loader<LoaderContext>
+    private own = newStats()
+    private controller?: AbortController
+    private destroyed = false
+
+    constructor (config: unknown) {
+      this.config = config
+    }
+
+    get stats (): LoaderStats { return this.inner?.stats ?? this.own }
+
+    load (context: LoaderContext, config: LoaderConfiguration, callbacks: LoaderCallbacks<LoaderContext>): void {
+      const seg = segmentOf(context.url)
+      const engine = o.engine()
+      // (A byte range of a segment — rangeEnd set — is not a whole file: hls.js's own loader takes it.)
+      if (seg == null || engine == null || (context.rangeEnd ?? 0) > 0) {
+        this.inner = new Default(this.config)
+        this.inner.load(context, config, callbacks)
+        return
+      }
+      this.context = context
+      this.own = newStats()
+      this.controller = new AbortController()
+      void this.fetch(engine, seg, context as FragmentLoaderContext, callbacks, this.controller.signal)
+    }
+
+    private async fetch (engine: P2PEngine, seg: { rendition: string, id: string }, context: FragmentLoaderContext, callbacks: LoaderCallbacks<LoaderContext>, signal: AbortSignal): Promise<void> {
+      const stats = this.own
+      stats.loading.start = performance.now()
+      const share = (o.share[seg.rendition] ??= { peers: 0, storage: 0 })
+      try {
+        let bytes = await this.fromPeers(engine, seg.id, signal, share, stats)
+        if (bytes == null) {
+          stats.loading.start = performance.now()
+          const res = await fetch(context.url, { signal })
+          if (!res.ok) {
+            stats.loading.end = performance.now()
+            callbacks.onError({ code: res.status, text: res.statusText }, context, null, stats)
+            return
+          }
+          bytes = new Uint8Array(await res.arrayBuffer())
+          share.storage += bytes.byteLength
+          // Ours to share from now on (verified against the file's manifest first) — hashed once the
+          // player has started, off the path to the first frame.
+          const held = bytes
+          afterStart(() => { engine.offer(seg.id, held).catch(() => {}) })
+        }
+        for (const url of o.upcoming(context.frag.level, typeof context.frag.sn === 'number' ? context.frag.sn : -1).slice(0, PREPARE_AHEAD_SEGMENTS)) {
+          const next = segmentOf(url)
+          if (next != null) engine.prepare(next.id).catch(() => {})
+        }
+        stats.loading.first = stats.loading.end = performance.now()
+        stats.loaded = stats.total = bytes.byteLength
+        callbacks.onSuccess({ url: context.url, data: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) }, stats, context, null)
+      } catch (err) {
+        stats.loading.end = performance.now()
+        if (signal.aborted) {
+          stats.aborted = true
+          if (!this.destroyed) callbacks.onAbort?.(stats, context, null)
+        } else {
+          callbacks.onError({ code: 0, text: err instanceof Error ? err.message : String(err) }, context, null, stats)
+        }
+      }
+    }
+
+    /**
+     * The segment from other tabs, when one holds it whole and it arrives in
+     * time; else undefined. With little buffered, only a tab we are
+     * connected to is asked; with more, we may wait for the connection to a
+     * holder the swarm is dialing — within the same deadline.
+     */
+    private async fromPeers (engine: P2PEngine, id: string, signal: AbortSignal, share: { peers: number, storage: number }, stats: LoaderStats): Promise<Uint8Array | undefined> {
+      const buffered = bufferedAhead(o.media)
+      const deadline = Math.min(MAX_PEER_DEADLINE_MS, Math.max(MIN_PEER_DEADLINE_MS, (buffered - PEER_DEADLINE_MARGIN_S) * 1000))
+      const within = AbortSignal.any([signal, AbortSignal.timeout(deadline)])
+      let holders = engine.holders(id)
+      // Not urgent, and its swarm not asked yet (its playlist just came in): asking is worth the wait.
+      if (holders.length === 0 && buffered >= URGENT_BUFFER_S) {
+        await engine.known(id, { signal: AbortSignal.any([within, AbortSignal.timeout(MAX_SWARM_WAIT_MS)]) }).catch(() => {})
+        if (signal.aborted) throw signal.reason
+        holders = engine.holders(id)
+      }
+      const connected = holders.some(h => h.connected)
+      if (holders.length === 0 || (!connected && buffered < URGENT_BUFFER_S)) return undefined
+      if (!connected) {
+        // A holder we waited for once and still cannot reach is not waited for again: the segment goes over HTTP at once.
+        const fresh = holders.map(h => h.peerId).filter(p => !waited.has(p))
+        if (fresh.length === 0) return undefined
+        for (const p of fresh) waited.add(p)
+        if (!await engine.connectedTo(fresh, { signal: within })) {
+          if (signal.aborted) throw signal.reason
+          return undefined
+        }
+      }
+      const before = { peers: engine.stats.fromPeers, storage: engine.stats.fromStorage }
+      // hls.js estimates bandwidth from the transfer: the wait for a peer is not the link's slowness.
+      stats.loading.start = performance.now()
+      try {
+        const manifest = await engine.manifest(id, { signal })
+        const bytes = await collect(engine.read(id, 0, manifest.size, { signal: within }))
+        share.peers += engine.stats.fromPeers - before.peers
+        share.storage += engine.stats.fromStorage - before.storage
+        return bytes
+      } catch (err) {
+        if (signal.aborted) throw err
+        return undefined
+      }
+    }
+
+    abort (): void {
+      this.controller?.abort()
+      this.inner?.abort()
+    }
+
+    /** No callbacks after this (hls.js destroys a loader from inside its abort callback: abort here would recurse). */
+    destroy (): void {
+      this.destroyed = true
+      this.controller?.abort()
+      this.inner?.destroy()
+      this.inner = undefined
+    }
+  }
+}

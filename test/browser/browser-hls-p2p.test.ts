@@ -1,0 +1,101 @@
+/**
+ * Two tabs in P2P mode share a video's HLS segments (each segment is a dsm
+ * file: the tabs' engines fetch, verify and serve it like any file), on a
+ * cluster of three `bin/dsm node` processes (TCP + WebSockets) in headless
+ * Chromium. The first tab takes its segments from storage and offers them;
+ * the second takes them from the first, verified, and reports its share per
+ * rendition; neither has a media error.
+ */
+import { skipUnless } from '../helpers/skip.ts'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { chromiumUnavailable, launchChromium, mediaUnavailable } from '../sim/browser.ts'
+import { dsm, eventually, startProcNode } from '../sim/proc.ts'
+import { SAMPLE_30S } from '../helpers/media.ts'
+import type { ProcNode } from '../sim/proc.ts'
+import type { Browser, Page } from 'playwright-core'
+import type { PackageStatus } from '../../src/video/package-ops.ts'
+
+const skip = skipUnless('browser P2P tests', chromiumUnavailable() ?? mediaUnavailable()) ? 'skipped' : undefined
+
+type Share = Record<string, { peers: number, storage: number }>
+interface TabStats { fromPeers: number, fromStorage: number, servedToPeers: number, rejected: number }
+
+describe.skipIf(skip != null)('HLS segments shared between tabs (P2P mode)', () => {
+  let root: string
+  let nodes: ProcNode[] = []
+  let browser: Browser
+  let id = ''
+  const errors: string[] = []
+
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'dsm-hls-p2p-'))
+    const args = ['--listen', '/ip4/127.0.0.1/tcp/0/ws']
+    const env = { DSM_LOG_LEVEL: 'warn', DSM_MAX_RENDITIONS: '2' }
+    const n1 = await startProcNode({ dataDir: join(root, 'n1'), args, env })
+    nodes = [n1, ...await Promise.all(['n2', 'n3'].map(async n => startProcNode({ dataDir: join(root, n), args, env, bootstrap: [n1.addr] })))]
+    await eventually(async () => JSON.parse((await dsm(['groups', '--json', '--node', n1.url])).stdout) as Array<{ members: Array<{ state: string }> }>,
+      g => g[0]?.members.length === 3 && g[0].members.every(m => m.state === 'ACTIVE'), 30_000, 'cluster ready')
+    const up = await dsm(['upload', SAMPLE_30S, '--hls', '--node', n1.url])
+    id = up.stdout.trim()
+    await eventually(async () => (await (await fetch(`${n1.url}/api/files/${id}/hls`)).json()) as PackageStatus, p => p.state === 'ready', 120_000, 'the ladder ready')
+    browser = await launchChromium()
+  }, 240_000)
+
+  afterAll(async () => {
+    await browser?.close()
+    await Promise.all(nodes.map(async n => n.stop()))
+    await rm(root, { recursive: true, force: true })
+  })
+
+  async function tab (node: ProcNode): Promise<Page> {
+    const page = await (await browser.newContext()).newPage()
+    page.on('pageerror', (err) => { errors.push(err.stack ?? err.message) })
+    await page.goto(`${node.url}/?p2p=1`)
+    await page.waitForFunction(() => window.dsmP2P != null, undefined, { timeout: 30_000 })
+    await page.evaluate(() => { (document.querySelector('video') as HTMLVideoElement).muted = true })
+    await page.locator('#files-body tr', { hasText: 'sample-30s.mp4' }).locator('.badge.ready').waitFor({ timeout: 30_000 })
+    await page.locator('#files-body tr', { hasText: 'sample-30s.mp4' }).locator('button.play').click()
+    await page.waitForFunction(() => (window as unknown as { dsmPlayer: { levels: unknown[] } }).dsmPlayer.levels.length > 0, undefined, { timeout: 30_000 })
+    // One rendition for both tabs: what one tab holds is what the other wants.
+    await page.locator('#rendition-select').selectOption({ label: '360p' })
+    return page
+  }
+  const share = async (page: Page): Promise<Share> => page.evaluate(() => JSON.parse(JSON.stringify((window as unknown as { dsmHlsShare: Share }).dsmHlsShare)) as Share)
+  const stats = async (page: Page): Promise<TabStats> => page.evaluate(() => JSON.parse(JSON.stringify(window.dsmP2P?.stats)) as TabStats)
+  const playedPast = async (page: Page, t: number): Promise<void> => {
+    await page.waitForFunction((t) => (document.querySelector('video') as HTMLVideoElement).currentTime > t, t, { timeout: 60_000 }).catch(async (err: unknown) => {
+      const seen = await page.evaluate(() => {
+        const v = document.querySelector('video') as HTMLVideoElement
+        const p = (window as unknown as { dsmPlayer: { levelName: string, switches: unknown[] } }).dsmPlayer
+        return { time: v.currentTime, paused: v.paused, error: v.error?.code, level: p.levelName, switches: p.switches, buffered: v.buffered.length > 0 ? v.buffered.end(v.buffered.length - 1) : 0, share: (window as unknown as { dsmHlsShare: unknown }).dsmHlsShare }
+      })
+      throw new Error(`not played past ${t} s: ${JSON.stringify(seen)} (${String(err)})`)
+    })
+  }
+
+  it('the second tab takes its segments from the first, verified', async () => {
+    const first = await tab(nodes[0] as ProcNode)
+    // The whole video played: every 360p segment is in its cache and announced.
+    await first.evaluate(() => { (document.querySelector('video') as HTMLVideoElement).playbackRate = 4 })
+    await playedPast(first, 29)
+    const a = await share(first)
+    expect(a['360p']?.storage ?? 0).toBeGreaterThan(2_000_000)
+
+    const second = await tab(nodes[1] as ProcNode)
+    await second.evaluate(() => { (document.querySelector('video') as HTMLVideoElement).playbackRate = 4 })
+    await playedPast(second, 29)
+    const b = await share(second)
+    const got = b['360p'] ?? { peers: 0, storage: 0 }
+    // Most of it from the first tab: only what was needed before the swarm was known came from storage.
+    expect(got.peers / (got.peers + got.storage)).toBeGreaterThan(0.5)
+    expect((await stats(first)).servedToPeers).toBeGreaterThanOrEqual(got.peers)
+    expect((await stats(second)).rejected).toBe(0)
+    for (const page of [first, second]) expect(await page.evaluate(() => (document.querySelector('video') as HTMLVideoElement).error)).toBeNull()
+    // The page says it, per rendition.
+    expect(await second.locator('#hls-share').textContent()).toMatch(/from other tabs: .*360p \d+ %/)
+    expect(errors).toEqual([])
+  }, 180_000)
+})
