@@ -6,9 +6,10 @@
  */
 import { createHash } from 'node:crypto'
 import { NoSuchPackageError, ProbeError, TranscodeError } from '../errors.ts'
-import { MAX_ERROR_CHARS, PREVIEW_TASK } from '../wire/media.ts'
+import { PREVIEW_TASK } from '../wire/media.ts'
 import { deleteFiles, planPackage, playable, writeMaster } from './tasks.ts'
 import { playlistFiles } from './serving.ts'
+import { cutError } from './records.ts'
 import type { MediaTools } from '../media/tools.ts'
 import type { JobRecord, PackageRecord, PackageState } from '../wire/media.ts'
 import type { MediaRecords } from './records.ts'
@@ -52,10 +53,6 @@ export interface PackageStatus {
   storyboard?: string
 }
 
-function cut (s: string): string {
-  return s.length > MAX_ERROR_CHARS ? `${s.slice(0, MAX_ERROR_CHARS - 1)}…` : s
-}
-
 /** Ask for a package of `source` in `group` (again, when the last one failed or was cancelled). */
 export async function requestPackage (c: PackageComponents, source: string, group: string, options: AbortOptions): Promise<PackageRecord> {
   const existing = await c.records.getPackage(group, source, options)
@@ -76,7 +73,7 @@ export async function planPackageJobs (c: PackageComponents, pkg: PackageRecord,
     plan = await planPackage(c.tools, input, options)
   } catch (err) {
     if (!(err instanceof ProbeError) && !(err instanceof TranscodeError)) throw err
-    await c.records.putPackage({ ...pkg, state: 'failed', error: cut(err.message), updated: Date.now() }, options)
+    await c.records.putPackage({ ...pkg, state: 'failed', error: cutError(err.message), updated: Date.now() }, options)
     return
   } finally {
     await c.sources.release(pkg.source)
@@ -104,7 +101,7 @@ export async function finishPackage (c: PackageComponents, group: string, source
 export async function failPackage (c: PackageComponents, group: string, source: string, error: string, options: AbortOptions): Promise<void> {
   const pkg = await c.records.getPackage(group, source, options)
   if (pkg?.state !== 'transcoding') return
-  await c.records.putPackage({ ...pkg, state: 'failed', error: cut(error), updated: Date.now() }, options)
+  await c.records.putPackage({ ...pkg, state: 'failed', error: cutError(error), updated: Date.now() }, options)
   await dropOutputs(c, pkg, options)
 }
 

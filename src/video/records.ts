@@ -6,7 +6,7 @@
  * holds; what it missed reaches it by sync).
  */
 import { decodeMessage, encodeMessage } from '../wire/codec.ts'
-import { JOB_PREFIX, JobRecordSchema, MEDIA_BUCKET, PACKAGE_PREFIX, PackageRecordSchema, jobKey, packageKey, parseJobKey } from '../wire/media.ts'
+import { JOB_PREFIX, JobRecordSchema, MAX_ERROR_CHARS, MEDIA_BUCKET, PACKAGE_PREFIX, PackageRecordSchema, jobKey, packageKey, parseJobKey } from '../wire/media.ts'
 import { MAX_NAME_VALUE_BYTES } from '../wire/names.ts'
 import type { JobRecord, PackageRecord } from '../wire/media.ts'
 import type { Namespace } from '../replica/namespace.ts'
@@ -23,6 +23,11 @@ export interface LocalTable {
 export interface Held<T> { key: string, record: T, ts: number, origin: string }
 
 const PAGE_ROWS = 500
+
+/** An error text as a record keeps it (ffmpeg's reasons can be long). */
+export function cutError (s: string): string {
+  return s.length > MAX_ERROR_CHARS ? `${s.slice(0, MAX_ERROR_CHARS - 1)}…` : s
+}
 
 function decodePackage (value: Uint8Array): PackageRecord {
   return decodeMessage(PackageRecordSchema, value, MAX_NAME_VALUE_BYTES)

@@ -12,8 +12,8 @@ import { randomBytes } from 'node:crypto'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { NotStartedError, ProbeError, TranscodeError, toError } from '../errors.ts'
-import { MAX_ERROR_CHARS } from '../wire/media.ts'
 import { deleteFiles, removeDir, runPreview, runRendition } from './tasks.ts'
+import { cutError } from './records.ts'
 import type { Progress } from '../media/ffmpeg.ts'
 import type { MediaTools } from '../media/tools.ts'
 import type { Logger } from '../logger.ts'
@@ -41,10 +41,6 @@ export interface RunningJob {
   /** The stamp of our latest write of the record (MAX until the claim is in: nothing is newer). */
   stamp: { ts: number, origin: string }
   done: Promise<void>
-}
-
-function cut (s: string): string {
-  return s.length > MAX_ERROR_CHARS ? `${s.slice(0, MAX_ERROR_CHARS - 1)}…` : s
 }
 
 function writeSignal (signal?: AbortSignal): AbortSignal {
@@ -117,7 +113,7 @@ export class JobRunner {
         const e = toError(err)
         const final = e instanceof TranscodeError || e instanceof ProbeError || current.attempt >= MAX_JOB_ATTEMPTS
         log.warn({ err: e.message, final }, 'video job failed')
-        await write({ ...current, state: final ? 'failed' : 'queued', error: cut(e.message), updated: Date.now() })
+        await write({ ...current, state: final ? 'failed' : 'queued', error: cutError(e.message), updated: Date.now() })
           .catch((werr: unknown) => { log.warn({ err: toError(werr).message }, 'could not record the failure of a video job (another member takes it over once its record goes stale)') })
       }
     } finally {

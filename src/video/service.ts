@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import { NotStartedError, toError } from '../errors.ts'
 import { findMediaTools } from '../media/tools.ts'
 import { Periodic } from '../util/periodic.ts'
+import { jobKey } from '../wire/media.ts'
 import { MediaRecords } from './records.ts'
 import { JobRunner } from './runner.ts'
 import { StampAges, schedule } from './scheduler.ts'
@@ -171,7 +172,7 @@ export class VideoService implements Startable {
     if (a.kind === 'claim') {
       const pkg = this.records.heldPackage(a.source)?.record
       if (pkg == null || this.runner == null) return
-      const key = `job/${a.source}/${a.task}`
+      const key = jobKey(a.source, a.task)
       // Reserved before any await: the next pass sees the slot taken.
       const entry: RunningJob = { controller: new AbortController(), stamp: { ts: Number.MAX_SAFE_INTEGER, origin: '' }, done: Promise.resolve() }
       this.running.set(key, entry)
