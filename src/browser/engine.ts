@@ -44,6 +44,8 @@ export const BROWSER_CACHE_BYTES = 256 * 1024 * 1024
  * package is hundreds of small files); reading it again resumes.
  */
 export const SWARM_IDLE_MS = 60_000
+/** A file held whole is announced this often (well within the tracker's SWARM_TTL_MS). */
+export const SWARM_HELD_ANNOUNCE_MS = 10_000
 
 export interface P2PStats {
   /** Bytes received per source peer id. */
@@ -74,6 +76,8 @@ interface Session {
   used: number
   /** The first announce's answer: the swarm is known once it settles. */
   announced?: Promise<void>
+  /** When we last told the tracker we hold the whole file. */
+  toldWhole?: number
 }
 
 /** Another tab watching a file, as the file's tracker last described it. */
@@ -312,10 +316,15 @@ export class P2PEngine extends TypedEventEmitter<EngineEvents> {
       s.timer = undefined
       return
     }
-    // Other tabs reach us through a relay they can dial (WebSockets) and then WebRTC.
-    const addrs = this.libp2p.getMultiaddrs().map(a => a.toString()).filter(a => a.includes('/p2p-circuit/webrtc') && /\/wss?\//.test(a))
     const have = new Uint8Array(Math.ceil(s.manifest.chunks.length / 8))
     s.manifest.chunks.forEach((d, i) => { if (this.cache.has(d)) have[i >> 3] = (have[i >> 3] ?? 0) | (1 << (i & 7)) })
+    // A file held whole and told already only needs to stay on the tracker's list (an HLS package
+    // is many small files: announcing each every 2 s would load the tab and the trackers for nothing).
+    const whole = s.manifest.chunks.every(d => this.cache.has(d))
+    if (whole && s.toldWhole != null && Date.now() - s.toldWhole < SWARM_HELD_ANNOUNCE_MS) return
+    if (whole) s.toldWhole = Date.now()
+    // Other tabs reach us through a relay they can dial (WebSockets) and then WebRTC.
+    const addrs = this.libp2p.getMultiaddrs().map(a => a.toString()).filter(a => a.includes('/p2p-circuit/webrtc') && /\/wss?\//.test(a))
     for (const tracker of s.replicas.filter(p => this.connected(p))) {
       try {
         const answer = await request(this.dialer, peerIdFromString(tracker), PROTOCOLS.swarm, SwarmAnnounceSchema, { id, addrs, have }, SwarmPeersSchema)

@@ -119,7 +119,9 @@ export function hlsFragmentLoader (Default: LoaderClass, o: HlsP2POptions): Load
       stats.loading.start = performance.now()
       const share = (o.share[seg.rendition] ??= { peers: 0, storage: 0 })
       try {
-        let bytes = await this.fromPeers(engine, seg.id, signal, share, stats)
+        // How long until the player needs it: what is buffered, or — a segment further on — its start.
+        const slack = Math.max(bufferedAhead(o.media), context.frag.start - o.media.currentTime)
+        let bytes = await this.fromPeers(engine, seg.id, signal, share, stats, slack)
         if (bytes == null) {
           stats.loading.start = performance.now()
           const res = await fetch(context.url, { signal })
@@ -137,7 +139,7 @@ export function hlsFragmentLoader (Default: LoaderClass, o: HlsP2POptions): Load
         }
         for (const url of o.upcoming(context.frag.level, typeof context.frag.sn === 'number' ? context.frag.sn : -1).slice(0, PREPARE_AHEAD_SEGMENTS)) {
           const next = segmentOf(url)
-          if (next != null) engine.prepare(next.id).catch(() => {})
+          if (next != null) afterStart(() => { engine.prepare(next.id).catch(() => {}) })
         }
         stats.loading.first = stats.loading.end = performance.now()
         stats.loaded = stats.total = bytes.byteLength
@@ -159,8 +161,7 @@ export function hlsFragmentLoader (Default: LoaderClass, o: HlsP2POptions): Load
      * connected to is asked; with more, we may wait for the connection to a
      * holder the swarm is dialing — within the same deadline.
      */
-    private async fromPeers (engine: P2PEngine, id: string, signal: AbortSignal, share: { peers: number, storage: number }, stats: LoaderStats): Promise<Uint8Array | undefined> {
-      const buffered = bufferedAhead(o.media)
+    private async fromPeers (engine: P2PEngine, id: string, signal: AbortSignal, share: { peers: number, storage: number }, stats: LoaderStats, buffered: number): Promise<Uint8Array | undefined> {
       const deadline = Math.min(MAX_PEER_DEADLINE_MS, Math.max(MIN_PEER_DEADLINE_MS, (buffered - PEER_DEADLINE_MARGIN_S) * 1000))
       const within = AbortSignal.any([signal, AbortSignal.timeout(deadline)])
       let holders = engine.holders(id)

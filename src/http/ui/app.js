@@ -39,6 +39,9 @@ const player = new HlsPlayer(document.querySelector('#video'), {
 })
 
 async function prepareFirst (fragments) {
+  // After the first frame: looking swarms up (requests to the node, hashing manifests) must not delay it.
+  const video = $('#video')
+  if (video.paused || video.readyState < 3) await new Promise(resolve => video.addEventListener('playing', resolve, { once: true }))
   const mod = await p2pModule.catch(() => null)
   const engine = state.p2p?.engine
   if (mod == null || engine == null) return
