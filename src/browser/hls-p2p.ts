@@ -14,6 +14,7 @@
  * swarms of the next few segments are looked up while the current one
  * loads, so the holders are known when they are needed.
  */
+import { concat } from 'uint8arrays/concat'
 import type { P2PEngine } from './engine.ts'
 import type { FragmentLoaderContext, Loader, LoaderCallbacks, LoaderConfiguration, LoaderContext, LoaderStats } from 'hls.js'
 
@@ -59,12 +60,8 @@ function bufferedAhead (media: HTMLMediaElement): number {
 
 async function collect (pieces: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
   const parts: Uint8Array[] = []
-  let n = 0
-  for await (const p of pieces) { parts.push(p); n += p.byteLength }
-  const out = new Uint8Array(n)
-  let at = 0
-  for (const p of parts) { out.set(p, at); at += p.byteLength }
-  return out
+  for await (const p of pieces) parts.push(p)
+  return concat(parts)
 }
 
 export function segmentOf (url: string): { rendition: string, id: string } | undefined {

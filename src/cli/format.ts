@@ -33,3 +33,11 @@ export function secretRefusedText (standing: { provenPeers: number, refusedPeers
     'If this node should join their cluster, stop it and start it again with that cluster\'s secret (DSM_SECRET=<secret> or --secret-file <file>).\n' +
     'Until then it neither stores for them nor reads from them.'
 }
+
+/** The options every client command takes (withClient in ../main.ts). */
+export interface ClientFlags { node: string, token?: string, json?: boolean }
+
+/** A command's answer: JSON with --json, else the text. */
+export function printResult (flags: ClientFlags, value: unknown, text: () => string): void {
+  process.stdout.write(flags.json === true ? `${JSON.stringify(value, null, 2)}\n` : `${text()}\n`)
+}

@@ -10,6 +10,7 @@ import { ProbeError } from '../errors.ts'
 import { run } from './tools.ts'
 import type { MediaTools } from './tools.ts'
 import type { AbortOptions } from '@libp2p/interface'
+import { anySignal } from '../util/abort.ts'
 
 /** How long a probe may take. */
 export const PROBE_TIMEOUT_MS = 30_000
@@ -44,7 +45,7 @@ export function parseRate (rate: string | undefined): number | undefined {
 }
 
 export async function probe (tools: MediaTools, file: string, options: AbortOptions = {}): Promise<ProbeResult> {
-  const signal = AbortSignal.any([AbortSignal.timeout(PROBE_TIMEOUT_MS), ...(options.signal != null ? [options.signal] : [])])
+  const signal = anySignal(AbortSignal.timeout(PROBE_TIMEOUT_MS), options.signal)
   let out: string
   try {
     out = await run(tools.ffprobe, ['-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', file], { signal })

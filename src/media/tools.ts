@@ -10,6 +10,7 @@ import { execFile } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { MediaToolsError } from '../errors.ts'
 import type { AbortOptions } from '@libp2p/interface'
+import { anySignal } from '../util/abort.ts'
 
 /** The oldest ffmpeg whose HLS muxer has what the ladder needs (fMP4 segments, var_stream_map). */
 export const MIN_FFMPEG_VERSION: readonly [number, number] = [4, 1]
@@ -45,7 +46,7 @@ function newEnough (v: [number, number] | undefined): boolean {
 }
 
 async function versionLine (file: string, options: AbortOptions): Promise<string | undefined> {
-  const signal = AbortSignal.any([AbortSignal.timeout(VERSION_TIMEOUT_MS), ...(options.signal != null ? [options.signal] : [])])
+  const signal = anySignal(AbortSignal.timeout(VERSION_TIMEOUT_MS), options.signal)
   const out = await run(file, ['-hide_banner', '-version'], { signal }).catch(() => undefined)
   return out?.split('\n')[0]
 }

@@ -10,6 +10,7 @@ import { PREVIEW_TASK } from '../wire/media.ts'
 import { deleteFiles, planPackage, playable, writeMaster } from './tasks.ts'
 import { playlistFiles } from './serving.ts'
 import { cutError } from './records.ts'
+import { settled } from './scheduler.ts'
 import type { MediaTools } from '../media/tools.ts'
 import type { JobRecord, PackageRecord, PackageState } from '../wire/media.ts'
 import type { MediaRecords } from './records.ts'
@@ -90,8 +91,7 @@ export async function finishPackage (c: PackageComponents, group: string, source
   const pkg = await c.records.getPackage(group, source, options)
   if (pkg?.state !== 'transcoding') return
   const jobs = await c.records.jobs(group, source, options)
-  const settled = (pkg.tasks ?? []).every(t => jobs.get(t)?.state === 'done' || (t === PREVIEW_TASK && jobs.get(t)?.state === 'failed'))
-  if (!settled) return
+  if (!settled(pkg.tasks ?? [], t => jobs.get(t))) return
   const uploaded: string[] = []
   const master = await writeMaster({ files: c.files, tag: `hls-master:${createHash('sha256').update(`${source}\0${pkg.created}`).digest('base64url').slice(0, 32)}`, uploaded, ...options }, pkg, [...jobs.values()])
   const preview = jobs.get(PREVIEW_TASK)?.result

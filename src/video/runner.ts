@@ -21,6 +21,7 @@ import type { JobRecord, PackageRecord } from '../wire/media.ts'
 import type { MediaRecords } from './records.ts'
 import type { SourceCache } from './source-cache.ts'
 import type { TaskContext, VideoFiles } from './tasks.ts'
+import { anySignal } from '../util/abort.ts'
 
 /** Runs of one job, takeovers included, before a failure that is not ffmpeg's fails it. */
 export const MAX_JOB_ATTEMPTS = 3
@@ -44,7 +45,7 @@ export interface RunningJob {
 }
 
 function writeSignal (signal?: AbortSignal): AbortSignal {
-  return AbortSignal.any([AbortSignal.timeout(JOB_WRITE_TIMEOUT_MS), ...(signal != null ? [signal] : [])])
+  return anySignal(AbortSignal.timeout(JOB_WRITE_TIMEOUT_MS), signal)
 }
 
 export class JobRunner {

@@ -64,6 +64,14 @@ export function rank (key: string, members: Member[], load: Map<string, number>)
     .map(m => m.id)
 }
 
+/** Every task of a package is done (the preview may have failed: the package is ready without it). */
+export function settled (tasks: string[], jobOf: (task: string) => JobRecord | undefined): boolean {
+  return tasks.every(t => {
+    const state = jobOf(t)?.state
+    return state === 'done' || (t === PREVIEW_TASK && state === 'failed')
+  })
+}
+
 /**
  * Cheapest video renditions first (the video plays as soon as its first one
  * is done), then the rest up the ladder, then audio only and the preview.
@@ -109,12 +117,8 @@ export function schedule (s: ScheduleInput): Action[] {
     const jobs = s.jobs.filter(j => j.source === source)
     const tasks = p.record.tasks ?? []
     const failed = jobs.find(j => j.record.state === 'failed' && j.record.task !== PREVIEW_TASK)
-    const settled = tasks.every(t => {
-      const j = jobs.find(x => x.record.task === t)
-      return j != null && (j.record.state === 'done' || (t === PREVIEW_TASK && j.record.state === 'failed'))
-    })
     if (failed != null && mayAct(p.key, p.ts, p.origin)) actions.push({ kind: 'fail', source, error: `${failed.record.task}: ${failed.record.error ?? 'failed'}` })
-    else if (settled && mayAct(p.key, p.ts, p.origin)) actions.push({ kind: 'finalize', source })
+    else if (settled(tasks, t => jobs.find(x => x.record.task === t)?.record) && mayAct(p.key, p.ts, p.origin)) actions.push({ kind: 'finalize', source })
   }
 
   // Job rows of a cancelled or removed package (a progress write that landed after the cancel, say) are dropped.

@@ -28,6 +28,7 @@ import type { MediaTools } from '../media/tools.ts'
 import type { Logger } from '../logger.ts'
 import type { NodeState } from '../wire/state.ts'
 import type { AbortOptions, Startable } from '@libp2p/interface'
+import { anySignal } from '../util/abort.ts'
 
 export const DEFAULT_TRANSCODE_JOBS = 1
 export const SCAN_INTERVAL_MS = 2_000
@@ -65,7 +66,7 @@ export interface VideoComponents {
 }
 
 function withTimeout (options: AbortOptions): AbortOptions {
-  return { signal: AbortSignal.any([AbortSignal.timeout(PACKAGE_OP_TIMEOUT_MS), ...(options.signal != null ? [options.signal] : [])]) }
+  return { signal: anySignal(AbortSignal.timeout(PACKAGE_OP_TIMEOUT_MS), options.signal) }
 }
 
 export class VideoService implements Startable {

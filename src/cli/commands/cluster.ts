@@ -1,10 +1,9 @@
 /** `dsm id`, `dsm peers`, `dsm groups`: what a node knows of the cluster. */
 import { CLOCK_SKEW_WARN_MS } from '../../constants.ts'
 import { DsmClient } from '../client.ts'
-import { formatBytes, formatTable, secretRefusedText, shortPeerId } from '../format.ts'
+import { formatBytes, formatTable, printResult, secretRefusedText, shortPeerId } from '../format.ts'
+import type { ClientFlags } from '../format.ts'
 import type { Command } from 'commander'
-
-interface ClientFlags { node: string, token?: string, json?: boolean }
 
 interface MemberJson {
   peerId: string
@@ -30,10 +29,6 @@ function copiesText (g: GroupJson): string {
   return `${files} files` + (belowTarget > 0 ? `, ${belowTarget} below ${g.health.target} copies` : '') + (damaged > 0 ? `, ${damaged} DAMAGED (no good copy)` : '')
 }
 
-function print (flags: ClientFlags, value: unknown, text: () => string): void {
-  process.stdout.write(flags.json === true ? `${JSON.stringify(value, null, 2)}\n` : `${text()}\n`)
-}
-
 /** A member's clock against the node asked, when it is off by more than CLOCK_SKEW_WARN_MS. */
 function clockText (m: MemberJson): string {
   if (m.skewMs == null || Math.abs(m.skewMs) <= CLOCK_SKEW_WARN_MS) return ''
@@ -48,13 +43,13 @@ export function registerClusterCommands (program: Command, withClient: (cmd: Com
   withClient(program.command('id').description('show the node\'s peer id, addresses, group and state'))
     .action(async (flags: ClientFlags) => {
       const id = await new DsmClient(flags.node, flags.token).json<{ peerId: string, addrs: string[], group: string | null, state: string }>('/api/id')
-      print(flags, id, () => [`peer   ${id.peerId}`, `group  ${id.group ?? '-'}`, `state  ${id.state}`, ...id.addrs.map(a => `addr   ${a}`)].join('\n'))
+      printResult(flags, id, () => [`peer   ${id.peerId}`, `group  ${id.group ?? '-'}`, `state  ${id.state}`, ...id.addrs.map(a => `addr   ${a}`)].join('\n'))
     })
 
   withClient(program.command('peers').description('list every member the node knows of'))
     .action(async (flags: ClientFlags) => {
       const peers = await new DsmClient(flags.node, flags.token).json<MemberJson[]>('/api/peers')
-      print(flags, peers, () => formatTable(
+      printResult(flags, peers, () => formatTable(
         ['PEER', 'GROUP', 'STATE', 'FREE', 'LOAD', 'SEEN', 'CONN'],
         peers.map(p => [shortPeerId(p.peerId) + (p.self === true ? ' (self)' : ''), p.group ?? '-', p.state,
           formatBytes(p.free), String(p.load), `${(p.lastSeenMsAgo / 1000).toFixed(1)}s`, p.connected === true ? 'yes' : 'no'])))
@@ -66,7 +61,7 @@ export function registerClusterCommands (program: Command, withClient: (cmd: Com
       const [groups, id] = await Promise.all([client.json<GroupJson[]>('/api/groups'), client.json<{ secret?: { provenPeers: number, refusedPeers: number } }>('/api/id')])
       const refused = id.secret != null ? secretRefusedText(id.secret) : undefined
       if (refused != null) process.stderr.write(`${refused}\n\n`)
-      print(flags, groups, () => groups.length === 0
+      printResult(flags, groups, () => groups.length === 0
         ? 'no groups yet'
         : formatTable(['GROUP', 'HEALTH', 'FILES', 'PEER', 'STATE', 'FREE', 'TOTAL', 'LOAD', 'SYNC', 'CLOCK'],
           groups.flatMap(g => g.members.map((m, i) => [i === 0 ? g.name : '', i === 0 ? `${g.health.state} ${g.health.active}/${g.health.target}` : '', i === 0 ? copiesText(g) : '',

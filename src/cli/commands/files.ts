@@ -8,7 +8,8 @@ import { InvalidArgumentError } from 'commander'
 import { BadRequestError } from '../../errors.ts'
 import { fileNameProblem } from '../../content/names.ts'
 import { DsmClient } from '../client.ts'
-import { formatBytes, formatTable } from '../format.ts'
+import { formatBytes, formatTable, printResult } from '../format.ts'
+import type { ClientFlags } from '../format.ts'
 import { byteProgress, counted } from '../progress.ts'
 import type { FileListing } from '../../replica/list.ts'
 import type { FileStat } from '../../replica/stat.ts'
@@ -20,15 +21,9 @@ import type { Command } from 'commander'
 /** Uploads and downloads run as long as bytes move: no overall timeout. */
 const NO_TIMEOUT = { timeoutMs: 2 ** 31 - 1 }
 
-interface ClientFlags { node: string, token?: string, json?: boolean }
-
 export function parseNonNegativeInt (value: string): number {
   if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value))) throw new InvalidArgumentError('expected a non-negative integer')
   return Number(value)
-}
-
-function out (flags: ClientFlags, value: unknown, text: () => string): void {
-  process.stdout.write(flags.json === true ? `${JSON.stringify(value, null, 2)}\n` : `${text()}\n`)
 }
 
 /** Range header for --offset/--length, or undefined for the whole file. */
@@ -58,7 +53,7 @@ export function registerFileCommands (program: Command, withClient: (cmd: Comman
           method: 'POST', body, duplex: 'half', headers: { 'content-length': String(size), 'content-type': 'application/octet-stream' }, ...NO_TIMEOUT
         } as RequestInit)
         progress.stop()
-        out(flags, result, () => result.hlsError != null ? `${result.id}\n(stored, but its HLS ladder could not be asked for: ${result.hlsError}; retry with dsm hls ${result.id})` : result.id)
+        printResult(flags, result, () => result.hlsError != null ? `${result.id}\n(stored, but its HLS ladder could not be asked for: ${result.hlsError}; retry with dsm hls ${result.id})` : result.id)
       } finally {
         progress.stop()
       }
@@ -101,7 +96,7 @@ export function registerFileCommands (program: Command, withClient: (cmd: Comman
   withClient(program.command('stat').argument('<id>', 'file ID').description('show a file\'s metadata and where its copies are'))
     .action(async (id: string, flags: ClientFlags) => {
       const s = await new DsmClient(flags.node, flags.token).json<FileStat & { hls?: PackageStatus }>(`/api/files/${encodeURIComponent(id)}`)
-      out(flags, s, () => [
+      printResult(flags, s, () => [
         `id       ${s.id}`, `name     ${s.name}`, `size     ${formatBytes(s.size)} (${s.size} bytes)`, `mime     ${s.mime}`,
         `chunks   ${s.chunks} × ${formatBytes(s.chunkSize)}`, `created  ${new Date(s.createdAt).toISOString()}`, `group    ${s.group}`,
         `copies   ${s.copies} of ${s.replicas.length}${s.damaged ? ' — DAMAGED: no member holds a good copy of every chunk; not served (restore it from a backup or upload it again)' : ''}`, '',
@@ -113,13 +108,13 @@ export function registerFileCommands (program: Command, withClient: (cmd: Comman
   withClient(program.command('delete').argument('<id>', 'file ID').description('delete a file from every replica'))
     .action(async (id: string, flags: ClientFlags) => {
       const r = await new DsmClient(flags.node, flags.token).json<{ id: string, group: string, replicas: string[] }>(`/files/${encodeURIComponent(id)}`, { method: 'DELETE' })
-      out(flags, r, () => `deleted ${r.id} from group ${r.group} (${r.replicas.length} members applied it now; the others on their next sync)`)
+      printResult(flags, r, () => `deleted ${r.id} from group ${r.group} (${r.replicas.length} members applied it now; the others on their next sync)`)
     })
 
   withClient(program.command('ls').description('list the files stored in the cluster'))
     .action(async (flags: ClientFlags) => {
       const files = await new DsmClient(flags.node, flags.token).json<FileListing[]>('/api/files')
-      out(flags, files, () => files.length === 0
+      printResult(flags, files, () => files.length === 0
         ? 'no files yet'
         : formatTable(['ID', 'NAME', 'SIZE', 'GROUP', 'COPIES', 'CREATED'], files.map(f =>
           [f.id, f.name, formatBytes(f.size), f.group, String(f.copies), new Date(f.createdAt).toISOString()])))
@@ -133,6 +128,6 @@ export function registerFileCommands (program: Command, withClient: (cmd: Comman
         method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id, ...(flags.ttl != null ? { ttl: flags.ttl } : {}) })
       })
       const url = `${client.baseUrl}${r.path}`
-      out(flags, { url, expires: r.expires }, () => url)
+      printResult(flags, { url, expires: r.expires }, () => url)
     })
 }

@@ -1,14 +1,9 @@
 /** `dsm hls <id>` and `dsm jobs [cancel <id>]`: video packages and the jobs that make them, through any node. */
 import { DsmClient } from '../client.ts'
-import { formatTable, shortPeerId } from '../format.ts'
+import { formatTable, printResult, shortPeerId } from '../format.ts'
+import type { ClientFlags } from '../format.ts'
 import type { PackageStatus } from '../../video/package-ops.ts'
 import type { Command } from 'commander'
-
-interface ClientFlags { node: string, token?: string, json?: boolean }
-
-function out (flags: ClientFlags, value: unknown, text: () => string): void {
-  process.stdout.write(flags.json === true ? `${JSON.stringify(value, null, 2)}\n` : `${text()}\n`)
-}
 
 function eta (s: number | undefined): string {
   if (s == null) return ''
@@ -34,7 +29,7 @@ export function registerVideoCommands (program: Command, withClient: (cmd: Comma
   withClient(program.command('hls').argument('<id>', 'file ID of a video').description('make an HLS ladder, a poster and a storyboard of a stored video (upload --hls does it at upload)'))
     .action(async (id: string, flags: ClientFlags) => {
       const p = await new DsmClient(flags.node, flags.token).json<PackageStatus>(`/api/files/${encodeURIComponent(id)}/hls`, { method: 'POST' })
-      out(flags, p, () => `${packageText(p)}\n(follow it with: dsm jobs)`)
+      printResult(flags, p, () => `${packageText(p)}\n(follow it with: dsm jobs)`)
     })
 
   const jobs = withClient(program.command('jobs').description('video packages being made, and failed ones, with each job\'s progress'))
@@ -43,7 +38,7 @@ export function registerVideoCommands (program: Command, withClient: (cmd: Comma
       const r = await new DsmClient(flags.node, flags.token).json<{ packages: PackageStatus[], unavailable: string[] }>('/api/jobs')
       // Under way, and failures (they need someone's attention); --all adds the ready and the cancelled.
       const shown = flags.all === true ? r.packages : r.packages.filter(p => p.state === 'queued' || p.state === 'transcoding' || p.state === 'failed')
-      out(flags, { ...r, packages: shown }, () => [
+      printResult(flags, { ...r, packages: shown }, () => [
         shown.length === 0 ? `no video jobs${flags.all === true ? '' : ' under way (--all shows ready packages)'}` : shown.map(p => `${p.source}\n${packageText(p)}`).join('\n\n'),
         ...(r.unavailable.length > 0 ? [`(groups that could not answer: ${r.unavailable.join(', ')})`] : [])
       ].join('\n'))
@@ -53,6 +48,6 @@ export function registerVideoCommands (program: Command, withClient: (cmd: Comma
       // `jobs` takes the client options too: given after `cancel ID`, commander hands them to it.
       const flags = cmd.optsWithGlobals<ClientFlags>()
       const p = await new DsmClient(flags.node, flags.token).json<PackageStatus>(`/api/files/${encodeURIComponent(id)}/hls`, { method: 'DELETE' })
-      out(flags, p, () => packageText(p))
+      printResult(flags, p, () => packageText(p))
     })
 }

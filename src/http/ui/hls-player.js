@@ -37,6 +37,11 @@ export class HlsPlayer {
   constructor (video, options = {}) {
     this.video = video
     this.options = options
+    this.reset()
+  }
+
+  /** No video loaded: no hls.js instance, renditions, pin, switches or storyboard. */
+  reset () {
     this.hls = null
     this.levels = []
     this.level = -1
@@ -106,12 +111,7 @@ export class HlsPlayer {
 
   destroy () {
     this.hls?.destroy()
-    this.hls = null
-    this.levels = []
-    this.level = -1
-    this.pinned = -1
-    this.switches = []
-    this.cues = []
+    this.reset()
     this.video.removeAttribute('poster')
   }
 }
