@@ -26,7 +26,8 @@ import type { PackageStatus } from '../src/video/package-ops.ts'
 import type { Browser, Page } from 'playwright-core'
 
 type Share = Record<string, { peers: number, storage: number }>
-interface TabRun { tab: number, firstFrameMs: number, firstPeerMs: number, stalls: number, stallS: number, share: Share, levels: string[] }
+interface Trace { rendition: string, sn: number, from: string, why: string, slackS: number, ms: number, at: number }
+interface TabRun { tab: number, firstFrameMs: number, firstPeerMs: number, stalls: number, stallS: number, share: Share, levels: string[], trace: Trace[] }
 
 /** Start three nodes; `jobs[i]` is node i's --transcode-jobs. */
 async function cluster (root: string, jobs: number[]): Promise<ProcNode[]> {
@@ -96,7 +97,7 @@ async function watch (browser: Browser, url: string, p2p: boolean, name: string,
   const out = await page.evaluate(() => {
     const m = (window as unknown as { dsmBench: { first: number, stalls: number, stallMs: number, peerAt?: number } }).dsmBench
     const p = (window as unknown as { dsmPlayer: { switches: Array<{ level: string }> } }).dsmPlayer
-    return { firstFrameMs: m.first, firstPeerMs: m.peerAt ?? NaN, stalls: m.stalls, stallS: m.stallMs / 1000, share: JSON.parse(JSON.stringify((window as unknown as { dsmHlsShare: Share }).dsmHlsShare)) as Share, levels: [...new Set(p.switches.map(s => s.level))] }
+    return { firstFrameMs: m.first, firstPeerMs: m.peerAt ?? NaN, stalls: m.stalls, stallS: m.stallMs / 1000, share: JSON.parse(JSON.stringify((window as unknown as { dsmHlsShare: Share }).dsmHlsShare)) as Share, levels: [...new Set(p.switches.map(s => s.level))], trace: (window as unknown as { dsmHlsTrace?: Trace[] }).dsmHlsTrace ?? [] }
   })
   return out
 }
@@ -136,7 +137,7 @@ export async function run (argv: string[]): Promise<void> {
   const seconds = arg('seconds', 60)
   const tabs = arg('tabs', 4)
   const rate = arg('rate', 1)
-  /** --single=0 skips the one-node transcoding run (playback only, faster). */
+  /** --single=0 skips the one-node transcoding run (playback only, faster); --trace lists each P2P segment taken from storage and why. */
   const withSingle = arg('single', 1) !== 0
   const why = chromiumUnavailable()
   const root = await mkdtemp(join(tmpdir(), 'dsm-bench-hls-'))
@@ -179,6 +180,10 @@ export async function run (argv: string[]): Promise<void> {
         const storage = Object.values(r.share).reduce((a, s) => a + s.storage, 0)
         return [mode, r.tab, r.firstFrameMs, mode === 'P2P' ? r.firstPeerMs.toFixed(0) : '', r.stalls, r.stallS, peers / MiB, mode === 'HTTP' ? '(all, over HTTP)' : (storage / MiB).toFixed(1), r.levels.join(' ')]
       }))
+      if (argv.includes('--trace')) {
+        printTable('P2P segments that came from storage, and why', ['tab', 'rendition', 'segment', 'playhead (s)', 'slack (s)', 'spent on peers (ms)', 'why'],
+          p2p.flatMap(r => r.trace.filter(t => t.from === 'storage').map(t => [r.tab, t.rendition, t.sn, t.at.toFixed(1), t.slackS.toFixed(1), t.ms.toFixed(0), t.why])))
+      }
       const share = shareOf(p2p)
       printTable('overall', ['figure', 'P2P', 'HTTP (same run)'], [
         ['first frame, median of tabs (ms)', stats(p2p.map(r => r.firstFrameMs)).median.toFixed(0), stats(http.map(r => r.firstFrameMs)).median.toFixed(0)],

@@ -12,7 +12,8 @@ const BENCHES: Record<string, string> = {
   startup: './startup.ts',
   cli: './cli.ts',
   s3: './s3.ts',
-  hls: './hls.ts'
+  hls: './hls.ts',
+  profile: './profile.ts'
 }
 
 const [name, ...rest] = process.argv.slice(2)

@@ -40,7 +40,12 @@ export interface HlsP2POptions {
   /** URLs of the segments after `sn` in rendition `level`. */
   upcoming: (level: number, sn: number) => string[]
   share: HlsShare
+  /** Told where each segment came from and why (the bench prints it). */
+  trace?: (t: HlsTrace) => void
 }
+
+/** One segment's load: from `peers` or `storage`, and why when from storage. */
+export interface HlsTrace { rendition: string, sn: number, from: 'peers' | 'storage', why: string, slackS: number, ms: number, at: number }
 
 type LoaderClass = new (config: unknown) => Loader<LoaderContext>
 
@@ -64,6 +69,23 @@ async function collect (pieces: AsyncIterable<Uint8Array>): Promise<Uint8Array> 
   return concat(parts)
 }
 
+/** True once one of `waits` is; false when none is, or the signal ends first. */
+async function anyConnected (waits: Array<Promise<boolean>>, signal: AbortSignal): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    let left = waits.length
+    const stop = (): void => { resolve(false) }
+    signal.addEventListener('abort', stop, { once: true })
+    const settle = (v: boolean): void => {
+      if (v || --left === 0) {
+        signal.removeEventListener('abort', stop)
+        resolve(v)
+      }
+    }
+    for (const w of waits) w.then(settle, () => { settle(false) })
+    if (left === 0 || signal.aborted) stop()
+  })
+}
+
 export function segmentOf (url: string): { rendition: string, id: string } | undefined {
   const m = SEGMENT.exec(new URL(url, location.href).pathname)
   return m?.[1] != null && m[2] != null ? { rendition: m[1], id: m[2] } : undefined
@@ -71,8 +93,21 @@ export function segmentOf (url: string): { rendition: string, id: string } | und
 
 /** hls.js's `fLoader`: segments through the engine where that helps, everything else by hls.js's own loader. */
 export function hlsFragmentLoader (Default: LoaderClass, o: HlsP2POptions): LoaderClass {
-  /** Tabs a segment already waited for a connection to (one player: one set). */
-  const waited = new Set<string>()
+  /**
+   * Per holder, the one wait for a connection to it (one player: one map).
+   * Segments that need the same tab join it — an init segment and the first
+   * media segment of a rendition are loaded at once; one that did not come
+   * within the first wait's deadline is not waited for again.
+   */
+  const waits = new Map<string, Promise<boolean>>()
+  const waitFor = (engine: P2PEngine, peer: string, ms: number): Promise<boolean> => {
+    let w = waits.get(peer)
+    if (w == null) {
+      w = engine.connectedTo([peer], { signal: AbortSignal.timeout(ms) })
+      waits.set(peer, w)
+    }
+    return w
+  }
   /** Work queued until the player shows its first frame, then run when the page is idle. */
   let started = false
   const queued: Array<() => void> = []
@@ -101,6 +136,8 @@ export function hlsFragmentLoader (Default: LoaderClass, o: HlsP2POptions): Load
       const engine = o.engine()
       // (A byte range of a segment — rangeEnd set — is not a whole file: hls.js's own loader takes it.)
       if (seg == null || engine == null || (context.rangeEnd ?? 0) > 0) {
+        const frag = (context as FragmentLoaderContext).frag
+        if (seg != null) o.trace?.({ rendition: seg.rendition, sn: typeof frag?.sn === 'number' ? frag.sn : -1, from: 'storage', why: engine == null ? 'engine not up' : 'byte range', slackS: 0, ms: 0, at: o.media.currentTime })
         this.inner = new Default(this.config)
         this.inner.load(context, config, callbacks)
         return
@@ -118,7 +155,10 @@ export function hlsFragmentLoader (Default: LoaderClass, o: HlsP2POptions): Load
       try {
         // How long until the player needs it: what is buffered, or — a segment further on — its start.
         const slack = Math.max(bufferedAhead(o.media), context.frag.start - o.media.currentTime)
-        let bytes = await this.fromPeers(engine, seg.id, signal, share, stats, slack)
+        const began = performance.now()
+        const why = { text: '' }
+        let bytes = await this.fromPeers(engine, seg.id, signal, share, stats, slack, why)
+        o.trace?.({ rendition: seg.rendition, sn: typeof context.frag.sn === 'number' ? context.frag.sn : -1, from: bytes == null ? 'storage' : 'peers', why: why.text, slackS: slack, ms: performance.now() - began, at: o.media.currentTime })
         if (bytes == null) {
           stats.loading.start = performance.now()
           const res = await fetch(context.url, { signal })
@@ -158,7 +198,7 @@ export function hlsFragmentLoader (Default: LoaderClass, o: HlsP2POptions): Load
      * connected to is asked; with more, we may wait for the connection to a
      * holder the swarm is dialing — within the same deadline.
      */
-    private async fromPeers (engine: P2PEngine, id: string, signal: AbortSignal, share: { peers: number, storage: number }, stats: LoaderStats, buffered: number): Promise<Uint8Array | undefined> {
+    private async fromPeers (engine: P2PEngine, id: string, signal: AbortSignal, share: { peers: number, storage: number }, stats: LoaderStats, buffered: number, why: { text: string }): Promise<Uint8Array | undefined> {
       const deadline = Math.min(MAX_PEER_DEADLINE_MS, Math.max(MIN_PEER_DEADLINE_MS, (buffered - PEER_DEADLINE_MARGIN_S) * 1000))
       const within = AbortSignal.any([signal, AbortSignal.timeout(deadline)])
       let holders = engine.holders(id)
@@ -169,17 +209,16 @@ export function hlsFragmentLoader (Default: LoaderClass, o: HlsP2POptions): Load
         holders = engine.holders(id)
       }
       const connected = holders.some(h => h.connected)
+      why.text = holders.length === 0 ? 'no holder known' : connected ? '' : 'holder not connected, urgent'
       if (holders.length === 0 || (!connected && buffered < URGENT_BUFFER_S)) return undefined
       if (!connected) {
-        // A holder we waited for once and still cannot reach is not waited for again: the segment goes over HTTP at once.
-        const fresh = holders.map(h => h.peerId).filter(p => !waited.has(p))
-        if (fresh.length === 0) return undefined
-        for (const p of fresh) waited.add(p)
-        if (!await engine.connectedTo(fresh, { signal: within })) {
+        why.text = 'no connection within the deadline'
+        if (!await anyConnected(holders.map(h => waitFor(engine, h.peerId, deadline)), within)) {
           if (signal.aborted) throw signal.reason
           return undefined
         }
       }
+      why.text = ''
       const before = { peers: engine.stats.fromPeers, storage: engine.stats.fromStorage }
       // hls.js estimates bandwidth from the transfer: the wait for a peer is not the link's slowness.
       stats.loading.start = performance.now()
@@ -191,6 +230,7 @@ export function hlsFragmentLoader (Default: LoaderClass, o: HlsP2POptions): Load
         return bytes
       } catch (err) {
         if (signal.aborted) throw err
+        why.text = `read: ${err instanceof Error ? err.message : String(err)} (deadline ${deadline} ms)`
         return undefined
       }
     }

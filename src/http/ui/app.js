@@ -22,7 +22,8 @@ async function p2pLoader (Hls, p) {
       engine: () => state.p2p?.engine,
       media: p.video,
       upcoming: (level, sn) => (p.hls?.levels[level]?.details?.fragments ?? []).filter(f => typeof f.sn === 'number' && f.sn > sn).map(f => f.url),
-      share: hlsShare
+      share: hlsShare,
+      trace: (t) => hlsTrace.push(t)
     })
   }
 }
@@ -30,6 +31,9 @@ async function p2pLoader (Hls, p) {
 // Segment bytes per rendition by source, in P2P mode (shown beside the rendition).
 const hlsShare = {}
 window.dsmHlsShare = hlsShare
+// Where each segment came from and why (read by `npm run bench -- hls --trace`).
+const hlsTrace = []
+window.dsmHlsTrace = hlsTrace
 const player = new HlsPlayer(document.querySelector('#video'), {
   onChange: () => renderRendition(),
   // P2P mode: segments through the tab's engine once it is up (HTTP until then).
