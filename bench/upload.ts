@@ -8,12 +8,15 @@
  *     durable copy, no hashing, no network hop) — the ratios are against it.
  * For 4 KiB and 1 MiB files with 1, 4 and 16 clients: uploads/s, p50/p99
  * latency, CPU ms per upload of each node; MB/s of one 256 MiB upload; peak
- * RSS. Writes bench/results/upload.json with the ratios
+ * RSS. `--profile=DIR` writes a CPU profile of every node per cell and
+ * prints where its time went (./profile.ts); `--clients=`, `--sizes=4k,1m`,
+ * `--copies=2,3`, `--big-mib=0`, `--flat-mib=0` pick the cells.
+ * Writes bench/results/upload.json with the ratios
  * small_2copies_vs_baseline (4 KiB, 16 clients), medium_2copies_vs_baseline
  * (1 MiB, 4 clients) and big_2copies_vs_baseline (256 MiB).
  */
 import { createWriteStream } from 'node:fs'
-import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -21,10 +24,12 @@ import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { Agent, request } from 'undici'
 import { eventually, dsm, startProcNode } from '../test/sim/proc.ts'
+import { Inspector, INSPECT_ENV } from './inspect.ts'
 import { MiB, percentile, printTable, writeResults } from './lib.ts'
+import { profileTable } from './profile.ts'
 import type { ProcNode } from '../test/sim/proc.ts'
 
-interface Args { seconds: number, bigMiB: number, flatMiB: number, clients: number[] }
+interface Args { seconds: number, bigMiB: number, flatMiB: number, clients: number[], copies: number[], sizes: string[], profile?: string }
 
 function parseArgs (args: string[]): Args {
   const raw = (name: string): string | undefined => args.find(a => a.startsWith(`--${name}=`))?.split('=')[1]
@@ -32,7 +37,10 @@ function parseArgs (args: string[]): Args {
     seconds: Number(raw('seconds') ?? 5),
     bigMiB: Number(raw('big-mib') ?? 256),
     flatMiB: Number(raw('flat-mib') ?? 2048),
-    clients: (raw('clients') ?? '1,4,16').split(',').map(Number)
+    clients: (raw('clients') ?? '1,4,16').split(',').map(Number),
+    copies: (raw('copies') ?? '2,3').split(',').map(Number),
+    sizes: (raw('sizes') ?? '4k,1m').split(','),
+    ...(raw('profile') != null ? { profile: raw('profile') } : {})
   }
 }
 
@@ -145,8 +153,8 @@ async function rawDisk (dir: string, mib: number): Promise<{ small_p50_ms: numbe
   return { small_p50_ms: percentile(lat, 50), small_p99_ms: percentile(lat, 99), small_per_s: perS, seq_MBps: MBps }
 }
 
-async function cluster (root: string, members: number): Promise<ProcNode[]> {
-  const env = { DSM_LOG_LEVEL: 'error' }
+async function cluster (root: string, members: number, profiled: boolean): Promise<ProcNode[]> {
+  const env = { DSM_LOG_LEVEL: 'error', ...(profiled ? INSPECT_ENV : {}) }
   const nodes: ProcNode[] = []
   nodes.push(await startProcNode({ dataDir: join(root, 'n1'), args: ['--group', 'g1'], env }))
   for (let i = 2; i <= members; i++) {
@@ -157,42 +165,60 @@ async function cluster (root: string, members: number): Promise<ProcNode[]> {
   return nodes
 }
 
+/** Run `work` with every node's CPU profiled (when `dir` is set): `<dir>/<name>-n<i>.cpuprofile`, one table of where it went. */
+async function profiled<T extends { count: number }> (dir: string | undefined, inspectors: Inspector[], name: string, work: () => Promise<T>): Promise<T> {
+  if (dir == null) return work()
+  await Promise.all(inspectors.map(async i => i.start()))
+  const out = await work()
+  const files = inspectors.map((_, i) => join(dir, `${name}-n${i + 1}.cpuprofile`))
+  await Promise.all(inspectors.map(async (ins, i) => ins.stop(files[i] ?? '')))
+  profileTable(`where the CPU of ${name} went (${out.count} operations; share · CPU ms per operation)`, files.map((file, i) => ({ name: i === 0 ? 'n1 (coordinator)' : `n${i + 1} (member)`, file, ops: out.count })))
+  return out
+}
+
 export async function run (argv: string[]): Promise<void> {
   const args = parseArgs(argv)
   const root = await mkdtemp(join(tmpdir(), 'dsm-bench-upload-'))
+  if (args.profile != null) await mkdir(args.profile, { recursive: true })
   const runs: Record<string, Run> = {}
   const big: Record<string, number> = {}
   const rss: Record<string, number[]> = {}
   let disk: Awaited<ReturnType<typeof rawDisk>> | undefined
+  const sizes = { '4k': 4096, '1m': MiB } as Record<string, number>
   try {
     disk = await rawDisk(root, args.bigMiB)
     const base = await baselineServer(await mkdtemp(join(root, 'baseline-')))
     for (const clients of args.clients) {
-      runs[`baseline_4k_${clients}`] = await uploads(base.url, 4096, clients, args.seconds)
-      runs[`baseline_1m_${clients}`] = await uploads(base.url, MiB, clients, args.seconds)
+      for (const size of args.sizes) runs[`baseline_${size}_${clients}`] = await uploads(base.url, sizes[size] ?? 0, clients, args.seconds)
     }
-    big.baseline = await bigUpload(base.url, args.bigMiB, '/')
+    if (args.bigMiB > 0) big.baseline = await bigUpload(base.url, args.bigMiB, '/')
     base.close()
-    for (const copies of [2, 3]) {
-      const nodes = await cluster(join(root, `c${copies}`), copies)
+    for (const copies of args.copies) {
+      const nodes = await cluster(join(root, `c${copies}`), copies, args.profile != null)
+      const inspectors = args.profile != null ? await Promise.all(nodes.map(async n => Inspector.of(n))) : []
       const url = nodes[0]?.url ?? ''
       const pids = nodes.map(n => n.proc.pid)
       rss[`copies${copies}_idle`] = (await Promise.all(pids.map(procStat))).map(s => s.peakMiB)
       await Promise.all(pids.map(resetPeakRss))
       for (const clients of args.clients) {
-        runs[`copies${copies}_4k_${clients}`] = await uploads(url, 4096, clients, args.seconds, pids, '&group=g1')
-        runs[`copies${copies}_1m_${clients}`] = await uploads(url, MiB, clients, args.seconds, pids, '&group=g1')
+        for (const size of args.sizes) {
+          const name = `copies${copies}_${size}_${clients}`
+          runs[name] = await profiled(args.profile, inspectors, name, async () => uploads(url, sizes[size] ?? 0, clients, args.seconds, pids, '&group=g1'))
+        }
       }
       rss[`copies${copies}_uploads`] = (await Promise.all(pids.map(procStat))).map(s => s.peakMiB)
       await Promise.all(pids.map(resetPeakRss))
-      big[`copies${copies}`] = await bigUpload(url, args.bigMiB, '/files?name=big.bin&group=g1')
-      rss[`copies${copies}_${args.bigMiB}MiB_file`] = (await Promise.all(pids.map(procStat))).map(s => s.peakMiB)
+      if (args.bigMiB > 0) {
+        big[`copies${copies}`] = (await profiled(args.profile, inspectors, `copies${copies}_${args.bigMiB}MiB`, async () => ({ count: 1, MBps: await bigUpload(url, args.bigMiB, '/files?name=big.bin&group=g1') }))).MBps
+        rss[`copies${copies}_${args.bigMiB}MiB_file`] = (await Promise.all(pids.map(procStat))).map(s => s.peakMiB)
+      }
       if (copies === 2 && args.flatMiB > 0) {
         // Memory stays flat with file size: an 8x larger file must not raise the peak.
         await Promise.all(pids.map(resetPeakRss))
         big.flat = await bigUpload(url, args.flatMiB, '/files?name=flat.bin&group=g1')
         rss[`copies2_${args.flatMiB}MiB_file`] = (await Promise.all(pids.map(procStat))).map(s => s.peakMiB)
       }
+      for (const i of inspectors) i.close()
       await Promise.all(nodes.map(async n => n.stop()))
     }
   } finally {

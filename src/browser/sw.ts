@@ -13,7 +13,17 @@ declare const self: ServiceWorkerGlobalScope
 const P2P_PATH = /^\/p2p\/([a-z0-9]+)$/
 const HEAD_TIMEOUT_MS = 15_000
 
-self.addEventListener('install', () => { void self.skipWaiting() })
+/** The Static Routing API (Chrome 123+): not yet in TypeScript's lib. */
+interface RouterInstallEvent extends ExtendableEvent { addRoutes?: (rules: unknown[]) => Promise<void> }
+
+self.addEventListener('install', (event: RouterInstallEvent) => {
+  void self.skipWaiting()
+  // Only /p2p/ needs this worker: every other request of the page (playlists, HLS segments, the API)
+  // goes straight to the network, without waking the worker and a fetch event on the way.
+  if (typeof event.addRoutes === 'function') {
+    event.waitUntil(event.addRoutes([{ condition: { not: { urlPattern: new URLPattern({ pathname: '/p2p/*' }) } }, source: 'network' }]).catch(() => {}))
+  }
+})
 self.addEventListener('activate', (event) => { event.waitUntil(self.clients.claim()) })
 
 self.addEventListener('fetch', (event) => {
