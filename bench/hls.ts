@@ -20,7 +20,7 @@ import { join } from 'node:path'
 import { findMediaTools, run as runTool } from '../src/media/tools.ts'
 import { MEDIA_DIR, chromiumUnavailable, launchChromium } from '../test/sim/browser.ts'
 import { dsm, eventually, startProcNode } from '../test/sim/proc.ts'
-import { MiB, printTable, stats, writeResults } from './lib.ts'
+import { MiB, printTable, quiet, stats, writeResults } from './lib.ts'
 import type { ProcNode } from '../test/sim/proc.ts'
 import type { PackageStatus } from '../src/video/package-ops.ts'
 import type { Browser, Page } from 'playwright-core'
@@ -115,7 +115,7 @@ async function watch (browser: Browser, url: string, p2p: boolean, name: string,
     const seen = await page.evaluate(() => {
       const v = document.querySelector('video') as HTMLVideoElement
       const p = (window as unknown as { dsmPlayer: { levelName: string, switches: unknown[] } }).dsmPlayer
-      return { time: v.currentTime, duration: v.duration, paused: v.paused, ended: v.ended, error: v.error?.code, level: p.levelName, buffered: [...Array(v.buffered.length).keys()].map(i => [v.buffered.start(i), v.buffered.end(i)]), share: (window as unknown as { dsmHlsShare: unknown }).dsmHlsShare }
+      return { time: v.currentTime, duration: v.duration, paused: v.paused, ended: v.ended, error: v.error?.code, level: p.levelName, buffered: [...Array(v.buffered.length).keys()].map(i => [v.buffered.start(i), v.buffered.end(i)]), share: (window as unknown as { dsmHlsShare: unknown }).dsmHlsShare, trace: (window as unknown as { dsmHlsTrace?: unknown[] }).dsmHlsTrace?.slice(-10), p2p: (window as unknown as { dsmP2P?: { stats: unknown } }).dsmP2P?.stats }
     })
     throw new Error(`a ${p2p ? 'P2P' : 'HTTP'} tab did not play to the end: ${JSON.stringify(seen)} (${String(err)})`)
   })
@@ -205,7 +205,11 @@ export async function run (argv: string[]): Promise<void> {
         await page.locator('#files-body tr .badge.ready').first().waitFor({ timeout: 30_000 })
         await page.context().close()
       }
+      // Each mode starts on a cluster at rest (the package's replication and checkpoints, the last mode's tabs, done).
+      const pids = nodes.map(n => n.proc.pid)
+      await quiet(pids)
       p2p = await viewers(browser, nodes, true, 'source-720p.mp4', tabs, gapMs, rate)
+      await quiet(pids)
       http = await viewers(browser, nodes, false, 'source-720p.mp4', tabs, gapMs, rate)
       const rows = [...p2p.map(r => ['P2P', r]), ...http.map(r => ['HTTP', r])] as Array<[string, TabRun]>
       printTable(`${tabs} tabs watching (${gapMs / 1000} s apart, playback rate ${rate})`, ['mode', 'tab', 'first frame (ms)', 'first tab link (ms)', 'stalls', 'stalled (s)', 'segments from tabs (MiB)', 'from storage (MiB)', 'renditions played'], rows.map(([mode, r]) => {

@@ -1,5 +1,6 @@
 /** Shared helpers of the benchmarks: tables, stats, result files. */
 import { mkdirSync, writeFileSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 
 export const RESULTS_DIR = join(import.meta.dirname, 'results')
@@ -31,3 +32,27 @@ export function writeResults (name: string, data: unknown): string {
 }
 
 export const MiB = 1024 * 1024
+
+/** CPU time (user + system, ms) a process has used so far, from /proc/<pid>/stat (NaN when gone). */
+export async function cpuMsOf (pid: number | undefined): Promise<number> {
+  const stat = await readFile(`/proc/${pid ?? 0}/stat`, 'utf8').catch(() => '')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11] ?? NaN) + Number(fields[12] ?? NaN)) * 10
+}
+
+/**
+ * Wait until the processes together use less than `maxCores` of a core over
+ * a `windowMs` window (background work after a setup phase — replication,
+ * checkpoints — must not land in the next measurement); gives up after `timeoutMs`.
+ */
+export async function quiet (pids: Array<number | undefined>, { maxCores = 0.1, windowMs = 1_000, timeoutMs = 60_000 } = {}): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs
+  while (performance.now() < deadline) {
+    const before = await Promise.all(pids.map(cpuMsOf))
+    await new Promise(resolve => setTimeout(resolve, windowMs))
+    const after = await Promise.all(pids.map(cpuMsOf))
+    const used = after.reduce((a, v, i) => a + v - (before[i] ?? 0), 0)
+    if (used / windowMs < maxCores) return true
+  }
+  return false
+}

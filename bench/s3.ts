@@ -19,7 +19,7 @@
  *
  *   npm run bench -- s3 [--seconds=5] [--clients=16]
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { Agent as HttpAgent } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -27,7 +27,7 @@ import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } fro
 import { NodeHttpHandler } from '@smithy/node-http-handler'
 import { Agent, request } from 'undici'
 import { eventually, startProcNode } from '../test/sim/proc.ts'
-import { percentile, printTable, writeResults } from './lib.ts'
+import { cpuMsOf, percentile, printTable, writeResults } from './lib.ts'
 import type { ProcNode } from '../test/sim/proc.ts'
 
 const KEY = { accessKeyId: 'BENCHKEY000000000001', secretAccessKey: 'bench-secret-access-key-0123456789abcdef' }
@@ -41,12 +41,6 @@ async function slot (start: number, n: number, ratePerS: number | undefined): Pr
   if (wait > 0) await new Promise(resolve => setTimeout(resolve, wait))
 }
 
-async function cpuMs (pid: number | undefined): Promise<number> {
-  const stat = await readFile(`/proc/${pid ?? 0}/stat`, 'utf8').catch(() => '')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11] ?? NaN) + Number(fields[12] ?? NaN)) * 10
-}
-
 /**
  * `clients` workers calling `op(worker, n)` for `seconds` — as fast as they
  * go, or paced at `ratePerS` in all — and the CPU per operation of the nodes
@@ -54,7 +48,7 @@ async function cpuMs (pid: number | undefined): Promise<number> {
  */
 async function measure (nodes: ProcNode[], clients: number, seconds: number, op: (worker: number, n: number) => Promise<void>, ratePerS?: number): Promise<Run> {
   const latencies: number[] = []
-  const before = await Promise.all(nodes.map(async n => cpuMs(n.proc.pid)))
+  const before = await Promise.all(nodes.map(async n => cpuMsOf(n.proc.pid)))
   const client = process.cpuUsage()
   const deadline = performance.now() + seconds * 1000
   const start = performance.now()
@@ -69,7 +63,7 @@ async function measure (nodes: ProcNode[], clients: number, seconds: number, op:
     }
   }))
   const elapsed = (performance.now() - start) / 1000
-  const after = await Promise.all(nodes.map(async n => cpuMs(n.proc.pid)))
+  const after = await Promise.all(nodes.map(async n => cpuMsOf(n.proc.pid)))
   const used = process.cpuUsage(client)
   const cpu = after.reduce((a, v, i) => a + v - (before[i] ?? 0), 0)
   return { perS: latencies.length / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), cpuMsPerOp: cpu / latencies.length, clientCpuMsPerOp: (used.user + used.system) / 1000 / latencies.length }

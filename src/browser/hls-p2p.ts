@@ -45,7 +45,7 @@ export interface HlsP2POptions {
 }
 
 /** One segment's load: from `peers` or `storage`, and why when from storage. */
-export interface HlsTrace { rendition: string, sn: number, from: 'peers' | 'storage', why: string, slackS: number, ms: number, at: number }
+export interface HlsTrace { rendition: string, sn: number, from: 'loading' | 'peers' | 'storage', why: string, slackS: number, ms: number, at: number }
 
 type LoaderClass = new (config: unknown) => Loader<LoaderContext>
 
@@ -86,6 +86,12 @@ async function anyConnected (waits: Array<Promise<boolean>>, signal: AbortSignal
   })
 }
 
+/** The segment's number in its playlist (-1: an init segment). */
+function snOf (context: LoaderContext): number {
+  const sn = (context as Partial<FragmentLoaderContext>).frag?.sn
+  return typeof sn === 'number' ? sn : -1
+}
+
 export function segmentOf (url: string): { rendition: string, id: string } | undefined {
   const m = SEGMENT.exec(new URL(url, location.href).pathname)
   return m?.[1] != null && m[2] != null ? { rendition: m[1], id: m[2] } : undefined
@@ -124,6 +130,10 @@ export function hlsFragmentLoader (Default: LoaderClass, o: HlsP2POptions): Load
     private own = newStats()
     private controller?: AbortController
     private destroyed = false
+    /** hls.js's load policy is the loader's to enforce: no first bytes, or no whole segment, in time is a timeout (hls.js retries). */
+    private timers: Array<ReturnType<typeof setTimeout>> = []
+    private timedOut = false
+    private firstByte?: ReturnType<typeof setTimeout>
 
     constructor (config: unknown) {
       this.config = config
@@ -136,8 +146,7 @@ export function hlsFragmentLoader (Default: LoaderClass, o: HlsP2POptions): Load
       const engine = o.engine()
       // (A byte range of a segment — rangeEnd set — is not a whole file: hls.js's own loader takes it.)
       if (seg == null || engine == null || (context.rangeEnd ?? 0) > 0) {
-        const frag = (context as FragmentLoaderContext).frag
-        if (seg != null) o.trace?.({ rendition: seg.rendition, sn: typeof frag?.sn === 'number' ? frag.sn : -1, from: 'storage', why: engine == null ? 'engine not up' : 'byte range', slackS: 0, ms: 0, at: o.media.currentTime })
+        if (seg != null) o.trace?.({ rendition: seg.rendition, sn: snOf(context), from: 'storage', why: engine == null ? 'engine not up' : 'byte range', slackS: 0, ms: 0, at: o.media.currentTime })
         this.inner = new Default(this.config)
         this.inner.load(context, config, callbacks)
         return
@@ -145,6 +154,10 @@ export function hlsFragmentLoader (Default: LoaderClass, o: HlsP2POptions): Load
       this.context = context
       this.own = newStats()
       this.controller = new AbortController()
+      this.expire(config.loadPolicy?.maxLoadTimeMs ?? config.timeout)
+      // The first bytes: the peers' bounded time, then hls.js's own limit for an HTTP response to start.
+      this.firstByte = this.expire((config.loadPolicy?.maxTimeToFirstByteMs ?? config.timeout) + MAX_SWARM_WAIT_MS + MAX_PEER_DEADLINE_MS)
+      o.trace?.({ rendition: seg.rendition, sn: snOf(context), from: 'loading', why: '', slackS: 0, ms: 0, at: o.media.currentTime })
       void this.fetch(engine, seg, context as FragmentLoaderContext, callbacks, this.controller.signal)
     }
 
@@ -158,10 +171,12 @@ export function hlsFragmentLoader (Default: LoaderClass, o: HlsP2POptions): Load
         const began = performance.now()
         const why = { text: '' }
         let bytes = await this.fromPeers(engine, seg.id, signal, share, stats, slack, why)
-        o.trace?.({ rendition: seg.rendition, sn: typeof context.frag.sn === 'number' ? context.frag.sn : -1, from: bytes == null ? 'storage' : 'peers', why: why.text, slackS: slack, ms: performance.now() - began, at: o.media.currentTime })
+        if (bytes != null) clearTimeout(this.firstByte)
+        o.trace?.({ rendition: seg.rendition, sn: snOf(context), from: bytes == null ? 'storage' : 'peers', why: why.text, slackS: slack, ms: performance.now() - began, at: o.media.currentTime })
         if (bytes == null) {
           stats.loading.start = performance.now()
           const res = await fetch(context.url, { signal })
+          clearTimeout(this.firstByte)
           if (!res.ok) {
             stats.loading.end = performance.now()
             callbacks.onError({ code: res.status, text: res.statusText }, context, null, stats)
@@ -178,12 +193,16 @@ export function hlsFragmentLoader (Default: LoaderClass, o: HlsP2POptions): Load
           const next = segmentOf(url)
           if (next != null) afterStart(() => { engine.prepare(next.id).catch(() => {}) })
         }
+        this.done()
         stats.loading.first = stats.loading.end = performance.now()
         stats.loaded = stats.total = bytes.byteLength
         callbacks.onSuccess({ url: context.url, data: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) }, stats, context, null)
       } catch (err) {
+        this.done()
         stats.loading.end = performance.now()
-        if (signal.aborted) {
+        if (this.timedOut) {
+          if (!this.destroyed) callbacks.onTimeout(stats, context, null)
+        } else if (signal.aborted) {
           stats.aborted = true
           if (!this.destroyed) callbacks.onAbort?.(stats, context, null)
         } else {
@@ -235,13 +254,30 @@ export function hlsFragmentLoader (Default: LoaderClass, o: HlsP2POptions): Load
       }
     }
 
+    /** After `ms`, the load is a timeout. */
+    private expire (ms: number): ReturnType<typeof setTimeout> {
+      const t = setTimeout(() => {
+        this.timedOut = true
+        this.controller?.abort(new Error(`segment not loaded within ${ms} ms`))
+      }, ms)
+      this.timers.push(t)
+      return t
+    }
+
+    private done (): void {
+      for (const t of this.timers) clearTimeout(t)
+      this.timers = []
+    }
+
     abort (): void {
+      this.done()
       this.controller?.abort()
       this.inner?.abort()
     }
 
     /** No callbacks after this (hls.js destroys a loader from inside its abort callback: abort here would recurse). */
     destroy (): void {
+      this.done()
       this.destroyed = true
       this.controller?.abort()
       this.inner?.destroy()

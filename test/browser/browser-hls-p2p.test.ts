@@ -15,7 +15,7 @@ import { chromiumUnavailable, launchChromium, mediaUnavailable } from '../sim/br
 import { dsm, eventually, startProcNode } from '../sim/proc.ts'
 import { SAMPLE_30S } from '../helpers/media.ts'
 import type { ProcNode } from '../sim/proc.ts'
-import type { Browser, Page } from 'playwright-core'
+import type { Browser, Page, Route } from 'playwright-core'
 import type { PackageStatus } from '../../src/video/package-ops.ts'
 
 const skip = skipUnless('browser P2P tests', chromiumUnavailable() ?? mediaUnavailable()) ? 'skipped' : undefined
@@ -50,8 +50,9 @@ describe.skipIf(skip != null)('HLS segments shared between tabs (P2P mode)', () 
     await rm(root, { recursive: true, force: true })
   })
 
-  async function tab (node: ProcNode): Promise<Page> {
+  async function tab (node: ProcNode, rendition = '360p', before?: (page: Page) => Promise<void>): Promise<Page> {
     const page = await (await browser.newContext()).newPage()
+    await before?.(page)
     page.on('pageerror', (err) => { errors.push(err.stack ?? err.message) })
     await page.goto(`${node.url}/?p2p=1`)
     await page.waitForFunction(() => window.dsmP2P != null, undefined, { timeout: 30_000 })
@@ -60,7 +61,7 @@ describe.skipIf(skip != null)('HLS segments shared between tabs (P2P mode)', () 
     await page.locator('#files-body tr', { hasText: 'sample-30s.mp4' }).locator('button.play').click()
     await page.waitForFunction(() => (window as unknown as { dsmPlayer: { levels: unknown[] } }).dsmPlayer.levels.length > 0, undefined, { timeout: 30_000 })
     // One rendition for both tabs: what one tab holds is what the other wants.
-    await page.locator('#rendition-select').selectOption({ label: '360p' })
+    await page.locator('#rendition-select').selectOption({ label: rendition })
     return page
   }
   const share = async (page: Page): Promise<Share> => page.evaluate(() => JSON.parse(JSON.stringify((window as unknown as { dsmHlsShare: Share }).dsmHlsShare)) as Share)
@@ -98,4 +99,29 @@ describe.skipIf(skip != null)('HLS segments shared between tabs (P2P mode)', () 
     expect(await second.locator('#hls-share').textContent()).toMatch(/from other tabs: .*360p \d+ %/)
     expect(errors).toEqual([])
   }, 180_000)
+
+  it('a segment whose response never starts is a timeout, retried: playback goes on', async () => {
+    // 240p after its first segments is held by no tab: over HTTP. The first request for the fifth one hangs.
+    const hits = new Map<string, number>()
+    let held: Route | undefined
+    const third = await tab(nodes[2] as ProcNode, '240p', async (page) => {
+      await page.route('**/hls/240p/*.m4s', async (route) => {
+        const url = route.request().url()
+        hits.set(url, (hits.get(url) ?? 0) + 1)
+        if (held == null && hits.size === 5) held = route
+        else await route.continue()
+      })
+    })
+    try {
+      await third.evaluate(() => { (document.querySelector('video') as HTMLVideoElement).playbackRate = 4 })
+      await playedPast(third, 29)
+      // The hung segment was asked for again (hls.js retries a timeout) and came.
+      expect(held).toBeDefined()
+      expect(hits.get(held?.request().url() ?? '')).toBeGreaterThanOrEqual(2)
+      expect(await third.evaluate(() => (document.querySelector('video') as HTMLVideoElement).error)).toBeNull()
+    } finally {
+      await held?.abort().catch(() => {})
+    }
+    expect(errors).toEqual([])
+  }, 120_000)
 })
