@@ -55,31 +55,39 @@ function own (node: ProfileNode): string | undefined {
   return 'other'
 }
 
-/** CPU ms per category (idle left out) and the profile's wall time. */
-export function categorize (profile: CpuProfile): { byCategory: Map<string, number>, wallMs: number } {
+/** CPU ms per category (idle left out), per charged frame (`category · function file:line`), and the profile's wall time. */
+export function categorize (profile: CpuProfile): { byCategory: Map<string, number>, byFrame: Map<string, number>, wallMs: number } {
   const parent = new Map<number, number>()
   const byId = new Map<number, ProfileNode>()
   for (const n of profile.nodes) {
     byId.set(n.id, n)
     for (const c of n.children ?? []) parent.set(c, n.id)
   }
-  const category = new Map<number, string>()
-  const categoryOf = (id: number): string => {
-    const known = category.get(id)
+  /** Per node: its category and the frame it is charged to (itself, or the nearest caller with a script). */
+  const charged = new Map<number, { category: string, frame: string }>()
+  const chargeOf = (id: number): { category: string, frame: string } => {
+    const known = charged.get(id)
     if (known != null) return known
     const node = byId.get(id)
     const up = parent.get(id)
-    const c = (node != null ? own(node) : undefined) ?? (up != null ? categoryOf(up) : 'native, no caller')
-    category.set(id, c)
+    const mine = node != null ? own(node) : undefined
+    const c = mine != null && node != null
+      ? { category: mine, frame: `${node.callFrame.functionName || '(anonymous)'} ${node.callFrame.url.replace(/^.*\/(node_modules|src)\//, '$1/')}:${(node.callFrame as { lineNumber?: number }).lineNumber ?? 0}` }
+      : up != null ? chargeOf(up) : { category: 'native, no caller', frame: node?.callFrame.functionName ?? '?' }
+    charged.set(id, c)
     return c
   }
   const byCategory = new Map<string, number>()
+  const byFrame = new Map<string, number>()
   for (let i = 0; i < profile.samples.length; i++) {
-    const c = categoryOf(profile.samples[i] ?? 0)
-    if (c === 'idle') continue
-    byCategory.set(c, (byCategory.get(c) ?? 0) + (profile.timeDeltas[i + 1] ?? profile.timeDeltas[i] ?? 0) / 1000)
+    const c = chargeOf(profile.samples[i] ?? 0)
+    if (c.category === 'idle') continue
+    const ms = (profile.timeDeltas[i + 1] ?? profile.timeDeltas[i] ?? 0) / 1000
+    byCategory.set(c.category, (byCategory.get(c.category) ?? 0) + ms)
+    const key = `${c.category} · ${c.frame}`
+    byFrame.set(key, (byFrame.get(key) ?? 0) + ms)
   }
-  return { byCategory, wallMs: (profile.endTime - profile.startTime) / 1000 }
+  return { byCategory, byFrame, wallMs: (profile.endTime - profile.startTime) / 1000 }
 }
 
 function files (paths: string[]): string[] {
@@ -103,4 +111,11 @@ export async function run (argv: string[]): Promise<void> {
   const list = files(argv.filter(a => !a.startsWith('--')))
   if (list.length === 0) throw new Error('usage: npm run bench -- profile <dir|file.cpuprofile>...')
   profileTable('CPU by category (share of busy time)', list.map(f => ({ name: f.split('/').slice(-2).join('/'), file: f })))
+  const top = Number(argv.find(a => a.startsWith('--top='))?.split('=')[1] ?? 0)
+  for (const f of top > 0 ? list : []) {
+    const { byFrame, byCategory } = categorize(JSON.parse(readFileSync(f, 'utf8')) as CpuProfile)
+    const total = [...byCategory.values()].reduce((a, b) => a + b, 0)
+    printTable(`${f}: the ${top} frames charged most`, ['frame', 'ms', 'share'],
+      [...byFrame.entries()].sort((a, b) => b[1] - a[1]).slice(0, top).map(([k, v]) => [k, v, `${(100 * v / total).toFixed(1)} %`]))
+  }
 }

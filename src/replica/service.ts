@@ -4,7 +4,7 @@
  * API and CLI use (upload, open/read, stat, delete, list).
  */
 import { LRUCache } from 'lru-cache'
-import { Queue } from '@libp2p/utils'
+import { Limiter } from '../util/limiter.ts'
 import { DsmError, UnavailableError, toError } from '../errors.ts'
 import { getHandler } from '../stream/get.ts'
 import { SwarmRegistry, swarmHandler } from '../dht/swarm.ts'
@@ -150,7 +150,7 @@ export class ReplicaService implements Startable {
   private unregister?: () => Promise<void>
   /** Upload channels to the members this node coordinates writes for. */
   private readonly channels: Channels
-  private readonly uploads = new Queue<UploadResult>({ concurrency: MAX_CONCURRENT_UPLOADS, maxSize: MAX_QUEUED_UPLOADS })
+  private readonly uploads = new Limiter(MAX_CONCURRENT_UPLOADS, MAX_QUEUED_UPLOADS - MAX_CONCURRENT_UPLOADS)
   /** Set when stop begins: uploads cut short by it fail as "unavailable, retry", not as an internal error. */
   private stopping = false
 
@@ -198,7 +198,7 @@ export class ReplicaService implements Startable {
     store.removeEventListener('chunk:corrupt', this.onCorrupt)
     status.removeEventListener('change', this.onStatus)
     this.stopping = true
-    this.uploads.abort()
+    this.uploads.clear(new UnavailableError('this node is stopping: the upload was not stored; retry'))
     this.channels.close()
     await this.buckets?.stop()
     await this.reclaimer.stop()
@@ -274,8 +274,7 @@ export class ReplicaService implements Startable {
 
   /** Run an upload as its coordinator, at most MAX_CONCURRENT_UPLOADS at a time. */
   private async coordinate (header: PutHeader, source: AsyncIterable<Uint8Array | Uint8ArrayList>, options: IngestOptions): Promise<UploadResult> {
-    if (this.uploads.size >= MAX_QUEUED_UPLOADS) throw new UnavailableError('too many uploads in progress; retry later')
-    return this.uploads.add(async () => ingest(this.memberComponents(), header, source, options), options).catch((err: unknown) => {
+    return this.uploads.run(async () => ingest(this.memberComponents(), header, source, options), options).catch((err: unknown) => {
       if (this.stopping && !(err instanceof DsmError)) throw new UnavailableError('this node is stopping: the upload was not stored; retry', { cause: err })
       throw err
     })

@@ -80,7 +80,7 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
   /** The S3 namespace: buckets and keys, their own log (./name-index.ts). */
   readonly names: NameIndex
   /** Name operations of one event-loop turn share a transaction (./write-batch.ts). */
-  private readonly nameWrites: WriteBatch
+  private readonly writes: WriteBatch
   /** Uploads with a key record, prepared before the last start and undecided since (see namesSettled). */
   private readonly unsettledNames = new Set<string>()
   readonly chunks: ChunkStore
@@ -107,7 +107,7 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
     this.init = init
     this.index = new FileIndex(init.db)
     this.names = new NameIndex(init.db)
-    this.nameWrites = new WriteBatch(init.db)
+    this.writes = new WriteBatch(init.db)
     this.chunks = new ChunkStore(init.db, init.dataDir, init.volumes)
     this.prepared = new PreparedLog(init.db)
     this.reclaims = new ReclaimQueue(init.db)
@@ -260,16 +260,18 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
   async prepare (upload: PreparedUpload, staged: StagedChunk[], manifest: Manifest): Promise<void> {
     await this.chunks.sync(staged)
     this.clock.observe(upload.ts)
-    this.init.db.transaction(() => {
+    // Prepares that arrive together (concurrent small uploads) share one transaction.
+    await this.writes.run(() => {
       this.chunks.insert(staged)
       // Checked in the transaction that records the promise: a prepared copy holds every chunk, or there is none.
       const missing = this.missingChunks(manifest.chunks)
       if (missing > 0) throw new UnavailableError(`${missing} chunk(s) of ${upload.id} are no longer stored here (dropped as damaged while the upload ran); retry`)
       this.prepared.insert(upload)
+    }, () => {
+      // Its chunks stay until the upload is decided, whatever the transfer that wrote them does.
+      for (const d of manifest.chunks) this.pin(d)
+      this.manifests.set(keyOf(upload), manifest)
     })
-    // Its chunks stay until the upload is decided, whatever the transfer that wrote them does.
-    for (const d of manifest.chunks) this.pin(d)
-    this.manifests.set(keyOf(upload), manifest)
     await this.init.db.durable()
   }
 
@@ -463,7 +465,7 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
    * other.
    */
   async writeName<T extends { op: NameOp, reclaim?: string }> (decide: () => T, options: { durable?: boolean } = {}): Promise<T & { effect: 'applied' | 'ignored' }> {
-    const done = await this.nameWrites.run(() => {
+    const done = await this.writes.run(() => {
       const decided = decide()
       return { ...decided, effect: this.applyNameOp(decided.op, decided.reclaim) }
     })

@@ -1,5 +1,6 @@
 /**
- * Small writes that arrive together share one transaction.
+ * Small writes that arrive together share one transaction: S3 key records,
+ * and the prepared records of uploads (each member's one forced write).
  *
  * A SQLite commit costs the same whether it carries one small row or ten:
  * the WAL frames of the touched pages, written once. Under concurrent S3
@@ -16,7 +17,7 @@
  */
 import type { Db } from './db.ts'
 
-interface Job { run: () => unknown, resolve: (value: unknown) => void, reject: (err: unknown) => void }
+interface Job { run: () => unknown, committed?: (value: unknown) => void, resolve: (value: unknown) => void, reject: (err: unknown) => void }
 
 export class WriteBatch {
   private readonly db: Db
@@ -27,10 +28,15 @@ export class WriteBatch {
     this.db = db
   }
 
-  /** Run `job` in the next batch's transaction; resolves with what it returned once that transaction committed. */
-  async run<T> (job: () => T): Promise<T> {
+  /**
+   * Run `job` in the next batch's transaction; resolves with what it returned
+   * once that transaction committed. `committed` runs right after the commit,
+   * in the same turn (state that must change with the commit, before any other
+   * task runs: pins, caches).
+   */
+  async run<T> (job: () => T, committed?: (value: T) => void): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ run: job, resolve: resolve as (value: unknown) => void, reject })
+      this.queue.push({ run: job, ...(committed != null ? { committed: committed as (value: unknown) => void } : {}), resolve: resolve as (value: unknown) => void, reject })
       if (!this.scheduled) {
         this.scheduled = true
         setImmediate(() => { this.flush() })
@@ -54,8 +60,16 @@ export class WriteBatch {
     }
     jobs.forEach((job, i) => {
       const o = outcomes[i]
-      if (o?.ok === true) job.resolve(o.value)
-      else job.reject(o?.err)
+      if (o?.ok !== true) {
+        job.reject(o?.err)
+        return
+      }
+      try {
+        job.committed?.(o.value)
+        job.resolve(o.value)
+      } catch (err) {
+        job.reject(err)
+      }
     })
   }
 

@@ -46,6 +46,19 @@ describe('WriteBatch', () => {
     expect(transactions).toBe(2)
   })
 
+  it('runs a job\'s `committed` step right after the commit, in the same turn, and only for jobs that committed', async () => {
+    const batch = new WriteBatch(db)
+    const seen: string[] = []
+    const a = batch.run(() => { db.setMeta('p', '1'); return 'P' }, (v) => { seen.push(`committed ${v} ${meta('p') ?? '-'} ${db.sql.isTransaction ? 'in' : 'after'} the transaction`) })
+    const b = batch.run(() => { throw new Error('refused') }, () => { seen.push('never') })
+    // Queued behind the flush: runs only after every committed step of the batch ran.
+    const later = new Promise<void>(resolve => { setImmediate(() => { seen.push('next task'); resolve() }) })
+    expect(await a).toBe('P')
+    await expect(b).rejects.toThrow('refused')
+    await later
+    expect(seen).toEqual(['committed P 1 after the transaction', 'next task'])
+  })
+
   it('fails every job of a batch whose commit fails, and writes nothing of it', async () => {
     const batch = new WriteBatch(db)
     const jobs = [batch.run(() => { db.setMeta('x', '1') }), batch.run(() => { db.setMeta('y', '1') })]
