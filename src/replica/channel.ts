@@ -205,14 +205,14 @@ export async function serveChannel (c: ChannelServerComponents, stream: Stream):
         const held = prepared.get(u)
         prepared.delete(u)
         const decide = async (): Promise<void> => { if (held != null) await (commit ? c.store.commitPrepared(held.key) : c.store.abortPrepared(held.key)) }
-        if (ack !== true) {
-          await decide()
-          continue
-        }
-        // Answered once applied, without holding up the frames behind it (commits of one turn share a transaction).
-        work = decide()
-          .then(async () => { await answer({ u, decided: decidedName(c, held) }) })
-          .catch(async (err: unknown) => { await answer({ u, error: errorFrame(toError(err)) }) })
+        // Applied without holding up the frames behind it: the decisions of one turn share a transaction
+        // (awaiting each one here made every decision a transaction of its own). A decision that fails to
+        // apply leaves the prepared record, which the resolver decides (./resolve.ts).
+        work = ack !== true
+          ? decide().catch((err: unknown) => { c.logger.warn({ err: toError(err).message, u }, 'could not apply a decision; the resolver will') })
+          : decide()
+            .then(async () => { await answer({ u, decided: decidedName(c, held) }) })
+            .catch(async (err: unknown) => { await answer({ u, error: errorFrame(toError(err)) }) })
       } else if (req.name != null) {
         const { u, req: named } = req.name
         work = (c.applyName != null ? c.applyName(named) : Promise.reject(new UnavailableError('this node does not apply name operations')))

@@ -118,7 +118,7 @@ export async function ingest (c: IngestComponents, header: PutHeader, source: As
     const manifest = await createManifest({ size: body.size, chunkSize, chunks: body.digests, name: header.name, mime: header.mime ?? await detectMime(header.name, body.head), ...(header.tag != null ? { tag: header.tag } : {}) })
     const id = manifest.id.toString()
     const createdAt = Date.now()
-    const ts = c.store.clock.next(c.store.index.get(id)?.ts)
+    const ts = c.store.clock.next(c.store.index.stamp(id)?.ts)
     key = { id, ts, origin: c.selfId }
     endDeciding = c.store.beginDeciding(key)
     const members = copies.map(s => s.peer)

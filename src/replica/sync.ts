@@ -255,6 +255,8 @@ export class GroupSync implements Startable {
   }
 
   private async applyEntry (group: string, e: LogEntry): Promise<void> {
+    // Already here (it came by replication): no manifest to decode, no transaction.
+    if (this.c.store.isSettled(e)) return
     if (e.kind === 'delete') {
       // Not forced: should it be lost, the next pull brings it again.
       await this.c.store.applyDelete({ kind: 'delete', id: e.id, group, ts: e.ts, origin: e.origin }, { durable: false })

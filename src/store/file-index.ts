@@ -100,6 +100,7 @@ function prepare (db: Db) {
   const p = (sql: string): StatementSync => db.sql.prepare(sql)
   return {
     get: p('SELECT * FROM files WHERE id = ?'),
+    stamp: p('SELECT ts, origin, state FROM files WHERE id = ?'),
     head: p('SELECT COALESCE(MAX(seq), 0) AS head FROM files'),
     upsert: p(`INSERT INTO files (id, grp, state, ts, origin, seq, manifest, size, name, mime, created_at, chunk_count)
                VALUES (:id, :grp, :state, :ts, :origin, :seq, :manifest, :size, :name, :mime, :created_at, :chunk_count)
@@ -144,6 +145,11 @@ export class FileIndex {
     return row == null ? undefined : toFileRow(row)
   }
 
+  /** A file's latest operation as its stamp and state, without the row (a sync pull asks this per log entry). */
+  stamp (id: string): { ts: number, origin: string, state: FileState } | undefined {
+    return this.q.stamp.get(id) as { ts: number, origin: string, state: FileState } | undefined
+  }
+
   /** This node's log head: the seq of its latest change. */
   head (): number {
     return (this.q.head.get() as { head: number }).head
@@ -156,7 +162,7 @@ export class FileIndex {
    */
   apply (op: GroupOp, hasAllChunks: boolean): ApplyEffect {
     return this.db.transaction(() => {
-      const current = this.get(op.id)
+      const current = this.stamp(op.id)
       if (current != null && !isNewer(op, current)) return 'ignored'
       const seq = this.head() + 1
       if (op.kind === 'delete') {

@@ -217,6 +217,17 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
   }
 
   /**
+   * Would applying an operation with this stamp change nothing here? True
+   * when the index holds it or a newer one and no prepared upload of the file
+   * waits to be settled. A sync pull skips such log entries — under a stream
+   * of uploads, nearly all of them: each came to us by replication already.
+   */
+  isSettled (op: { id: string, ts: number, origin: string }): boolean {
+    const row = this.index.stamp(op.id)
+    return row != null && !isNewer(op, row) && !this.prepared.hasFile(op.id)
+  }
+
+  /**
    * Commit an add: the staged chunks' bytes durable first, then their rows and
    * the file's in one transaction, durable before this resolves (one shared
    * WAL sync). `durable: false` for what the group could give us again (a

@@ -82,7 +82,8 @@ function statements (db: Db) {
     delete: p('DELETE FROM prepared WHERE id = ? AND ts = ? AND origin = ?'),
     olderThan: p('SELECT * FROM prepared WHERE at <= ? ORDER BY at LIMIT ?'),
     all: p('SELECT * FROM prepared'),
-    count: p('SELECT COUNT(*) AS n FROM prepared')
+    count: p('SELECT COUNT(*) AS n FROM prepared'),
+    hasFile: p('SELECT 1 FROM prepared WHERE id = ? LIMIT 1')
   }
 }
 
@@ -113,6 +114,11 @@ export class PreparedLog {
   /** Prepared uploads of a file (usually none, or one). */
   forFile (id: string): PreparedUpload[] {
     return (this.q.forFile.all(id) as unknown as Row[]).map(toUpload)
+  }
+
+  /** Is an upload of this file prepared here and undecided? */
+  hasFile (id: string): boolean {
+    return this.q.hasFile.get(id) != null
   }
 
   delete (k: UploadKey): boolean {
