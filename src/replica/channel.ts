@@ -32,7 +32,8 @@ import { raceSignal } from '../util/abort.ts'
 import { monotonicNow } from '../util/time.ts'
 import { decodeMessage, encodeMessage } from '../wire/codec.ts'
 import { FrameReader, writeFrame } from '../wire/frames.ts'
-import { ChannelAnswerSchema, ChannelRequestSchema, PROTOCOLS } from '../wire/messages.ts'
+import { ChannelAnswerSchema, PROTOCOLS } from '../wire/messages.ts'
+import { decodeChannelRequest, encodeChannelRequest } from '../wire/channel-frames.ts'
 import { NameOpSchema } from '../wire/names.ts'
 import { isNewer } from '../store/file-index.ts'
 import { dialStream } from '../wire/rpc.ts'
@@ -87,7 +88,7 @@ export class Channel {
     const wait = Promise.withResolvers<ChannelAnswer>()
     this.waiting.set(u, wait)
     try {
-      await writeFrame(stream, encodeMessage(ChannelRequestSchema, req), options)
+      await writeFrame(stream, encodeChannelRequest(req), options)
       return await raceSignal(wait.promise, options.signal)
     } finally {
       this.waiting.delete(u)
@@ -103,7 +104,7 @@ export class Channel {
 
   /** Tell the member the decision; nothing waits for it (a lost one is recovered by the member). */
   decide (u: number, commit: boolean): void {
-    void this.stream?.then(async ({ stream }) => writeFrame(stream, encodeMessage(ChannelRequestSchema, { decide: { u, commit } }), { signal: AbortSignal.timeout(CHANNEL_WRITE_TIMEOUT_MS) }))
+    void this.stream?.then(async ({ stream }) => writeFrame(stream, encodeChannelRequest({ decide: { u, commit } }), { signal: AbortSignal.timeout(CHANNEL_WRITE_TIMEOUT_MS) }))
       .catch(() => { /* the member's resolver asks us */ })
   }
 
@@ -198,7 +199,7 @@ export async function serveChannel (c: ChannelServerComponents, stream: Stream):
   }
   try {
     for (let frame = await reader.read(); frame != null; frame = await reader.read()) {
-      const req = decodeMessage(ChannelRequestSchema, frame, MAX_CHANNEL_FRAME_BYTES)
+      const req = decodeChannelRequest(frame, MAX_CHANNEL_FRAME_BYTES)
       let work: Promise<void>
       if (req.decide != null) {
         const { u, commit, ack } = req.decide

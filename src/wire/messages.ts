@@ -26,9 +26,10 @@ export const PROTOCOLS = {
   /**
    * Coordinator → member, one long-lived stream per pair: small uploads (one
    * chunk) whole in one frame each, many in flight, then their decisions
-   * (replica/channel.ts). No stream to open per upload.
+   * (replica/channel.ts). No stream to open per upload. 2.0.0: a put's chunk
+   * travels as raw bytes after its CBOR fields (./channel-frames.ts).
    */
-  channel: `${PROTOCOL_PREFIX}/channel/1.0.0`,
+  channel: `${PROTOCOL_PREFIX}/channel/2.0.0`,
   /** Has this upload (id, stamp) committed here? Asked to decide a prepared upload whose decision was lost. */
   outcome: `${PROTOCOL_PREFIX}/outcome/1.0.0`,
   /** Does this node hold a file? Answers with the manifest. */
@@ -258,8 +259,11 @@ export type ChannelDecided = z.infer<typeof ChannelDecidedSchema>
  * channel instead of a stream of its own; answered with its response, encoded.
  */
 export const ChannelNameSchema = z.object({ u: count, req: bytesSchema.refine(b => b.byteLength <= MAX_CONTROL_FRAME_BYTES, 'name request too large') })
-export const ChannelRequestSchema = z.object({ put: ChannelPutSchema.optional(), decide: ChannelDecideSchema.optional(), name: ChannelNameSchema.optional() })
-export type ChannelRequest = z.infer<typeof ChannelRequestSchema>
+/** A put's fields but its chunk, which travels after them as raw bytes (./channel-frames.ts). */
+export const ChannelPutMetaSchema = ChannelPutSchema.omit({ chunk: true })
+/** The channel's other requests (CBOR whole). */
+export const ChannelControlSchema = z.object({ decide: ChannelDecideSchema.optional(), name: ChannelNameSchema.optional() })
+export type ChannelRequest = z.infer<typeof ChannelControlSchema> & { put?: ChannelPut }
 /** An answer without `u` refuses the whole channel (an unproven peer: the guard's error frame). */
 export const ChannelAnswerSchema = z.object({
   u: count.optional(),

@@ -21,6 +21,7 @@ import { decodeMessage, encodeMessage } from '../../src/wire/codec.ts'
 import * as messages from '../../src/wire/messages.ts'
 import * as names from '../../src/wire/names.ts'
 import { ErrorFrameSchema } from '../../src/wire/answer.ts'
+import { decodeChannelRequest, encodeChannelRequest } from '../../src/wire/channel-frames.ts'
 import { decoderInputArb, runs, errName, PEER, FILE_ID, SOME_BYTES, HEARTBEAT } from '../helpers/fuzz.ts'
 
 const LOG_ADD = { id: FILE_ID, kind: 'add', seq: 1, manifest: SOME_BYTES, createdAt: 1, ts: 1, origin: PEER }
@@ -58,7 +59,8 @@ const SAMPLES: Record<string, unknown[]> = {
   ChannelPutSchema: [CHANNEL_PUT],
   ChannelDecideSchema: [{ u: 1, commit: true }, { u: 2, commit: true, ack: true }],
   ChannelDecidedSchema: [{ applied: true }, { applied: false, holds: { ts: 9, origin: PEER } }],
-  ChannelRequestSchema: [{ put: CHANNEL_PUT }, { decide: { u: 0, commit: false } }, { name: { u: 2, req: SOME_BYTES } }],
+  ChannelPutMetaSchema: [{ u: 0, group: 'g1', chunkSize: 1_048_576, prepare: PREPARE }],
+  ChannelControlSchema: [{ decide: { u: 0, commit: false } }, { name: { u: 2, req: SOME_BYTES } }],
   ChannelNameSchema: [{ u: 2, req: SOME_BYTES }],
   ChannelAnswerSchema: [{ u: 3, prepared: true }, { u: 5, named: SOME_BYTES }, { u: 6, decided: { applied: false, holds: { ts: 9, origin: PEER } } }, { u: 4, error: { code: 'ERR_X', message: 'no' } }, { error: { code: 'ERR_PEER_UNAUTHORIZED', message: 'no' } }],
   OutcomeRequestSchema: [{ id: FILE_ID, ts: 1, origin: PEER }],
@@ -149,6 +151,37 @@ describe('fuzz: wire decoders (decodeMessage with every schema)', () => {
     }), runs(samples.length > 0 ? 500 : 250))
     // No decoded key ever reached Object.prototype.
     expect(Object.keys(Object.prototype)).toEqual([])
+  })
+})
+
+describe('fuzz: upload channel frames (src/wire/channel-frames.ts)', () => {
+  const VALID = [{ put: CHANNEL_PUT }, { put: { ...CHANNEL_PUT, chunk: new Uint8Array(0) } }, { decide: { u: 0, commit: false } }, { decide: { u: 7, commit: true, ack: true as const } }, { name: { u: 2, req: SOME_BYTES } }]
+  const encoded = VALID.map(r => encodeChannelRequest(r).subarray())
+
+  it('decodes what it encodes, the chunk as a view of the frame', () => {
+    VALID.forEach((r, i) => { expect(decodeChannelRequest(encoded[i] as Uint8Array, MAX_CONTROL_FRAME_BYTES)).toEqual(r) })
+    const frame = encoded[0] as Uint8Array
+    expect(decodeChannelRequest(frame, MAX_CONTROL_FRAME_BYTES).put?.chunk.buffer).toBe(frame.buffer)
+  })
+
+  it('a request, or InvalidMessageError / MessageTooLargeError, at once, for any bytes', () => {
+    const mutated = fc.tuple(fc.constantFrom(...encoded), fc.array(fc.tuple(fc.nat(), fc.nat(255)), { maxLength: 4 }), fc.nat()).map(([bytes, edits, cut]) => {
+      const b = bytes.slice(0, cut % (bytes.byteLength + 1) === 0 ? bytes.byteLength : cut % (bytes.byteLength + 1))
+      for (const [at, v] of edits) if (b.byteLength > 0) b[at % b.byteLength] = v
+      return b
+    })
+    const input = fc.oneof(mutated, fc.uint8Array({ maxLength: 300 }), fc.uint8Array({ maxLength: 8 }).map(head => Uint8Array.of(0x01, ...head)))
+    fc.assert(fc.property(input, fc.constantFrom(MAX_CONTROL_FRAME_BYTES, 64), (bytes, maxBytes) => {
+      const started = performance.now()
+      try {
+        const req = decodeChannelRequest(bytes, maxBytes)
+        // What we accept we can send on, and it means the same thing.
+        expect(decodeChannelRequest(encodeChannelRequest(req).subarray(), Number.MAX_SAFE_INTEGER)).toEqual(req)
+      } catch (err) {
+        expect(['InvalidMessageError', 'MessageTooLargeError']).toContain(errName(err))
+      }
+      expect(performance.now() - started).toBeLessThan(1000)
+    }), runs(500))
   })
 })
 

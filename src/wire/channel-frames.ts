@@ -1,0 +1,60 @@
+/**
+ * Frames of the upload channel (`/dsm/channel/2.0.0`, replica/channel.ts).
+ *
+ * A put carries a whole one-chunk upload, up to a 1 MiB chunk. In CBOR the
+ * chunk was encoded (a copy), decoded (another copy) and checked by zod,
+ * every upload: at 1 MiB the copies' garbage collection was a third of a
+ * member's CPU (docs/performance.md). So a put is its CBOR fields and then
+ * the chunk's raw bytes, sent by reference and read as a view of the frame:
+ *
+ *   0x00 <CBOR ChannelControl>                       decide | name
+ *   0x01 <varint n> <CBOR ChannelPutMeta: n bytes> <chunk: the rest>
+ *
+ * Answers stay CBOR whole (./messages.ts ChannelAnswerSchema): they are small.
+ */
+import { Uint8ArrayList } from 'uint8arraylist'
+import { encode as encodeVarint } from 'uint8-varint'
+import { MAX_CHUNK_SIZE_BYTES, MAX_CONTROL_FRAME_BYTES } from '../constants.ts'
+import { InvalidMessageError, MessageTooLargeError } from '../errors.ts'
+import { decodeMessage, encodeMessage } from './codec.ts'
+import { ChannelControlSchema, ChannelPutMetaSchema } from './messages.ts'
+import type { ChannelRequest } from './messages.ts'
+
+const CONTROL = 0x00
+const PUT = 0x01
+/** A put's fields are small: its manifest, stamp and members. */
+const MAX_PUT_META_BYTES = MAX_CONTROL_FRAME_BYTES
+
+/** One request as the pieces of a frame's payload (a put's chunk by reference, not copied). */
+export function encodeChannelRequest (req: ChannelRequest): Uint8ArrayList {
+  if (req.put == null) return new Uint8ArrayList(Uint8Array.of(CONTROL), encodeMessage(ChannelControlSchema, req))
+  const { chunk, ...meta } = req.put
+  if (chunk.byteLength > MAX_CHUNK_SIZE_BYTES) throw new InvalidMessageError(`refusing to send a chunk of ${chunk.byteLength} bytes (at most ${MAX_CHUNK_SIZE_BYTES})`)
+  const fields = encodeMessage(ChannelPutMetaSchema, meta)
+  return new Uint8ArrayList(Uint8Array.of(PUT), encodeVarint(fields.byteLength), fields, chunk)
+}
+
+/** A request from a frame's payload; a put's chunk is a view of `frame`. */
+export function decodeChannelRequest (frame: Uint8Array, maxBytes: number): ChannelRequest {
+  if (frame.byteLength > maxBytes) throw new MessageTooLargeError(`channel frame of ${frame.byteLength} bytes exceeds the limit of ${maxBytes}`)
+  const kind = frame[0]
+  if (kind === CONTROL) return decodeMessage(ChannelControlSchema, frame.subarray(1), MAX_CONTROL_FRAME_BYTES)
+  if (kind !== PUT) throw new InvalidMessageError(kind == null ? 'empty channel frame' : `unknown channel frame kind ${kind}`)
+  const [n, at] = fieldsLength(frame)
+  if (n > MAX_PUT_META_BYTES || at + n > frame.byteLength) throw new InvalidMessageError(`a put's fields of ${n} bytes do not fit its frame of ${frame.byteLength}`)
+  const meta = decodeMessage(ChannelPutMetaSchema, frame.subarray(at, at + n), MAX_PUT_META_BYTES)
+  const chunk = frame.subarray(at + n)
+  if (chunk.byteLength > MAX_CHUNK_SIZE_BYTES) throw new MessageTooLargeError(`a put's chunk of ${chunk.byteLength} bytes exceeds ${MAX_CHUNK_SIZE_BYTES}`)
+  return { put: { ...meta, chunk } }
+}
+
+/** The varint after the kind byte: [value, offset of what follows]. At most 4 bytes (fields are small). */
+function fieldsLength (frame: Uint8Array): [number, number] {
+  let value = 0
+  for (let i = 1; i < Math.min(frame.byteLength, 5); i++) {
+    const b = frame[i] as number
+    value += (b & 0x7f) * 2 ** (7 * (i - 1))
+    if ((b & 0x80) === 0) return [value, i + 1]
+  }
+  throw new InvalidMessageError('a put frame without a valid length of its fields')
+}
