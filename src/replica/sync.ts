@@ -34,6 +34,12 @@ import type { AbortOptions, Startable } from '@libp2p/interface'
 
 /** A member pulls each mate's log at least this often, even when heartbeats say nothing moved. */
 export const SYNC_FULL_PULL_INTERVAL_MS = 10_000
+/**
+ * Progress (files held, to go) is published at most this often: counting
+ * them scans the file index, and under a stream of uploads every heartbeat
+ * of a mate starts a round.
+ */
+export const SYNC_PROGRESS_INTERVAL_MS = 1_000
 /** Entries per page of a group-log pull. */
 export const SYNC_PAGE_ENTRIES = 500
 /** Manifest bytes per page of a group-log pull (bounds the answer frame). */
@@ -110,6 +116,9 @@ export class GroupSync implements Startable {
   rounds = 0
   private waitSaid = false
   private headUpdate?: ReturnType<typeof setImmediate>
+  /** When progress was last published, and the timer of the next one (publishProgress). */
+  private lastProgress?: number
+  private progressTimer?: ReturnType<typeof setTimeout>
   /** When we last pulled each mate's log (ms). */
   private readonly lastPull = new Map<string, number>()
 
@@ -138,6 +147,8 @@ export class GroupSync implements Startable {
     this.c.store.removeEventListener('name:changed', this.onLogMoved)
     clearImmediate(this.headUpdate)
     this.headUpdate = undefined
+    clearTimeout(this.progressTimer)
+    this.progressTimer = undefined
     this.controller?.abort()
     this.controller = undefined
     await this.running?.catch(() => {})
@@ -201,7 +212,8 @@ export class GroupSync implements Startable {
     this.publishProgress()
     const active = peers.filter(p => p.state === 'ACTIVE')
     // A file no mate can heal stays pending, but must not hold a recruit in SYNCING for ever (it is named instead).
-    const caughtUp = this.pendingCount() - this.damaged.size <= 0 && (active.length === 0 ? this.mayBeAlone(group) : active.some(p => pulled.has(p.peerId)))
+    // Counted only while it matters (a member not yet ACTIVE): the count scans the index.
+    const caughtUp = this.c.status.state === 'SYNCING' && this.pendingCount() - this.damaged.size <= 0 && (active.length === 0 ? this.mayBeAlone(group) : active.some(p => pulled.has(p.peerId)))
     this.rounds++
     if (caughtUp && this.c.status.state === 'SYNCING' && this.c.status.group === group) {
       this.c.status.setState('ACTIVE')
@@ -364,7 +376,24 @@ export class GroupSync implements Startable {
     return this.c.store.index.stats().pending.files
   }
 
+  /**
+   * Publish progress. A member catching up publishes every change (its
+   * progress is what users watch), as does one whose count of damaged files
+   * changed; an ACTIVE one at most every SYNC_PROGRESS_INTERVAL_MS (the last
+   * change then goes out when the interval is over).
+   */
   private publishProgress (): void {
+    const wait = (this.lastProgress ?? -Infinity) + SYNC_PROGRESS_INTERVAL_MS - Date.now()
+    if (this.c.status.state === 'ACTIVE' && this.damaged.size === this.c.status.sync.damaged && wait > 0) {
+      if (this.progressTimer == null) {
+        this.progressTimer = setTimeout(() => { this.progressTimer = undefined; if (this.controller != null) this.publishProgress() }, wait)
+        this.progressTimer.unref()
+      }
+      return
+    }
+    clearTimeout(this.progressTimer)
+    this.progressTimer = undefined
+    this.lastProgress = Date.now()
     const { pending, present } = this.c.store.index.stats()
     this.c.status.setSync({ head: this.c.store.index.head(), filesToGo: pending.files, bytesToGo: pending.bytes, files: present.files, damaged: this.damaged.size, names: this.c.store.names.head() })
   }
