@@ -31,7 +31,7 @@ import { InvalidManifestError, NotAMemberError, UnavailableError, remoteError, t
 import { raceSignal } from '../util/abort.ts'
 import { monotonicNow } from '../util/time.ts'
 import { decodeMessage, encodeMessage } from '../wire/codec.ts'
-import { FrameReader, writeFrame } from '../wire/frames.ts'
+import { FrameReader, writeFrame, writeFrameWithin } from '../wire/frames.ts'
 import { ChannelAnswerSchema, PROTOCOLS } from '../wire/messages.ts'
 import { decodeChannelRequest, encodeChannelRequest } from '../wire/channel-frames.ts'
 import { NameOpSchema } from '../wire/names.ts'
@@ -104,7 +104,7 @@ export class Channel {
 
   /** Tell the member the decision; nothing waits for it (a lost one is recovered by the member). */
   decide (u: number, commit: boolean): void {
-    void this.stream?.then(async ({ stream }) => writeFrame(stream, encodeChannelRequest({ decide: { u, commit } }), { signal: AbortSignal.timeout(CHANNEL_WRITE_TIMEOUT_MS) }))
+    void this.stream?.then(async ({ stream }) => writeFrameWithin(stream, encodeChannelRequest({ decide: { u, commit } }), CHANNEL_WRITE_TIMEOUT_MS))
       .catch(() => { /* the member's resolver asks us */ })
   }
 
@@ -195,7 +195,7 @@ export async function serveChannel (c: ChannelServerComponents, stream: Stream):
   const prepared = new Map<number, Held>()
   const inFlight = new Set<Promise<void>>()
   const answer = async (a: ChannelAnswer): Promise<void> => {
-    await writeFrame(stream, encodeMessage(ChannelAnswerSchema, a), { signal: AbortSignal.timeout(CHANNEL_WRITE_TIMEOUT_MS) }).catch(() => { /* the channel broke: the coordinator sees it */ })
+    await writeFrameWithin(stream, encodeMessage(ChannelAnswerSchema, a), CHANNEL_WRITE_TIMEOUT_MS).catch(() => { /* the channel broke: the coordinator sees it */ })
   }
   try {
     for (let frame = await reader.read(); frame != null; frame = await reader.read()) {

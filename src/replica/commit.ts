@@ -26,7 +26,6 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { InsufficientStorageError, QuorumError, toError } from '../errors.ts'
-import type { AbortOptions } from '@libp2p/interface'
 /** One member's part in an upload, as the quorum sees it (a replication stream, or a put on a channel). */
 export interface CopyAttempt {
   readonly peer: string
@@ -34,14 +33,12 @@ export interface CopyAttempt {
   readonly prepared: boolean
   /** Why it dropped out, if it did. */
   readonly failure?: Error
-  /** Tell the member the decision (only once it prepared). */
-  decide(commit: boolean, options: AbortOptions): Promise<void>
+  /** Tell the member the decision (only once it prepared), within DECISION_TIMEOUT_MS. */
+  decide(commit: boolean): Promise<void>
 }
 
 /** How long one decision may take to send; a failed upload also waits this long for members still preparing. */
 export const DECISION_TIMEOUT_MS = 2_000
-
-const within = (): AbortOptions => ({ signal: AbortSignal.timeout(DECISION_TIMEOUT_MS) })
 
 /**
  * The upload committed: the copies of the quorum hear it now, those still
@@ -50,7 +47,7 @@ const within = (): AbortOptions => ({ signal: AbortSignal.timeout(DECISION_TIMEO
  */
 export function announceCommit<T extends CopyAttempt> (copies: T[], prepares: Array<Promise<void>>, ready: T[]): void {
   copies.forEach((copy, i) => {
-    const tell = async (): Promise<void> => copy.decide(true, within())
+    const tell = async (): Promise<void> => copy.decide(true)
     void (ready.includes(copy) ? tell() : prepares[i]?.then(tell))?.catch(() => {})
   })
 }
@@ -63,7 +60,7 @@ export function announceCommit<T extends CopyAttempt> (copies: T[], prepares: Ar
 export async function announceAbort (copies: CopyAttempt[], prepares: Array<Promise<void>>, local: Promise<void> | undefined): Promise<void> {
   await Promise.race([Promise.allSettled(prepares), sleep(DECISION_TIMEOUT_MS, undefined, { ref: false })])
   await local?.catch(() => {})
-  await Promise.allSettled(copies.filter(c => c.prepared).map(async c => c.decide(false, within())))
+  await Promise.allSettled(copies.filter(c => c.prepared).map(async c => c.decide(false)))
 }
 
 export interface QuorumPlan {

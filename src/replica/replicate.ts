@@ -23,6 +23,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { equals } from 'uint8arrays/equals'
 import { MAX_CHUNK_SIZE_BYTES, MAX_CONTROL_FRAME_BYTES, MAX_MANIFEST_BYTES, TRANSFER_IDLE_TIMEOUT_MS } from '../constants.ts'
 import { InvalidManifestError, NotAMemberError, toError } from '../errors.ts'
+import { DECISION_TIMEOUT_MS } from './commit.ts'
 import { IdleTimeout } from '../util/abort.ts'
 import { monotonicNow } from '../util/time.ts'
 import { decodeMessage, encodeMessage } from '../wire/codec.ts'
@@ -95,7 +96,8 @@ export class ReplicaSession {
   }
 
   /** Tell a prepared member the decision; it needs no answer (a lost one is recovered by the member). */
-  async decide (commit: boolean, options: AbortOptions): Promise<void> {
+  async decide (commit: boolean): Promise<void> {
+    const options = { signal: AbortSignal.timeout(DECISION_TIMEOUT_MS) }
     if (this.failure != null) throw this.failure
     if (!this.prepared) throw new Error('no decision before the member prepared')
     try {

@@ -198,6 +198,18 @@ export async function writeFrame (stream: MessageStream, payload: Uint8Array | U
   await writeBufferEmpty(stream, options)
 }
 
+/**
+ * writeFrame bounded by `timeoutMs` — a timer armed only when the stream is
+ * full and the write must wait. Fire-and-forget frames of every upload (a
+ * decision, a channel answer) each made a timeout signal that fired, unheard,
+ * seconds later: a timer and an AbortError per frame.
+ */
+export async function writeFrameWithin (stream: MessageStream, payload: Uint8Array | Uint8ArrayList, timeoutMs: number): Promise<void> {
+  const list = new Uint8ArrayList(encodeVarint(payload.byteLength), payload)
+  if (stream.send(list)) return
+  await writeBufferEmpty(stream, { signal: AbortSignal.timeout(timeoutMs) })
+}
+
 /** Resolves once the stream handed its whole write buffer to the muxer; rejects if it closes or the signal aborts. */
 export async function writeBufferEmpty (stream: MessageStream, options: AbortOptions = {}): Promise<void> {
   options.signal?.throwIfAborted()
