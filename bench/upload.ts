@@ -25,7 +25,7 @@ import { pipeline } from 'node:stream/promises'
 import { Agent, request } from 'undici'
 import { eventually, dsm, startProcNode } from '../test/sim/proc.ts'
 import { Inspector, INSPECT_ENV } from './inspect.ts'
-import { MiB, percentile, printTable, writeResults } from './lib.ts'
+import { MiB, cpuMsOf, percentile, printTable, writeResults } from './lib.ts'
 import { profileTable } from './profile.ts'
 import type { ProcNode } from '../test/sim/proc.ts'
 
@@ -45,11 +45,8 @@ function parseArgs (args: string[]): Args {
 }
 
 const procStat = async (pid: number | undefined): Promise<{ cpuMs: number, peakMiB: number }> => {
-  const stat = await readFile(`/proc/${pid ?? 0}/stat`, 'utf8').catch(() => '')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  const ticks = Number(fields[11] ?? NaN) + Number(fields[12] ?? NaN)
   const status = await readFile(`/proc/${pid ?? 0}/status`, 'utf8').catch(() => '')
-  return { cpuMs: ticks * 10, peakMiB: Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024 }
+  return { cpuMs: await cpuMsOf(pid), peakMiB: Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024 }
 }
 
 /** Reset the kernel's peak-RSS mark of a process (Linux: write 5 to clear_refs). */
