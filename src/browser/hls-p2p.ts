@@ -167,7 +167,10 @@ export function hlsFragmentLoader (Default: LoaderClass, o: HlsP2POptions): Load
       const share = (o.share[seg.rendition] ??= { peers: 0, storage: 0 })
       try {
         // How long until the player needs it: what is buffered, or — a segment further on — its start.
-        const slack = Math.max(bufferedAhead(o.media), context.frag.start - o.media.currentTime)
+        // An init segment (a kilobyte or two) never waits for other tabs: it comes from one we are connected
+        // to, or over HTTP at once. One that waited for a link arrived after hls.js had switched away from
+        // its rendition, and hls.js appended it anyway: playback stopped for good (a bench run, twice).
+        const slack = snOf(context) < 0 ? 0 : Math.max(bufferedAhead(o.media), context.frag.start - o.media.currentTime)
         const began = performance.now()
         const why = { text: '' }
         let bytes = await this.fromPeers(engine, seg.id, signal, share, stats, slack, why)
