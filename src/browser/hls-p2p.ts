@@ -170,12 +170,13 @@ export function hlsFragmentLoader (Default: LoaderClass, o: HlsP2POptions): Load
         // An init segment (a kilobyte or two) never waits for other tabs: it comes from one we are connected
         // to, or over HTTP at once. One that waited for a link arrived after hls.js had switched away from
         // its rendition, and hls.js appended it anyway: playback stopped for good (a bench run, twice).
-        const slack = snOf(context) < 0 ? 0 : Math.max(bufferedAhead(o.media), context.frag.start - o.media.currentTime)
+        const sn = snOf(context)
+        const slack = sn < 0 ? 0 : Math.max(bufferedAhead(o.media), context.frag.start - o.media.currentTime)
         const began = performance.now()
         const why = { text: '' }
         let bytes = await this.fromPeers(engine, seg.id, signal, share, stats, slack, why)
         if (bytes != null) clearTimeout(this.firstByte)
-        o.trace?.({ rendition: seg.rendition, sn: snOf(context), from: bytes == null ? 'storage' : 'peers', why: why.text, slackS: slack, ms: performance.now() - began, at: o.media.currentTime })
+        o.trace?.({ rendition: seg.rendition, sn, from: bytes == null ? 'storage' : 'peers', why: why.text, slackS: slack, ms: performance.now() - began, at: o.media.currentTime })
         if (bytes == null) {
           stats.loading.start = performance.now()
           const res = await fetch(context.url, { signal })
@@ -192,7 +193,7 @@ export function hlsFragmentLoader (Default: LoaderClass, o: HlsP2POptions): Load
           const held = bytes
           afterStart(() => { engine.offer(seg.id, held).catch(() => {}) })
         }
-        for (const url of o.upcoming(context.frag.level, typeof context.frag.sn === 'number' ? context.frag.sn : -1).slice(0, PREPARE_AHEAD_SEGMENTS)) {
+        for (const url of o.upcoming(context.frag.level, sn).slice(0, PREPARE_AHEAD_SEGMENTS)) {
           const next = segmentOf(url)
           if (next != null) afterStart(() => { engine.prepare(next.id).catch(() => {}) })
         }

@@ -97,9 +97,9 @@ export class ReplicaSession {
 
   /** Tell a prepared member the decision; it needs no answer (a lost one is recovered by the member). */
   async decide (commit: boolean): Promise<void> {
-    const options = { signal: AbortSignal.timeout(DECISION_TIMEOUT_MS) }
     if (this.failure != null) throw this.failure
     if (!this.prepared) throw new Error('no decision before the member prepared')
+    const options = { signal: AbortSignal.timeout(DECISION_TIMEOUT_MS) }
     try {
       await writeFrame(this.stream, encodeMessage(DecisionSchema, { commit }), options)
       await this.stream.close(options)

@@ -215,7 +215,7 @@ export class GroupSync implements Startable {
     // Counted only while it matters (a member not yet ACTIVE): the count scans the index.
     const caughtUp = this.c.status.state === 'SYNCING' && this.pendingCount() - this.damaged.size <= 0 && (active.length === 0 ? this.mayBeAlone(group) : active.some(p => pulled.has(p.peerId)))
     this.rounds++
-    if (caughtUp && this.c.status.state === 'SYNCING' && this.c.status.group === group) {
+    if (caughtUp && this.c.status.group === group) {
       this.c.status.setState('ACTIVE')
       this.c.logger.info({ group }, 'caught up with the group: ACTIVE')
     }
