@@ -6,6 +6,8 @@
  * and the other cells stay out of the profile.
  */
 import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { profileTable } from './profile.ts'
 import type { ProcNode } from '../test/sim/proc.ts'
 
 /** Environment for a node whose CPU may be profiled. */
@@ -65,4 +67,18 @@ export class Inspector {
   close (): void {
     this.ws.close()
   }
+}
+
+/**
+ * Run `work` with every node's CPU profiled (when `dir` is set):
+ * `<dir>/<name>-<node>.cpuprofile`, and one table of where it went.
+ */
+export async function profiled<T extends { count: number }> (dir: string | undefined, inspectors: Inspector[], names: string[], name: string, work: () => Promise<T>): Promise<T> {
+  if (dir == null) return work()
+  await Promise.all(inspectors.map(async i => i.start()))
+  const out = await work()
+  const files = inspectors.map((_, i) => join(dir, `${name}-n${i + 1}.cpuprofile`))
+  await Promise.all(inspectors.map(async (ins, i) => ins.stop(files[i] ?? '')))
+  profileTable(`where the CPU of ${name} went (${out.count} operations; share · CPU ms per operation)`, files.map((file, i) => ({ name: names[i] ?? `n${i + 1}`, file, ops: out.count })))
+  return out
 }

@@ -5,8 +5,11 @@
  * every byte crosses the network). Measures, in the same run:
  *   (a) GET from a node holding it       (b) GET from a node that does not
  *   (c) a bare libp2p stream (TLS+yamux) (d) raw TCP     (e) nginx, if installed
- * plus time to first byte of 200 random Range requests on a non-holder, and
- * peak RSS of each node. Writes bench/results/stream.json.
+ * plus time to first byte of 200 random Range requests on a holder and a
+ * non-holder, the CPU ms of each node per MiB served and per Range request
+ * (from /proc), and peak RSS of each node. `--profile=DIR` adds one profiled
+ * pass of each cell (./inspect.ts) and prints where each node's time went.
+ * Writes bench/results/stream.json.
  */
 import { execFileSync, spawn } from 'node:child_process'
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
@@ -14,13 +17,23 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
 import { dsm, eventually, startProcNode } from '../test/sim/proc.ts'
-import { MiB, percentile, printTable, stats, writeResults } from './lib.ts'
+import { Inspector, INSPECT_ENV, profiled } from './inspect.ts'
+import { MiB, cpuMsOf, percentile, printTable, stats, writeResults } from './lib.ts'
 import { measureTransport } from './transport.ts'
 import type { ProcNode } from '../test/sim/proc.ts'
 
 async function peakRssMiB (pid: number | undefined): Promise<number> {
   const status = await readFile(`/proc/${pid ?? 0}/status`, 'utf8').catch(() => '')
   return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024
+}
+
+/** CPU ms each process used while `work` ran, added into `into` (per process). */
+async function cpuDuring<T> (pids: Array<number | undefined>, into: number[], work: () => Promise<T>): Promise<T> {
+  const before = await Promise.all(pids.map(cpuMsOf))
+  const out = await work()
+  const after = await Promise.all(pids.map(cpuMsOf))
+  after.forEach((v, i) => { into[i] = (into[i] ?? 0) + v - (before[i] ?? 0) })
+  return out
 }
 
 // One HTTP client for every server measured (dsm, nginx): undici's request, on a keep-alive connection.
@@ -68,9 +81,10 @@ export async function run (argv: string[]): Promise<void> {
   const mib = Number(argv.find(a => a.startsWith('--mib='))?.split('=')[1] ?? 256)
   const rounds = Number(argv.find(a => a.startsWith('--rounds='))?.split('=')[1] ?? 3)
   const seeks = Number(argv.find(a => a.startsWith('--seeks='))?.split('=')[1] ?? 200)
+  const profileDir = argv.find(a => a.startsWith('--profile='))?.split('=')[1]
   const root = await mkdtemp(join(tmpdir(), 'dsm-bench-stream-'))
   const nodes: ProcNode[] = []
-  const env = { DSM_LOG_LEVEL: 'error' }
+  const env = { DSM_LOG_LEVEL: 'error', ...(profileDir != null ? INSPECT_ENV : {}) }
   try {
     nodes.push(await startProcNode({ dataDir: join(root, 'n1'), args: ['--group', 'g1'], env }))
     const boot = [nodes[0]?.addr ?? '']
@@ -89,18 +103,33 @@ export async function run (argv: string[]): Promise<void> {
     const { id } = await up.json() as { id: string }
     if (up.status !== 201) throw new Error(`upload failed: ${up.status}`)
 
+    const pids = nodes.map(n => n.proc.pid)
+    const url = (n: ProcNode): string => `${n.url}/files/${id}`
     const local = []; const remote = []; const remote1 = []
+    // CPU ms of n1..n4 per cell, summed over its rounds.
+    const cpu = { local: [] as number[], remote: [] as number[], remote1: [] as number[], rangeRemote: [] as number[], rangeLocal: [] as number[] }
     for (let r = 0; r < rounds; r++) {
-      local.push(await getMBps(`${n1.url}/files/${id}`, data.byteLength))
-      remote.push(await getMBps(`${n3.url}/files/${id}`, data.byteLength))
-      remote1.push(await getMBps(`${n4.url}/files/${id}`, data.byteLength))
+      local.push(await cpuDuring(pids, cpu.local, async () => getMBps(url(n1), data.byteLength)))
+      remote.push(await cpuDuring(pids, cpu.remote, async () => getMBps(url(n3), data.byteLength)))
+      remote1.push(await cpuDuring(pids, cpu.remote1, async () => getMBps(url(n4), data.byteLength)))
     }
     const ttfbRemote: number[] = []
     const ttfbLocal: number[] = []
-    for (let i = 0; i < seeks; i++) {
-      const at = Math.floor(Math.random() * (data.byteLength - 65_536))
-      ttfbRemote.push(await ttfbMs(`${n3.url}/files/${id}`, `bytes=${at}-${at + 65_535}`))
-      ttfbLocal.push(await ttfbMs(`${n1.url}/files/${id}`, `bytes=${at}-${at + 65_535}`))
+    const ranges = Array.from({ length: seeks }, () => Math.floor(Math.random() * (data.byteLength - 65_536)))
+    for (const at of ranges) {
+      ttfbRemote.push(await cpuDuring(pids, cpu.rangeRemote, async () => ttfbMs(url(n3), `bytes=${at}-${at + 65_535}`)))
+      ttfbLocal.push(await cpuDuring(pids, cpu.rangeLocal, async () => ttfbMs(url(n1), `bytes=${at}-${at + 65_535}`)))
+    }
+    if (profileDir != null) {
+      const inspectors = await Promise.all(nodes.map(async n => Inspector.of(n)))
+      const names = ['n1 (holder)', 'n2 (holder)', 'n3 (reader, 3 sources)', 'n4 (reader, 1 source)']
+      const whole = async (n: ProcNode): Promise<{ count: number }> => { await getMBps(url(n), data.byteLength); return { count: mib } }
+      const seek = async (n: ProcNode): Promise<{ count: number }> => { for (const at of ranges) await ttfbMs(url(n), `bytes=${at}-${at + 65_535}`); return { count: ranges.length } }
+      await profiled(profileDir, inspectors, names, 'get-holder', async () => whole(n1))
+      await profiled(profileDir, inspectors, names, 'get-nonholder-1-source', async () => whole(n4))
+      await profiled(profileDir, inspectors, names, 'range-holder', async () => seek(n1))
+      await profiled(profileDir, inspectors, names, 'range-nonholder', async () => seek(n3))
+      for (const i of inspectors) i.close()
     }
     const rss = await Promise.all(nodes.map(async n => peakRssMiB(n.proc.pid)))
     await Promise.all(nodes.map(async n => n.stop()))
@@ -116,6 +145,8 @@ export async function run (argv: string[]): Promise<void> {
     }
 
     const med = (v: number[]): number => stats(v).median
+    const perOp = (ms: number[], ops: number): number[] => ms.map(v => Math.round(1000 * v / ops) / 1000)
+    const cpuCell = (ms: number[]): string => ms.map(v => v.toFixed(2)).join(' / ')
     const result = {
       local_MBps: med(local),
       remote_MBps: med(remote),
@@ -133,7 +164,10 @@ export async function run (argv: string[]): Promise<void> {
       ttfb_holder_p50_ms: percentile(ttfbLocal, 50),
       ttfb_holder_p99_ms: percentile(ttfbLocal, 99),
       ttfb_remote_p50_ms: percentile(ttfbRemote, 50),
-      ttfb_remote_p99_ms: percentile(ttfbRemote, 99)
+      ttfb_remote_p99_ms: percentile(ttfbRemote, 99),
+      // CPU ms of each node (n1, n2 hold the file; n3, n4 read it from them) per MiB served, per Range request.
+      cpu_ms_per_MiB: { local: perOp(cpu.local, rounds * mib), remote: perOp(cpu.remote, rounds * mib), remote_one_source: perOp(cpu.remote1, rounds * mib) },
+      cpu_ms_per_range: { holder: perOp(cpu.rangeLocal, seeks), nonholder: perOp(cpu.rangeRemote, seeks) }
     }
     const ratio = (a: number, b: number | null): string => b == null ? 'n/a' : `${(a / b).toFixed(2)}`
     printTable(`streaming a ${mib} MiB file (MiB/s, median of ${rounds}; TCP loopback, 2 cores)`, ['path', 'MiB/s'], [
@@ -143,6 +177,13 @@ export async function run (argv: string[]): Promise<void> {
       ['(c) bare libp2p stream, TLS + yamux', result.libp2p_MBps],
       ['(d) raw TCP', result.tcp_MBps],
       ['(e) nginx, sendfile from disk', result.nginx_MBps ?? (nginx == null ? 'skipped: nginx not installed' : NaN)]
+    ])
+    printTable('CPU ms per MiB served, per Range request (n1 / n2 hold the file; n3 / n4 read it from them)', ['cell', 'n1 / n2 / n3 / n4'], [
+      ['(a) GET from n1, per MiB', cpuCell(result.cpu_ms_per_MiB.local)],
+      ['(b) GET from n3, per MiB', cpuCell(result.cpu_ms_per_MiB.remote)],
+      ['(b1) GET from n4, per MiB', cpuCell(result.cpu_ms_per_MiB.remote_one_source)],
+      ['64 KiB Range on n1, per request', cpuCell(result.cpu_ms_per_range.holder)],
+      ['64 KiB Range on n3, per request', cpuCell(result.cpu_ms_per_range.nonholder)]
     ])
     printTable('ratios', ['ratio', 'value'], [['b1/c (remote GET, one replica, vs bare libp2p stream)', ratio(result.remote_one_source_MBps, result.libp2p_MBps)], ['a/e (local GET vs nginx)', ratio(result.local_MBps, result.nginx_MBps)]])
     printTable(`time to first byte of ${seeks} random 64 KiB Range requests (ms)`, ['node', 'p50', 'p99'], [

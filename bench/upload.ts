@@ -24,9 +24,8 @@ import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { Agent, request } from 'undici'
 import { eventually, dsm, startProcNode } from '../test/sim/proc.ts'
-import { Inspector, INSPECT_ENV } from './inspect.ts'
+import { Inspector, INSPECT_ENV, profiled as profiledOn } from './inspect.ts'
 import { MiB, cpuMsOf, percentile, printTable, writeResults } from './lib.ts'
-import { profileTable } from './profile.ts'
 import type { ProcNode } from '../test/sim/proc.ts'
 
 interface Args { seconds: number, bigMiB: number, flatMiB: number, clients: number[], copies: number[], sizes: string[], profile?: string }
@@ -162,15 +161,9 @@ async function cluster (root: string, members: number, profiled: boolean): Promi
   return nodes
 }
 
-/** Run `work` with every node's CPU profiled (when `dir` is set): `<dir>/<name>-n<i>.cpuprofile`, one table of where it went. */
+const NAMES = ['n1 (coordinator)', 'n2 (member)', 'n3 (member)']
 async function profiled<T extends { count: number }> (dir: string | undefined, inspectors: Inspector[], name: string, work: () => Promise<T>): Promise<T> {
-  if (dir == null) return work()
-  await Promise.all(inspectors.map(async i => i.start()))
-  const out = await work()
-  const files = inspectors.map((_, i) => join(dir, `${name}-n${i + 1}.cpuprofile`))
-  await Promise.all(inspectors.map(async (ins, i) => ins.stop(files[i] ?? '')))
-  profileTable(`where the CPU of ${name} went (${out.count} operations; share · CPU ms per operation)`, files.map((file, i) => ({ name: i === 0 ? 'n1 (coordinator)' : `n${i + 1} (member)`, file, ops: out.count })))
-  return out
+  return profiledOn(dir, inspectors, NAMES, name, work)
 }
 
 export async function run (argv: string[]): Promise<void> {

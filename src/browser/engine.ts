@@ -37,6 +37,8 @@ export const SWARM_ANNOUNCE_INTERVAL_MS = 2_000
 export const SWARM_HAVE_ANNOUNCE_DELAY_MS = 200
 /** Other browsers a browser node connects to per file. */
 export const SWARM_MAX_PEER_CONNECTIONS = 8
+/** Longest a dial to another tab (relay, then WebRTC) may take; the next announce dials again. */
+export const PEER_DIAL_TIMEOUT_MS = 10_000
 /** Default memory a browser node keeps for chunks (served to other browsers too). */
 export const BROWSER_CACHE_BYTES = 256 * 1024 * 1024
 /**
@@ -114,6 +116,8 @@ export class P2PEngine extends TypedEventEmitter<EngineEvents> {
   private readonly manifests = new Map<string, Manifest>()
   /** Sessions open (their promises resolved), for answers that must not wait. */
   private readonly opened = new Map<string, Session>()
+  /** Dials to other tabs under way, by peer (one at a time each; they settle, never reject). */
+  private readonly dials = new Map<string, Promise<void>>()
 
   private constructor (libp2p: BrowserLibp2p, cacheBytes: number) {
     super()
@@ -202,10 +206,18 @@ export class P2PEngine extends TypedEventEmitter<EngineEvents> {
       .map(([peerId]) => ({ peerId, connected: this.connected(peerId) }))
   }
 
-  /** Resolves true once we are connected to one of `peers` (the swarm dials them on its own), false when the signal ends first. */
+  /**
+   * Resolves true once we are connected to one of `peers`; false when the
+   * signal ends first, or when no dial to any of them is under way (the
+   * swarm dials holders on its own, and again after each announce — a
+   * link nobody is making is not worth waiting for).
+   */
   async connectedTo (peers: string[], options: AbortOptions = {}): Promise<boolean> {
     if (peers.some(p => this.connected(p))) return true
+    const dials = peers.flatMap(p => this.dials.get(p) ?? [])
+    if (dials.length === 0) return false
     return new Promise<boolean>((resolve) => {
+      let left = dials.length
       const done = (v: boolean): void => {
         this.libp2p.removeEventListener('connection:open', check)
         options.signal?.removeEventListener('abort', stop)
@@ -215,6 +227,7 @@ export class P2PEngine extends TypedEventEmitter<EngineEvents> {
       const stop = (): void => { done(false) }
       this.libp2p.addEventListener('connection:open', check)
       options.signal?.addEventListener('abort', stop, { once: true })
+      for (const d of dials) void d.then(() => { if (--left === 0) done(peers.some(p => this.connected(p))) })
       if (options.signal?.aborted === true) stop()
     })
   }
@@ -342,10 +355,12 @@ export class P2PEngine extends TypedEventEmitter<EngineEvents> {
     const wanted = [...s.swarm.entries()].filter(([p]) => !this.connected(p)).slice(0, Math.max(0, SWARM_MAX_PEER_CONNECTIONS - connected))
     for (const [peer, info] of wanted) {
       const addrs = info.addrs.map(a => multiaddr(a))
-      if (addrs.length === 0) continue
-      this.libp2p.dial(addrs, { signal: AbortSignal.timeout(10_000) })
+      if (addrs.length === 0 || this.dials.has(peer)) continue
+      const dial = this.libp2p.dial(addrs, { signal: AbortSignal.timeout(PEER_DIAL_TIMEOUT_MS) })
         .then(() => { this.emitStats() })
         .catch(err => { consoleLogger.debug({ err: toError(err).message, peer }, 'peer unreachable') })
+        .finally(() => { this.dials.delete(peer) })
+      this.dials.set(peer, dial)
     }
   }
 

@@ -69,23 +69,6 @@ async function collect (pieces: AsyncIterable<Uint8Array>): Promise<Uint8Array> 
   return concat(parts)
 }
 
-/** True once one of `waits` is; false when none is, or the signal ends first. */
-async function anyConnected (waits: Array<Promise<boolean>>, signal: AbortSignal): Promise<boolean> {
-  return new Promise<boolean>((resolve) => {
-    let left = waits.length
-    const stop = (): void => { resolve(false) }
-    signal.addEventListener('abort', stop, { once: true })
-    const settle = (v: boolean): void => {
-      if (v || --left === 0) {
-        signal.removeEventListener('abort', stop)
-        resolve(v)
-      }
-    }
-    for (const w of waits) w.then(settle, () => { settle(false) })
-    if (left === 0 || signal.aborted) stop()
-  })
-}
-
 /** The segment's number in its playlist (-1: an init segment). */
 function snOf (context: LoaderContext): number {
   const sn = (context as Partial<FragmentLoaderContext>).frag?.sn
@@ -99,21 +82,6 @@ export function segmentOf (url: string): { rendition: string, id: string } | und
 
 /** hls.js's `fLoader`: segments through the engine where that helps, everything else by hls.js's own loader. */
 export function hlsFragmentLoader (Default: LoaderClass, o: HlsP2POptions): LoaderClass {
-  /**
-   * Per holder, the one wait for a connection to it (one player: one map).
-   * Segments that need the same tab join it — an init segment and the first
-   * media segment of a rendition are loaded at once; one that did not come
-   * within the first wait's deadline is not waited for again.
-   */
-  const waits = new Map<string, Promise<boolean>>()
-  const waitFor = (engine: P2PEngine, peer: string, ms: number): Promise<boolean> => {
-    let w = waits.get(peer)
-    if (w == null) {
-      w = engine.connectedTo([peer], { signal: AbortSignal.timeout(ms) })
-      waits.set(peer, w)
-    }
-    return w
-  }
   /** Work queued until the player shows its first frame, then run when the page is idle. */
   let started = false
   const queued: Array<() => void> = []
@@ -170,8 +138,10 @@ export function hlsFragmentLoader (Default: LoaderClass, o: HlsP2POptions): Load
         // An init segment (a kilobyte or two) never waits for other tabs: it comes from one we are connected
         // to, or over HTTP at once. One that waited for a link arrived after hls.js had switched away from
         // its rendition, and hls.js appended it anyway: playback stopped for good (a bench run, twice).
+        // In wall-clock seconds: at 4× speed, 8 s buffered is 2 s.
         const sn = snOf(context)
-        const slack = sn < 0 ? 0 : Math.max(bufferedAhead(o.media), context.frag.start - o.media.currentTime)
+        const rate = o.media.playbackRate > 0 ? o.media.playbackRate : 1
+        const slack = sn < 0 ? 0 : Math.max(bufferedAhead(o.media), context.frag.start - o.media.currentTime) / rate
         const began = performance.now()
         const why = { text: '' }
         let bytes = await this.fromPeers(engine, seg.id, signal, share, stats, slack, why)
@@ -235,8 +205,10 @@ export function hlsFragmentLoader (Default: LoaderClass, o: HlsP2POptions): Load
       why.text = holders.length === 0 ? 'no holder known' : connected ? '' : 'holder not connected, urgent'
       if (holders.length === 0 || (!connected && buffered < URGENT_BUFFER_S)) return undefined
       if (!connected) {
+        // Segments that need the same tab wait on the same dial, each within its own deadline; with no
+        // dial under way (the last one failed) there is nothing to wait for until the next announce.
         why.text = 'no connection within the deadline'
-        if (!await anyConnected(holders.map(h => waitFor(engine, h.peerId, deadline)), within)) {
+        if (!await engine.connectedTo(holders.map(h => h.peerId), { signal: within })) {
           if (signal.aborted) throw signal.reason
           return undefined
         }
