@@ -12,7 +12,7 @@
  * Writes bench/results/stream.json.
  */
 import { execFileSync, spawn } from 'node:child_process'
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
@@ -116,20 +116,24 @@ export async function run (argv: string[]): Promise<void> {
     const ttfbRemote: number[] = []
     const ttfbLocal: number[] = []
     const ranges = Array.from({ length: seeks }, () => Math.floor(Math.random() * (data.byteLength - 65_536)))
-    for (const at of ranges) {
-      ttfbRemote.push(await cpuDuring(pids, cpu.rangeRemote, async () => ttfbMs(url(n3), `bytes=${at}-${at + 65_535}`)))
-      ttfbLocal.push(await cpuDuring(pids, cpu.rangeLocal, async () => ttfbMs(url(n1), `bytes=${at}-${at + 65_535}`)))
-    }
+    // (CPU over the whole series: /proc counts in 10 ms steps.)
+    await cpuDuring(pids, cpu.rangeRemote, async () => { for (const at of ranges) ttfbRemote.push(await ttfbMs(url(n3), `bytes=${at}-${at + 65_535}`)) })
+    await cpuDuring(pids, cpu.rangeLocal, async () => { for (const at of ranges) ttfbLocal.push(await ttfbMs(url(n1), `bytes=${at}-${at + 65_535}`)) })
     if (profileDir != null) {
+      process.stderr.write('profiling each cell once more\n')
+      await mkdir(profileDir, { recursive: true })
       const inspectors = await Promise.all(nodes.map(async n => Inspector.of(n)))
       const names = ['n1 (holder)', 'n2 (holder)', 'n3 (reader, 3 sources)', 'n4 (reader, 1 source)']
       const whole = async (n: ProcNode): Promise<{ count: number }> => { await getMBps(url(n), data.byteLength); return { count: mib } }
       const seek = async (n: ProcNode): Promise<{ count: number }> => { for (const at of ranges) await ttfbMs(url(n), `bytes=${at}-${at + 65_535}`); return { count: ranges.length } }
-      await profiled(profileDir, inspectors, names, 'get-holder', async () => whole(n1))
-      await profiled(profileDir, inspectors, names, 'get-nonholder-1-source', async () => whole(n4))
-      await profiled(profileDir, inspectors, names, 'range-holder', async () => seek(n1))
-      await profiled(profileDir, inspectors, names, 'range-nonholder', async () => seek(n3))
-      for (const i of inspectors) i.close()
+      try {
+        await profiled(profileDir, inspectors, names, 'get-holder', async () => whole(n1))
+        await profiled(profileDir, inspectors, names, 'get-nonholder-1-source', async () => whole(n4))
+        await profiled(profileDir, inspectors, names, 'range-holder', async () => seek(n1))
+        await profiled(profileDir, inspectors, names, 'range-nonholder', async () => seek(n3))
+      } finally {
+        for (const i of inspectors) i.close()
+      }
     }
     const rss = await Promise.all(nodes.map(async n => peakRssMiB(n.proc.pid)))
     await Promise.all(nodes.map(async n => n.stop()))
