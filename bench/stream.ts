@@ -4,7 +4,8 @@
  * replica at a time (the default), n3 from both in parallel; both with their cache off so
  * every byte crosses the network). Measures, in the same run:
  *   (a) GET from a node holding it       (b) GET from a node that does not
- *   (c) a bare libp2p stream (TLS+yamux) (d) raw TCP     (e) nginx, if installed
+ *   (c) a bare libp2p stream (dsm's TLS on the socket + yamux; and with @libp2p/tls)
+ *   (d) raw TCP     (e) nginx, if installed
  * plus time to first byte of 200 random Range requests on a holder and a
  * non-holder, the CPU ms of each node per MiB served and per Range request
  * (from /proc), and peak RSS of each node. `--profile=DIR` adds one profiled
@@ -139,7 +140,9 @@ export async function run (argv: string[]): Promise<void> {
     await Promise.all(nodes.map(async n => n.stop()))
     nodes.length = 0
 
-    const libp2p = await measureTransport('tls', mib, rounds)
+    // The bare stream with dsm's own stack (TLS on the socket: src/net/socket-tls.ts), and with @libp2p/tls.
+    const libp2p = await measureTransport('tls-socket', mib, rounds)
+    const libp2pTls = await measureTransport('tls', mib, rounds)
     const tcp = await measureTransport('tcp', mib, rounds)
     const nginx = await startNginx(root, fileName)
     const nginxMBps: number[] = []
@@ -156,6 +159,7 @@ export async function run (argv: string[]): Promise<void> {
       remote_MBps: med(remote),
       remote_one_source_MBps: med(remote1),
       libp2p_MBps: med(libp2p),
+      libp2p_tls_duplex_MBps: med(libp2pTls),
       tcp_MBps: med(tcp),
       nginx_MBps: nginx != null ? med(nginxMBps) : null,
       ttfb_p50_ms: percentile(ttfbRemote, 50),
@@ -178,7 +182,8 @@ export async function run (argv: string[]): Promise<void> {
       ['(a) GET from a node holding it', result.local_MBps],
       ['(b) GET from a node that does not (2 replicas in parallel)', result.remote_MBps],
       ['(b1) the same, one replica at a time', result.remote_one_source_MBps],
-      ['(c) bare libp2p stream, TLS + yamux', result.libp2p_MBps],
+      ['(c) bare libp2p stream, TLS on the socket + yamux (dsm\'s stack)', result.libp2p_MBps],
+      ['(c2) the same with @libp2p/tls (TLS through a JS Duplex)', result.libp2p_tls_duplex_MBps],
       ['(d) raw TCP', result.tcp_MBps],
       ['(e) nginx, sendfile from disk', result.nginx_MBps ?? (nginx == null ? 'skipped: nginx not installed' : NaN)]
     ])
@@ -195,7 +200,7 @@ export async function run (argv: string[]): Promise<void> {
       ['n1, holding it', result.ttfb_local_p50_ms, result.ttfb_local_p99_ms]
     ])
     printTable('peak RSS (MiB)', ['n1 (holder)', 'n2 (holder)', 'n3 (reader)', 'n4 (reader, 1 source)'], [rss.map(r => r ?? NaN)])
-    process.stdout.write(`\nwrote ${writeResults('stream', { mib, rounds, seeks, ...result, samples: { local, remote, remote1, libp2p, tcp, nginx: nginxMBps } })}\n`)
+    process.stdout.write(`\nwrote ${writeResults('stream', { mib, rounds, seeks, ...result, samples: { local, remote, remote1, libp2p, libp2pTls, tcp, nginx: nginxMBps } })}\n`)
   } finally {
     await Promise.all(nodes.map(async n => n.stop()))
     await rm(root, { recursive: true, force: true })

@@ -11,6 +11,7 @@ import { tls } from '@libp2p/tls'
 import { yamux } from '@libp2p/yamux'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
+import { socketTls } from '../src/net/socket-tls.ts'
 import { writeBufferEmpty } from '../src/wire/frames.ts'
 import { MiB, printTable, stats, writeResults } from './lib.ts'
 import type { ChildProcess } from 'node:child_process'
@@ -18,7 +19,9 @@ import type { ChildProcess } from 'node:child_process'
 const PROTOCOL = '/dsm-bench/sink/1.0.0'
 const WRITE_BYTES = 64 * 1024
 
-export type Mode = 'tcp' | 'noise' | 'tls'
+export type Mode = 'tcp' | 'noise' | 'tls' | 'tls-socket'
+
+const encrypter = (mode: Exclude<Mode, 'tcp'>) => mode === 'tls' ? tls() : mode === 'tls-socket' ? socketTls() : noise()
 
 async function serve (mode: Mode): Promise<void> {
   if (mode === 'tcp') {
@@ -33,7 +36,7 @@ async function serve (mode: Mode): Promise<void> {
   const node = await createLibp2p({
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],
-    connectionEncrypters: [mode === 'tls' ? tls() : noise()],
+    connectionEncrypters: [encrypter(mode)],
     streamMuxers: [yamux()]
   })
   await node.handle(PROTOCOL, async (stream) => {
@@ -62,10 +65,10 @@ export async function sendTcp (port: number, total: number): Promise<number> {
   })
 }
 
-export async function sendLibp2p (mode: 'noise' | 'tls', addr: string, total: number): Promise<number> {
+export async function sendLibp2p (mode: Exclude<Mode, 'tcp'>, addr: string, total: number): Promise<number> {
   const node = await createLibp2p({
     transports: [tcp()],
-    connectionEncrypters: [mode === 'tls' ? tls() : noise()],
+    connectionEncrypters: [encrypter(mode)],
     streamMuxers: [yamux()]
   })
   try {
@@ -114,20 +117,22 @@ export async function run (args: string[]): Promise<void> {
   const mib = Number(args.find(a => a.startsWith('--mib='))?.slice(6) ?? 256)
   const rounds = Number(args.find(a => a.startsWith('--rounds='))?.slice(9) ?? 3)
   const results: Record<string, { mibps: number[], stats: ReturnType<typeof stats> }> = {}
-  for (const mode of ['tcp', 'noise', 'tls'] as const) {
+  const modes = ['tcp', 'noise', 'tls', 'tls-socket'] as const
+  for (const mode of modes) {
     const mibps = await measureTransport(mode, mib, rounds)
     results[mode] = { mibps, stats: stats(mibps) }
   }
   const tcpMedian = results.tcp?.stats.median ?? NaN
   printTable(`one stream, ${mib} MiB in 64 KiB writes, two processes, TCP loopback (MiB/s, ${rounds} rounds)`,
     ['setup', 'min', 'median', 'max', 'vs raw TCP'],
-    (['tcp', 'noise', 'tls'] as const).map(m => {
+    modes.map(m => {
       const s = results[m]?.stats ?? { min: NaN, median: NaN, max: NaN }
       return [m === 'tcp' ? 'raw TCP' : `${m} + yamux`, s.min, s.median, s.max, `${(s.median / tcpMedian).toFixed(2)}×`]
     }))
   const tlsOverNoise = (results.tls?.stats.median ?? NaN) / (results.noise?.stats.median ?? NaN)
-  process.stdout.write(`\nTLS / noise (median): ${tlsOverNoise.toFixed(2)}×\n`)
-  const path = writeResults('transport', { mib, rounds, results, tls_over_noise: tlsOverNoise })
+  const socketOverTls = (results['tls-socket']?.stats.median ?? NaN) / (results.tls?.stats.median ?? NaN)
+  process.stdout.write(`\nTLS / noise (median): ${tlsOverNoise.toFixed(2)}×; TLS on the socket / @libp2p/tls: ${socketOverTls.toFixed(2)}×\n`)
+  const path = writeResults('transport', { mib, rounds, results, tls_over_noise: tlsOverNoise, tls_socket_over_tls: socketOverTls })
   process.stdout.write(`wrote ${path}\n`)
 }
 

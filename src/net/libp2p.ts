@@ -18,7 +18,6 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { preSharedKey } from '@libp2p/pnet'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
-import { tls } from '@libp2p/tls'
 import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
@@ -27,6 +26,7 @@ import { gossipScoreParams, gossipScoreThresholds } from './gossip-scoring.ts'
 import { libp2pLogger } from './libp2p-logger.ts'
 import { peerAuth } from './peer-auth.ts'
 import { allowlistGater, combineGaters } from './private-network.ts'
+import { socketTls } from './socket-tls.ts'
 import { tolerateYamuxOpenRace } from './yamux-guard.ts'
 import { PROTOCOL_PREFIX, YAMUX_MAX_STREAM_WINDOW_BYTES } from '../constants.ts'
 import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
@@ -135,7 +135,8 @@ async function createStack (init: Libp2pInit): Promise<DsmLibp2p> {
     logger: init.simulation?.logger ?? libp2pLogger(),
     addresses: { listen: init.listen },
     transports,
-    connectionEncrypters: init.simulation?.connectionEncrypters ?? [tls(), noise()],
+    // libp2p's TLS (`/tls/1.0.0`, as @libp2p/tls) run on the TCP socket itself where it can (./socket-tls.ts).
+    connectionEncrypters: init.simulation?.connectionEncrypters ?? [socketTls(), noise()],
     // Bounded stream windows bound the bytes in flight per transfer (memory stays flat under many transfers).
     streamMuxers: [yamux({
       streamOptions: { maxStreamWindowSize: YAMUX_MAX_STREAM_WINDOW_BYTES },
