@@ -8,8 +8,9 @@
  *    two with --transcode-jobs 0), then the three sharing them; and the time
  *    from the start of the upload to the first playable rendition.
  * 2. Playback in headless Chromium, `--tabs` tabs joining a few seconds
- *    apart, through the web page's player (hls.js): P2P mode, then plain
- *    HTTP, in the same run. Per tab: time from "play" to the first frame,
+ *    apart, through the web page's player (hls.js): P2P mode and plain HTTP
+ *    in the same run, `--rounds` of each in ABBA order (P2P, HTTP, HTTP,
+ *    P2P, ...) so that neither always goes first. Per tab: time from "play" to the first frame,
  *    stalls (count and seconds), where the segment bytes came from; overall:
  *    the share of segment bytes served tab to tab, per rendition.
  * Writes bench/results/hls.json.
@@ -27,7 +28,7 @@ import type { Browser, Page } from 'playwright-core'
 
 type Share = Record<string, { peers: number, storage: number }>
 interface Trace { rendition: string, sn: number, from: string, why: string, slackS: number, ms: number, at: number }
-interface TabRun { tab: number, firstFrameMs: number, firstPeerMs: number, stalls: number, stallS: number, share: Share, levels: string[], trace: Trace[] }
+interface TabRun { tab: number, round?: number, firstFrameMs: number, firstPeerMs: number, stalls: number, stallS: number, share: Share, levels: string[], trace: Trace[] }
 
 /** Start three nodes; `jobs[i]` is node i's --transcode-jobs. */
 async function cluster (root: string, jobs: number[]): Promise<ProcNode[]> {
@@ -162,6 +163,8 @@ export async function run (argv: string[]): Promise<void> {
   const seconds = arg('seconds', 60)
   const tabs = arg('tabs', 4)
   const rate = arg('rate', 1)
+  /** Rounds of both modes (ABBA order); first frames and stalls are over every tab of every round. */
+  const rounds = arg('rounds', 2)
   /** --single=0 skips the one-node transcoding run (playback only, faster); --trace lists each P2P segment taken from storage and why. */
   const withSingle = arg('single', 1) !== 0
   const why = chromiumUnavailable()
@@ -192,8 +195,8 @@ export async function run (argv: string[]): Promise<void> {
     ])
 
     // 2. Viewers: P2P mode, then HTTP, on the same package.
-    let p2p: TabRun[] = []
-    let http: TabRun[] = []
+    const p2p: TabRun[] = []
+    const http: TabRun[] = []
     if (why == null) {
       browser = await launchChromium()
       const gapMs = Math.min(8_000, seconds * 1000 / rate / (tabs + 1))
@@ -207,19 +210,23 @@ export async function run (argv: string[]): Promise<void> {
       }
       // Each mode starts on a cluster at rest (the package's replication and checkpoints, the last mode's tabs, done).
       const pids = nodes.map(n => n.proc.pid)
-      await quiet(pids)
-      p2p = await viewers(browser, nodes, true, 'source-720p.mp4', tabs, gapMs, rate)
-      await quiet(pids)
-      http = await viewers(browser, nodes, false, 'source-720p.mp4', tabs, gapMs, rate)
+      // Rounds in ABBA order (P2P then HTTP, then HTTP then P2P, ...): neither mode always goes first.
+      for (let round = 1; round <= rounds; round++) {
+        for (const mode of round % 2 === 1 ? [true, false] : [false, true]) {
+          await quiet(pids)
+          const runs = await viewers(browser, nodes, mode, 'source-720p.mp4', tabs, gapMs, rate)
+          ;(mode ? p2p : http).push(...runs.map(r => ({ ...r, round })))
+        }
+      }
       const rows = [...p2p.map(r => ['P2P', r]), ...http.map(r => ['HTTP', r])] as Array<[string, TabRun]>
-      printTable(`${tabs} tabs watching (${gapMs / 1000} s apart, playback rate ${rate})`, ['mode', 'tab', 'first frame (ms)', 'first tab link (ms)', 'stalls', 'stalled (s)', 'segments from tabs (MiB)', 'from storage (MiB)', 'renditions played'], rows.map(([mode, r]) => {
+      printTable(`${tabs} tabs watching (${gapMs / 1000} s apart, playback rate ${rate}), ${rounds} rounds`, ['mode', 'round', 'tab', 'first frame (ms)', 'first tab link (ms)', 'stalls', 'stalled (s)', 'segments from tabs (MiB)', 'from storage (MiB)', 'renditions played'], rows.map(([mode, r]) => {
         const peers = Object.values(r.share).reduce((a, s) => a + s.peers, 0)
         const storage = Object.values(r.share).reduce((a, s) => a + s.storage, 0)
-        return [mode, r.tab, r.firstFrameMs, mode === 'P2P' ? r.firstPeerMs.toFixed(0) : '', r.stalls, r.stallS, peers / MiB, mode === 'HTTP' ? '(all, over HTTP)' : (storage / MiB).toFixed(1), r.levels.join(' ')]
+        return [mode, r.round ?? 1, r.tab, r.firstFrameMs, mode === 'P2P' ? r.firstPeerMs.toFixed(0) : '', r.stalls, r.stallS, peers / MiB, mode === 'HTTP' ? '(all, over HTTP)' : (storage / MiB).toFixed(1), r.levels.join(' ')]
       }))
       if (argv.includes('--trace')) {
-        printTable('P2P segments that came from storage, and why', ['tab', 'rendition', 'segment', 'playhead (s)', 'slack (s)', 'spent on peers (ms)', 'why'],
-          p2p.flatMap(r => r.trace.filter(t => t.from === 'storage').map(t => [r.tab, t.rendition, t.sn, t.at.toFixed(1), t.slackS.toFixed(1), t.ms.toFixed(0), t.why])))
+        printTable('P2P segments that came from storage, and why', ['round', 'tab', 'rendition', 'segment', 'playhead (s)', 'slack (s)', 'spent on peers (ms)', 'why'],
+          p2p.flatMap(r => r.trace.filter(t => t.from === 'storage').map(t => [r.round ?? 1, r.tab, t.rendition, t.sn, t.at.toFixed(1), t.slackS.toFixed(1), t.ms.toFixed(0), t.why])))
       }
       const share = shareOf(p2p)
       printTable('overall', ['figure', 'P2P', 'HTTP (same run)'], [
@@ -236,6 +243,7 @@ export async function run (argv: string[]): Promise<void> {
       seconds,
       tabs,
       rate,
+      rounds,
       transcode: { single, group, speed_single_x: seconds / (single.readyMs / 1000), speed_group_x: seconds / (group.readyMs / 1000) },
       p2p,
       http,

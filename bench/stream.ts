@@ -146,8 +146,11 @@ export async function run (argv: string[]): Promise<void> {
     const tcp = await measureTransport('tcp', mib, rounds)
     const nginx = await startNginx(root, fileName)
     const nginxMBps: number[] = []
+    // nginx is the baseline of the Range rows too: the same 64 KiB ranges, from its page cache.
+    const ttfbNginx: number[] = []
     if (nginx != null) {
       for (let r = 0; r < rounds; r++) nginxMBps.push(await getMBps(nginx.url, data.byteLength))
+      for (const at of ranges) ttfbNginx.push(await ttfbMs(nginx.url, `bytes=${at}-${at + 65_535}`))
       nginx.stop()
     }
 
@@ -173,6 +176,8 @@ export async function run (argv: string[]): Promise<void> {
       ttfb_holder_p99_ms: percentile(ttfbLocal, 99),
       ttfb_remote_p50_ms: percentile(ttfbRemote, 50),
       ttfb_remote_p99_ms: percentile(ttfbRemote, 99),
+      ttfb_nginx_p50_ms: nginx != null ? percentile(ttfbNginx, 50) : null,
+      ttfb_nginx_p99_ms: nginx != null ? percentile(ttfbNginx, 99) : null,
       // CPU ms of each node (n1, n2 hold the file; n3, n4 read it from them) per MiB served, per Range request.
       cpu_ms_per_MiB: { local: perOp(cpu.local, rounds * mib), remote: perOp(cpu.remote, rounds * mib), remote_one_source: perOp(cpu.remote1, rounds * mib) },
       cpu_ms_per_range: { holder: perOp(cpu.rangeLocal, seeks), nonholder: perOp(cpu.rangeRemote, seeks) }
@@ -197,7 +202,8 @@ export async function run (argv: string[]): Promise<void> {
     printTable('ratios', ['ratio', 'value'], [['b1/c (remote GET, one replica, vs bare libp2p stream)', ratio(result.remote_one_source_MBps, result.libp2p_MBps)], ['a/e (local GET vs nginx)', ratio(result.local_MBps, result.nginx_MBps)]])
     printTable(`time to first byte of ${seeks} random 64 KiB Range requests (ms)`, ['node', 'p50', 'p99'], [
       ['n3, not holding the file', result.ttfb_p50_ms, result.ttfb_p99_ms],
-      ['n1, holding it', result.ttfb_local_p50_ms, result.ttfb_local_p99_ms]
+      ['n1, holding it', result.ttfb_local_p50_ms, result.ttfb_local_p99_ms],
+      ['nginx, the same ranges (baseline)', result.ttfb_nginx_p50_ms ?? 'skipped', result.ttfb_nginx_p99_ms ?? 'skipped']
     ])
     printTable('peak RSS (MiB)', ['n1 (holder)', 'n2 (holder)', 'n3 (reader)', 'n4 (reader, 1 source)'], [rss.map(r => r ?? NaN)])
     process.stdout.write(`\nwrote ${writeResults('stream', { mib, rounds, seeks, ...result, samples: { local, remote, remote1, libp2p, libp2pTls, tcp, nginx: nginxMBps } })}\n`)
