@@ -43,6 +43,9 @@ export interface SocketTlsStats { onSocket: number, throughDuplex: number }
 function takeableSocket (conn: MessageStream): Socket | undefined {
   const socket = (conn as { socket?: unknown }).socket
   if (!(socket instanceof Socket) || socket instanceof TLSSocket || socket.destroyed) return undefined
+  // Only a connection that is the TCP socket itself (never one carried over it: WebSockets, a relay).
+  const addr = String((conn as { remoteAddr?: unknown }).remoteAddr ?? '')
+  if (!/\/tcp\/\d+(\/p2p\/[^/]+)?$/.test(addr)) return undefined
   if (((conn as { readBufferLength?: number }).readBufferLength ?? 0) > 0) return undefined
   return socket
 }
