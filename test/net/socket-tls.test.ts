@@ -3,10 +3,12 @@
  * libp2p nodes over TCP on loopback. Bytes cross intact both ways and the
  * socket path is the one taken; it speaks the same protocol as @libp2p/tls
  * (either side may be either); a dial to the wrong peer id fails and leaves
- * no connection; under the private-network protector it falls back to the
- * Duplex path and still works.
+ * no connection; a stranger that stalls or sends garbage in the handshake is
+ * dropped and the node goes on serving; under the private-network protector
+ * it falls back to the Duplex path and still works.
  */
 import { createHash, randomBytes } from 'node:crypto'
+import { connect as tcpConnect } from 'node:net'
 import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import { tls } from '@libp2p/tls'
@@ -29,9 +31,10 @@ describe('TLS on the TCP socket', () => {
   afterEach(async () => { await Promise.all(nodes.splice(0).map(async n => n.stop())) })
 
   /** A node with socket TLS (its encrypter kept for its stats) or @libp2p/tls; `psk`: a private network. */
-  async function node (kind: 'socket' | 'libp2p', psk?: Uint8Array): Promise<{ node: Libp2p, enc?: SocketTLS }> {
+  async function node (kind: 'socket' | 'libp2p', psk?: Uint8Array, inboundUpgradeTimeout?: number): Promise<{ node: Libp2p, enc?: SocketTLS }> {
     let enc: SocketTLS | undefined
     const n = await createLibp2p({
+      ...(inboundUpgradeTimeout != null ? { connectionManager: { inboundUpgradeTimeout } } : {}),
       addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
       transports: [tcp()],
       connectionEncrypters: [kind === 'socket' ? (c: ConstructorParameters<typeof SocketTLS>[0]) => (enc = new SocketTLS(c)) : tls()],
@@ -96,6 +99,35 @@ describe('TLS on the TCP socket', () => {
     await expect(a.node.dial(multiaddr(addr))).rejects.toThrow()
     expect(a.node.getConnections()).toHaveLength(0)
     expect(b.node.getConnections().filter(c => c.status === 'open')).toHaveLength(0)
+  })
+
+  /** A raw TCP client that asks `node` for /tls/1.0.0 (multistream-select), then sends `then`; resolves when the node hangs up. */
+  async function strangerSelectingTls (n: Libp2p, then: Uint8Array): Promise<void> {
+    const port = (n.getMultiaddrs()[0]?.toString() ?? '').split('/')[4]
+    const socket = tcpConnect({ host: '127.0.0.1', port: Number(port) })
+    await new Promise(resolve => { socket.once('connect', resolve) })
+    const line = (s: string): Uint8Array => { const b = new TextEncoder().encode(`${s}\n`); return Uint8Array.from([b.length, ...b]) }
+    socket.write(line('/multistream/1.0.0'))
+    socket.write(line('/tls/1.0.0'))
+    socket.write(then)
+    socket.on('data', () => {})
+    // A reset is a fine way to be dropped: only the close matters.
+    socket.on('error', () => {})
+    await new Promise(resolve => { socket.on('close', resolve) })
+  }
+
+  it('a peer that stalls or sends garbage in the handshake is dropped; the node goes on serving', async () => {
+    const a = await node('socket', undefined, 1_000)
+    // Silent after selecting TLS: the upgrade's timeout ends it.
+    await strangerSelectingTls(a.node, new Uint8Array(0))
+    // Not a TLS record at all.
+    await strangerSelectingTls(a.node, randomBytes(600))
+    // Both reached the TLS handshake (it was TLS that dropped them), and left nothing behind.
+    expect((a.enc?.stats.onSocket ?? 0) + (a.enc?.stats.throughDuplex ?? 0)).toBe(2)
+    expect(a.node.getConnections()).toHaveLength(0)
+    const b = await node('socket')
+    const bytes = randomBytes(1024 * 1024)
+    expect(sha(await echo(b.node, a.node, bytes))).toBe(sha(bytes))
   })
 
   it('under the private-network protector it goes through the Duplex, and works', async () => {
