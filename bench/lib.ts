@@ -40,6 +40,21 @@ export async function cpuMsOf (pid: number | undefined): Promise<number> {
   return (Number(fields[11] ?? NaN) + Number(fields[12] ?? NaN)) * 10
 }
 
+/** Peak RSS (MiB) of a process so far, from /proc/<pid>/status (NaN when gone). */
+export async function peakRssMiB (pid: number | undefined): Promise<number> {
+  const status = await readFile(`/proc/${pid ?? 0}/status`, 'utf8').catch(() => '')
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024
+}
+
+/** CPU ms each process used while `work` ran, added into `into` (per process). */
+export async function cpuDuring<T> (pids: Array<number | undefined>, into: number[], work: () => Promise<T>): Promise<T> {
+  const before = await Promise.all(pids.map(cpuMsOf))
+  const out = await work()
+  const after = await Promise.all(pids.map(cpuMsOf))
+  after.forEach((v, i) => { into[i] = (into[i] ?? 0) + v - (before[i] ?? 0) })
+  return out
+}
+
 /**
  * Wait until the processes together use less than `maxCores` of a core over
  * a `windowMs` window (background work after a setup phase — replication,
@@ -48,11 +63,9 @@ export async function cpuMsOf (pid: number | undefined): Promise<number> {
 export async function quiet (pids: Array<number | undefined>, { maxCores = 0.1, windowMs = 1_000, timeoutMs = 60_000 } = {}): Promise<boolean> {
   const deadline = performance.now() + timeoutMs
   while (performance.now() < deadline) {
-    const before = await Promise.all(pids.map(cpuMsOf))
-    await new Promise(resolve => setTimeout(resolve, windowMs))
-    const after = await Promise.all(pids.map(cpuMsOf))
-    const used = after.reduce((a, v, i) => a + v - (before[i] ?? 0), 0)
-    if (used / windowMs < maxCores) return true
+    const used: number[] = []
+    await cpuDuring(pids, used, async () => new Promise(resolve => setTimeout(resolve, windowMs)))
+    if (used.reduce((a, v) => a + v, 0) / windowMs < maxCores) return true
   }
   return false
 }

@@ -13,29 +13,15 @@
  * Writes bench/results/stream.json.
  */
 import { execFileSync, spawn } from 'node:child_process'
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
 import { dsm, eventually, startProcNode } from '../test/sim/proc.ts'
 import { Inspector, INSPECT_ENV, profiled } from './inspect.ts'
-import { MiB, cpuMsOf, percentile, printTable, stats, writeResults } from './lib.ts'
+import { MiB, cpuDuring, peakRssMiB, percentile, printTable, stats, writeResults } from './lib.ts'
 import { measureTransport } from './transport.ts'
 import type { ProcNode } from '../test/sim/proc.ts'
-
-async function peakRssMiB (pid: number | undefined): Promise<number> {
-  const status = await readFile(`/proc/${pid ?? 0}/status`, 'utf8').catch(() => '')
-  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024
-}
-
-/** CPU ms each process used while `work` ran, added into `into` (per process). */
-async function cpuDuring<T> (pids: Array<number | undefined>, into: number[], work: () => Promise<T>): Promise<T> {
-  const before = await Promise.all(pids.map(cpuMsOf))
-  const out = await work()
-  const after = await Promise.all(pids.map(cpuMsOf))
-  after.forEach((v, i) => { into[i] = (into[i] ?? 0) + v - (before[i] ?? 0) })
-  return out
-}
 
 // One HTTP client for every server measured (dsm, nginx): undici's request, on a keep-alive connection.
 const client = new Agent({ connections: 4 })

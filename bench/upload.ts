@@ -16,7 +16,7 @@
  * (1 MiB, 4 clients) and big_2copies_vs_baseline (256 MiB).
  */
 import { createWriteStream } from 'node:fs'
-import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -25,7 +25,7 @@ import { pipeline } from 'node:stream/promises'
 import { Agent, request } from 'undici'
 import { eventually, dsm, startProcNode } from '../test/sim/proc.ts'
 import { Inspector, INSPECT_ENV, profiled as profiledOn } from './inspect.ts'
-import { MiB, cpuMsOf, percentile, printTable, writeResults } from './lib.ts'
+import { MiB, cpuMsOf, peakRssMiB, percentile, printTable, writeResults } from './lib.ts'
 import type { ProcNode } from '../test/sim/proc.ts'
 
 interface Args { seconds: number, bigMiB: number, flatMiB: number, clients: number[], copies: number[], sizes: string[], profile?: string }
@@ -43,10 +43,7 @@ function parseArgs (args: string[]): Args {
   }
 }
 
-const procStat = async (pid: number | undefined): Promise<{ cpuMs: number, peakMiB: number }> => {
-  const status = await readFile(`/proc/${pid ?? 0}/status`, 'utf8').catch(() => '')
-  return { cpuMs: await cpuMsOf(pid), peakMiB: Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024 }
-}
+const procStat = async (pid: number | undefined): Promise<{ cpuMs: number, peakMiB: number }> => ({ cpuMs: await cpuMsOf(pid), peakMiB: await peakRssMiB(pid) })
 
 /** Reset the kernel's peak-RSS mark of a process (Linux: write 5 to clear_refs). */
 async function resetPeakRss (pid: number | undefined): Promise<void> {
