@@ -32,7 +32,7 @@ export interface SocketTlsComponents {
   upgrader: Upgrader
 }
 
-/** Connections secured each way (tests and the bench read it). */
+/** Connections secured each way (the tests read it: which path a connection took). */
 export interface SocketTlsStats { onSocket: number, throughDuplex: number }
 
 /**

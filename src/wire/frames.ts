@@ -193,9 +193,13 @@ export class FrameReader {
  * MiB of chunk frames queued for the slowest replica).
  */
 export async function writeFrame (stream: MessageStream, payload: Uint8Array | Uint8ArrayList, options: AbortOptions = {}): Promise<void> {
-  const list = new Uint8ArrayList(encodeVarint(payload.byteLength), payload)
-  if (stream.send(list)) return
+  if (sendFrame(stream, payload)) return
   await writeBufferEmpty(stream, options)
+}
+
+/** Queue one length-prefixed frame; false when the stream's write buffer is full (wait before the next). */
+function sendFrame (stream: MessageStream, payload: Uint8Array | Uint8ArrayList): boolean {
+  return stream.send(new Uint8ArrayList(encodeVarint(payload.byteLength), payload))
 }
 
 /**
@@ -205,8 +209,7 @@ export async function writeFrame (stream: MessageStream, payload: Uint8Array | U
  * seconds later: a timer and an AbortError per frame.
  */
 export async function writeFrameWithin (stream: MessageStream, payload: Uint8Array | Uint8ArrayList, timeoutMs: number): Promise<void> {
-  const list = new Uint8ArrayList(encodeVarint(payload.byteLength), payload)
-  if (stream.send(list)) return
+  if (sendFrame(stream, payload)) return
   await writeBufferEmpty(stream, { signal: AbortSignal.timeout(timeoutMs) })
 }
 
