@@ -219,10 +219,10 @@ export async function run (argv: string[]): Promise<void> {
         }
       }
       const rows = [...p2p.map(r => ['P2P', r]), ...http.map(r => ['HTTP', r])] as Array<[string, TabRun]>
-      printTable(`${tabs} tabs watching (${gapMs / 1000} s apart, playback rate ${rate}), ${rounds} rounds`, ['mode', 'round', 'tab', 'first frame (ms)', 'first tab link (ms)', 'stalls', 'stalled (s)', 'segments from tabs (MiB)', 'from storage (MiB)', 'renditions played'], rows.map(([mode, r]) => {
+      printTable(`${tabs} tabs watching (${gapMs / 1000} s apart, playback rate ${rate}), ${rounds} rounds`, ['mode', 'round', 'tab', 'first frame (ms)', 'first tab link (ms)', 'stalls', 'stalled (s)', 'segments from tabs (MiB)', 'from storage (MiB)', 'renditions played', 'up to a tab-held rendition'], rows.map(([mode, r]) => {
         const peers = Object.values(r.share).reduce((a, s) => a + s.peers, 0)
         const storage = Object.values(r.share).reduce((a, s) => a + s.storage, 0)
-        return [mode, r.round ?? 1, r.tab, r.firstFrameMs, mode === 'P2P' ? r.firstPeerMs.toFixed(0) : '', r.stalls, r.stallS, peers / MiB, mode === 'HTTP' ? '(all, over HTTP)' : (storage / MiB).toFixed(1), r.levels.join(' ')]
+        return [mode, r.round ?? 1, r.tab, r.firstFrameMs, mode === 'P2P' ? r.firstPeerMs.toFixed(0) : '', r.stalls, r.stallS, peers / MiB, mode === 'HTTP' ? '(all, over HTTP)' : (storage / MiB).toFixed(1), r.levels.join(' '), mode === 'P2P' ? r.trace.filter(t => t.from === 'switch').length : '']
       }))
       if (argv.includes('--trace')) {
         printTable('P2P segments that came from storage, and why', ['round', 'tab', 'rendition', 'segment', 'playhead (s)', 'slack (s)', 'spent on peers (ms)', 'why'],

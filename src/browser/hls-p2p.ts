@@ -40,12 +40,14 @@ export interface HlsP2POptions {
   /** URLs of the segments after `sn` in rendition `level`. */
   upcoming: (level: number, sn: number) => string[]
   share: HlsShare
+  /** Measures the link to other tabs on every segment they send (the rendition choice reads it). */
+  rate?: { sample: (bytes: number, ms: number) => void, miss: () => void }
   /** Told where each segment came from and why (the bench prints it). */
   trace?: (t: HlsTrace) => void
 }
 
-/** One segment's load: from `peers` or `storage`, and why when from storage. */
-export interface HlsTrace { rendition: string, sn: number, from: 'loading' | 'peers' | 'storage', why: string, slackS: number, ms: number, at: number }
+/** One segment's load: from `peers` or `storage`, and why when from storage; or a `switch` to a rendition other tabs hold. */
+export interface HlsTrace { rendition: string, id: string, sn: number, from: 'loading' | 'peers' | 'storage' | 'switch', why: string, slackS: number, ms: number, at: number }
 
 type LoaderClass = new (config: unknown) => Loader<LoaderContext>
 
@@ -55,7 +57,7 @@ function newStats (): LoaderStats {
 }
 
 /** Seconds buffered ahead of the playhead. */
-function bufferedAhead (media: HTMLMediaElement): number {
+export function bufferedAhead (media: HTMLMediaElement): number {
   const t = media.currentTime
   for (let i = 0; i < media.buffered.length; i++) {
     if (media.buffered.start(i) <= t + 0.1 && media.buffered.end(i) > t) return media.buffered.end(i) - t
@@ -63,9 +65,13 @@ function bufferedAhead (media: HTMLMediaElement): number {
   return 0
 }
 
-async function collect (pieces: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+/** The pieces as one array; `stats.loading.first` set when the first one comes. */
+async function collect (pieces: AsyncIterable<Uint8Array>, stats: LoaderStats): Promise<Uint8Array> {
   const parts: Uint8Array[] = []
-  for await (const p of pieces) parts.push(p)
+  for await (const p of pieces) {
+    if (parts.length === 0) stats.loading.first = performance.now()
+    parts.push(p)
+  }
   return concat(parts)
 }
 
@@ -114,7 +120,7 @@ export function hlsFragmentLoader (Default: LoaderClass, o: HlsP2POptions): Load
       const engine = o.engine()
       // (A byte range of a segment — rangeEnd set — is not a whole file: hls.js's own loader takes it.)
       if (seg == null || engine == null || (context.rangeEnd ?? 0) > 0) {
-        if (seg != null) o.trace?.({ rendition: seg.rendition, sn: snOf(context), from: 'storage', why: engine == null ? 'engine not up' : 'byte range', slackS: 0, ms: 0, at: o.media.currentTime })
+        if (seg != null) o.trace?.({ rendition: seg.rendition, id: seg.id, sn: snOf(context), from: 'storage', why: engine == null ? 'engine not up' : 'byte range', slackS: 0, ms: 0, at: o.media.currentTime })
         this.inner = new Default(this.config)
         this.inner.load(context, config, callbacks)
         return
@@ -125,7 +131,7 @@ export function hlsFragmentLoader (Default: LoaderClass, o: HlsP2POptions): Load
       this.expire(config.loadPolicy?.maxLoadTimeMs ?? config.timeout)
       // The first bytes: the peers' bounded time, then hls.js's own limit for an HTTP response to start.
       this.firstByte = this.expire((config.loadPolicy?.maxTimeToFirstByteMs ?? config.timeout) + MAX_SWARM_WAIT_MS + MAX_PEER_DEADLINE_MS)
-      o.trace?.({ rendition: seg.rendition, sn: snOf(context), from: 'loading', why: '', slackS: 0, ms: 0, at: o.media.currentTime })
+      o.trace?.({ rendition: seg.rendition, id: seg.id, sn: snOf(context), from: 'loading', why: '', slackS: 0, ms: 0, at: o.media.currentTime })
       void this.fetch(engine, seg, context as FragmentLoaderContext, callbacks, this.controller.signal)
     }
 
@@ -146,11 +152,12 @@ export function hlsFragmentLoader (Default: LoaderClass, o: HlsP2POptions): Load
         const why = { text: '' }
         let bytes = await this.fromPeers(engine, seg.id, signal, share, stats, slack, why)
         if (bytes != null) clearTimeout(this.firstByte)
-        o.trace?.({ rendition: seg.rendition, sn, from: bytes == null ? 'storage' : 'peers', why: why.text, slackS: slack, ms: performance.now() - began, at: o.media.currentTime })
+        o.trace?.({ rendition: seg.rendition, id: seg.id, sn, from: bytes == null ? 'storage' : 'peers', why: why.text, slackS: slack, ms: performance.now() - began, at: o.media.currentTime })
         if (bytes == null) {
           stats.loading.start = performance.now()
           const res = await fetch(context.url, { signal })
           clearTimeout(this.firstByte)
+          stats.loading.first = performance.now()
           if (!res.ok) {
             stats.loading.end = performance.now()
             callbacks.onError({ code: res.status, text: res.statusText }, context, null, stats)
@@ -168,7 +175,9 @@ export function hlsFragmentLoader (Default: LoaderClass, o: HlsP2POptions): Load
           if (next != null) afterStart(() => { engine.prepare(next.id).catch(() => {}) })
         }
         this.done()
-        stats.loading.first = stats.loading.end = performance.now()
+        // hls.js's bandwidth estimate is bytes over the time after the first byte: a loading.first set
+        // at the end (as it was) made every transfer look like waiting, and the estimate meaningless.
+        stats.loading.end = performance.now()
         stats.loaded = stats.total = bytes.byteLength
         callbacks.onSuccess({ url: context.url, data: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) }, stats, context, null)
       } catch (err) {
@@ -219,12 +228,14 @@ export function hlsFragmentLoader (Default: LoaderClass, o: HlsP2POptions): Load
       stats.loading.start = performance.now()
       try {
         const manifest = await engine.manifest(id, { signal })
-        const bytes = await collect(engine.read(id, 0, manifest.size, { signal: within }))
+        const bytes = await collect(engine.read(id, 0, manifest.size, { signal: within }), stats)
+        o.rate?.sample(bytes.byteLength, performance.now() - stats.loading.start)
         share.peers += engine.stats.fromPeers - before.peers
         share.storage += engine.stats.fromStorage - before.storage
         return bytes
       } catch (err) {
         if (signal.aborted) throw err
+        o.rate?.miss()
         why.text = `read: ${err instanceof Error ? err.message : String(err)} (deadline ${deadline} ms)`
         return undefined
       }

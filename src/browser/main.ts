@@ -7,8 +7,9 @@ import { bridgeServiceWorker } from './bridge.ts'
 import { P2PEngine } from './engine.ts'
 import { renderPanel } from './panel.ts'
 import { hlsFragmentLoader, segmentOf } from './hls-p2p.ts'
+import { PeerRate, preferPeerLevels } from './hls-levels.ts'
 
-export { hlsFragmentLoader, segmentOf }
+export { hlsFragmentLoader, segmentOf, PeerRate, preferPeerLevels }
 
 export interface P2PPlayer {
   engine: P2PEngine

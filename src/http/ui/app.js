@@ -17,15 +17,25 @@ p2pModule?.catch(() => {})
 async function p2pLoader (Hls, p) {
   const mod = await p2pModule.catch(() => null)
   if (mod == null) return {}
+  peerRate = new mod.PeerRate()
   return {
     fLoader: mod.hlsFragmentLoader(Hls.DefaultConfig.loader, {
       engine: () => state.p2p?.engine,
       media: p.video,
       upcoming: (level, sn) => (p.hls?.levels[level]?.details?.fragments ?? []).filter(f => typeof f.sn === 'number' && f.sn > sn).map(f => f.url),
       share: hlsShare,
+      rate: peerRate,
       trace: (t) => hlsTrace.push(t)
     })
   }
+}
+
+// The link to other tabs, measured by the loader; the rendition choice reads it.
+let peerRate = null
+async function p2pLevels (hls, Hls, p) {
+  const mod = await p2pModule.catch(() => null)
+  if (mod == null) return
+  mod.preferPeerLevels(hls, Hls, { engine: () => state.p2p?.engine, media: p.video, rate: peerRate, trace: (t) => hlsTrace.push(t) })
 }
 
 // Segment bytes per rendition by source, in P2P mode (shown beside the rendition).
@@ -38,8 +48,14 @@ const player = new HlsPlayer(document.querySelector('#video'), {
   onChange: () => renderRendition(),
   // P2P mode: segments through the tab's engine once it is up (HTTP until then).
   loader: P2P_WANTED ? p2pLoader : undefined,
-  // ... and the swarms of a rendition's first segments looked up as soon as its playlist is in.
-  onHls: P2P_WANTED ? (hls, Hls) => { hls.on(Hls.Events.LEVEL_LOADED, (_e, data) => { void prepareFirst(data.details.fragments) }) } : undefined
+  // ... the swarms of a rendition's first segments looked up as soon as its playlist is in, and a
+  // rendition other tabs hold preferred while the buffer is healthy.
+  onHls: P2P_WANTED
+    ? (hls, Hls) => {
+        hls.on(Hls.Events.LEVEL_LOADED, (_e, data) => { void prepareFirst(data.details.fragments) })
+        void p2pLevels(hls, Hls, player)
+      }
+    : undefined
 })
 
 async function prepareFirst (fragments) {
