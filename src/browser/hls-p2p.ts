@@ -65,12 +65,26 @@ export function bufferedAhead (media: HTMLMediaElement): number {
   return 0
 }
 
-/** The pieces as one array; `stats.loading.first` set when the first one comes. */
+async function * pieces (body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+  const reader = body.getReader()
+  try {
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) return
+      yield value
+    }
+  } finally {
+    reader.releaseLock()
+  }
+}
+
+/** The pieces as one array; `stats.loading.first` set when the first one comes, `stats.loaded` as they come. */
 async function collect (pieces: AsyncIterable<Uint8Array>, stats: LoaderStats): Promise<Uint8Array> {
   const parts: Uint8Array[] = []
   for await (const p of pieces) {
     if (parts.length === 0) stats.loading.first = performance.now()
     parts.push(p)
+    stats.loaded += p.byteLength
   }
   return concat(parts)
 }
@@ -101,7 +115,12 @@ export function hlsFragmentLoader (Default: LoaderClass, o: HlsP2POptions): Load
     context: LoaderContext | null = null
     private readonly config: unknown
     private inner?: Loader<LoaderContext>
-    private own = newStats()
+    /**
+     * The one stats object of this load: hls.js takes `loader.stats` before it calls load() and reads that
+     * object from then on (the fragment's stats, its bandwidth samples, its abandon rule). A fresh object
+     * made in load() — as before — left hls.js reading zeros: its estimate never moved in P2P mode.
+     */
+    private readonly own = newStats()
     private controller?: AbortController
     private destroyed = false
     /** hls.js's load policy is the loader's to enforce: no first bytes, or no whole segment, in time is a timeout (hls.js retries). */
@@ -113,7 +132,7 @@ export function hlsFragmentLoader (Default: LoaderClass, o: HlsP2POptions): Load
       this.config = config
     }
 
-    get stats (): LoaderStats { return this.inner?.stats ?? this.own }
+    get stats (): LoaderStats { return this.own }
 
     load (context: LoaderContext, config: LoaderConfiguration, callbacks: LoaderCallbacks<LoaderContext>): void {
       const seg = segmentOf(context.url)
@@ -122,11 +141,11 @@ export function hlsFragmentLoader (Default: LoaderClass, o: HlsP2POptions): Load
       if (seg == null || engine == null || (context.rangeEnd ?? 0) > 0) {
         if (seg != null) o.trace?.({ rendition: seg.rendition, id: seg.id, sn: snOf(context), from: 'storage', why: engine == null ? 'engine not up' : 'byte range', slackS: 0, ms: 0, at: o.media.currentTime })
         this.inner = new Default(this.config)
+        this.inner.stats = this.own
         this.inner.load(context, config, callbacks)
         return
       }
       this.context = context
-      this.own = newStats()
       this.controller = new AbortController()
       this.expire(config.loadPolicy?.maxLoadTimeMs ?? config.timeout)
       // The first bytes: the peers' bounded time, then hls.js's own limit for an HTTP response to start.
@@ -155,15 +174,18 @@ export function hlsFragmentLoader (Default: LoaderClass, o: HlsP2POptions): Load
         o.trace?.({ rendition: seg.rendition, id: seg.id, sn, from: bytes == null ? 'storage' : 'peers', why: why.text, slackS: slack, ms: performance.now() - began, at: o.media.currentTime })
         if (bytes == null) {
           stats.loading.start = performance.now()
+          stats.loaded = 0
           const res = await fetch(context.url, { signal })
           clearTimeout(this.firstByte)
           stats.loading.first = performance.now()
-          if (!res.ok) {
+          if (!res.ok || res.body == null) {
             stats.loading.end = performance.now()
             callbacks.onError({ code: res.status, text: res.statusText }, context, null, stats)
             return
           }
-          bytes = new Uint8Array(await res.arrayBuffer())
+          stats.total = Number(res.headers.get('content-length') ?? 0)
+          // Read as it comes, so that hls.js sees the progress (its abandon rule judges a slow load by it).
+          bytes = await collect(pieces(res.body), stats)
           share.storage += bytes.byteLength
           // Ours to share from now on (verified against the file's manifest first) — hashed once the
           // player has started, off the path to the first frame.
@@ -228,6 +250,8 @@ export function hlsFragmentLoader (Default: LoaderClass, o: HlsP2POptions): Load
       stats.loading.start = performance.now()
       try {
         const manifest = await engine.manifest(id, { signal })
+        stats.loaded = 0
+        stats.total = manifest.size
         const bytes = await collect(engine.read(id, 0, manifest.size, { signal: within }), stats)
         o.rate?.sample(bytes.byteLength, performance.now() - stats.loading.start)
         share.peers += engine.stats.fromPeers - before.peers

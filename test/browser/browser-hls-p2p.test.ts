@@ -120,6 +120,9 @@ describe.skipIf(skip != null)('HLS segments shared between tabs (P2P mode)', () 
     for (const page of [first, second]) expect(await page.evaluate(() => (document.querySelector('video') as HTMLVideoElement).error)).toBeNull()
     // The page says it, per rendition.
     expect(await second.locator('#hls-share').textContent()).toMatch(/from other tabs: .*360p \d+ %/)
+    // hls.js's bandwidth estimate comes from these loads (segments on one host: far above its 0.5 Mbit/s
+    // default). It used to read a stats object the loader never filled, and stayed at the bottom.
+    expect(await second.evaluate(() => (window as unknown as { dsmPlayer: { hls: { bandwidthEstimate: number } } }).dsmPlayer.hls.bandwidthEstimate)).toBeGreaterThan(5_000_000)
     expect(errors).toEqual([])
   }, 180_000)
 
