@@ -1,5 +1,5 @@
 /** The sample media of ../shared/media, and ffprobe on what dsm serves. */
-import { readFile } from 'node:fs/promises'
+import { readFile, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { findMediaTools, run } from '../../src/media/tools.ts'
 
@@ -25,4 +25,18 @@ export async function keyFrameTimes (input: string): Promise<number[]> {
   const tools = await findMediaTools()
   const out = await run(tools.ffprobe, ['-v', 'error', '-select_streams', 'v:0', '-skip_frame', 'nokey', '-show_entries', 'frame=pts_time,best_effort_timestamp_time', '-of', 'csv=p=0', input])
   return out.split('\n').map(l => Number.parseFloat(l.split(',')[0] ?? '')).filter(n => Number.isFinite(n))
+}
+
+/**
+ * Processes whose command line names a path under `dir`: the ffmpeg runs a
+ * node killed with SIGKILL left behind. Each ends at its next progress write
+ * (the pipe to its node is gone), and until then it may still write there.
+ */
+export async function processesUnder (dir: string): Promise<number> {
+  let n = 0
+  for (const pid of (await readdir('/proc')).filter(p => /^\d+$/.test(p))) {
+    const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')
+    if (cmd.includes(dir)) n++
+  }
+  return n
 }

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { findMediaTools, run } from '../../src/media/tools.ts'
 import { dsm, eventually, startProcNode } from '../sim/proc.ts'
-import { SAMPLE_30S, ffprobe } from '../helpers/media.ts'
+import { SAMPLE_30S, ffprobe, processesUnder } from '../helpers/media.ts'
 import type { ProcNode } from '../sim/proc.ts'
 import type { PackageStatus } from '../../src/video/package-ops.ts'
 
@@ -41,6 +41,9 @@ describe('video jobs across OS processes', () => {
 
   afterAll(async () => {
     await Promise.all(live().map(async n => n.stop('SIGKILL')))
+    // A killed node's ffmpeg may still be writing under root (it ends at its next progress write):
+    // removing root under it failed once with ENOTEMPTY.
+    await eventually(async () => processesUnder(root), n => n === 0, 30_000, 'the killed nodes\' ffmpeg runs ended')
     await rm(root, { recursive: true, force: true })
   })
 
