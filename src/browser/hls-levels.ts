@@ -16,7 +16,7 @@
  * is taken only while that link carries it with a margin. A viewer's
  * pinned rendition and hls.js's level capping are kept as they are.
  */
-import { bufferedAhead, segmentOf } from './hls-p2p.ts'
+import { bufferedAhead, segmentOf, wallClockS } from './hls-p2p.ts'
 import type { P2PEngine } from './engine.ts'
 import type { HlsTrace } from './hls-p2p.ts'
 import type Hls from 'hls.js'
@@ -118,12 +118,13 @@ export function preferPeerLevels (hls: Hls, HlsClass: typeof Hls, o: PeerLevelsO
     for (const { i } of higher) {
       const segs = segmentsOf(i)
       const next = segs != null ? segmentAt(segs, end) : undefined
-      for (const s of next != null ? [next, segmentAt(segs ?? [], next.start + next.duration)] : []) {
+      if (segs == null || next == null) continue
+      for (const s of [next, segmentAt(segs, next.start + next.duration)]) {
         if (s != null) engine.prepare(s.id).catch(() => {})
       }
     }
-    const rate = o.media.playbackRate > 0 ? o.media.playbackRate : 1
-    if (ahead / rate < PEER_LEVEL_MIN_BUFFER_S) return
+    const slack = wallClockS(o.media, ahead)
+    if (slack < PEER_LEVEL_MIN_BUFFER_S) return
     const chosen = hls.nextAutoLevel
     const floor = levels[chosen]?.bitrate ?? current.bitrate
     for (const { l, i } of higher) {
@@ -133,7 +134,7 @@ export function preferPeerLevels (hls: Hls, HlsClass: typeof Hls, o: PeerLevelsO
       const seg = segmentAt(playlists.get(i) ?? [], end)
       if (seg == null || !engine.holders(seg.id).some(h => h.connected)) continue
       hls.nextAutoLevel = i
-      o.trace?.({ rendition: `${l.height}p`, id: seg.id, sn: data.frag.sn + 1, from: 'switch', why: `held by a connected tab; hls.js chose ${levels[chosen]?.height ?? '?'}p at ${Math.round(hls.bandwidthEstimate / 1000)} kbps, tabs' link ${link == null ? 'untried' : `${Math.round(link / 1000)} kbps`}`, slackS: ahead / rate, ms: 0, at: o.media.currentTime })
+      o.trace?.({ rendition: `${l.height}p`, id: seg.id, sn: data.frag.sn + 1, from: 'switch', why: `held by a connected tab; hls.js chose ${levels[chosen]?.height ?? '?'}p at ${Math.round(hls.bandwidthEstimate / 1000)} kbps, tabs' link ${link == null ? 'untried' : `${Math.round(link / 1000)} kbps`}`, slackS: slack, ms: 0, at: o.media.currentTime })
       return
     }
   })

@@ -65,6 +65,11 @@ export function bufferedAhead (media: HTMLMediaElement): number {
   return 0
 }
 
+/** `mediaS` seconds of media in wall-clock seconds at the playback rate (at 4× speed, 8 s buffered is 2 s). */
+export function wallClockS (media: HTMLMediaElement, mediaS: number): number {
+  return mediaS / (media.playbackRate > 0 ? media.playbackRate : 1)
+}
+
 async function * pieces (body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
   const reader = body.getReader()
   try {
@@ -165,8 +170,7 @@ export function hlsFragmentLoader (Default: LoaderClass, o: HlsP2POptions): Load
         // its rendition, and hls.js appended it anyway: playback stopped for good (a bench run, twice).
         // In wall-clock seconds: at 4× speed, 8 s buffered is 2 s.
         const sn = snOf(context)
-        const rate = o.media.playbackRate > 0 ? o.media.playbackRate : 1
-        const slack = sn < 0 ? 0 : Math.max(bufferedAhead(o.media), context.frag.start - o.media.currentTime) / rate
+        const slack = sn < 0 ? 0 : wallClockS(o.media, Math.max(bufferedAhead(o.media), context.frag.start - o.media.currentTime))
         const began = performance.now()
         const why = { text: '' }
         let bytes = await this.fromPeers(engine, seg.id, signal, share, stats, slack, why)
