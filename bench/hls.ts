@@ -28,7 +28,9 @@ import type { Browser, Page } from 'playwright-core'
 
 type Share = Record<string, { peers: number, storage: number }>
 interface Trace { rendition: string, sn: number, from: string, why: string, slackS: number, ms: number, at: number }
-interface TabRun { tab: number, round?: number, firstFrameMs: number, firstPeerMs: number, stalls: number, stallS: number, share: Share, levels: string[], trace: Trace[] }
+/** A step on a tab's path to its first frame: ms after "play" when a request started and ended (resource timing), or a media event fired. */
+interface Mark { what: string, startMs: number, endMs: number }
+interface TabRun { tab: number, round?: number, firstFrameMs: number, firstPeerMs: number, stalls: number, stallS: number, share: Share, levels: string[], trace: Trace[], marks: Mark[] }
 
 /** Start three nodes; `jobs[i]` is node i's --transcode-jobs. */
 async function cluster (root: string, jobs: number[]): Promise<ProcNode[]> {
@@ -93,6 +95,8 @@ async function watch (browser: Browser, url: string, p2p: boolean, name: string,
   if (p2p) await page.waitForFunction(() => window.dsmP2P != null, undefined, { timeout: 30_000 })
   const row = page.locator('#files-body tr', { hasText: name })
   await row.locator('.badge.ready').waitFor({ timeout: 30_000 })
+  // A page at rest in both modes (the player's library loaded on idle), as a viewer finds it.
+  await page.waitForFunction(() => (window as unknown as { dsmPlayer: { libraryLoaded: boolean } }).dsmPlayer.libraryLoaded, undefined, { timeout: 30_000 })
   await page.evaluate((rate) => {
     const v = document.querySelector('video') as HTMLVideoElement
     v.muted = true
@@ -103,7 +107,12 @@ async function watch (browser: Browser, url: string, p2p: boolean, name: string,
       else if (m.waitingAt >= 0) { m.stallMs += performance.now() - m.waitingAt; m.waitingAt = -1 }
     })
     v.addEventListener('waiting', () => { if (m.first >= 0 && !v.seeking && m.waitingAt < 0) { m.stalls++; m.waitingAt = performance.now() } })
+    const events: Array<{ what: string, at: number }> = []
+    for (const e of ['loadedmetadata', 'loadeddata', 'canplay']) v.addEventListener(e, () => { events.push({ what: e, at: performance.now() - m.start }) }, { once: true })
+    document.addEventListener('click', () => { events.push({ what: 'click', at: performance.now() - m.start }) }, { once: true, capture: true })
+    ;(window as unknown as { dsmBenchEvents: typeof events }).dsmBenchEvents = events
     ;(window as unknown as { dsmBench: typeof m }).dsmBench = m
+    performance.setResourceTimingBufferSize(2_000)
     m.start = performance.now()
     const e = (window as unknown as { dsmP2P?: { stats: { peerConnections: number } } }).dsmP2P
     const t = setInterval(() => { if ((e?.stats.peerConnections ?? 0) > 0) { (m as { peerAt?: number }).peerAt = performance.now() - m.start; clearInterval(t) } }, 50)
@@ -123,7 +132,14 @@ async function watch (browser: Browser, url: string, p2p: boolean, name: string,
   const out = await page.evaluate(() => {
     const m = (window as unknown as { dsmBench: { first: number, stalls: number, stallMs: number, peerAt?: number } }).dsmBench
     const p = (window as unknown as { dsmPlayer: { switches: Array<{ level: string }> } }).dsmPlayer
-    return { firstFrameMs: m.first, firstPeerMs: m.peerAt ?? NaN, stalls: m.stalls, stallS: m.stallMs / 1000, share: JSON.parse(JSON.stringify((window as unknown as { dsmHlsShare: Share }).dsmHlsShare)) as Share, levels: [...new Set(p.switches.map(s => s.level))], trace: (window as unknown as { dsmHlsTrace?: Trace[] }).dsmHlsTrace ?? [] }
+    const start = (m as unknown as { start: number }).start
+    // The path to the first frame: requests (fetch and XHR alike) and media events until "playing".
+    const requests = performance.getEntriesByType('resource') as PerformanceResourceTiming[]
+    const marks = [
+      ...requests.filter(r => r.startTime >= start && r.startTime - start <= m.first).map(r => ({ what: new URL(r.name).pathname.replace(/^\/files\/[^/]+\/hls\//, '').replace(/[a-z0-9]{20,}/, '…'), startMs: r.startTime - start, endMs: r.responseEnd - start })),
+      ...(window as unknown as { dsmBenchEvents: Array<{ what: string, at: number }> }).dsmBenchEvents.map(e => ({ what: e.what, startMs: e.at, endMs: e.at }))
+    ].sort((a, b) => a.startMs - b.startMs)
+    return { firstFrameMs: m.first, firstPeerMs: m.peerAt ?? NaN, stalls: m.stalls, stallS: m.stallMs / 1000, share: JSON.parse(JSON.stringify((window as unknown as { dsmHlsShare: Share }).dsmHlsShare)) as Share, levels: [...new Set(p.switches.map(s => s.level))], trace: (window as unknown as { dsmHlsTrace?: Trace[] }).dsmHlsTrace ?? [], marks }
   })
   return out
 }
@@ -142,6 +158,19 @@ async function viewers (browser: Browser, nodes: ProcNode[], p2p: boolean, name:
     // The next mode starts without these tabs (and their engines) on the machine.
     await Promise.all(pages.map(async p => p.context().close()))
   }
+}
+
+/**
+ * P2P's first frame less HTTP's, tab by tab at the same place (round, tab): the tabs of one place
+ * start into the same state of the cluster, so the pairs take out what the place itself costs.
+ */
+function pairedFirstFrames (p2p: TabRun[], http: TabRun[]): { median: number, min: number, max: number, n: number } {
+  const diffs = p2p.flatMap(a => {
+    const b = http.find(h => h.round === a.round && h.tab === a.tab)
+    return b == null ? [] : [a.firstFrameMs - b.firstFrameMs]
+  })
+  const s = stats(diffs)
+  return { median: s.median, min: s.min, max: s.max, n: diffs.length }
 }
 
 function shareOf (runs: TabRun[]): { total: number, byRendition: Record<string, number>, bytes: number } {
@@ -227,10 +256,14 @@ export async function run (argv: string[]): Promise<void> {
       if (argv.includes('--trace')) {
         printTable('P2P segments that came from storage, and why', ['round', 'tab', 'rendition', 'segment', 'playhead (s)', 'slack (s)', 'spent on peers (ms)', 'why'],
           p2p.flatMap(r => r.trace.filter(t => t.from === 'storage').map(t => [r.round ?? 1, r.tab, t.rendition, t.sn, t.at.toFixed(1), t.slackS.toFixed(1), t.ms.toFixed(0), t.why])))
+        printTable('each tab\'s path to its first frame (ms after "play": a request\'s start → end, or a media event)', ['mode', 'round', 'tab', 'first frame (ms)', 'steps'],
+          rows.map(([mode, r]) => [mode, r.round ?? 1, r.tab, r.firstFrameMs.toFixed(0), r.marks.map(k => k.startMs === k.endMs ? `${k.what}@${k.startMs.toFixed(0)}` : `${k.what} ${k.startMs.toFixed(0)}→${k.endMs.toFixed(0)}`).join(', ')]))
       }
       const share = shareOf(p2p)
+      const paired = pairedFirstFrames(p2p, http)
       printTable('overall', ['figure', 'P2P', 'HTTP (same run)'], [
         ['first frame, median of tabs (ms)', stats(p2p.map(r => r.firstFrameMs)).median.toFixed(0), stats(http.map(r => r.firstFrameMs)).median.toFixed(0)],
+        ['first frame, P2P − HTTP for the same round and tab: median (min … max) ms', `${paired.median.toFixed(0)} (${paired.min.toFixed(0)} … ${paired.max.toFixed(0)})`, ''],
         ['first frame, worst tab (ms)', stats(p2p.map(r => r.firstFrameMs)).max.toFixed(0), stats(http.map(r => r.firstFrameMs)).max.toFixed(0)],
         ['stalls, all tabs (count / s)', `${p2p.reduce((a, r) => a + r.stalls, 0)} / ${p2p.reduce((a, r) => a + r.stallS, 0).toFixed(1)}`, `${http.reduce((a, r) => a + r.stalls, 0)} / ${http.reduce((a, r) => a + r.stallS, 0).toFixed(1)}`],
         ['segment bytes served tab to tab', `${(share.total * 100).toFixed(1)} % of ${(share.bytes / MiB).toFixed(1)} MiB`, '0 %'],
@@ -250,6 +283,7 @@ export async function run (argv: string[]): Promise<void> {
       share: shareOf(p2p),
       first_frame_p2p_ms: stats(p2p.map(r => r.firstFrameMs)).median,
       first_frame_http_ms: stats(http.map(r => r.firstFrameMs)).median,
+      first_frame_paired_diff_ms: pairedFirstFrames(p2p, http),
       stalls_p2p: p2p.reduce((a, r) => a + r.stalls, 0),
       stalls_http: http.reduce((a, r) => a + r.stalls, 0)
     })}\n`)

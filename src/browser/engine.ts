@@ -48,6 +48,8 @@ export const BROWSER_CACHE_BYTES = 256 * 1024 * 1024
 export const SWARM_IDLE_MS = 60_000
 /** A file held whole is announced this often (well within the tracker's SWARM_TTL_MS). */
 export const SWARM_HELD_ANNOUNCE_MS = 10_000
+/** Longest wait at start for a relay reservation (the address other tabs reach us at); sharing starts without one after it. */
+export const RELAY_ADDRESS_WAIT_MS = 5_000
 
 export interface P2PStats {
   /** Bytes received per source peer id. */
@@ -136,7 +138,30 @@ export class P2PEngine extends TypedEventEmitter<EngineEvents> {
     }
     engine.libp2p.addEventListener('connection:open', () => { engine.emitStats() })
     engine.libp2p.addEventListener('connection:close', () => { engine.emitStats() })
+    // Up means reachable: an announce before the relay reservation carries no address (no tab could dial
+    // us), and the reservation's streams and identify pushes would otherwise run beside the first play.
+    await engine.reachable(AbortSignal.timeout(RELAY_ADDRESS_WAIT_MS))
     return engine
+  }
+
+  /** The addresses other tabs reach us at: through a relay they can dial (WebSockets), then WebRTC. */
+  private relayAddrs (): string[] {
+    return this.libp2p.getMultiaddrs().map(a => a.toString()).filter(a => a.includes('/p2p-circuit/webrtc') && /\/wss?\//.test(a))
+  }
+
+  /** Resolves once we have a relay address, or when `signal` aborts (then without one). */
+  private async reachable (signal: AbortSignal): Promise<void> {
+    if (this.relayAddrs().length > 0) return
+    await new Promise<void>(resolve => {
+      const check = (): void => {
+        if (this.relayAddrs().length === 0 && !signal.aborted) return
+        this.libp2p.removeEventListener('self:peer:update', check)
+        signal.removeEventListener('abort', check)
+        resolve()
+      }
+      this.libp2p.addEventListener('self:peer:update', check)
+      signal.addEventListener('abort', check)
+    })
   }
 
   async stop (): Promise<void> {
@@ -336,8 +361,7 @@ export class P2PEngine extends TypedEventEmitter<EngineEvents> {
     const whole = s.manifest.chunks.every(d => this.cache.has(d))
     if (whole && s.toldWhole != null && Date.now() - s.toldWhole < SWARM_HELD_ANNOUNCE_MS) return
     if (whole) s.toldWhole = Date.now()
-    // Other tabs reach us through a relay they can dial (WebSockets) and then WebRTC.
-    const addrs = this.libp2p.getMultiaddrs().map(a => a.toString()).filter(a => a.includes('/p2p-circuit/webrtc') && /\/wss?\//.test(a))
+    const addrs = this.relayAddrs()
     for (const tracker of s.replicas.filter(p => this.connected(p))) {
       try {
         const answer = await request(this.dialer, peerIdFromString(tracker), PROTOCOLS.swarm, SwarmAnnounceSchema, { id, addrs, have }, SwarmPeersSchema)

@@ -145,7 +145,8 @@ describe.skipIf(skip != null)('HLS segments shared between tabs (P2P mode)', () 
       expect(held).toBeDefined()
       const hung = /([a-z0-9]+)\.m4s$/.exec(held?.request().url() ?? '')?.[1] ?? ''
       const loads = (await third.evaluate(() => (window as unknown as { dsmHlsTrace: Array<{ id: string, from: string }> }).dsmHlsTrace)).filter(t => t.id === hung)
-      expect(loads.filter(t => t.from === 'loading').length, JSON.stringify({ hits: [...hits], loads })).toBeGreaterThanOrEqual(2)
+      // (Whichever way each attempt went: through the engine's wait for other tabs, or straight to storage by hls.js's loader.)
+      expect(hits.get(held?.request().url() ?? '') ?? 0, JSON.stringify({ hits: [...hits], loads })).toBeGreaterThanOrEqual(2)
       expect(loads.at(-1)?.from).toMatch(/^(storage|peers)$/)
       expect(await third.evaluate(() => (document.querySelector('video') as HTMLVideoElement).error)).toBeNull()
     } finally {

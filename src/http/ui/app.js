@@ -73,6 +73,8 @@ async function prepareFirst (fragments) {
 }
 // For tests and the curious: the player's state (rendition, switches).
 window.dsmPlayer = player
+if (typeof requestIdleCallback === 'function') requestIdleCallback(() => { player.preload() }, { timeout: 2_000 })
+else setTimeout(() => { player.preload() }, 0)
 
 async function startP2P () {
   const toggle = $('#p2p-toggle')
