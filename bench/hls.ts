@@ -22,6 +22,7 @@ import { findMediaTools, run as runTool } from '../src/media/tools.ts'
 import { MEDIA_DIR, chromiumUnavailable, launchChromium } from '../test/sim/browser.ts'
 import { dsm, eventually, startProcNode } from '../test/sim/proc.ts'
 import { MiB, printTable, quiet, stats, writeResults } from './lib.ts'
+import { categorize } from './profile.ts'
 import type { ProcNode } from '../test/sim/proc.ts'
 import type { PackageStatus } from '../src/video/package-ops.ts'
 import type { Browser, Page } from 'playwright-core'
@@ -30,7 +31,34 @@ type Share = Record<string, { peers: number, storage: number }>
 interface Trace { rendition: string, sn: number, from: string, why: string, slackS: number, ms: number, at: number }
 /** A step on a tab's path to its first frame: ms after "play" when a request started and ended (resource timing), or a media event fired. */
 interface Mark { what: string, startMs: number, endMs: number }
-interface TabRun { tab: number, round?: number, firstFrameMs: number, firstPeerMs: number, stalls: number, stallS: number, share: Share, levels: string[], trace: Trace[], marks: Mark[] }
+interface TabRun { tab: number, round?: number, firstFrameMs: number, firstPeerMs: number, stalls: number, stallS: number, share: Share, levels: string[], trace: Trace[], marks: Mark[], mainThread?: Record<string, number>, heapMiB?: { atPlay: number, atFirstFrame: number } }
+
+/** --tab-profile: each tab's main thread sampled (CDP Profiler) from "play" to its first frame, folded by script. */
+let profileTabs = false
+/** --think-ms: how long a viewer looks at the page before pressing "play" (default 0: at once). */
+let thinkMs = 0
+
+type Profile = Parameters<typeof categorize>[0]
+
+/** The profile's first `ms` (its samples after that cut off). */
+function firstOf (profile: Profile, ms: number): Profile {
+  let t = 0
+  let n = 0
+  while (n < profile.samples.length && t + (profile.timeDeltas[n] ?? 0) <= ms * 1000) t += profile.timeDeltas[n++] ?? 0
+  return { ...profile, samples: profile.samples.slice(0, n), timeDeltas: profile.timeDeltas.slice(0, n) }
+}
+
+/** A renderer profile's busy time (ms) by script file (idle left out); the bundle's own by function. */
+function byScript (profile: Profile): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const [frame, ms] of categorize(profile).byFrame) {
+    const file = /\S+:\d+$/.exec(frame)?.[0].replace(/^https?:\/\/[^/]+/, '').replace(/:\d+$/, '') ?? frame.replace(/ · .*/, '')
+    let key = file === '' || file.startsWith(':') ? frame.split(' · ')[0] ?? frame : file
+    if (key === '/ui/dsm-p2p.js') key += ` · ${/ · (\S+)/.exec(frame)?.[1] ?? '?'}`
+    out[key] = (out[key] ?? 0) + ms
+  }
+  return out
+}
 
 /** Start three nodes; `jobs[i]` is node i's --transcode-jobs. */
 async function cluster (root: string, jobs: number[]): Promise<ProcNode[]> {
@@ -97,14 +125,16 @@ async function watch (browser: Browser, url: string, p2p: boolean, name: string,
   await row.locator('.badge.ready').waitFor({ timeout: 30_000 })
   // A page at rest in both modes (the player's library loaded on idle), as a viewer finds it.
   await page.waitForFunction(() => (window as unknown as { dsmPlayer: { libraryLoaded: boolean } }).dsmPlayer.libraryLoaded, undefined, { timeout: 30_000 })
+  if (thinkMs > 0) await page.waitForTimeout(thinkMs)
   await page.evaluate((rate) => {
     const v = document.querySelector('video') as HTMLVideoElement
     v.muted = true
-    const m = { start: 0, first: -1, stalls: 0, stallMs: 0, waitingAt: -1 }
+    // Chromium's JS heap of the tab (its non-standard performance.memory), at "play" and at the first frame.
+    const heap = (): number => ((performance as unknown as { memory?: { usedJSHeapSize: number } }).memory?.usedJSHeapSize ?? NaN) / 2 ** 20
+    const m = { start: 0, first: -1, stalls: 0, stallMs: 0, waitingAt: -1, heapAtPlay: heap(), heapAtFirst: NaN }
     v.addEventListener('playing', () => {
       v.playbackRate = rate
-      if (m.first < 0) m.first = performance.now() - m.start
-      else if (m.waitingAt >= 0) { m.stallMs += performance.now() - m.waitingAt; m.waitingAt = -1 }
+      if (m.first < 0) { m.first = performance.now() - m.start; m.heapAtFirst = heap() } else if (m.waitingAt >= 0) { m.stallMs += performance.now() - m.waitingAt; m.waitingAt = -1 }
     })
     v.addEventListener('waiting', () => { if (m.first >= 0 && !v.seeking && m.waitingAt < 0) { m.stalls++; m.waitingAt = performance.now() } })
     const events: Array<{ what: string, at: number }> = []
@@ -117,7 +147,24 @@ async function watch (browser: Browser, url: string, p2p: boolean, name: string,
     const e = (window as unknown as { dsmP2P?: { stats: { peerConnections: number } } }).dsmP2P
     const t = setInterval(() => { if ((e?.stats.peerConnections ?? 0) > 0) { (m as { peerAt?: number }).peerAt = performance.now() - m.start; clearInterval(t) } }, 50)
   }, rate)
+  const cdp = profileTabs ? await page.context().newCDPSession(page) : undefined
+  if (cdp != null) {
+    await cdp.send('Profiler.enable')
+    await cdp.send('Profiler.setSamplingInterval', { interval: 200 })
+    await cdp.send('Profiler.start')
+  }
+  // ms after the bench's start mark at which the profiler started (its samples are cut at the first frame).
+  const profiledFrom = cdp != null ? await page.evaluate(() => performance.now() - (window as unknown as { dsmBench: { start: number } }).dsmBench.start) : 0
   await row.locator('button.play').click()
+  let mainThread: Record<string, number> | undefined
+  if (cdp != null) {
+    const first = await (await page.waitForFunction(() => {
+      const f = (window as unknown as { dsmBench: { first: number } }).dsmBench.first
+      return f >= 0 ? f : undefined
+    }, undefined, { timeout: 30_000, polling: 'raf' })).jsonValue() as number
+    mainThread = byScript(firstOf((await cdp.send('Profiler.stop')).profile as unknown as Profile, first - profiledFrom))
+    await cdp.detach()
+  }
   await page.waitForFunction(() => {
     const v = document.querySelector('video') as HTMLVideoElement
     return v.ended || (v.duration > 0 && v.currentTime >= v.duration - 0.5)
@@ -139,9 +186,10 @@ async function watch (browser: Browser, url: string, p2p: boolean, name: string,
       ...requests.filter(r => r.startTime >= start && r.startTime - start <= m.first).map(r => ({ what: new URL(r.name).pathname.replace(/^\/files\/[^/]+\/hls\//, '').replace(/[a-z0-9]{20,}/, '…'), startMs: r.startTime - start, endMs: r.responseEnd - start })),
       ...(window as unknown as { dsmBenchEvents: Array<{ what: string, at: number }> }).dsmBenchEvents.map(e => ({ what: e.what, startMs: e.at, endMs: e.at }))
     ].sort((a, b) => a.startMs - b.startMs)
-    return { firstFrameMs: m.first, firstPeerMs: m.peerAt ?? NaN, stalls: m.stalls, stallS: m.stallMs / 1000, share: JSON.parse(JSON.stringify((window as unknown as { dsmHlsShare: Share }).dsmHlsShare)) as Share, levels: [...new Set(p.switches.map(s => s.level))], trace: (window as unknown as { dsmHlsTrace?: Trace[] }).dsmHlsTrace ?? [], marks }
+    const h = m as unknown as { heapAtPlay: number, heapAtFirst: number }
+    return { firstFrameMs: m.first, firstPeerMs: m.peerAt ?? NaN, stalls: m.stalls, stallS: m.stallMs / 1000, share: JSON.parse(JSON.stringify((window as unknown as { dsmHlsShare: Share }).dsmHlsShare)) as Share, levels: [...new Set(p.switches.map(s => s.level))], trace: (window as unknown as { dsmHlsTrace?: Trace[] }).dsmHlsTrace ?? [], marks, heapMiB: { atPlay: h.heapAtPlay, atFirstFrame: h.heapAtFirst } }
   })
-  return out
+  return { ...out, ...(mainThread != null ? { mainThread } : {}) }
 }
 
 /** `tabs` tabs, each starting `gapMs` after the previous, all watching to the end. */
@@ -196,6 +244,8 @@ export async function run (argv: string[]): Promise<void> {
   const rounds = arg('rounds', 2)
   /** --single=0 skips the one-node transcoding run (playback only, faster); --trace lists each P2P segment taken from storage and why. */
   const withSingle = arg('single', 1) !== 0
+  profileTabs = argv.includes('--tab-profile')
+  thinkMs = arg('think-ms', 0)
   const why = chromiumUnavailable()
   const root = await mkdtemp(join(tmpdir(), 'dsm-bench-hls-'))
   let browser: Browser | undefined
@@ -248,16 +298,29 @@ export async function run (argv: string[]): Promise<void> {
         }
       }
       const rows = [...p2p.map(r => ['P2P', r]), ...http.map(r => ['HTTP', r])] as Array<[string, TabRun]>
-      printTable(`${tabs} tabs watching (${gapMs / 1000} s apart, playback rate ${rate}), ${rounds} rounds`, ['mode', 'round', 'tab', 'first frame (ms)', 'first tab link (ms)', 'stalls', 'stalled (s)', 'segments from tabs (MiB)', 'from storage (MiB)', 'renditions played', 'up to a tab-held rendition'], rows.map(([mode, r]) => {
+      printTable(`${tabs} tabs watching (${gapMs / 1000} s apart, playback rate ${rate}), ${rounds} rounds`, ['mode', 'round', 'tab', 'first frame (ms)', 'first tab link (ms)', 'stalls', 'stalled (s)', 'segments from tabs (MiB)', 'from storage (MiB)', 'renditions played', 'up to a tab-held rendition', 'JS heap at play → first frame (MiB)'], rows.map(([mode, r]) => {
         const peers = Object.values(r.share).reduce((a, s) => a + s.peers, 0)
         const storage = Object.values(r.share).reduce((a, s) => a + s.storage, 0)
-        return [mode, r.round ?? 1, r.tab, r.firstFrameMs, mode === 'P2P' ? r.firstPeerMs.toFixed(0) : '', r.stalls, r.stallS, peers / MiB, mode === 'HTTP' ? '(all, over HTTP)' : (storage / MiB).toFixed(1), r.levels.join(' '), mode === 'P2P' ? r.trace.filter(t => t.from === 'switch').length : '']
+        return [mode, r.round ?? 1, r.tab, r.firstFrameMs, mode === 'P2P' ? r.firstPeerMs.toFixed(0) : '', r.stalls, r.stallS, peers / MiB, mode === 'HTTP' ? '(all, over HTTP)' : (storage / MiB).toFixed(1), r.levels.join(' '), mode === 'P2P' ? r.trace.filter(t => t.from === 'switch').length : '', r.heapMiB != null ? `${r.heapMiB.atPlay.toFixed(1)} → ${r.heapMiB.atFirstFrame.toFixed(1)}` : '']
       }))
       if (argv.includes('--trace')) {
         printTable('P2P segments that came from storage, and why', ['round', 'tab', 'rendition', 'segment', 'playhead (s)', 'slack (s)', 'spent on peers (ms)', 'why'],
           p2p.flatMap(r => r.trace.filter(t => t.from === 'storage').map(t => [r.round ?? 1, r.tab, t.rendition, t.sn, t.at.toFixed(1), t.slackS.toFixed(1), t.ms.toFixed(0), t.why])))
         printTable('each tab\'s path to its first frame (ms after "play": a request\'s start → end, or a media event)', ['mode', 'round', 'tab', 'first frame (ms)', 'steps'],
           rows.map(([mode, r]) => [mode, r.round ?? 1, r.tab, r.firstFrameMs.toFixed(0), r.marks.map(k => k.startMs === k.endMs ? `${k.what}@${k.startMs.toFixed(0)}` : `${k.what} ${k.startMs.toFixed(0)}→${k.endMs.toFixed(0)}`).join(', ')]))
+      }
+      if (profileTabs) {
+        // Summed over each mode's tabs: where the main threads went between "play" and the first frames.
+        const sum = (runs: TabRun[]): Record<string, number> => {
+          const out: Record<string, number> = {}
+          for (const r of runs) for (const [k, v] of Object.entries(r.mainThread ?? {})) out[k] = (out[k] ?? 0) + v / runs.length
+          return out
+        }
+        const a = sum(p2p)
+        const b = sum(http)
+        const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort((x, y) => Math.max(a[y] ?? 0, b[y] ?? 0) - Math.max(a[x] ?? 0, b[x] ?? 0))
+        printTable('a tab\'s main thread from "play" to its first frame, mean ms per tab (CDP sampling profiler)', ['script', 'P2P', 'HTTP'],
+          [...keys.slice(0, 25).map(k => [k, (a[k] ?? 0).toFixed(1), (b[k] ?? 0).toFixed(1)]), ['total', Object.values(a).reduce((x, y) => x + y, 0).toFixed(1), Object.values(b).reduce((x, y) => x + y, 0).toFixed(1)]])
       }
       const share = shareOf(p2p)
       const paired = pairedFirstFrames(p2p, http)
@@ -277,6 +340,7 @@ export async function run (argv: string[]): Promise<void> {
       tabs,
       rate,
       rounds,
+      think_ms: thinkMs,
       transcode: { single, group, speed_single_x: seconds / (single.readyMs / 1000), speed_group_x: seconds / (group.readyMs / 1000) },
       p2p,
       http,

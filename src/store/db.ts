@@ -118,7 +118,10 @@ const MIGRATIONS: string[] = [
    ALTER TABLE prepared ADD COLUMN name_ts INTEGER;
    ALTER TABLE prepared ADD COLUMN name_origin TEXT;
    ALTER TABLE prepared ADD COLUMN name_value BLOB;
-   ALTER TABLE prepared ADD COLUMN name_reclaims INTEGER;`
+   ALTER TABLE prepared ADD COLUMN name_reclaims INTEGER;`,
+  // 8: pending files, which every sync round lists: without this index the list scanned every row of the
+  // file index (a file is pending only while its chunks are fetched, so the index stays small).
+  'CREATE INDEX files_pending ON files (seq) WHERE state = \'pending\';'
 ]
 
 export interface Db {

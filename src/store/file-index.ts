@@ -118,6 +118,8 @@ function prepare (db: Db) {
                        WHERE c.digest = ? AND f.state != 'deleted'`),
     since: p('SELECT * FROM files WHERE grp = ? AND seq > ? ORDER BY seq LIMIT ?'),
     byState: p('SELECT * FROM files WHERE state = ? ORDER BY seq LIMIT ?'),
+    // The state spelled out, not bound: only then may SQLite use the partial index (migration 8).
+    pending: p('SELECT * FROM files WHERE state = \'pending\' ORDER BY seq LIMIT ?'),
     list: p('SELECT * FROM files WHERE state = \'present\' AND seq > ? ORDER BY seq LIMIT ?'),
     count: p('SELECT state, COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM files GROUP BY state'),
     cursor: p('SELECT seq FROM sync_cursors WHERE source = ?'),
@@ -234,7 +236,8 @@ export class FileIndex {
   }
 
   withState (state: FileState, limit = 1_000_000): FileRow[] {
-    return (this.q.byState.all(state, limit) as unknown as Row[]).map(toFileRow)
+    const rows = state === 'pending' ? this.q.pending.all(limit) : this.q.byState.all(state, limit)
+    return (rows as unknown as Row[]).map(toFileRow)
   }
 
   /** Present files in log order, `limit` at a time after `afterSeq`. */

@@ -56,6 +56,20 @@ describe('file index: last writer wins, tombstones, log order', () => {
   })
 })
 
+describe('file index: pending files', () => {
+  it('lists pending files in log order through their own index, not a scan of every file', () => {
+    const a = new FileIndex(db)
+    for (let i = 0; i < 50; i++) a.apply({ ...add(10 + i), id: `p${i}` }, i % 10 !== 3)
+    a.setState('p13', 'present')
+    expect(a.withState('pending').map(r => r.id)).toEqual(['p3', 'p23', 'p33', 'p43'])
+    expect(a.withState('pending', 2).map(r => r.id)).toEqual(['p3', 'p23'])
+    expect(a.withState('present').length).toBe(46)
+    // Every sync round lists them: a scan would cost every file of the node, each round.
+    const plan = db.sql.prepare('EXPLAIN QUERY PLAN SELECT * FROM files WHERE state = \'pending\' ORDER BY seq LIMIT 5').all() as Array<{ detail: string }>
+    expect(plan.map(p => p.detail).join('; ')).toMatch(/USING INDEX files_pending/)
+  })
+})
+
 describe('hybrid clock', () => {
   it('never goes backwards and moves past what it observes', () => {
     let wall = 1000
