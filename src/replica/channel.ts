@@ -31,7 +31,8 @@ import { InvalidManifestError, NotAMemberError, UnavailableError, remoteError, t
 import { raceSignal } from '../util/abort.ts'
 import { monotonicNow } from '../util/time.ts'
 import { decodeMessage, encodeMessage } from '../wire/codec.ts'
-import { FrameReader, writeFrame, writeFrameWithin } from '../wire/frames.ts'
+import { FrameBatch } from '../wire/frame-batch.ts'
+import { FrameReader } from '../wire/frames.ts'
 import { ChannelAnswerSchema, PROTOCOLS } from '../wire/messages.ts'
 import { decodeChannelRequest, encodeChannelRequest } from '../wire/channel-frames.ts'
 import { NameOpSchema } from '../wire/names.ts'
@@ -59,7 +60,7 @@ const CHANNEL_WRITE_TIMEOUT_MS = 10_000
 export class Channel {
   readonly peer: string
   private readonly dialer: Dialer
-  private stream?: Promise<{ stream: Stream, reader: FrameReader }>
+  private stream?: Promise<{ stream: Stream, reader: FrameReader, batch: FrameBatch }>
   private next = 0
   private readonly waiting = new Map<number, PromiseWithResolvers<ChannelAnswer>>()
 
@@ -84,11 +85,11 @@ export class Channel {
   }
 
   private async ask (u: number, req: ChannelRequest, options: AbortOptions): Promise<ChannelAnswer> {
-    const { stream } = await this.open(options)
+    const { batch } = await this.open(options)
     const wait = Promise.withResolvers<ChannelAnswer>()
     this.waiting.set(u, wait)
     try {
-      await writeFrame(stream, encodeChannelRequest(req), options)
+      await batch.write(encodeChannelRequest(req), options)
       return await raceSignal(wait.promise, options.signal)
     } finally {
       this.waiting.delete(u)
@@ -104,7 +105,7 @@ export class Channel {
 
   /** Tell the member the decision; nothing waits for it (a lost one is recovered by the member). */
   decide (u: number, commit: boolean): void {
-    void this.stream?.then(async ({ stream }) => writeFrameWithin(stream, encodeChannelRequest({ decide: { u, commit } }), CHANNEL_WRITE_TIMEOUT_MS))
+    void this.stream?.then(async ({ batch }) => batch.write(encodeChannelRequest({ decide: { u, commit } }), { timeoutMs: CHANNEL_WRITE_TIMEOUT_MS }))
       .catch(() => { /* the member's resolver asks us */ })
   }
 
@@ -113,13 +114,13 @@ export class Channel {
     this.stream = undefined
   }
 
-  private async open (options: AbortOptions): Promise<{ stream: Stream, reader: FrameReader }> {
+  private async open (options: AbortOptions): Promise<{ stream: Stream, reader: FrameReader, batch: FrameBatch }> {
     this.stream ??= (async () => {
       // Its own deadline: the channel outlives the upload that happened to open it.
       const stream = await dialStream(this.dialer, peerIdFromString(this.peer), PROTOCOLS.channel, { signal: AbortSignal.timeout(CHANNEL_WRITE_TIMEOUT_MS) })
       const reader = new FrameReader(stream, { maxFrameBytes: MAX_CONTROL_FRAME_BYTES })
       this.readAnswers(stream, reader).catch(() => {})
-      return { stream, reader }
+      return { stream, reader, batch: new FrameBatch(stream) }
     })()
     const opening = this.stream
     try {
@@ -194,8 +195,10 @@ export async function serveChannel (c: ChannelServerComponents, stream: Stream):
   const reader = new FrameReader(stream, { maxFrameBytes: MAX_CHANNEL_FRAME_BYTES, highWaterBytes: 2 * MAX_CHANNEL_FRAME_BYTES })
   const prepared = new Map<number, Held>()
   const inFlight = new Set<Promise<void>>()
+  // The answers of one turn go out as one write (../wire/frame-batch.ts).
+  const batch = new FrameBatch(stream)
   const answer = async (a: ChannelAnswer): Promise<void> => {
-    await writeFrameWithin(stream, encodeMessage(ChannelAnswerSchema, a), CHANNEL_WRITE_TIMEOUT_MS).catch(() => { /* the channel broke: the coordinator sees it */ })
+    await batch.write(encodeMessage(ChannelAnswerSchema, a), { timeoutMs: CHANNEL_WRITE_TIMEOUT_MS }).catch(() => { /* the channel broke: the coordinator sees it */ })
   }
   try {
     for (let frame = await reader.read(); frame != null; frame = await reader.read()) {
