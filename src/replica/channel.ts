@@ -87,6 +87,9 @@ export class Channel {
   private async ask (u: number, req: ChannelRequest, options: AbortOptions): Promise<ChannelAnswer> {
     const { batch } = await this.open(options)
     const wait = Promise.withResolvers<ChannelAnswer>()
+    // The channel may fail (and reject every waiter) while this frame still waits for the end of the turn
+    // to be sent: the rejection is this call's to throw, after the write — not an unhandled one meanwhile.
+    wait.promise.catch(() => {})
     this.waiting.set(u, wait)
     try {
       await batch.write(encodeChannelRequest(req), options)
