@@ -13,6 +13,10 @@
  *    P2P, ...) so that neither always goes first. Per tab: time from "play" to the first frame,
  *    stalls (count and seconds), where the segment bytes came from; overall:
  *    the share of segment bytes served tab to tab, per rendition.
+ *    `--trace`: where each P2P segment came from and why, and each tab's path to its
+ *    first frame (its requests and media events); `--tab-profile`: each tab's main
+ *    thread sampled from "play" to its first frame; `--think-ms`: time on the page
+ *    before "play".
  * Writes bench/results/hls.json.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
