@@ -155,8 +155,9 @@ export function hlsFragmentLoader (Default: LoaderClass, o: HlsP2POptions): Load
       // each first segment of a bench trace came 10–20 ms later than over HTTP.
       const sn = snOf(context)
       const slack = sn < 0 ? 0 : this.slackS(context as FragmentLoaderContext)
-      if ((sn < 0 || slack < URGENT_BUFFER_S) && !engine.holders(seg.id).some(h => h.connected)) {
-        this.fromStorage(engine, seg, sn, slack, context, config, callbacks)
+      const holders = engine.holders(seg.id)
+      if ((sn < 0 || slack < URGENT_BUFFER_S) && !holders.some(h => h.connected)) {
+        this.fromStorage(engine, seg, sn, slack, holders.length === 0 ? 'no holder known' : 'holder not connected, urgent', context, config, callbacks)
         return
       }
       this.context = context
@@ -240,8 +241,8 @@ export function hlsFragmentLoader (Default: LoaderClass, o: HlsP2POptions): Load
     }
 
     /** By hls.js's own loader (its stats are ours); the bytes counted and then offered to other tabs. */
-    private fromStorage (engine: P2PEngine, seg: { rendition: string, id: string }, sn: number, slack: number, context: LoaderContext, config: LoaderConfiguration, callbacks: LoaderCallbacks<LoaderContext>): void {
-      o.trace?.({ rendition: seg.rendition, id: seg.id, sn, from: 'storage', why: engine.holders(seg.id).length === 0 ? 'no holder known' : 'holder not connected, urgent', slackS: slack, ms: 0, at: o.media.currentTime })
+    private fromStorage (engine: P2PEngine, seg: { rendition: string, id: string }, sn: number, slack: number, why: string, context: LoaderContext, config: LoaderConfiguration, callbacks: LoaderCallbacks<LoaderContext>): void {
+      o.trace?.({ rendition: seg.rendition, id: seg.id, sn, from: 'storage', why, slackS: slack, ms: 0, at: o.media.currentTime })
       const share = (o.share[seg.rendition] ??= { peers: 0, storage: 0 })
       this.inner = new Default(this.config)
       this.inner.stats = this.own

@@ -92,7 +92,7 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
   readonly clock = new HybridClock()
   private readonly init: LocalStoreInit
   private readonly pins = new Map<string, number>()
-  /** Manifests of the uploads prepared by this process and not decided yet (their chunks are pinned). */
+  /** The uploads prepared by this process and not decided yet, with their manifests (their chunks are pinned). */
   private readonly manifests = new Map<string, { manifest: Manifest, upload: PreparedUpload }>()
   /** Prepared uploads found at start whose chunks were pinned then. */
   private readonly restoredPins = new Set<string>()

@@ -10,8 +10,7 @@
  * uploads are the ones worth coalescing), in the order they were queued.
  */
 import { Uint8ArrayList } from 'uint8arraylist'
-import { encode as encodeVarint } from 'uint8-varint'
-import { writeBufferEmpty } from './frames.ts'
+import { lengthPrefixed, writeBufferEmpty } from './frames.ts'
 import type { AbortOptions, MessageStream } from '@libp2p/interface'
 
 export class FrameBatch {
@@ -36,9 +35,10 @@ export class FrameBatch {
       this.sent = Promise.withResolvers<boolean>()
       setImmediate(() => { this.flush() })
     }
-    this.pending.append(encodeVarint(payload.byteLength))
-    this.pending.append(payload)
+    this.pending.append(lengthPrefixed(payload))
     if (await this.sent.promise) return
+    // The timer only when the write must wait: fire-and-forget frames (a decision, an answer) each made a
+    // timeout signal that fired, unheard, seconds later — a timer and an AbortError per frame.
     const signal = options.signal ?? (options.timeoutMs != null ? AbortSignal.timeout(options.timeoutMs) : undefined)
     await writeBufferEmpty(this.stream, signal != null ? { signal } : {})
   }

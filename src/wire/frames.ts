@@ -199,18 +199,12 @@ export async function writeFrame (stream: MessageStream, payload: Uint8Array | U
 
 /** Queue one length-prefixed frame; false when the stream's write buffer is full (wait before the next). */
 function sendFrame (stream: MessageStream, payload: Uint8Array | Uint8ArrayList): boolean {
-  return stream.send(new Uint8ArrayList(encodeVarint(payload.byteLength), payload))
+  return stream.send(lengthPrefixed(payload))
 }
 
-/**
- * writeFrame bounded by `timeoutMs` — a timer armed only when the stream is
- * full and the write must wait. Fire-and-forget frames of every upload (a
- * decision, a channel answer) each made a timeout signal that fired, unheard,
- * seconds later: a timer and an AbortError per frame.
- */
-export async function writeFrameWithin (stream: MessageStream, payload: Uint8Array | Uint8ArrayList, timeoutMs: number): Promise<void> {
-  if (sendFrame(stream, payload)) return
-  await writeBufferEmpty(stream, { signal: AbortSignal.timeout(timeoutMs) })
+/** `payload` as one frame: its varint length, then its bytes (not copied). */
+export function lengthPrefixed (payload: Uint8Array | Uint8ArrayList): Uint8ArrayList {
+  return new Uint8ArrayList(encodeVarint(payload.byteLength), payload)
 }
 
 /** Resolves once the stream handed its whole write buffer to the muxer; rejects if it closes or the signal aborts. */

@@ -50,7 +50,7 @@ export class HlsPlayer {
     hlsLib().catch(() => {})
   }
 
-  /** hls.js is loaded (or this browser has none to load). */
+  /** hls.js is loaded and run (false until then, and after a failed import). */
   get libraryLoaded () {
     return HlsClass != null
   }
