@@ -4,8 +4,6 @@
  * (signalled through the relay) for direct tab-to-tab streams. Noise only
  * (browsers have no TLS transport in libp2p). No DHT and no gossip: a tab
  * asks the storage nodes it is connected to.
- *
- * Its keys: ./keys.ts.
  */
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { identify } from '@libp2p/identify'
@@ -16,7 +14,6 @@ import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
 import { YAMUX_MAX_STREAM_WINDOW_BYTES } from '../constants.ts'
-import { ladderCrypto, webCryptoKey } from './keys.ts'
 import type { Identify } from '@libp2p/identify'
 import type { Ping } from '@libp2p/ping'
 import type { Libp2p } from '@libp2p/interface'
@@ -24,9 +21,7 @@ import type { Libp2p } from '@libp2p/interface'
 export type BrowserLibp2p = Libp2p<{ identify: Identify, ping: Ping }>
 
 export async function createBrowserLibp2p (): Promise<BrowserLibp2p> {
-  const privateKey = await webCryptoKey()
   return createLibp2p({
-    ...(privateKey != null ? { privateKey } : {}),
     addresses: { listen: ['/p2p-circuit', '/webrtc'] },
     transports: [
       webSockets(),
@@ -34,7 +29,7 @@ export async function createBrowserLibp2p (): Promise<BrowserLibp2p> {
       webRTC({ rtcConfiguration: { iceServers: [] } }),
       circuitRelayTransport()
     ],
-    connectionEncrypters: [noise({ crypto: ladderCrypto })],
+    connectionEncrypters: [noise()],
     streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: YAMUX_MAX_STREAM_WINDOW_BYTES } })],
     // The default gater refuses private addresses and plain ws:// — dsm clusters live on LANs.
     connectionGater: { denyDialMultiaddr: () => false },
