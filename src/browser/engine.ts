@@ -23,6 +23,7 @@ import { coveringLeaves, serveGet } from '../stream/get.ts'
 import { PROTOCOLS, SwarmAnnounceSchema, SwarmPeersSchema } from '../wire/messages.ts'
 import { request } from '../wire/rpc.ts'
 import { createBrowserLibp2p } from './libp2p.ts'
+import { PeerDials } from './peer-dials.ts'
 import { readP2P } from './reader.ts'
 import type { BrowserLibp2p } from './libp2p.ts'
 import type { SourceKind } from './reader.ts'
@@ -118,8 +119,8 @@ export class P2PEngine extends TypedEventEmitter<EngineEvents> {
   private readonly manifests = new Map<string, Manifest>()
   /** Sessions open (their promises resolved), for answers that must not wait. */
   private readonly opened = new Map<string, Session>()
-  /** Dials to other tabs under way, by peer (one at a time each; they settle, never reject). */
-  private readonly dials = new Map<string, Promise<void>>()
+  /** Dials to other tabs: under way, and failed lately. */
+  private readonly dials = new PeerDials()
 
   private constructor (libp2p: BrowserLibp2p, cacheBytes: number) {
     super()
@@ -221,7 +222,9 @@ export class P2PEngine extends TypedEventEmitter<EngineEvents> {
   /**
    * Tabs the file's tracker says hold every chunk of it, and whether we are
    * connected to each — as known now: none while the file's session is still
-   * being opened (a segment needed now does not wait for it).
+   * being opened (a segment needed now does not wait for it). A tab we
+   * failed to dial lately (gone, most likely) is not counted unless it
+   * reached us.
    */
   holders (id: string): Array<{ peerId: string, connected: boolean }> {
     const s = this.opened.get(id)
@@ -229,6 +232,7 @@ export class P2PEngine extends TypedEventEmitter<EngineEvents> {
     return [...s.swarm.entries()]
       .filter(([peer, p]) => !this.scores.avoided(peer) && s.manifest.chunks.every((_, i) => hasBit(p.have, i)))
       .map(([peerId]) => ({ peerId, connected: this.connected(peerId) }))
+      .filter(h => h.connected || !this.dials.failedLately(h.peerId))
   }
 
   /**
@@ -239,7 +243,7 @@ export class P2PEngine extends TypedEventEmitter<EngineEvents> {
    */
   async connectedTo (peers: string[], options: AbortOptions = {}): Promise<boolean> {
     if (peers.some(p => this.connected(p))) return true
-    const dials = peers.flatMap(p => this.dials.get(p) ?? [])
+    const dials = this.dials.pending(peers)
     if (dials.length === 0) return false
     return new Promise<boolean>((resolve) => {
       let left = dials.length
@@ -375,16 +379,15 @@ export class P2PEngine extends TypedEventEmitter<EngineEvents> {
   }
 
   private connectPeers (s: Session): void {
-    const connected = [...s.swarm.keys()].filter(p => this.connected(p)).length
-    const wanted = [...s.swarm.entries()].filter(([p]) => !this.connected(p)).slice(0, Math.max(0, SWARM_MAX_PEER_CONNECTIONS - connected))
-    for (const [peer, info] of wanted) {
-      const addrs = info.addrs.map(a => multiaddr(a))
-      if (addrs.length === 0 || this.dials.has(peer)) continue
-      const dial = this.libp2p.dial(addrs, { signal: AbortSignal.timeout(PEER_DIAL_TIMEOUT_MS) })
-        .then(() => { this.emitStats() })
-        .catch(err => { consoleLogger.debug({ err: toError(err).message, peer }, 'peer unreachable') })
-        .finally(() => { this.dials.delete(peer) })
-      this.dials.set(peer, dial)
+    const peers = [...s.swarm.keys()]
+    const room = SWARM_MAX_PEER_CONNECTIONS - peers.filter(p => this.connected(p)).length - this.dials.pending(peers).length
+    for (const [peer, info] of this.dials.candidates(s.swarm.entries(), p => this.connected(p), room)) {
+      const dial = this.libp2p.dial(info.addrs.map(a => multiaddr(a)), { signal: AbortSignal.timeout(PEER_DIAL_TIMEOUT_MS) }).then(() => { this.emitStats() })
+      this.dials.track(peer, dial, err => {
+        consoleLogger.debug({ err: toError(err).message, peer }, 'peer unreachable')
+        // The next on the list now, not at the next announce (the failed peer is passed over for a while).
+        this.connectPeers(s)
+      })
     }
   }
 
