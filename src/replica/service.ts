@@ -45,7 +45,6 @@ import type { LocalStatus } from '../membership/local-status.ts'
 import type { MembershipView } from '../membership/view.ts'
 import type { LocalStore } from '../store/local-store.ts'
 import type { DeleteResult, PutHeader, Quorum, UploadResult } from '../wire/messages.ts'
-import type { FileRow } from '../store/file-index.ts'
 import type { ProtocolHandler } from '../wire/handlers.ts'
 import type { Dialer, Registrar } from '../wire/rpc.ts'
 import type { AbortOptions, Startable } from '@libp2p/interface'
@@ -332,7 +331,7 @@ export class ReplicaService implements Startable {
     this.ownSummary.deleted()
   }
 
-  private readonly onPresent = (evt: CustomEvent<FileRow>): void => {
+  private readonly onPresent = (evt: CustomEvent<{ id: string }>): void => {
     this.ownSummary.added(evt.detail.id)
   }
 

@@ -27,7 +27,7 @@ import { SpaceAccount } from './space.ts'
 import type { Capacity, SpaceReservation } from './space.ts'
 import type { ChunkBytes, ChunkLocation, StagedChunk } from './chunk-store.ts'
 import type { Db } from './db.ts'
-import type { AddOp, ApplyEffect, DeleteOp, FileRow } from './file-index.ts'
+import type { AddOp, ApplyEffect, DeleteOp } from './file-index.ts'
 import type { PreparedUpload, UploadKey } from './prepared.ts'
 import type { VolumeSetInit } from './volumes.ts'
 import type { Manifest } from '../content/manifest.ts'
@@ -38,7 +38,7 @@ export type { Capacity, SpaceReservation } from './space.ts'
 
 export interface LocalStoreEvents {
   /** A file became present here (committed, synced or repaired). */
-  'file:present': CustomEvent<FileRow>
+  'file:present': CustomEvent<{ id: string }>
   'file:deleted': CustomEvent<{ id: string }>
   /** A bucket or key changed here (written, pushed or synced). */
   'name:changed': CustomEvent<NameOp>
@@ -236,13 +236,15 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
   async commitAdd (op: AddOp, staged: StagedChunk[] = [], hasAllChunks = true, options: { durable?: boolean } = {}): Promise<ApplyEffect> {
     await this.chunks.sync(staged)
     this.clock.observe(op.ts)
+    let whole = false
     const effect = this.init.db.transaction(() => {
       this.chunks.insert(staged)
       // A chunk this transfer skipped as already stored may have been dropped meanwhile (found corrupt): then the file waits for it.
-      return this.index.apply(op, hasAllChunks && this.missingChunks(op.chunks) === 0)
+      whole = hasAllChunks && this.missingChunks(op.chunks) === 0
+      return this.index.apply(op, whole)
     })
     if (options.durable !== false) await this.init.db.durable()
-    this.announce(op.id, effect, hasAllChunks)
+    this.announce(op.id, effect, whole, hasAllChunks)
     await this.settlePrepared(op.id)
     return effect
   }
@@ -330,15 +332,16 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
         done.reject(err)
       }
     }
-    let effects: Array<ApplyEffect | undefined>
+    let effects: Array<{ effect: ApplyEffect, whole: boolean } | undefined>
     const named: NameOp[] = []
     try {
       // A chunk dropped as damaged since the prepare leaves the file pending (sync fetches it), never present without it.
       effects = this.init.db.transaction(() => ops.map(o => {
         if (!this.prepared.delete(o.key)) return undefined
-        const effect = this.index.apply(o.op, this.missingChunks(o.op.chunks) === 0)
+        const whole = this.missingChunks(o.op.chunks) === 0
+        const effect = this.index.apply(o.op, whole)
         if (o.u.name != null) named.push(...this.applyCarriedName(o.u))
-        return effect
+        return { effect, whole }
       }))
     } catch (err) {
       for (const o of ops) o.done.reject(err)
@@ -347,12 +350,12 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
     for (const op of named) this.safeDispatchEvent('name:changed', { detail: op })
     ops.forEach((o, i) => {
       try {
-        const effect = effects[i]
+        const applied = effects[i]
         this.settled(o.key, o.manifest)
-        if (effect != null) this.announce(o.u.id, effect, true)
+        if (applied != null) this.announce(o.u.id, applied.effect, applied.whole, true)
         // A newer operation (a delete) won: the chunks the prepared copy held are garbage unless another file uses them.
-        if (effect === 'ignored') this.dropUnused(o.manifest.chunks)
-        o.done.resolve(effect)
+        if (applied?.effect === 'ignored') this.dropUnused(o.manifest.chunks)
+        o.done.resolve(applied?.effect)
       } catch (err) {
         o.done.reject(err)
       }
@@ -436,11 +439,17 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
     if (this.manifests.delete(keyOf(key)) || this.restoredPins.delete(keyOf(key))) this.unpin(manifest.chunks)
   }
 
-  private announce (id: string, effect: ApplyEffect, hasAllChunks: boolean): void {
-    const row = this.index.get(id)
-    if (effect === 'added' && row?.state === 'present') this.safeDispatchEvent('file:present', { detail: row })
+  /**
+   * Tell listeners of a file now present. `whole`: the add was applied with
+   * every chunk here (an 'added' file is then present: no read-back).
+   */
+  private announce (id: string, effect: ApplyEffect, whole: boolean, hasAllChunks: boolean): void {
+    if (effect === 'added') {
+      if (whole) this.safeDispatchEvent('file:present', { detail: { id } })
+      return
+    }
     // Sync may have learned of the file first (pending); the chunks are all here now.
-    if (hasAllChunks && row?.state === 'pending') this.markPresent(id)
+    if (hasAllChunks && this.index.stamp(id)?.state === 'pending') this.markPresent(id)
   }
 
   /** Apply a delete; chunks no other live file uses are removed. Durable before it resolves unless `durable: false`. */
@@ -510,16 +519,14 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
       this.index.setState(id, 'present')
       return true
     })
-    const row = this.index.get(id)
-    if (turned && row != null) this.safeDispatchEvent('file:present', { detail: row })
+    if (turned) this.safeDispatchEvent('file:present', { detail: { id } })
   }
 
   /** A pending file got all its chunks. */
   markPresent (id: string): void {
     if (this.missingChunks(this.index.chunksOf(id)) > 0) return
     this.index.setState(id, 'present')
-    const row = this.index.get(id)
-    if (row != null) this.safeDispatchEvent('file:present', { detail: row })
+    this.safeDispatchEvent('file:present', { detail: { id } })
   }
 
   /** How many of these chunks the index lacks. */
