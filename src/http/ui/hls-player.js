@@ -114,7 +114,14 @@ export class HlsPlayer {
   /** Pin rendition `index` (-1: automatic). */
   pin (index) {
     this.pinned = index
-    if (this.hls != null) this.hls.currentLevel = index
+    const hls = this.hls
+    if (hls != null) {
+      // Before the first frame, from the next segment on (loadLevel): an immediate switch (currentLevel)
+      // aborts the segments already asked for, and while the MediaSource was still opening hls.js was left
+      // waiting in FRAG_LOADING for an aborted segment for good (a test, under load). Playing: at once.
+      if (this.video.readyState < HTMLMediaElement.HAVE_CURRENT_DATA) hls.loadLevel = index
+      else hls.currentLevel = index
+    }
     this.options.onChange?.()
   }
 
