@@ -84,10 +84,9 @@ export class HlsPlayer {
     const extra = this.options.loader != null ? await this.options.loader(Hls, this) : {}
     // The first segment from the lowest rendition: the first frame comes soonest, and the estimate
     // its download gives takes the next segments up the ladder at once.
-    // No startFragPrefetch (it requests the first segment before the MediaSource opens, 20–100 ms sooner): with it,
-    // hls.js was left in FRAG_LOADING for good, waiting on a segment aborted 1–6 ms after its request, in 2 of 3
-    // fresh-clone CI runs and 2 of 4 test runs beside two busy cores (test/browser/browser-hls-p2p.test.ts).
-    const hls = new Hls({ ...extra, startLevel: 0, capLevelToPlayerSize: false, maxBufferLength: BUFFER_AHEAD_S, maxMaxBufferLength: BUFFER_AHEAD_S })
+    // startFragPrefetch: the first segment is requested as soon as its playlist is in, not at hls.js's next tick
+    // after the MediaSource opens (a bench trace: 20–100 ms lost before the first segment's request, by tick phase).
+    const hls = new Hls({ ...extra, startLevel: 0, startFragPrefetch: true, capLevelToPlayerSize: false, maxBufferLength: BUFFER_AHEAD_S, maxMaxBufferLength: BUFFER_AHEAD_S })
     this.hls = hls
     hls.on(Hls.Events.MANIFEST_PARSED, (_e, data) => {
       this.levels = data.levels.map((l, index) => ({ index, name: l.height ? `${l.height}p` : 'audio', height: l.height, bitrate: l.bitrate }))
@@ -115,7 +114,14 @@ export class HlsPlayer {
   /** Pin rendition `index` (-1: automatic). */
   pin (index) {
     this.pinned = index
-    if (this.hls != null) this.hls.currentLevel = index
+    const hls = this.hls
+    if (hls != null) {
+      // Before the first frame, from the next segment on (loadLevel): an immediate switch (currentLevel)
+      // aborts the segments already asked for, and while the MediaSource was still opening hls.js was left
+      // waiting in FRAG_LOADING for an aborted segment for good (a test, under load). Playing: at once.
+      if (this.video.readyState < HTMLMediaElement.HAVE_CURRENT_DATA) hls.loadLevel = index
+      else hls.currentLevel = index
+    }
     this.options.onChange?.()
   }
 
