@@ -50,10 +50,15 @@ export class PeerDials {
 
   /** Track a dial to `peer` until it settles; a failure keeps the peer out for PEER_REDIAL_AFTER_MS. */
   track (peer: string, dial: Promise<unknown>, onError: (err: unknown) => void): void {
-    const settled = dial.then(() => { this.failedUntil.delete(peer) }, (err: unknown) => {
+    // No longer under way when `onError` runs: a caller dialing the next peer from it has this one's slot.
+    const settled = dial.then(() => {
+      this.under.delete(peer)
+      this.failedUntil.delete(peer)
+    }, (err: unknown) => {
+      this.under.delete(peer)
       this.failedUntil.set(peer, this.now() + PEER_REDIAL_AFTER_MS)
       onError(err)
-    }).finally(() => { this.under.delete(peer) })
+    })
     this.under.set(peer, settled)
   }
 

@@ -81,7 +81,7 @@ describe.skipIf(skip != null)('HLS segments shared between tabs (P2P mode)', () 
         const p = (window as unknown as { dsmPlayer: { levelName: string, switches: unknown[] } }).dsmPlayer
         const trace = (window as unknown as { dsmHlsTrace: Array<{ from: string }> }).dsmHlsTrace.filter(t => t.from !== 'loading').slice(-12)
         // hls.js's own state, and every segment request the page made (ms from navigation; -1: no response yet).
-        const hls = (p as unknown as { hls?: { streamController?: { state?: string }, loadLevel: number, currentLevel: number, bufferedToEnd?: boolean } }).hls
+        const hls = (p as unknown as { hls?: { streamController?: { state?: string }, loadLevel: number, currentLevel: number } }).hls
         const requests = (performance.getEntriesByType('resource') as PerformanceResourceTiming[]).filter(r => r.name.includes('/hls/'))
           .map(r => `${r.name.replace(/^.*\/hls\//, '').slice(0, 24)} ${Math.round(r.startTime)}→${r.responseEnd > 0 ? Math.round(r.responseEnd) : -1} ${r.transferSize}B`)
         const hlsState = { state: hls?.streamController?.state, loadLevel: hls?.loadLevel, currentLevel: hls?.currentLevel, readyState: v.readyState, now: Math.round(performance.now()) }

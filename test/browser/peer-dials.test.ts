@@ -16,7 +16,8 @@ describe('PeerDials', () => {
     // Room for three: the three departed tabs at the top are dialed, and fail.
     const first = dials.candidates(list, () => false, 3).map(([p]) => p)
     expect(first).toEqual(['gone1', 'gone2', 'gone3'])
-    for (const p of first) dials.track(p, Promise.reject(new Error('NO_RESERVATION')), err => errors.push(err))
+    // Each failure is told with its slot free: the engine dials the next peer from there.
+    for (const p of first) dials.track(p, Promise.reject(new Error('NO_RESERVATION')), err => { expect(dials.pending([p])).toHaveLength(0); errors.push(err) })
     await Promise.all(dials.pending(first))
     expect(errors).toHaveLength(3)
     expect(dials.failedLately('gone1')).toBe(true)

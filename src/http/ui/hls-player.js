@@ -116,9 +116,9 @@ export class HlsPlayer {
     this.pinned = index
     const hls = this.hls
     if (hls != null) {
-      // Before the first frame, from the next segment on (loadLevel): an immediate switch (currentLevel)
-      // aborts the segments already asked for, and while the MediaSource was still opening hls.js was left
-      // waiting in FRAG_LOADING for an aborted segment for good (a test, under load). Playing: at once.
+      // Before the first frame, from the next segment on (loadLevel): an immediate switch (currentLevel) would
+      // abort the segments already asked for, with nothing on screen to keep. Playing: at once. (Made while
+      // chasing a stall in FRAG_LOADING on an aborted segment; it did not cure that stall.)
       if (this.video.readyState < HTMLMediaElement.HAVE_CURRENT_DATA) hls.loadLevel = index
       else hls.currentLevel = index
     }
