@@ -4,7 +4,8 @@
  * ladder (360p, 240p, audio), and the page plays it with the poster set;
  * when the network is throttled below the top rendition's bandwidth, hls.js
  * switches down; the viewer can pin a rendition; a seek to 20 s keeps
- * playing without a media error.
+ * playing without a media error. A rendition pinned while the first
+ * rendition's opening segments are still loading plays.
  */
 import { skipUnless } from '../helpers/skip.ts'
 import { join } from 'node:path'
@@ -12,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { MEDIA_DIR, chromiumUnavailable, launchChromium, mediaUnavailable } from '../sim/browser.ts'
 import { createSimCluster } from '../sim/cluster.ts'
 import type { SimCluster } from '../sim/cluster.ts'
-import type { Browser } from 'playwright-core'
+import type { Browser, Route } from 'playwright-core'
 
 const skip = skipUnless('browser tests', chromiumUnavailable() ?? mediaUnavailable()) ? 'skipped' : undefined
 
@@ -83,4 +84,40 @@ describe.skipIf(skip != null)('HLS on the web page, in headless Chromium', () =>
     expect(await page.evaluate(() => (window as unknown as { dsmPlayer: { cues: unknown[] } }).dsmPlayer.cues.length)).toBe(15)
     expect(errors).toEqual([])
   }, 240_000)
+
+  it('a rendition pinned while the first rendition\'s init segment is still loading plays', async () => {
+    // hls.js 1.7.4 answers an aborted init segment load by aborting whatever its fragment loader loads by then —
+    // after a switch before the first frame, the new rendition's first segment — and then waits for that for
+    // ever. The 240p requests are held until the pin, so the switch always comes while they load.
+    const page = await browser.newPage()
+    const errors: string[] = []
+    page.on('pageerror', (err) => { errors.push(err.message) })
+    const held: Route[] = []
+    await page.route('**/hls/240p/*', async (route) => {
+      if (route.request().url().endsWith('.m3u8')) await route.continue()
+      else held.push(route)
+    })
+    try {
+      await page.goto(c.node(1).http?.url ?? '')
+      const row = page.locator('#files-body tr', { hasText: 'sample-30s.mp4' })
+      await row.locator('.badge.ready').waitFor({ timeout: 30_000 })
+      await page.evaluate(() => { (document.querySelector('video') as HTMLVideoElement).muted = true })
+      await row.locator('button.play').click()
+      // 240p (the start rendition): its init segment and first segment asked for, and held.
+      await expect.poll(() => held.length, { timeout: 30_000 }).toBeGreaterThanOrEqual(2)
+      await page.locator('#rendition-select').selectOption({ label: '360p' })
+      await page.waitForFunction(() => (document.querySelector('video') as HTMLVideoElement).currentTime > 1, undefined, { timeout: 30_000 }).catch(async (e: unknown) => {
+        const hls = await page.evaluate(() => {
+          const p = (window as unknown as { dsmPlayer: { hls?: { streamController?: { state?: string }, loadLevel: number } } }).dsmPlayer
+          return { state: p.hls?.streamController?.state, loadLevel: p.hls?.loadLevel, readyState: (document.querySelector('video') as HTMLVideoElement).readyState }
+        })
+        throw new Error(`not playing after the pin: ${JSON.stringify(hls)} (${String(e)})`)
+      })
+      expect(await page.evaluate(() => (window as unknown as { dsmPlayer: { levelName: string } }).dsmPlayer.levelName)).toBe('360p')
+      expect(errors).toEqual([])
+    } finally {
+      await Promise.all(held.map(async r => r.abort().catch(() => {})))
+      await page.close()
+    }
+  }, 90_000)
 })

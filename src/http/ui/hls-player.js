@@ -31,6 +31,21 @@ async function storyboard (url) {
   return cues
 }
 
+/**
+ * `Loader` with an init segment's aborted load ending without a word (no onAbort). hls.js 1.7.4 answers that
+ * abort by aborting whatever its fragment loader is loading by then: on a switch of rendition before the
+ * first frame, the new rendition's first segment, which it then waits for for ever (FRAG_LOADING, nothing
+ * on screen; the flaky P2P test of the last stops). Nothing waits on an init segment it has aborted: the
+ * next rendition's init segment has a load of its own.
+ */
+function quietInitAborts (Loader) {
+  return class extends Loader {
+    load (context, config, callbacks) {
+      super.load(context, config, context.frag?.sn === 'initSegment' ? { ...callbacks, onAbort: undefined } : callbacks)
+    }
+  }
+}
+
 export class HlsPlayer {
   /**
    * @param {HTMLVideoElement} video
@@ -86,7 +101,8 @@ export class HlsPlayer {
     // its download gives takes the next segments up the ladder at once.
     // startFragPrefetch: the first segment is requested as soon as its playlist is in, not at hls.js's next tick
     // after the MediaSource opens (a bench trace: 20–100 ms lost before the first segment's request, by tick phase).
-    const hls = new Hls({ ...extra, startLevel: 0, startFragPrefetch: true, capLevelToPlayerSize: false, maxBufferLength: BUFFER_AHEAD_S, maxMaxBufferLength: BUFFER_AHEAD_S })
+    const fLoader = quietInitAborts(extra.fLoader ?? Hls.DefaultConfig.loader)
+    const hls = new Hls({ ...extra, fLoader, startLevel: 0, startFragPrefetch: true, capLevelToPlayerSize: false, maxBufferLength: BUFFER_AHEAD_S, maxMaxBufferLength: BUFFER_AHEAD_S })
     this.hls = hls
     hls.on(Hls.Events.MANIFEST_PARSED, (_e, data) => {
       this.levels = data.levels.map((l, index) => ({ index, name: l.height ? `${l.height}p` : 'audio', height: l.height, bitrate: l.bitrate }))
@@ -117,8 +133,7 @@ export class HlsPlayer {
     const hls = this.hls
     if (hls != null) {
       // Before the first frame, from the next segment on (loadLevel): an immediate switch (currentLevel) would
-      // abort the segments already asked for, with nothing on screen to keep. Playing: at once. (Made while
-      // chasing a stall in FRAG_LOADING on an aborted segment; it did not cure that stall.)
+      // also flush the buffer, with nothing on screen to keep. Playing: at once.
       if (this.video.readyState < HTMLMediaElement.HAVE_CURRENT_DATA) hls.loadLevel = index
       else hls.currentLevel = index
     }
