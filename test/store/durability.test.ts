@@ -363,7 +363,8 @@ describe(`kill -9 during uploads and deletes (OS processes, TCP on 127.0.0.1, se
     log(`checked ${tracked.length} files: ${tracked.filter(f => expectation(f) === 'present').length} must be present, ${tracked.filter(f => expectation(f) === 'absent').length} absent, ${tracked.filter(f => expectation(f) === 'either').length} either (${[...resolved.values()].filter(s => s === 'present').length} present in all)`)
 
     console.log(`durability (seed ${SEED}): ${tracked.length} files, ${trace.filter(l => l.includes('killed')).length} kills, schedule and checks in ${Date.now() - started} ms${process.env.DSM_DURABILITY_TRACE != null ? `\n${trace.join('\n')}` : ''}`)
-  })
+    // (A budget, not a condition: 14–28 s on CI; nine restarts under load took 68 s, past the suite's 60 s default.)
+  }, 180_000)
 
   it('a file deleted with 200 is 404 on a node that streamed it before (not served from its caches)', async () => {
     const gw = members.find(m => m.spare) as Member
