@@ -187,6 +187,10 @@ function wrap (sql: DatabaseSync, path: string, init: DbInit): Db {
   const get = sql.prepare('SELECT value FROM meta WHERE key = ?')
   const put = sql.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value')
   const del = sql.prepare('DELETE FROM meta WHERE key = ?')
+  // Prepared once: a transaction per batch of writes is the hot path (exec() parses its SQL every time).
+  const begin = sql.prepare('BEGIN IMMEDIATE')
+  const commitTx = sql.prepare('COMMIT')
+  const rollback = sql.prepare('ROLLBACK')
   let depth = 0
   return {
     sql,
@@ -195,14 +199,14 @@ function wrap (sql: DatabaseSync, path: string, init: DbInit): Db {
     transaction<T> (fn: () => T): T {
       // Nested calls join the outer transaction.
       if (depth > 0) return fn()
-      sql.exec('BEGIN IMMEDIATE')
+      begin.run()
       depth++
       try {
         const result = fn()
-        sql.exec('COMMIT')
+        commitTx.run()
         return result
       } catch (err) {
-        sql.exec('ROLLBACK')
+        rollback.run()
         throw err
       } finally {
         depth--

@@ -99,7 +99,6 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
   /** Uploads this node coordinates and has not decided yet (see `deciding`). */
   private readonly undecided = new Set<string>()
   /** Commits waiting for the next shared transaction (see commitPrepared). */
-  private readonly commitQueue: Array<{ key: UploadKey, done: PromiseWithResolvers<ApplyEffect | undefined> }> = []
   private readonly space: SpaceAccount
 
   constructor (init: LocalStoreInit) {
@@ -296,70 +295,32 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
    * decided again (the decision is recoverable from the group).
    */
   async commitPrepared (key: UploadKey): Promise<ApplyEffect | undefined> {
-    const done = Promise.withResolvers<ApplyEffect | undefined>()
-    this.commitQueue.push({ key, done })
-    // Commits that arrive together (a burst of decisions) share one transaction.
-    if (this.commitQueue.length === 1) setImmediate(() => { this.flushCommits().catch(() => {}) })
-    return done.promise
-  }
-
-  private async flushCommits (): Promise<void> {
-    const batch = this.commitQueue.splice(0)
-    const ops: Array<{ key: UploadKey, u: PreparedUpload, manifest: Manifest, op: AddOp, done: PromiseWithResolvers<ApplyEffect | undefined> }> = []
-    for (const { key, done } of batch) {
-      try {
-        // Prepared by this process: its record as written (not read back, ~13 µs an upload). Whether the record is
-        // still there is the delete's to say, in the commit's transaction.
-        const u = this.manifests.get(keyOf(key))?.upload ?? this.prepared.get(key)
-        if (u == null) { done.resolve(undefined); continue }
-        const manifest = await this.manifestOf(u)
-        const op: AddOp = {
-          kind: 'add',
-          id: u.id,
-          group: u.group,
-          ts: u.ts,
-          origin: u.origin,
-          manifest: u.manifest,
-          size: manifest.size,
-          name: manifest.name,
-          mime: manifest.mime,
-          createdAt: u.createdAt,
-          chunks: manifest.chunks
-        }
-        this.clock.observe(u.ts)
-        ops.push({ key, u, manifest, op, done })
-      } catch (err) {
-        done.reject(err)
-      }
-    }
-    let effects: Array<{ effect: ApplyEffect, whole: boolean } | undefined>
+    // Prepared by this process: its record as written (not read back, ~13 µs an upload). Whether the record is
+    // still there is the delete's to say, in the commit's transaction.
+    const u = this.manifests.get(keyOf(key))?.upload ?? this.prepared.get(key)
+    if (u == null) return undefined
+    const manifest = await this.manifestOf(u)
+    const op: AddOp = { kind: 'add', id: u.id, group: u.group, ts: u.ts, origin: u.origin, manifest: u.manifest, size: manifest.size, name: manifest.name, mime: manifest.mime, createdAt: u.createdAt, chunks: manifest.chunks }
+    this.clock.observe(u.ts)
     const named: NameOp[] = []
-    try {
-      // A chunk dropped as damaged since the prepare leaves the file pending (sync fetches it), never present without it.
-      effects = this.init.db.transaction(() => ops.map(o => {
-        if (!this.prepared.delete(o.key)) return undefined
-        const whole = this.missingChunks(o.op.chunks) === 0
-        const effect = this.index.apply(o.op, whole)
-        if (o.u.name != null) named.push(...this.applyCarriedName(o.u))
-        return { effect, whole }
-      }))
-    } catch (err) {
-      for (const o of ops) o.done.reject(err)
-      return
-    }
-    for (const op of named) this.safeDispatchEvent('name:changed', { detail: op })
-    ops.forEach((o, i) => {
-      try {
-        const applied = effects[i]
-        this.settled(o.key, o.manifest)
-        if (applied != null) this.announce(o.u.id, applied.effect, applied.whole, true)
-        // A newer operation (a delete) won: the chunks the prepared copy held are garbage unless another file uses them.
-        if (applied?.effect === 'ignored') this.dropUnused(o.manifest.chunks)
-        o.done.resolve(applied?.effect)
-      } catch (err) {
-        o.done.reject(err)
-      }
+    // In the write batch: a turn's decisions share one transaction with the prepares of the uploads behind them
+    // (one BEGIN/COMMIT, and the pages both touch written once). A chunk dropped as damaged since the prepare
+    // leaves the file pending (sync fetches it), never present without it.
+    const applied = await this.writes.run(() => {
+      named.length = 0
+      if (!this.prepared.delete(key)) return undefined
+      const whole = this.missingChunks(op.chunks) === 0
+      const effect = this.index.apply(op, whole)
+      if (u.name != null) named.push(...this.applyCarriedName(u))
+      return { effect, whole }
+    }, (applied) => {
+      for (const n of named) this.safeDispatchEvent('name:changed', { detail: n })
+      this.settled(key, manifest)
+      if (applied != null) this.announce(u.id, applied.effect, applied.whole, true)
+      // A newer operation (a delete) won: the chunks the prepared copy held are garbage unless another file uses them.
+      if (applied?.effect === 'ignored') this.dropUnused(manifest.chunks)
     })
+    return applied?.effect
   }
 
   /**

@@ -17,15 +17,20 @@
  */
 import type { Db } from './db.ts'
 
+import type { StatementSync } from 'node:sqlite'
+
 interface Job { run: () => unknown, committed?: (value: unknown) => void, resolve: (value: unknown) => void, reject: (err: unknown) => void }
 
 export class WriteBatch {
   private readonly db: Db
   private queue: Job[] = []
   private scheduled = false
+  /** Prepared once: every job pays a savepoint and its release (exec() would parse them each time). */
+  private readonly savepoint: { begin: StatementSync, release: StatementSync, rollback: StatementSync }
 
   constructor (db: Db) {
     this.db = db
+    this.savepoint = { begin: db.sql.prepare('SAVEPOINT job'), release: db.sql.prepare('RELEASE job'), rollback: db.sql.prepare('ROLLBACK TO job') }
   }
 
   /**
@@ -74,14 +79,15 @@ export class WriteBatch {
   }
 
   private inSavepoint (job: Job): { ok: true, value: unknown } | { ok: false, err: unknown } {
-    this.db.sql.exec('SAVEPOINT job')
+    const sp = this.savepoint
+    sp.begin.run()
     try {
       const value = job.run()
-      this.db.sql.exec('RELEASE job')
+      sp.release.run()
       return { ok: true, value }
     } catch (err) {
-      this.db.sql.exec('ROLLBACK TO job')
-      this.db.sql.exec('RELEASE job')
+      sp.rollback.run()
+      sp.release.run()
       return { ok: false, err }
     }
   }
