@@ -30,7 +30,7 @@ import { MAX_CHUNK_SIZE_BYTES, MAX_CONTROL_FRAME_BYTES } from '../constants.ts'
 import { InvalidManifestError, NotAMemberError, UnavailableError, remoteError, toError } from '../errors.ts'
 import { raceSignal } from '../util/abort.ts'
 import { monotonicNow } from '../util/time.ts'
-import { decodeMessage, encodeMessage } from '../wire/codec.ts'
+import { decodeMessage, encodeTrusted } from '../wire/codec.ts'
 import { FrameBatch } from '../wire/frame-batch.ts'
 import { FrameReader } from '../wire/frames.ts'
 import { ChannelAnswerSchema, PROTOCOLS } from '../wire/messages.ts'
@@ -201,7 +201,7 @@ export async function serveChannel (c: ChannelServerComponents, stream: Stream):
   // The answers of one turn go out as one write (../wire/frame-batch.ts).
   const batch = new FrameBatch(stream)
   const answer = async (a: ChannelAnswer): Promise<void> => {
-    await batch.write(encodeMessage(ChannelAnswerSchema, a), { timeoutMs: CHANNEL_WRITE_TIMEOUT_MS }).catch(() => { /* the channel broke: the coordinator sees it */ })
+    await batch.write(encodeTrusted(ChannelAnswerSchema, a), { timeoutMs: CHANNEL_WRITE_TIMEOUT_MS }).catch(() => { /* the channel broke: the coordinator sees it */ })
   }
   try {
     for (let frame = await reader.read(); frame != null; frame = await reader.read()) {

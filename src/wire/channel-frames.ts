@@ -16,7 +16,7 @@ import { Uint8ArrayList } from 'uint8arraylist'
 import { encode as encodeVarint } from 'uint8-varint'
 import { MAX_CHUNK_SIZE_BYTES, MAX_CONTROL_FRAME_BYTES } from '../constants.ts'
 import { InvalidMessageError, MessageTooLargeError } from '../errors.ts'
-import { decodeMessage, encodeMessage } from './codec.ts'
+import { decodeMessage, encodeTrusted } from './codec.ts'
 import { ChannelControlSchema, ChannelPutMetaSchema } from './messages.ts'
 import type { ChannelRequest } from './messages.ts'
 
@@ -27,10 +27,10 @@ const MAX_PUT_META_BYTES = MAX_CONTROL_FRAME_BYTES
 
 /** One request as the pieces of a frame's payload (a put's chunk by reference, not copied). */
 export function encodeChannelRequest (req: ChannelRequest): Uint8ArrayList {
-  if (req.put == null) return new Uint8ArrayList(Uint8Array.of(CONTROL), encodeMessage(ChannelControlSchema, req))
+  if (req.put == null) return new Uint8ArrayList(Uint8Array.of(CONTROL), encodeTrusted(ChannelControlSchema, req))
   const { chunk, ...meta } = req.put
   if (chunk.byteLength > MAX_CHUNK_SIZE_BYTES) throw new InvalidMessageError(`refusing to send a chunk of ${chunk.byteLength} bytes (at most ${MAX_CHUNK_SIZE_BYTES})`)
-  const fields = encodeMessage(ChannelPutMetaSchema, meta)
+  const fields = encodeTrusted(ChannelPutMetaSchema, meta)
   return new Uint8ArrayList(Uint8Array.of(PUT), encodeVarint(fields.byteLength), fields, chunk)
 }
 
