@@ -133,9 +133,14 @@ function prepare (db: Db) {
 
 type Statements = ReturnType<typeof prepare>
 
+/** The highest seq a removed row had (`forget`): never given again, or a mate whose cursor is past it would miss the change. */
+const HEAD_FLOOR_META = 'files.head'
+
 export class FileIndex {
   private readonly db: Db
   private readonly q: Statements
+  /** The highest seq read or given while we run (this index is the table's one writer). */
+  private lastSeq?: number
 
   constructor (db: Db) {
     this.db = db
@@ -154,7 +159,18 @@ export class FileIndex {
 
   /** This node's log head: the seq of its latest change. */
   head (): number {
-    return (this.q.head.get() as { head: number }).head
+    return Math.max((this.q.head.get() as { head: number }).head, Number(this.db.getMeta(HEAD_FLOOR_META) ?? 0))
+  }
+
+  /**
+   * The seq for the next change: one past the highest this index has read or
+   * given (a query per add saved). A seq given by a write that rolled back is
+   * skipped, never reused while we run: a gap is harmless, cursors only need
+   * seqs to grow.
+   */
+  private nextSeq (): number {
+    this.lastSeq = (this.lastSeq ?? this.head()) + 1
+    return this.lastSeq
   }
 
   /**
@@ -166,7 +182,7 @@ export class FileIndex {
     return this.db.transaction(() => {
       const current = this.stamp(op.id)
       if (current != null && !isNewer(op, current)) return 'ignored'
-      const seq = this.head() + 1
+      const seq = this.nextSeq()
       if (op.kind === 'delete') {
         this.q.deleteChunks.run(op.id)
         this.q.upsert.run({
@@ -265,6 +281,7 @@ export class FileIndex {
   /** Remove a file's row entirely (not a tombstone): for files of a group we left. */
   forget (id: string): void {
     this.db.transaction(() => {
+      this.db.setMeta(HEAD_FLOOR_META, String(Math.max(this.head(), this.lastSeq ?? 0)))
       this.q.deleteChunks.run(id)
       this.q.forget.run(id)
     })

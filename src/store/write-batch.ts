@@ -56,10 +56,12 @@ export class WriteBatch {
     const outcomes: Array<{ ok: true, value: unknown } | { ok: false, err: unknown }> = []
     try {
       this.db.transaction(() => {
-        for (const job of jobs) outcomes.push(this.inSavepoint(job))
+        // A job alone needs no savepoint: if it throws, its transaction is undone (two statements saved).
+        if (jobs.length === 1) outcomes.push({ ok: true, value: jobs[0]?.run() })
+        else for (const job of jobs) outcomes.push(this.inSavepoint(job))
       })
     } catch (err) {
-      // The commit itself failed: nothing of the batch is there.
+      // The commit itself failed, or a job alone threw: nothing of the batch is there.
       for (const job of jobs) job.reject(err)
       return
     }

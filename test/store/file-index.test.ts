@@ -47,6 +47,25 @@ describe('file index: last writer wins, tombstones, log order', () => {
     expect(a.apply({ kind: 'delete', id: 'f1', group: 'g1', ts: 10, origin: 'A' }, false)).toBe('ignored')
   })
 
+  it('never gives a seq twice: not after a rolled-back change, nor after the newest row was forgotten, nor across a reopen', () => {
+    const a = new FileIndex(db)
+    a.apply(add(10), true)
+    a.apply({ ...add(11), id: 'f2' }, true)
+    // A change whose transaction rolls back takes a seq that is then skipped (a gap is harmless).
+    expect(() => db.transaction(() => { a.apply({ ...add(12), id: 'f3' }, true); throw new Error('undone') })).toThrow('undone')
+    a.forget('f2')
+    // A mate whose cursor is at 2 (it applied f2) would never see a change given seq 2 again.
+    expect(a.apply({ ...add(13), id: 'f4' }, true)).toBe('added')
+    expect(a.get('f4')?.seq).toBeGreaterThan(2)
+    const seq4 = a.get('f4')?.seq ?? 0
+    a.forget('f4')
+    const reopened = new FileIndex(db)
+    expect(reopened.head()).toBe(seq4)
+    reopened.apply({ ...add(14), id: 'f5' }, true)
+    expect(reopened.get('f5')?.seq).toBe(seq4 + 1)
+    expect(reopened.changesSince('g1', 0, 10).map(r => r.id)).toEqual(['f1', 'f5'])
+  })
+
   it('keeps sync cursors, never moving them back', () => {
     const a = new FileIndex(db)
     a.setCursor('peer', 5)

@@ -59,6 +59,15 @@ describe('WriteBatch', () => {
     expect(seen).toEqual(['committed P 1 after the transaction', 'next task'])
   })
 
+  it('undoes a job alone in its turn (no savepoint then) that throws after it wrote; the next turn goes on', async () => {
+    const batch = new WriteBatch(db)
+    await expect(batch.run(() => { db.setMeta('solo', '1'); throw new Error('refused') })).rejects.toThrow('refused')
+    expect(meta('solo')).toBeUndefined()
+    expect(db.sql.isTransaction).toBe(false)
+    expect(await batch.run(() => { db.setMeta('next', '1'); return 'N' })).toBe('N')
+    expect(meta('next')).toBe('1')
+  })
+
   it('fails every job of a batch whose commit fails, and writes nothing of it', async () => {
     const batch = new WriteBatch(db)
     const jobs = [batch.run(() => { db.setMeta('x', '1') }), batch.run(() => { db.setMeta('y', '1') })]
