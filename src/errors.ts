@@ -198,6 +198,13 @@ export class DatabaseDamagedError extends DsmError {
   override code = 'ERR_DATABASE_DAMAGED'
 }
 
+/** The database was written by a newer dsm (a schema this binary does not know): it is not opened, so nothing is misread. */
+export class DatabaseVersionError extends DsmError {
+  static override name = 'DatabaseVersionError'
+  override name = 'DatabaseVersionError'
+  override code = 'ERR_DATABASE_VERSION'
+}
+
 /** A client sent its request (headers or body) too slowly: 408, and the connection is closed. */
 export class RequestTimeoutError extends DsmError {
   static override name = 'RequestTimeoutError'

@@ -102,20 +102,24 @@ function prepare (db: Db) {
     get: p('SELECT * FROM files WHERE id = ?'),
     stamp: p('SELECT ts, origin, state FROM files WHERE id = ?'),
     head: p('SELECT COALESCE(MAX(seq), 0) AS head FROM files'),
-    upsert: p(`INSERT INTO files (id, grp, state, ts, origin, seq, manifest, size, name, mime, created_at, chunk_count)
-               VALUES (:id, :grp, :state, :ts, :origin, :seq, :manifest, :size, :name, :mime, :created_at, :chunk_count)
+    upsert: p(`INSERT INTO files (id, grp, state, ts, origin, seq, manifest, size, name, mime, created_at, chunk_count, chunk)
+               VALUES (:id, :grp, :state, :ts, :origin, :seq, :manifest, :size, :name, :mime, :created_at, :chunk_count, :chunk)
                ON CONFLICT(id) DO UPDATE SET grp = excluded.grp, state = excluded.state, ts = excluded.ts,
                  origin = excluded.origin, seq = excluded.seq, manifest = excluded.manifest, size = excluded.size,
-                 name = excluded.name, mime = excluded.mime, created_at = excluded.created_at, chunk_count = excluded.chunk_count`),
+                 name = excluded.name, mime = excluded.mime, created_at = excluded.created_at, chunk_count = excluded.chunk_count,
+                 chunk = excluded.chunk`),
     restamp: p('UPDATE files SET ts = ?, origin = ?, seq = ? WHERE id = ?'),
     setState: p('UPDATE files SET state = ? WHERE id = ?'),
     deleteChunks: p('DELETE FROM file_chunks WHERE file_id = ?'),
     insertChunk: p('INSERT OR REPLACE INTO file_chunks (file_id, idx, digest) VALUES (?, ?, ?)'),
-    chunksOf: p('SELECT digest FROM file_chunks WHERE file_id = ? ORDER BY idx'),
-    referenced: p(`SELECT 1 FROM file_chunks c JOIN files f ON f.id = c.file_id
-                   WHERE c.digest = ? AND f.state != 'deleted' LIMIT 1`),
-    filesWithChunk: p(`SELECT DISTINCT f.id FROM file_chunks c JOIN files f ON f.id = c.file_id
-                       WHERE c.digest = ? AND f.state != 'deleted'`),
+    // A file's chunks are in its row (one chunk, migration 9) or in `file_chunks` (more, or added before it).
+    chunksOf: p(`SELECT chunk AS digest, 0 AS idx FROM files WHERE id = :id AND chunk IS NOT NULL
+                 UNION ALL SELECT digest, idx FROM file_chunks WHERE file_id = :id ORDER BY idx`),
+    referenced: p(`SELECT 1 FROM files WHERE chunk = :digest AND state != 'deleted'
+                   UNION ALL SELECT 1 FROM file_chunks c JOIN files f ON f.id = c.file_id WHERE c.digest = :digest AND f.state != 'deleted'
+                   LIMIT 1`),
+    filesWithChunk: p(`SELECT id FROM files WHERE chunk = :digest AND state != 'deleted'
+                       UNION SELECT f.id FROM file_chunks c JOIN files f ON f.id = c.file_id WHERE c.digest = :digest AND f.state != 'deleted'`),
     since: p('SELECT * FROM files WHERE grp = ? AND seq > ? ORDER BY seq LIMIT ?'),
     byState: p('SELECT * FROM files WHERE state = ? ORDER BY seq LIMIT ?'),
     // The state spelled out, not bound: only then may SQLite use the partial index (migration 8).
@@ -125,7 +129,8 @@ function prepare (db: Db) {
     cursor: p('SELECT seq FROM sync_cursors WHERE source = ?'),
     setCursor: p(`INSERT INTO sync_cursors (source, seq) VALUES (?, ?)
                   ON CONFLICT(source) DO UPDATE SET seq = MAX(seq, excluded.seq)`),
-    allDigests: p('SELECT DISTINCT c.digest FROM file_chunks c JOIN files f ON f.id = c.file_id WHERE f.state != \'deleted\''),
+    allDigests: p(`SELECT chunk AS digest FROM files WHERE chunk IS NOT NULL AND state != 'deleted'
+                   UNION SELECT c.digest FROM file_chunks c JOIN files f ON f.id = c.file_id WHERE f.state != 'deleted'`),
     otherGroups: p('SELECT id FROM files WHERE grp != ?'),
     forget: p('DELETE FROM files WHERE id = ?')
   }
@@ -197,7 +202,8 @@ export class FileIndex {
           name: '',
           mime: '',
           created_at: 0,
-          chunk_count: 0
+          chunk_count: 0,
+          chunk: null
         })
         return 'deleted'
       }
@@ -217,9 +223,10 @@ export class FileIndex {
         name: op.name,
         mime: op.mime,
         created_at: op.createdAt,
-        chunk_count: op.chunks.length
+        chunk_count: op.chunks.length,
+        chunk: op.chunks.length === 1 ? op.chunks[0] ?? null : null
       })
-      op.chunks.forEach((digest, idx) => this.q.insertChunk.run(op.id, idx, digest))
+      if (op.chunks.length !== 1) op.chunks.forEach((digest, idx) => this.q.insertChunk.run(op.id, idx, digest))
       return 'added'
     })
   }
@@ -229,16 +236,16 @@ export class FileIndex {
   }
 
   chunksOf (id: string): Uint8Array[] {
-    return (this.q.chunksOf.all(id) as Array<{ digest: Uint8Array }>).map(r => r.digest)
+    return (this.q.chunksOf.all({ id }) as Array<{ digest: Uint8Array }>).map(r => r.digest)
   }
 
   /** Is any live (present or pending) file still using this chunk? */
   isReferenced (digest: Uint8Array): boolean {
-    return this.q.referenced.get(digest) != null
+    return this.q.referenced.get({ digest }) != null
   }
 
   filesWithChunk (digest: Uint8Array): string[] {
-    return (this.q.filesWithChunk.all(digest) as Array<{ id: string }>).map(r => r.id)
+    return (this.q.filesWithChunk.all({ digest }) as Array<{ id: string }>).map(r => r.id)
   }
 
   /** Digests of every chunk a live file refers to. */

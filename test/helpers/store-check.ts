@@ -192,8 +192,9 @@ export async function inspectStore (dataDir: string): Promise<StoreInspection> {
   if (existsSync(join(dataDir, 'dsm.db'))) {
     const db = new DatabaseSync(join(dataDir, 'dsm.db'), { readOnly: true })
     try {
-      const rows = db.prepare('SELECT id, state FROM files').all() as Array<{ id: string, state: FileRecord['state'] }>
-      for (const r of rows) files.set(r.id, { id: r.id, state: r.state, digests: [] })
+      // A one-chunk file's digest is in its row (migration 9); other files' chunks are in file_chunks.
+      const rows = db.prepare('SELECT id, state, chunk FROM files').all() as Array<{ id: string, state: FileRecord['state'], chunk: Uint8Array | null }>
+      for (const r of rows) files.set(r.id, { id: r.id, state: r.state, digests: r.chunk != null ? [Buffer.from(r.chunk).toString('hex')] : [] })
       const refs = db.prepare('SELECT file_id, idx, digest FROM file_chunks ORDER BY file_id, idx').all() as Array<{ file_id: string, idx: number, digest: Uint8Array }>
       for (const c of refs) files.get(c.file_id)?.digests.push(Buffer.from(c.digest).toString('hex'))
       for (const p of db.prepare('SELECT id FROM prepared').all() as Array<{ id: string }>) prepared.push(p.id)

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { HybridClock } from '../../src/content/clock.ts'
-import { openDb } from '../../src/store/db.ts'
+import { DatabaseSync } from 'node:sqlite'
+import { DB_FILE_NAME, openDb } from '../../src/store/db.ts'
 import { FileIndex } from '../../src/store/file-index.ts'
 import type { Db } from '../../src/store/db.ts'
 import type { AddOp } from '../../src/store/file-index.ts'
@@ -72,6 +73,56 @@ describe('file index: last writer wins, tombstones, log order', () => {
     a.setCursor('peer', 3)
     expect(a.cursor('peer')).toBe(5)
     expect(a.cursor('other')).toBe(0)
+  })
+})
+
+describe('file index: where a file\'s chunks are listed', () => {
+  const d = (n: number): Uint8Array => new Uint8Array(32).fill(n)
+  const rows = (id: string): number => (db.sql.prepare('SELECT COUNT(*) AS n FROM file_chunks WHERE file_id = ?').get(id) as { n: number }).n
+
+  it('a one-chunk file keeps its digest in its row; files of more chunks, and files added before, in file_chunks — every query reads both', () => {
+    const a = new FileIndex(db)
+    a.apply({ ...add(10), id: 'one', chunks: [d(1)] }, true)
+    a.apply({ ...add(11), id: 'many', chunks: [d(2), d(3), d(2)] }, true)
+    // A one-chunk file added before migration 9: its chunk in file_chunks, none in its row.
+    a.apply({ ...add(12), id: 'old', chunks: [d(4), d(5)] }, true)
+    db.sql.exec("DELETE FROM file_chunks WHERE file_id = 'old' AND idx = 1; UPDATE files SET chunk_count = 1 WHERE id = 'old'")
+    expect([rows('one'), rows('many'), rows('old')]).toEqual([0, 3, 1])
+    expect(a.chunksOf('one')).toEqual([d(1)])
+    expect(a.chunksOf('many')).toEqual([d(2), d(3), d(2)])
+    expect(a.chunksOf('old')).toEqual([d(4)])
+    expect([1, 2, 3, 4, 5].map(n => a.isReferenced(d(n)))).toEqual([true, true, true, true, false])
+    a.apply({ ...add(13), id: 'also-one', chunks: [d(2)] }, true)
+    expect(a.filesWithChunk(d(2)).sort()).toEqual(['also-one', 'many'])
+    expect(a.liveDigests().map(x => x[0]).sort()).toEqual([1, 2, 3, 4])
+    // Deleted: neither kind counts any more, and its row holds no chunk.
+    a.apply({ kind: 'delete', id: 'one', group: 'g1', ts: 20, origin: 'A' }, false)
+    a.apply({ kind: 'delete', id: 'old', group: 'g1', ts: 20, origin: 'A' }, false)
+    expect([a.isReferenced(d(1)), a.isReferenced(d(4)), a.chunksOf('one'), rows('old')]).toEqual([false, false, [], 0])
+    expect(a.liveDigests().map(x => x[0]).sort()).toEqual([2, 3])
+    // Revived by a newer add: its chunk is back in its row.
+    a.apply({ ...add(30), id: 'one', chunks: [d(1)] }, true)
+    expect(a.isReferenced(d(1))).toBe(true)
+    // The look-ups by digest go through indexes, not a scan of every file.
+    const plan = (db.sql.prepare("EXPLAIN QUERY PLAN SELECT 1 FROM files WHERE chunk = ? AND state != 'deleted'").all(d(1)) as Array<{ detail: string }>).map(r => r.detail).join(' ')
+    expect(plan).toContain('files_by_chunk')
+  })
+
+  it('a database of a newer schema is refused, unchanged: older code would not see where it keeps chunks', async () => {
+    const version = (db.sql.prepare('PRAGMA user_version').get() as { user_version: number }).user_version
+    db.sql.exec(`PRAGMA user_version = ${version + 1}`)
+    await db.close()
+    let err: unknown
+    try { openDb(dir) } catch (e) { err = e }
+    expect((err as Error).name).toBe('DatabaseVersionError')
+    expect((err as { code: string }).code).toBe('ERR_DATABASE_VERSION')
+    expect((err as Error).message).toMatch(/newer dsm/)
+    // Nothing was changed: reopened once the schema is one this code knows, it is as it was.
+    const raw = new DatabaseSync(join(dir, DB_FILE_NAME))
+    expect((raw.prepare('PRAGMA user_version').get() as { user_version: number }).user_version).toBe(version + 1)
+    raw.exec(`PRAGMA user_version = ${version}`)
+    raw.close()
+    db = openDb(dir)
   })
 })
 
