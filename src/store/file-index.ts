@@ -163,18 +163,23 @@ export class FileIndex {
   }
 
   /** This node's log head: the seq of its latest change. */
+  /**
+   * The highest seq read or given: every change has a seq at or below it, and
+   * every later one a seq above (a puller may move its cursor here). Read from
+   * the database once; kept after (the heartbeat asks it after every write).
+   */
   head (): number {
-    return Math.max((this.q.head.get() as { head: number }).head, Number(this.db.getMeta(HEAD_FLOOR_META) ?? 0))
+    this.lastSeq ??= Math.max((this.q.head.get() as { head: number }).head, Number(this.db.getMeta(HEAD_FLOOR_META) ?? 0))
+    return this.lastSeq
   }
 
   /**
-   * The seq for the next change: one past the highest this index has read or
-   * given (a query per add saved). A seq given by a write that rolled back is
-   * skipped, never reused while we run: a gap is harmless, cursors only need
-   * seqs to grow.
+   * The seq for the next change: one past the head (a query per add saved).
+   * A seq given by a write that rolled back is skipped, never reused while we
+   * run: a gap is harmless, cursors only need seqs to grow.
    */
   private nextSeq (): number {
-    this.lastSeq = (this.lastSeq ?? this.head()) + 1
+    this.lastSeq = this.head() + 1
     return this.lastSeq
   }
 
@@ -288,7 +293,7 @@ export class FileIndex {
   /** Remove a file's row entirely (not a tombstone): for files of a group we left. */
   forget (id: string): void {
     this.db.transaction(() => {
-      this.db.setMeta(HEAD_FLOOR_META, String(Math.max(this.head(), this.lastSeq ?? 0)))
+      this.db.setMeta(HEAD_FLOOR_META, String(this.head()))
       this.q.deleteChunks.run(id)
       this.q.forget.run(id)
     })

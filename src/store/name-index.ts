@@ -97,8 +97,10 @@ export class NameIndex {
   }
 
   /** This node's name log head: the seq of its latest change (never lower after rows were dropped: mates hold cursors). */
+  /** The highest seq read or given (see FileIndex.head): read from the database once, kept after. */
   head (): number {
-    return Math.max((this.q.head.get() as { head: number }).head, Number(this.db.getMeta(HEAD_FLOOR_META) ?? 0))
+    this.lastSeq ??= Math.max((this.q.head.get() as { head: number }).head, Number(this.db.getMeta(HEAD_FLOOR_META) ?? 0))
+    return this.lastSeq
   }
 
   /**
@@ -108,7 +110,7 @@ export class NameIndex {
    * reused while we run: a gap is harmless, cursors only need seqs to grow.
    */
   private nextSeq (): number {
-    this.lastSeq = (this.lastSeq ?? this.head()) + 1
+    this.lastSeq = this.head() + 1
     return this.lastSeq
   }
 
