@@ -98,7 +98,6 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
   private readonly restoredPins = new Set<string>()
   /** Uploads this node coordinates and has not decided yet (see `deciding`). */
   private readonly undecided = new Set<string>()
-  /** Commits waiting for the next shared transaction (see commitPrepared). */
   private readonly space: SpaceAccount
 
   constructor (init: LocalStoreInit) {
@@ -307,7 +306,6 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
     // (one BEGIN/COMMIT, and the pages both touch written once). A chunk dropped as damaged since the prepare
     // leaves the file pending (sync fetches it), never present without it.
     const applied = await this.writes.run(() => {
-      named.length = 0
       if (!this.prepared.delete(key)) return undefined
       const whole = this.missingChunks(op.chunks) === 0
       const effect = this.index.apply(op, whole)

@@ -16,7 +16,6 @@
  * synchronous). Durability stays the caller's: `Db.durable()` after.
  */
 import type { Db } from './db.ts'
-
 import type { StatementSync } from 'node:sqlite'
 
 interface Job { run: () => unknown, committed?: (value: unknown) => void, resolve: (value: unknown) => void, reject: (err: unknown) => void }
