@@ -8,6 +8,7 @@
  * the newest operation per file. Deletes stay as tombstones so a member that
  * was offline cannot bring a deleted file back.
  */
+import { LogHead } from './log-head.ts'
 import type { Db } from './db.ts'
 import type { StatementSync } from 'node:sqlite'
 
@@ -138,18 +139,15 @@ function prepare (db: Db) {
 
 type Statements = ReturnType<typeof prepare>
 
-/** The highest seq a removed row had (`forget`): never given again, or a mate whose cursor is past it would miss the change. */
-const HEAD_FLOOR_META = 'files.head'
-
 export class FileIndex {
   private readonly db: Db
   private readonly q: Statements
-  /** The highest seq read or given while we run (this index is the table's one writer). */
-  private lastSeq?: number
+  private readonly log: LogHead
 
   constructor (db: Db) {
     this.db = db
     this.q = prepare(db)
+    this.log = new LogHead(db, () => (this.q.head.get() as { head: number }).head, 'files.head')
   }
 
   get (id: string): FileRow | undefined {
@@ -162,25 +160,9 @@ export class FileIndex {
     return this.q.stamp.get(id) as { ts: number, origin: string, state: FileState } | undefined
   }
 
-  /** This node's log head: the seq of its latest change. */
-  /**
-   * The highest seq read or given: every change has a seq at or below it, and
-   * every later one a seq above (a puller may move its cursor here). Read from
-   * the database once; kept after (the heartbeat asks it after every write).
-   */
+  /** This node's log head (./log-head.ts). */
   head (): number {
-    this.lastSeq ??= Math.max((this.q.head.get() as { head: number }).head, Number(this.db.getMeta(HEAD_FLOOR_META) ?? 0))
-    return this.lastSeq
-  }
-
-  /**
-   * The seq for the next change: one past the head (a query per add saved).
-   * A seq given by a write that rolled back is skipped, never reused while we
-   * run: a gap is harmless, cursors only need seqs to grow.
-   */
-  private nextSeq (): number {
-    this.lastSeq = this.head() + 1
-    return this.lastSeq
+    return this.log.get()
   }
 
   /**
@@ -192,7 +174,7 @@ export class FileIndex {
     return this.db.transaction(() => {
       const current = this.stamp(op.id)
       if (current != null && !isNewer(op, current)) return 'ignored'
-      const seq = this.nextSeq()
+      const seq = this.log.next()
       if (op.kind === 'delete') {
         this.q.deleteChunks.run(op.id)
         this.q.upsert.run({
@@ -293,7 +275,7 @@ export class FileIndex {
   /** Remove a file's row entirely (not a tombstone): for files of a group we left. */
   forget (id: string): void {
     this.db.transaction(() => {
-      this.db.setMeta(HEAD_FLOOR_META, String(this.head()))
+      this.log.raiseFloor()
       this.q.deleteChunks.run(id)
       this.q.forget.run(id)
     })

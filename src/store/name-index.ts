@@ -17,6 +17,7 @@
  */
 import { LRUCache } from 'lru-cache'
 import { isNewer } from './file-index.ts'
+import { LogHead } from './log-head.ts'
 import type { Db } from './db.ts'
 import type { StatementSync } from 'node:sqlite'
 
@@ -78,11 +79,12 @@ export class NameIndex {
    * never kept; every write drops the row it changes.
    */
   private readonly rows = new LRUCache<string, NameRow>({ max: NAME_ROW_CACHE_ROWS })
-  private lastSeq?: number
+  private readonly log: LogHead
 
   constructor (db: Db) {
     this.db = db
     this.q = prepare(db)
+    this.log = new LogHead(db, () => (this.q.head.get() as { head: number }).head, HEAD_FLOOR_META)
   }
 
   get (bucket: string, key: string): NameRow | undefined {
@@ -96,22 +98,9 @@ export class NameIndex {
     return named
   }
 
-  /** This node's name log head: the seq of its latest change (never lower after rows were dropped: mates hold cursors). */
-  /** The highest seq read or given (see FileIndex.head): read from the database once, kept after. */
+  /** This node's name log head (./log-head.ts): never lower after rows were dropped (mates hold cursors). */
   head (): number {
-    this.lastSeq ??= Math.max((this.q.head.get() as { head: number }).head, Number(this.db.getMeta(HEAD_FLOOR_META) ?? 0))
-    return this.lastSeq
-  }
-
-  /**
-   * The seq for the next change: one past the highest this index has read or
-   * given (two queries per write saved; this index is the table's one
-   * writer). A seq given by a write that rolled back is skipped, never
-   * reused while we run: a gap is harmless, cursors only need seqs to grow.
-   */
-  private nextSeq (): number {
-    this.lastSeq = this.head() + 1
-    return this.lastSeq
+    return this.log.get()
   }
 
   /** Apply an operation (a local write, a push from the member that stamped it, a synced log entry): the later stamp wins. */
@@ -119,7 +108,7 @@ export class NameIndex {
     return this.db.transaction(() => {
       const current = this.get(op.bucket, op.key)
       if (current != null && !isNewer(op, current)) return 'ignored'
-      this.q.upsert.run({ bucket: op.bucket, key: op.key, grp: op.group, live: op.live ? 1 : 0, ts: op.ts, origin: op.origin, seq: this.nextSeq(), value: op.value ?? null })
+      this.q.upsert.run({ bucket: op.bucket, key: op.key, grp: op.group, live: op.live ? 1 : 0, ts: op.ts, origin: op.origin, seq: this.log.next(), value: op.value ?? null })
       this.rows.delete(`${op.bucket}\0${op.key}`)
       return 'applied'
     })
@@ -167,7 +156,7 @@ export class NameIndex {
   /** Drop the names of groups other than `group` (left behind when a member moves). */
   forgetOutside (group: string): number {
     return this.db.transaction(() => {
-      this.db.setMeta(HEAD_FLOOR_META, String(this.head()))
+      this.log.raiseFloor()
       this.rows.clear()
       return Number(this.q.outside.run(group).changes)
     })
