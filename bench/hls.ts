@@ -310,8 +310,14 @@ export async function run (argv: string[]): Promise<void> {
       if (argv.includes('--trace')) {
         printTable('P2P segments that came from storage, and why', ['round', 'tab', 'rendition', 'segment', 'playhead (s)', 'slack (s)', 'spent on peers (ms)', 'why'],
           p2p.flatMap(r => r.trace.filter(t => t.from === 'storage').map(t => [r.round ?? 1, r.tab, t.rendition, t.sn, t.at.toFixed(1), t.slackS.toFixed(1), t.ms.toFixed(0), t.why])))
-        printTable('each tab\'s path to its first frame (ms after "play": a request\'s start → end, or a media event)', ['mode', 'round', 'tab', 'first frame (ms)', 'steps'],
-          rows.map(([mode, r]) => [mode, r.round ?? 1, r.tab, r.firstFrameMs.toFixed(0), r.marks.map(k => k.startMs === k.endMs ? `${k.what}@${k.startMs.toFixed(0)}` : `${k.what} ${k.startMs.toFixed(0)}→${k.endMs.toFixed(0)}`).join(', ')]))
+        // With --tab-profile: the tab's main thread busy in that window, and where most of it went.
+        const busy = (r: TabRun): string => {
+          if (r.mainThread == null) return ''
+          const top = Object.entries(r.mainThread).sort((x, y) => y[1] - x[1]).slice(0, 3).map(([k, v]) => `${k.replace(/^.*\//, '')} ${v.toFixed(0)}`)
+          return `${Object.values(r.mainThread).reduce((x, y) => x + y, 0).toFixed(0)} (${top.join(', ')})`
+        }
+        printTable('each tab\'s path to its first frame (ms after "play": a request\'s start → end, or a media event)', ['mode', 'round', 'tab', 'first frame (ms)', 'main thread busy (ms)', 'steps'],
+          rows.map(([mode, r]) => [mode, r.round ?? 1, r.tab, r.firstFrameMs.toFixed(0), busy(r), r.marks.map(k => k.startMs === k.endMs ? `${k.what}@${k.startMs.toFixed(0)}` : `${k.what} ${k.startMs.toFixed(0)}→${k.endMs.toFixed(0)}`).join(', ')]))
       }
       if (profileTabs) {
         // Summed over each mode's tabs: where the main threads went between "play" and the first frames.
