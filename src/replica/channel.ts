@@ -283,7 +283,7 @@ async function prepareOne (c: ChannelServerComponents, put: ChannelPut): Promise
   c.store.pin(hashed.digest)
   let staged: StagedChunk[] = []
   try {
-    staged = c.store.chunks.has(hashed.digest) ? [] : [await c.store.putChunk(hashed.digest, put.chunk, undefined, hashed.leaves)]
+    staged = await c.store.stageChunk(hashed.digest, put.chunk, undefined, hashed.leaves)
     await c.store.prepare({ ...key, group: put.group, manifest: manifest.bytes, createdAt: put.prepare.createdAt, copies: put.prepare.copies, members: put.prepare.members, at: monotonicNow(), ...(name != null ? { name } : {}) }, staged, manifest)
   } finally {
     c.store.unpin([hashed.digest])

@@ -92,7 +92,7 @@ export class ChannelTransfer implements UploadTransfer<ChannelCopy> {
   async prepareLocal (upload: PreparedUpload, manifest: Manifest): Promise<void> {
     const { store } = this.c
     const h = this.hashed
-    const staged = h == null || store.chunks.has(h.digest) ? [] : [await store.putChunk(h.digest, this.data, this.reservation, h.leaves)]
+    const staged = h == null ? [] : await store.stageChunk(h.digest, this.data, this.reservation, h.leaves)
     try {
       await store.prepare(upload, staged, manifest)
     } finally {

@@ -1,0 +1,59 @@
+/**
+ * LocalStore.stageChunk: a chunk the store holds already. A small (inline) one is staged again without a
+ * look-up, and its insert keeps the row that is there; a large one (in a volume) is not written twice.
+ */
+import { createHash } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { chunkDigest } from '../../src/content/chunk-hash.ts'
+import { createManifest } from '../../src/content/manifest.ts'
+import { INLINE_CHUNK_BYTES } from '../../src/store/chunk-store.ts'
+import { openDb } from '../../src/store/db.ts'
+import { LocalStore } from '../../src/store/local-store.ts'
+
+const cleanup: Array<() => Promise<void>> = []
+afterEach(async () => { for (const f of cleanup.splice(0).reverse()) await f() })
+
+async function tempStore (): Promise<LocalStore> {
+  const dir = await mkdtemp(join(tmpdir(), 'dsm-stage-'))
+  const db = openDb(dir, { checkpoints: false })
+  const store = new LocalStore({ db, dataDir: dir, reserve: { bytes: 0 }, capacity: async () => ({ total: 2 ** 40, free: 2 ** 40 }) })
+  await store.start()
+  cleanup.push(async () => { await store.stop(); await db.close(); await rm(dir, { recursive: true, force: true }) })
+  return store
+}
+
+/** One upload of `data` named `name`, staged with stageChunk, prepared and committed; what was staged. */
+async function upload (store: LocalStore, data: Uint8Array, name: string): Promise<{ id: string, staged: number }> {
+  const digest = await chunkDigest(data)
+  const staged = await store.stageChunk(digest, data)
+  const manifest = await createManifest({ size: data.byteLength, chunkSize: 1 << 20, chunks: [digest], name, mime: 'application/octet-stream' })
+  const u = { id: manifest.id.toString(), ts: store.clock.next(), origin: 'coord', group: 'g1', manifest: manifest.bytes, createdAt: 1, copies: 1, members: [], at: Date.now() }
+  await store.prepare(u, staged, manifest)
+  expect(await store.commitPrepared(u)).toBe('added')
+  return { id: u.id, staged: staged.length }
+}
+
+const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
+
+describe('LocalStore.stageChunk', () => {
+  for (const [what, bytes] of [['an inline chunk', 4096], ['a chunk in a volume', INLINE_CHUNK_BYTES + 1]] as const) {
+    it(`${what} already stored: both files read it, and it stays while either refers to it`, async () => {
+      const store = await tempStore()
+      const data = new Uint8Array(bytes).map((_, i) => (i * 7 + 3) & 0xff)
+      const digest = await chunkDigest(data)
+      const a = await upload(store, data, 'a.bin')
+      const at = store.chunks.locate(digest)
+      const b = await upload(store, data, 'b.bin')
+      // Inline: staged again (no look-up) and kept as it was; in a volume: found, not appended again.
+      expect(b.staged).toBe(bytes <= INLINE_CHUNK_BYTES ? 1 : 0)
+      expect(store.chunks.locate(digest)).toEqual(at)
+      expect(store.chunks.digests()).toHaveLength(1)
+      await store.applyDelete({ kind: 'delete', id: a.id, group: 'g1', ts: store.clock.next(), origin: 'coord' })
+      expect(store.index.get(b.id)?.state).toBe('present')
+      expect(sha((await store.readChunk(digest)).data)).toBe(sha(data))
+    })
+  }
+})
