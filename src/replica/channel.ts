@@ -1,5 +1,5 @@
 /**
- * `/dsm/channel/1.0.0`: small uploads between a coordinator and a member
+ * `/dsm/channel/3.0.0`: small uploads between a coordinator and a member
  * over one long-lived stream, many at once. Opening a stream per upload
  * (protocol negotiation, a proof check, listeners and timers) cost more than
  * a whole 4 KiB upload; on the channel a one-chunk upload is one frame — its
@@ -30,11 +30,11 @@ import { MAX_CHUNK_SIZE_BYTES, MAX_CONTROL_FRAME_BYTES } from '../constants.ts'
 import { InvalidManifestError, NotAMemberError, UnavailableError, remoteError, toError } from '../errors.ts'
 import { raceSignal } from '../util/abort.ts'
 import { monotonicNow } from '../util/time.ts'
-import { decodeMessage, encodeTrusted } from '../wire/codec.ts'
+import { decodeMessage } from '../wire/codec.ts'
 import { FrameBatch } from '../wire/frame-batch.ts'
 import { FrameReader } from '../wire/frames.ts'
-import { ChannelAnswerSchema, PROTOCOLS } from '../wire/messages.ts'
-import { decodeChannelRequest, encodeChannelRequest } from '../wire/channel-frames.ts'
+import { PROTOCOLS } from '../wire/messages.ts'
+import { decodeChannelAnswer, decodeChannelRequest, encodeChannelAnswer, encodeChannelRequest } from '../wire/channel-frames.ts'
 import { NameOpSchema } from '../wire/names.ts'
 import { isNewer } from '../store/file-index.ts'
 import { dialStream } from '../wire/rpc.ts'
@@ -138,7 +138,7 @@ export class Channel {
     let why: Error = new UnavailableError(`the channel to ${this.peer.slice(-8)} closed`)
     try {
       for (let frame = await reader.read(); frame != null; frame = await reader.read()) {
-        const a: ChannelAnswer = decodeMessage(ChannelAnswerSchema, frame, MAX_CONTROL_FRAME_BYTES)
+        const a: ChannelAnswer = decodeChannelAnswer(frame, MAX_CONTROL_FRAME_BYTES)
         if (a.u == null) {
           if (a.error != null) why = remoteError(a.error.code, `replica ${this.peer.slice(-8)}: ${a.error.message}`)
           break
@@ -201,7 +201,7 @@ export async function serveChannel (c: ChannelServerComponents, stream: Stream):
   // The answers of one turn go out as one write (../wire/frame-batch.ts).
   const batch = new FrameBatch(stream)
   const answer = async (a: ChannelAnswer): Promise<void> => {
-    await batch.write(encodeTrusted(ChannelAnswerSchema, a), { timeoutMs: CHANNEL_WRITE_TIMEOUT_MS }).catch(() => { /* the channel broke: the coordinator sees it */ })
+    await batch.write(encodeChannelAnswer(a), { timeoutMs: CHANNEL_WRITE_TIMEOUT_MS }).catch(() => { /* the channel broke: the coordinator sees it */ })
   }
   try {
     for (let frame = await reader.read(); frame != null; frame = await reader.read()) {

@@ -27,9 +27,11 @@ export const PROTOCOLS = {
    * Coordinator → member, one long-lived stream per pair: small uploads (one
    * chunk) whole in one frame each, many in flight, then their decisions
    * (replica/channel.ts). No stream to open per upload. 2.0.0: a put's chunk
-   * travels as raw bytes after its CBOR fields (./channel-frames.ts).
+   * travels as raw bytes after its CBOR fields; 3.0.0: a put's fields, a
+   * decision and a member's "prepared" are fixed binary layouts, not CBOR
+   * (./channel-frames.ts).
    */
-  channel: `${PROTOCOL_PREFIX}/channel/2.0.0`,
+  channel: `${PROTOCOL_PREFIX}/channel/3.0.0`,
   /** Has this upload (id, stamp) committed here? Asked to decide a prepared upload whose decision was lost. */
   outcome: `${PROTOCOL_PREFIX}/outcome/1.0.0`,
   /** Does this node hold a file? Answers with the manifest. */
@@ -101,8 +103,12 @@ export function protocolAccess (protocol: string): 'cluster' | 'public' | 'open'
 /** Binary data (any Uint8Array, whatever its buffer type). */
 export const bytesSchema = z.custom<Uint8Array>(v => v instanceof Uint8Array, 'expected bytes')
 export const count = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)
-export const peerIdString = z.string().min(1).max(128).regex(/^[1-9A-HJ-NP-Za-km-z]+$/, 'a base58btc peer id')
-export const groupName = z.string().min(1).max(GROUP_NAME_MAX_CHARS).regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" or "-", not starting with a symbol')
+/** A peer id as text (base58btc), and a group's name: the schemas below and ./put-fields.ts check them alike. */
+export const PEER_ID_PATTERN = /^[1-9A-HJ-NP-Za-km-z]+$/
+export const PEER_ID_MAX_CHARS = 128
+export const GROUP_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
+export const peerIdString = z.string().min(1).max(PEER_ID_MAX_CHARS).regex(PEER_ID_PATTERN, 'a base58btc peer id')
+export const groupName = z.string().min(1).max(GROUP_NAME_MAX_CHARS).regex(GROUP_NAME_PATTERN, 'letters, digits, ".", "_" or "-", not starting with a symbol')
 
 export const SyncStatusSchema = z.object({
   /** Head of this member's group log (its latest local sequence number). */

@@ -21,7 +21,8 @@ import { decodeMessage, encodeMessage } from '../../src/wire/codec.ts'
 import * as messages from '../../src/wire/messages.ts'
 import * as names from '../../src/wire/names.ts'
 import { ErrorFrameSchema } from '../../src/wire/answer.ts'
-import { decodeChannelRequest, encodeChannelRequest } from '../../src/wire/channel-frames.ts'
+import { decodeChannelAnswer, decodeChannelRequest, encodeChannelAnswer, encodeChannelRequest } from '../../src/wire/channel-frames.ts'
+import { ByteWriter } from '../../src/wire/put-fields.ts'
 import { decoderInputArb, runs, errName, PEER, FILE_ID, SOME_BYTES, HEARTBEAT } from '../helpers/fuzz.ts'
 
 const LOG_ADD = { id: FILE_ID, kind: 'add', seq: 1, manifest: SOME_BYTES, createdAt: 1, ts: 1, origin: PEER }
@@ -181,6 +182,89 @@ describe('fuzz: upload channel frames (src/wire/channel-frames.ts)', () => {
         expect(['InvalidMessageError', 'MessageTooLargeError']).toContain(errName(err))
       }
       expect(performance.now() - started).toBeLessThan(1000)
+    }), runs(500))
+  })
+})
+
+describe('the channel\'s binary put fields (src/wire/put-fields.ts) against their schema', () => {
+  // Field values a peer could send, valid or not (what the layout can carry: non-negative integers,
+  // byte strings of up to 255 bytes); the decoder must accept exactly what ChannelPutMetaSchema accepts.
+  const int = fc.oneof({ arbitrary: fc.integer({ min: 1, max: 64 }), weight: 8 }, fc.nat(70), fc.constantFrom(0, 1, 64, 65, 1_048_576, 4 * 2 ** 20, 4 * 2 ** 20 + 1, Number.MAX_SAFE_INTEGER), fc.maxSafeNat())
+  const text = fc.oneof({ arbitrary: fc.constantFrom('g1', 'A.b_c-9', PEER), weight: 12 },
+    fc.constantFrom('-g', '', PEER.replace('1', '0'), 'x'.repeat(64), 'y'.repeat(65), 'Q'.repeat(128), 'Q'.repeat(129)),
+    fc.string({ unit: 'binary-ascii', maxLength: 140 }), fc.string({ unit: 'binary', maxLength: 8 }).filter(t => [...t].every(ch => ch.charCodeAt(0) < 256)))
+  const fields = fc.record({ u: int, chunkSize: int, createdAt: int, ts: int, copies: int, group: text, origin: text, members: fc.oneof(fc.array(text, { maxLength: 66 }), fc.constantFrom(new Array(64).fill(PEER), new Array(65).fill(PEER), [])), manifest: fc.uint8Array({ maxLength: 64 }), name: fc.option(fc.uint8Array({ maxLength: 16 }), { nil: undefined }) })
+  const frameOf = (f: { u: number, chunkSize: number, createdAt: number, ts: number, copies: number, group: string, origin: string, members: string[], manifest: Uint8Array, name?: Uint8Array }): Uint8Array => {
+    const w = new ByteWriter()
+    w.byte(0x01)
+    for (const n of [f.u, f.chunkSize, f.createdAt, f.ts, f.copies]) w.varint(n)
+    w.str(f.group)
+    w.str(f.origin)
+    w.byte(f.members.length)
+    for (const m of f.members) w.str(m)
+    w.varint(f.manifest.byteLength)
+    w.bytes(f.manifest)
+    w.byte(f.name != null ? 1 : 0)
+    if (f.name != null) { w.varint(f.name.byteLength); w.bytes(f.name) }
+    w.bytes(SOME_BYTES)
+    return w.done().slice()
+  }
+
+  it('accepts exactly what the schema accepts, and means the same', () => {
+    let accepted = 0
+    fc.assert(fc.property(fields, f => {
+      const meta = { u: f.u, group: f.group, chunkSize: f.chunkSize, prepare: { manifest: f.manifest, createdAt: f.createdAt, ts: f.ts, origin: f.origin, copies: f.copies, members: f.members, ...(f.name != null ? { name: f.name } : {}) } }
+      const valid = messages.ChannelPutMetaSchema.safeParse(meta).success
+      let decoded: unknown
+      try {
+        decoded = decodeChannelRequest(frameOf(f), 2 * MAX_CONTROL_FRAME_BYTES)
+      } catch (err) {
+        expect(errName(err)).toBe('InvalidMessageError')
+        expect(valid).toBe(false)
+        return
+      }
+      expect(valid).toBe(true)
+      accepted++
+      expect(decoded).toEqual({ put: { ...meta, chunk: SOME_BYTES } })
+      // And our encoder writes the same bytes for it.
+      expect(encodeChannelRequest(decoded as never).subarray()).toEqual(frameOf(f))
+    }), runs(2000))
+    // Both sides of the line were tried, not only the refusals.
+    expect(accepted).toBeGreaterThan(100)
+  })
+
+  it('refuses a varint that is not in its shortest form, or too long', () => {
+    const put = encodeChannelRequest({ put: CHANNEL_PUT }).subarray()
+    // u = 0 written as 0x80 0x00: the same number, another encoding.
+    expect(() => decodeChannelRequest(Uint8Array.of(0x01, 0x80, 0x00, ...put.subarray(2)), MAX_CONTROL_FRAME_BYTES)).toThrow(/shortest form/)
+    expect(() => decodeChannelRequest(Uint8Array.of(0x01, ...new Array(9).fill(0xff)), MAX_CONTROL_FRAME_BYTES)).toThrow(/at most 8 bytes/)
+  })
+})
+
+describe('fuzz: upload channel answers (src/wire/channel-frames.ts)', () => {
+  const VALID = [{ u: 3, prepared: true as const }, { u: 2 ** 40, prepared: true as const }, { u: 5, named: SOME_BYTES }, { u: 6, decided: { applied: false, holds: { ts: 9, origin: PEER } } }, { u: 4, error: { code: 'ERR_X', message: 'no' } }, { error: { code: 'ERR_PEER_UNAUTHORIZED', message: 'no' } }]
+  const encoded = VALID.map(a => { const e = encodeChannelAnswer(a); return e instanceof Uint8Array ? e : e.subarray() })
+
+  it('decodes what it encodes; "prepared" is three bytes or so', () => {
+    VALID.forEach((a, i) => { expect(decodeChannelAnswer(encoded[i] as Uint8Array, MAX_CONTROL_FRAME_BYTES)).toEqual(a) })
+    expect(encoded[0]).toEqual(Uint8Array.of(0x01, 3))
+  })
+
+  it('an answer, or InvalidMessageError / MessageTooLargeError, for any bytes', () => {
+    const mutated = fc.tuple(fc.constantFrom(...encoded), fc.array(fc.tuple(fc.nat(), fc.nat(255)), { maxLength: 4 }), fc.nat()).map(([bytes, edits, cut]) => {
+      const b = bytes.slice(0, cut % (bytes.byteLength + 1) === 0 ? bytes.byteLength : cut % (bytes.byteLength + 1))
+      for (const [at, v] of edits) if (b.byteLength > 0) b[at % b.byteLength] = v
+      return b
+    })
+    fc.assert(fc.property(fc.oneof(mutated, fc.uint8Array({ maxLength: 64 })), fc.constantFrom(MAX_CONTROL_FRAME_BYTES, 16), (bytes, maxBytes) => {
+      try {
+        const a = decodeChannelAnswer(bytes, maxBytes)
+        expect(messages.ChannelAnswerSchema.safeParse(a).success).toBe(true)
+        const again = encodeChannelAnswer(a)
+        expect(decodeChannelAnswer(again instanceof Uint8Array ? again : again.subarray(), Number.MAX_SAFE_INTEGER)).toEqual(a)
+      } catch (err) {
+        expect(['InvalidMessageError', 'MessageTooLargeError']).toContain(errName(err))
+      }
     }), runs(500))
   })
 })
