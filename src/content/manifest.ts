@@ -21,12 +21,13 @@ import { InvalidFileIdError, InvalidManifestError } from '../errors.ts'
 import { formatZodError } from '../util/zod.ts'
 import { chunkDigest } from './chunk-hash.ts'
 import { MIME_PATTERN, fileNameProblem } from './names.ts'
+import { encodeManifestCore, isManifestCore } from './manifest-codec.ts'
 import { bytesSchema } from '../wire/messages.ts'
 
 export const MANIFEST_VERSION = 1
 const DIGEST_BYTES = 32
 
-const ManifestCoreSchema = z.object({
+export const ManifestCoreSchema = z.object({
   v: z.literal(MANIFEST_VERSION),
   size: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
   chunkSize: z.number().int().positive().max(MAX_CHUNK_SIZE_BYTES),
@@ -53,9 +54,11 @@ export async function createManifest (core: Omit<ManifestCore, 'v' | 'leafSize'>
   const { tag, ...rest } = core
   // An absent tag is no key at all: untagged files keep the IDs they always had.
   const full: ManifestCore = { v: MANIFEST_VERSION, leafSize: CHUNK_LEAF_BYTES, ...rest, ...(tag != null ? { tag } : {}) }
-  const parsed = ManifestCoreSchema.safeParse(full)
-  if (!parsed.success) throw new InvalidManifestError(formatZodError(parsed.error))
-  const bytes = dagCbor.encode(full)
+  if (!isManifestCore(full)) {
+    const parsed = ManifestCoreSchema.safeParse(full)
+    if (!parsed.success) throw new InvalidManifestError(formatZodError(parsed.error))
+  }
+  const bytes = encodeManifestCore(full)
   const id = CID.createV1(dagCbor.code, await sha256.digest(bytes))
   return { ...full, id, bytes }
 }
@@ -73,11 +76,18 @@ export async function decodeManifest (bytes: Uint8Array, expected?: CID): Promis
   } catch (err) {
     throw new InvalidManifestError(`undecodable manifest: ${(err as Error).message}`)
   }
-  const parsed = ManifestCoreSchema.safeParse(value)
-  if (!parsed.success) throw new InvalidManifestError(formatZodError(parsed.error))
+  // The common shape is checked by hand (./manifest-codec.ts); anything else by the schema, with its reason.
+  let core: ManifestCore
+  if (isManifestCore(value)) {
+    core = value
+  } else {
+    const parsed = ManifestCoreSchema.safeParse(value)
+    if (!parsed.success) throw new InvalidManifestError(formatZodError(parsed.error))
+    core = parsed.data
+  }
   // One manifest, one encoding: out-of-order keys or invalid UTF-8 would give one file several IDs.
-  if (!equals(dagCbor.encode(parsed.data), bytes)) throw new InvalidManifestError('manifest is not in canonical DAG-CBOR')
-  return { ...parsed.data, id, bytes }
+  if (!equals(encodeManifestCore(core), bytes)) throw new InvalidManifestError('manifest is not in canonical DAG-CBOR')
+  return { ...core, id, bytes }
 }
 
 /** Parse a file ID string: a CIDv1 with the dag-cbor codec and a sha2-256 hash. */
