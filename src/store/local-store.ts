@@ -236,6 +236,15 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
     return row != null && !isNewer(op, row) && !this.prepared.hasFile(op.id)
   }
 
+  /** The index of the first of `ops` from `from` on that is not settled (`ops.length` if none), in one read transaction. */
+  firstUnsettled (ops: ReadonlyArray<{ id: string, ts: number, origin: string }>, from = 0): number {
+    return this.init.db.read(() => {
+      let i = from
+      while (i < ops.length && this.isSettled(ops[i] as { id: string, ts: number, origin: string })) i++
+      return i
+    })
+  }
+
   /**
    * Commit an add: the staged chunks' bytes durable first, then their rows and
    * the file's in one transaction, durable before this resolves (one shared

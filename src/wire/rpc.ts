@@ -8,7 +8,7 @@ import { z } from 'zod'
 import { DRAIN_AFTER_ERROR_TIMEOUT_MS, MAX_CONTROL_FRAME_BYTES, REQUEST_TIMEOUT_MS } from '../constants.ts'
 import { DsmError, UnavailableError, toError } from '../errors.ts'
 import { answerSchema, ErrorFrameSchema, errorFrame, unwrapAnswer } from './answer.ts'
-import { decodeMessage, encodeMessage } from './codec.ts'
+import { decodeMessage, encodeMessage, encodeTrusted } from './codec.ts'
 import type { Answer } from './answer.ts'
 import { FrameReader, writeFrame } from './frames.ts'
 import type { AbortOptions, PeerId, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
@@ -75,6 +75,12 @@ export async function request<Req, Res> (
 export interface ServeOptions {
   maxRequestBytes?: number
   timeoutMs?: number
+  /**
+   * Answers built from this node's own rows, large and frequent (a sync page: every upload, pulled by
+   * each mate): sent without zod on the way out (../wire/codec.ts encodeTrusted); the peer still checks
+   * every field on receipt.
+   */
+  trustedAnswers?: boolean
 }
 
 /** Register a handler that answers one request per stream. */
@@ -96,7 +102,7 @@ export async function serve<Req, Res> (
         const e = toError(err)
         answer = { error: errorFrame(e) }
       }
-      await writeFrame(stream, encodeMessage(schema, answer), { signal })
+      await writeFrame(stream, options.trustedAnswers === true && answer.error == null ? encodeTrusted(schema, answer) : encodeMessage(schema, answer), { signal })
       await stream.close({ signal })
     })().catch((err: unknown) => { stream.abort(toError(err)) })
   }, { maxInboundStreams: MAX_INBOUND_STREAMS_PER_PEER, maxOutboundStreams: MAX_OUTBOUND_STREAMS_PER_PEER })

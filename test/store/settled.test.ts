@@ -54,5 +54,12 @@ describe('LocalStore.isSettled', () => {
     await store.abortPrepared(again)
     expect(store.isSettled(u)).toBe(true)
     expect(store.isSettled({ id: 'bafyunknown', ts: 1, origin: 'x' })).toBe(false)
+    // A sync page's runs of settled entries, checked in one read transaction (and inside a write one too).
+    const unknown = { id: 'bafyunknown', ts: 1, origin: 'x' }
+    expect(store.firstUnsettled([u, u, unknown, u])).toBe(2)
+    expect(store.firstUnsettled([u, u, unknown, u], 3)).toBe(4)
+    expect(store.firstUnsettled([])).toBe(0)
+    const prepared = await prepare(store, 'other bytes', 'coord')
+    expect(store.firstUnsettled([u, prepared])).toBe(1)
   })
 })
