@@ -57,3 +57,22 @@ describe('LocalStore.stageChunk', () => {
     })
   }
 })
+
+describe('LocalStore.commitPrepared', () => {
+  it('a chunk dropped as damaged between prepare and commit leaves the file pending, never present', async () => {
+    const store = await tempStore()
+    const data = new Uint8Array(4096).fill(9)
+    const digest = await chunkDigest(data)
+    const manifest = await createManifest({ size: data.byteLength, chunkSize: 1 << 20, chunks: [digest], name: 'a.bin', mime: 'application/octet-stream' })
+    const u = { id: manifest.id.toString(), ts: store.clock.next(), origin: 'coord', group: 'g1', manifest: manifest.bytes, createdAt: 1, copies: 1, members: [], at: Date.now() }
+    await store.prepare(u, await store.stageChunk(digest, data), manifest)
+    // What a scrub or a read does when the chunk's bytes fail their check.
+    store.chunkCorrupt(digest, store.chunks.locate(digest) as { volume: number, offset: number })
+    expect(await store.commitPrepared(u)).toBe('added')
+    expect(store.index.get(u.id)?.state).toBe('pending')
+    // And with nothing dropped, present at once.
+    const other = new Uint8Array(4096).fill(8)
+    const b = await upload(store, other, 'b.bin')
+    expect(store.index.get(b.id)?.state).toBe('present')
+  })
+})
