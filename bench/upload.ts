@@ -10,7 +10,8 @@
  * latency, CPU ms per upload of each node; MB/s of one 256 MiB upload; peak
  * RSS. `--profile=DIR` writes a CPU profile of every node per cell and
  * prints where its time went (./profile.ts); `--clients=`, `--sizes=4k,1m`,
- * `--copies=2,3`, `--big-mib=0`, `--flat-mib=0` pick the cells.
+ * `--copies=2,3`, `--big-mib=0`, `--flat-mib=0` pick the cells; `--syscalls`
+ * counts each node's system calls per upload (./syscalls.ts).
  * Writes bench/results/upload.json with the ratios
  * small_2copies_vs_baseline (4 KiB, 16 clients), medium_2copies_vs_baseline
  * (1 MiB, 4 clients) and big_2copies_vs_baseline (256 MiB).
@@ -26,9 +27,10 @@ import { Agent, request } from 'undici'
 import { eventually, dsm, startProcNode } from '../test/sim/proc.ts'
 import { Inspector, INSPECT_ENV, profiled as profiledOn } from './inspect.ts'
 import { MiB, cpuMsOf, peakRssMiB, percentile, printTable, writeResults } from './lib.ts'
+import { SYSCALLS, countSyscalls } from './syscalls.ts'
 import type { ProcNode } from '../test/sim/proc.ts'
 
-interface Args { seconds: number, bigMiB: number, flatMiB: number, clients: number[], copies: number[], sizes: string[], profile?: string }
+interface Args { seconds: number, bigMiB: number, flatMiB: number, clients: number[], copies: number[], sizes: string[], profile?: string, syscalls: boolean }
 
 function parseArgs (args: string[]): Args {
   const raw = (name: string): string | undefined => args.find(a => a.startsWith(`--${name}=`))?.split('=')[1]
@@ -39,7 +41,8 @@ function parseArgs (args: string[]): Args {
     clients: (raw('clients') ?? '1,4,16').split(',').map(Number),
     copies: (raw('copies') ?? '2,3').split(',').map(Number),
     sizes: (raw('sizes') ?? '4k,1m').split(','),
-    ...(raw('profile') != null ? { profile: raw('profile') } : {})
+    ...(raw('profile') != null ? { profile: raw('profile') } : {}),
+    syscalls: args.includes('--syscalls')
   }
 }
 
@@ -50,7 +53,7 @@ async function resetPeakRss (pid: number | undefined): Promise<void> {
   await writeFile(`/proc/${pid ?? 0}/clear_refs`, '5').catch(() => {})
 }
 
-interface Run { perS: number, p50: number, p99: number, count: number, cpuMsPerUpload: number[] }
+interface Run { perS: number, p50: number, p99: number, count: number, cpuMsPerUpload: number[], syscallsPerUpload?: Array<Record<string, number> | undefined> }
 
 /** `clients` uploaders of `size`-byte files for `seconds` (each on its own keep-alive connection). */
 async function uploads (url: string, size: number, clients: number, seconds: number, pids: Array<number | undefined> = [], query = ''): Promise<Run> {
@@ -190,7 +193,13 @@ export async function run (argv: string[]): Promise<void> {
       for (const clients of args.clients) {
         for (const size of args.sizes) {
           const name = `copies${copies}_${size}_${clients}`
-          runs[name] = await profiled(args.profile, inspectors, name, async () => uploads(url, sizes[size] ?? 0, clients, args.seconds, pids, '&group=g1'))
+          const cell = async (): Promise<Run> => uploads(url, sizes[size] ?? 0, clients, args.seconds, pids, '&group=g1')
+          if (args.syscalls) {
+            const { result, counts } = await countSyscalls(pids, cell)
+            runs[name] = { ...result, syscallsPerUpload: counts.map(c => c == null ? undefined : Object.fromEntries(Object.entries(c).map(([k, v]) => [k, v / result.count]))) }
+          } else {
+            runs[name] = await profiled(args.profile, inspectors, name, cell)
+          }
         }
       }
       rss[`copies${copies}_uploads`] = (await Promise.all(pids.map(procStat))).map(s => s.peakMiB)
@@ -226,6 +235,11 @@ export async function run (argv: string[]): Promise<void> {
   }
   printTable(`uploads, ${args.seconds} s per cell (bin/dsm node processes, TCP loopback, 2 cores)`,
     ['workload', 'who', 'uploads/s', 'p50 ms', 'p99 ms', 'CPU ms/upload per node', 'vs baseline'], rows)
+  if (args.syscalls) {
+    const counted = Object.entries(runs).filter(([, r]) => r.syscallsPerUpload != null)
+    printTable('system calls per upload, each node (perf stat; coordinator / member[s])', ['cell', ...SYSCALLS],
+      counted.map(([name, r]) => [name, ...SYSCALLS.map(s => (r.syscallsPerUpload ?? []).map(c => (c?.[s] ?? NaN).toFixed(2)).join(' / '))]))
+  }
   printTable(`one ${args.bigMiB} MiB upload (MB/s)`, ['baseline (write+fsync)', '2 copies', '3 copies', '2 copies / baseline'],
     [[big.baseline ?? NaN, big.copies2 ?? NaN, big.copies3 ?? NaN, `${ratio(big.copies2, big.baseline).toFixed(2)}×`]])
   if (disk != null) {
