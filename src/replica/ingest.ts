@@ -118,7 +118,8 @@ export async function ingest (c: IngestComponents, header: PutHeader, source: As
     const manifest = await createManifest({ size: body.size, chunkSize, chunks: body.digests, name: header.name, mime: header.mime ?? await detectMime(header.name, body.head), ...(header.tag != null ? { tag: header.tag } : {}) })
     const id = manifest.id.toString()
     const createdAt = Date.now()
-    const ts = c.store.clock.next(c.store.index.stamp(id)?.ts)
+    // Newer than the file's row if there is one: the clock is past every stamp the index holds (LocalStore.start).
+    const ts = c.store.clock.next()
     key = { id, ts, origin: c.selfId }
     endDeciding = c.store.beginDeciding(key)
     const members = copies.map(s => s.peer)

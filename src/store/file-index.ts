@@ -103,6 +103,7 @@ function prepare (db: Db) {
     get: p('SELECT * FROM files WHERE id = ?'),
     stamp: p('SELECT ts, origin, state FROM files WHERE id = ?'),
     head: p('SELECT COALESCE(MAX(seq), 0) AS head FROM files'),
+    newestTs: p('SELECT COALESCE(MAX(ts), 0) AS ts FROM files'),
     upsert: p(`INSERT INTO files (id, grp, state, ts, origin, seq, manifest, size, name, mime, created_at, chunk_count, chunk)
                VALUES (:id, :grp, :state, :ts, :origin, :seq, :manifest, :size, :name, :mime, :created_at, :chunk_count, :chunk)
                ON CONFLICT(id) DO UPDATE SET grp = excluded.grp, state = excluded.state, ts = excluded.ts,
@@ -158,6 +159,11 @@ export class FileIndex {
   /** A file's latest operation as its stamp and state, without the row (a sync pull asks this per log entry). */
   stamp (id: string): { ts: number, origin: string, state: FileState } | undefined {
     return this.q.stamp.get(id) as { ts: number, origin: string, state: FileState } | undefined
+  }
+
+  /** The newest stamp of any row (0 when empty): one step down the `files_by_ts` index (migration 10). */
+  newestTs (): number {
+    return (this.q.newestTs.get() as { ts: number }).ts
   }
 
   /** This node's log head (./log-head.ts). */

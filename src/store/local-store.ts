@@ -134,7 +134,10 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
     await this.chunks.start()
     chunksIndexed += await this.importLegacyChunks()
     const report = { ...await this.checkConsistency(), chunksIndexed }
-    for (const row of this.index.withState('present', 1)) this.clock.observe(row.ts)
+    // Past every stamp the index holds; from now on every row written is observed as it is applied
+    // (commitAdd, commitPrepared, applyDelete). So a new operation's stamp is newer than its file's row
+    // without reading that row (replica/ingest.ts).
+    this.clock.observe(this.index.newestTs())
     // Prepared uploads keep their chunks until they are decided (pins are not kept across restarts).
     for (const u of this.prepared.all()) {
       this.clock.observe(u.ts)
