@@ -34,7 +34,9 @@ import { decodeMessage } from '../wire/codec.ts'
 import { FrameBatch } from '../wire/frame-batch.ts'
 import { FrameReader } from '../wire/frames.ts'
 import { PROTOCOLS } from '../wire/messages.ts'
-import { decodeChannelAnswer, decodeChannelRequest, encodeChannelAnswer, encodeChannelRequest } from '../wire/channel-frames.ts'
+import { CHANNEL_V3 } from '../wire/channel-frames.ts'
+import { CHANNEL_V2 } from '../wire/channel-frames-v2.ts'
+import type { ChannelCodec } from '../wire/channel-frames.ts'
 import { NameOpSchema } from '../wire/names.ts'
 import { isNewer } from '../store/file-index.ts'
 import { dialStream } from '../wire/rpc.ts'
@@ -60,7 +62,7 @@ const CHANNEL_WRITE_TIMEOUT_MS = 10_000
 export class Channel {
   readonly peer: string
   private readonly dialer: Dialer
-  private stream?: Promise<{ stream: Stream, reader: FrameReader, batch: FrameBatch }>
+  private stream?: Promise<{ stream: Stream, reader: FrameReader, batch: FrameBatch, codec: ChannelCodec }>
   private next = 0
   private readonly waiting = new Map<number, PromiseWithResolvers<ChannelAnswer>>()
 
@@ -85,14 +87,14 @@ export class Channel {
   }
 
   private async ask (u: number, req: ChannelRequest, options: AbortOptions): Promise<ChannelAnswer> {
-    const { batch } = await this.open(options)
+    const { batch, codec } = await this.open(options)
     const wait = Promise.withResolvers<ChannelAnswer>()
     // The channel may fail (and reject every waiter) while this frame still waits for the end of the turn
     // to be sent: the rejection is this call's to throw, after the write — not an unhandled one meanwhile.
     wait.promise.catch(() => {})
     this.waiting.set(u, wait)
     try {
-      await batch.write(encodeChannelRequest(req), options)
+      await batch.write(codec.encodeRequest(req), options)
       return await raceSignal(wait.promise, options.signal)
     } finally {
       this.waiting.delete(u)
@@ -108,7 +110,7 @@ export class Channel {
 
   /** Tell the member the decision; nothing waits for it (a lost one is recovered by the member). */
   decide (u: number, commit: boolean): void {
-    void this.stream?.then(async ({ batch }) => batch.write(encodeChannelRequest({ decide: { u, commit } }), { timeoutMs: CHANNEL_WRITE_TIMEOUT_MS }))
+    void this.stream?.then(async ({ batch, codec }) => batch.write(codec.encodeRequest({ decide: { u, commit } }), { timeoutMs: CHANNEL_WRITE_TIMEOUT_MS }))
       .catch(() => { /* the member's resolver asks us */ })
   }
 
@@ -117,13 +119,20 @@ export class Channel {
     this.stream = undefined
   }
 
-  private async open (options: AbortOptions): Promise<{ stream: Stream, reader: FrameReader, batch: FrameBatch }> {
+  /** The versions this end speaks, newest first (multistream-select takes the first the member speaks). */
+  get protocols (): string[] {
+    return [PROTOCOLS.channel, PROTOCOLS.channelV2]
+  }
+
+  private async open (options: AbortOptions): Promise<{ stream: Stream, reader: FrameReader, batch: FrameBatch, codec: ChannelCodec }> {
     this.stream ??= (async () => {
-      // Its own deadline: the channel outlives the upload that happened to open it.
-      const stream = await dialStream(this.dialer, peerIdFromString(this.peer), PROTOCOLS.channel, { signal: AbortSignal.timeout(CHANNEL_WRITE_TIMEOUT_MS) })
+      // Its own deadline: the channel outlives the upload that happened to open it. A member not upgraded
+      // yet speaks only 2.0.0 (a group is upgraded one node at a time).
+      const stream = await dialStream(this.dialer, peerIdFromString(this.peer), this.protocols, { signal: AbortSignal.timeout(CHANNEL_WRITE_TIMEOUT_MS) })
+      const codec = codecOf(stream.protocol)
       const reader = new FrameReader(stream, { maxFrameBytes: MAX_CONTROL_FRAME_BYTES })
-      this.readAnswers(stream, reader).catch(() => {})
-      return { stream, reader, batch: new FrameBatch(stream) }
+      this.readAnswers(stream, reader, codec).catch(() => {})
+      return { stream, reader, batch: new FrameBatch(stream), codec }
     })()
     const opening = this.stream
     try {
@@ -134,11 +143,11 @@ export class Channel {
     }
   }
 
-  private async readAnswers (stream: Stream, reader: FrameReader): Promise<void> {
+  private async readAnswers (stream: Stream, reader: FrameReader, codec: ChannelCodec): Promise<void> {
     let why: Error = new UnavailableError(`the channel to ${this.peer.slice(-8)} closed`)
     try {
       for (let frame = await reader.read(); frame != null; frame = await reader.read()) {
-        const a: ChannelAnswer = decodeChannelAnswer(frame, MAX_CONTROL_FRAME_BYTES)
+        const a: ChannelAnswer = codec.decodeAnswer(frame, MAX_CONTROL_FRAME_BYTES)
         if (a.u == null) {
           if (a.error != null) why = remoteError(a.error.code, `replica ${this.peer.slice(-8)}: ${a.error.message}`)
           break
@@ -194,18 +203,18 @@ export interface ChannelServerComponents {
 }
 
 /** The member's end: prepare each upload as it comes (several at once), answer, apply decisions. */
-export async function serveChannel (c: ChannelServerComponents, stream: Stream): Promise<void> {
+export async function serveChannel (c: ChannelServerComponents, stream: Stream, codec: ChannelCodec = CHANNEL_V3): Promise<void> {
   const reader = new FrameReader(stream, { maxFrameBytes: MAX_CHANNEL_FRAME_BYTES, highWaterBytes: 2 * MAX_CHANNEL_FRAME_BYTES })
   const prepared = new Map<number, Held>()
   const inFlight = new Set<Promise<void>>()
   // The answers of one turn go out as one write (../wire/frame-batch.ts).
   const batch = new FrameBatch(stream)
   const answer = async (a: ChannelAnswer): Promise<void> => {
-    await batch.write(encodeChannelAnswer(a), { timeoutMs: CHANNEL_WRITE_TIMEOUT_MS }).catch(() => { /* the channel broke: the coordinator sees it */ })
+    await batch.write(codec.encodeAnswer(a), { timeoutMs: CHANNEL_WRITE_TIMEOUT_MS }).catch(() => { /* the channel broke: the coordinator sees it */ })
   }
   try {
     for (let frame = await reader.read(); frame != null; frame = await reader.read()) {
-      const req = decodeChannelRequest(frame, MAX_CHANNEL_FRAME_BYTES)
+      const req = codec.decodeRequest(frame, MAX_CHANNEL_FRAME_BYTES)
       let work: Promise<void>
       if (req.decide != null) {
         const { u, commit, ack } = req.decide
@@ -292,7 +301,12 @@ async function prepareOne (c: ChannelServerComponents, put: ChannelPut): Promise
   return { key, ...(name != null ? { name } : {}) }
 }
 
-/** `/dsm/channel`: a coordinator's long-lived stream of one-chunk uploads. */
-export function channelHandler (c: ChannelServerComponents): ProtocolHandler {
-  return streamHandler(PROTOCOLS.channel, async (stream) => { await serveChannel(c, stream) })
+/** The frames of the negotiated channel version. */
+function codecOf (protocol: string): ChannelCodec {
+  return protocol === PROTOCOLS.channelV2 ? CHANNEL_V2 : CHANNEL_V3
+}
+
+/** `/dsm/channel` (3.0.0, and 2.0.0 for coordinators not upgraded yet): a coordinator's long-lived stream of one-chunk uploads. */
+export function channelHandlers (c: ChannelServerComponents): ProtocolHandler[] {
+  return [PROTOCOLS.channel, PROTOCOLS.channelV2].map(p => streamHandler(p, async (stream) => { await serveChannel(c, stream, codecOf(p)) }))
 }

@@ -23,7 +23,7 @@ import { FileReader } from './read.ts'
 import { Repair, recruitHandler } from './repair.ts'
 import { Resolver, outcomeHandler } from './resolve.ts'
 import { replicateHandler } from './replicate.ts'
-import { Channels, channelHandler } from './channel.ts'
+import { Channels, channelHandlers } from './channel.ts'
 import { statFile } from './stat.ts'
 import { GroupSync, syncHandler } from './sync.ts'
 import { applyPushedFrame, nameApplyHandler, namesHandler } from './names.ts'
@@ -216,7 +216,7 @@ export class ReplicaService implements Startable {
     return [
       putHandler(async (h, src, o) => this.coordinate(h, src, o)),
       replicateHandler(this.c),
-      channelHandler({ ...this.c, applyName: async (frame) => applyPushedFrame(members, frame) }),
+      ...channelHandlers({ ...this.c, applyName: async (frame) => applyPushedFrame(members, frame) }),
       getHandler({
         chunks: {
           // A pending copy serves the chunks it still holds: two copies each missing a different chunk heal each other.

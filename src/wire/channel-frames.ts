@@ -13,8 +13,11 @@
  *   request 0x00 <CBOR ChannelControl>              a name push, or any decision
  *           0x01 <put fields> <chunk: the rest>
  *           0x02 <varint u> <u8 flags: 1 commit, 2 ack>
- *   answer  0x00 <CBOR ChannelAnswer>
+ *   answer  <CBOR ChannelAnswer>                     a map: its first byte is 0xa0–0xbf
  *           0x01 <varint u>                          prepared
+ *
+ * (An answer stays CBOR whole, as in 2.0.0: the guard that refuses an
+ * unproven peer answers every protocol with the same CBOR error frame.)
  */
 import { Uint8ArrayList } from 'uint8arraylist'
 import { MAX_CHUNK_SIZE_BYTES, MAX_CONTROL_FRAME_BYTES } from '../constants.ts'
@@ -24,10 +27,17 @@ import { ChannelAnswerSchema, ChannelControlSchema } from './messages.ts'
 import { ByteReader, ByteWriter, readPutFields, writePutFields } from './put-fields.ts'
 import type { ChannelAnswer, ChannelRequest } from './messages.ts'
 
+/** One version's frames (2.0.0: ./channel-frames-v2.ts). */
+export interface ChannelCodec {
+  encodeRequest: (req: ChannelRequest) => Uint8ArrayList
+  decodeRequest: (frame: Uint8Array, maxBytes: number) => ChannelRequest
+  encodeAnswer: (a: ChannelAnswer) => Uint8Array | Uint8ArrayList
+  decodeAnswer: (frame: Uint8Array, maxBytes: number) => ChannelAnswer
+}
+
 const CONTROL = 0x00
 const PUT = 0x01
 const DECIDE = 0x02
-const ANSWER = 0x00
 const PREPARED = 0x01
 const COMMIT = 1
 const ACK = 2
@@ -73,7 +83,7 @@ export function decodeChannelRequest (frame: Uint8Array, maxBytes: number): Chan
   throw new InvalidMessageError(kind == null ? 'empty channel frame' : `unknown channel frame kind ${kind}`)
 }
 
-/** A member's answer: "prepared" in three bytes, the rest CBOR. */
+/** A member's answer: "prepared" in a few bytes, the rest CBOR. */
 export function encodeChannelAnswer (a: ChannelAnswer): Uint8Array | Uint8ArrayList {
   if (a.prepared === true && a.u != null && a.error == null && a.named == null && a.decided == null) {
     const w = new ByteWriter()
@@ -81,18 +91,23 @@ export function encodeChannelAnswer (a: ChannelAnswer): Uint8Array | Uint8ArrayL
     w.varint(a.u)
     return w.done()
   }
-  return new Uint8ArrayList(Uint8Array.of(ANSWER), encodeTrusted(ChannelAnswerSchema, a))
+  return encodeTrusted(ChannelAnswerSchema, a)
 }
 
 export function decodeChannelAnswer (frame: Uint8Array, maxBytes: number): ChannelAnswer {
   if (frame.byteLength > maxBytes) throw new MessageTooLargeError(`channel answer of ${frame.byteLength} bytes exceeds the limit of ${maxBytes}`)
-  const kind = frame[0]
-  if (kind === ANSWER) return decodeMessage(ChannelAnswerSchema, frame.subarray(1), maxBytes)
-  if (kind === PREPARED) {
+  if (frame[0] === PREPARED) {
     const r = new ByteReader(frame, 1)
     const u = r.varint('number', 0, Number.MAX_SAFE_INTEGER)
     if (r.offset !== frame.byteLength) throw new InvalidMessageError(`a "prepared" answer of ${frame.byteLength} bytes has bytes after its number`)
     return { u, prepared: true }
   }
-  throw new InvalidMessageError(kind == null ? 'empty channel answer' : `unknown channel answer kind ${kind}`)
+  return decodeMessage(ChannelAnswerSchema, frame, maxBytes)
+}
+
+export const CHANNEL_V3: ChannelCodec = {
+  encodeRequest: encodeChannelRequest,
+  decodeRequest: decodeChannelRequest,
+  encodeAnswer: encodeChannelAnswer,
+  decodeAnswer: decodeChannelAnswer
 }

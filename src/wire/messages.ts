@@ -32,6 +32,8 @@ export const PROTOCOLS = {
    * (./channel-frames.ts).
    */
   channel: `${PROTOCOL_PREFIX}/channel/3.0.0`,
+  /** The channel's previous version, served and dialed while a group is upgraded one node at a time (./channel-frames-v2.ts). */
+  channelV2: `${PROTOCOL_PREFIX}/channel/2.0.0`,
   /** Has this upload (id, stamp) committed here? Asked to decide a prepared upload whose decision was lost. */
   outcome: `${PROTOCOL_PREFIX}/outcome/1.0.0`,
   /** Does this node hold a file? Answers with the manifest. */
@@ -77,6 +79,7 @@ export const PROTOCOL_ACCESS: Record<ProtocolName, 'cluster' | 'public' | 'open'
   put: 'cluster',
   replicate: 'cluster',
   channel: 'cluster',
+  channelV2: 'cluster',
   outcome: 'cluster',
   locate: 'public',
   get: 'public',

@@ -27,13 +27,13 @@ export interface Dialer {
  * the protocol) is an UnavailableError, which the HTTP API answers with 503:
  * the caller may retry, nothing was changed.
  */
-export async function dialStream (dialer: Dialer, peer: PeerId | Multiaddr, protocol: string, options: AbortOptions = {}): Promise<Stream> {
+export async function dialStream (dialer: Dialer, peer: PeerId | Multiaddr, protocol: string | string[], options: AbortOptions = {}): Promise<Stream> {
   try {
     return await dialer.dialProtocol(peer, protocol, options)
   } catch (err) {
     if (err instanceof DsmError) throw err
     const e = toError(err)
-    throw new UnavailableError(`cannot open ${protocol} to ${peer.toString().slice(-8)}: ${e.message}`, { cause: e })
+    throw new UnavailableError(`cannot open ${String(protocol)} to ${peer.toString().slice(-8)}: ${e.message}`, { cause: e })
   }
 }
 

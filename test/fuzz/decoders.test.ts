@@ -23,6 +23,8 @@ import * as names from '../../src/wire/names.ts'
 import { ErrorFrameSchema } from '../../src/wire/answer.ts'
 import { decodeChannelAnswer, decodeChannelRequest, encodeChannelAnswer, encodeChannelRequest } from '../../src/wire/channel-frames.ts'
 import { ByteWriter } from '../../src/wire/put-fields.ts'
+import { CHANNEL_V3 } from '../../src/wire/channel-frames.ts'
+import { CHANNEL_V2 } from '../../src/wire/channel-frames-v2.ts'
 import { decoderInputArb, runs, errName, PEER, FILE_ID, SOME_BYTES, HEARTBEAT } from '../helpers/fuzz.ts'
 
 const LOG_ADD = { id: FILE_ID, kind: 'add', seq: 1, manifest: SOME_BYTES, createdAt: 1, ts: 1, origin: PEER }
@@ -155,36 +157,38 @@ describe('fuzz: wire decoders (decodeMessage with every schema)', () => {
   })
 })
 
-describe('fuzz: upload channel frames (src/wire/channel-frames.ts)', () => {
-  const VALID = [{ put: CHANNEL_PUT }, { put: { ...CHANNEL_PUT, chunk: new Uint8Array(0) } }, { decide: { u: 0, commit: false } }, { decide: { u: 7, commit: true, ack: true as const } }, { name: { u: 2, req: SOME_BYTES } }]
-  const encoded = VALID.map(r => encodeChannelRequest(r).subarray())
+for (const [version, codec] of [['3.0.0', CHANNEL_V3], ['2.0.0', CHANNEL_V2]] as const) {
+  describe(`fuzz: upload channel frames, ${version} (src/wire/channel-frames*.ts)`, () => {
+    const VALID = [{ put: CHANNEL_PUT }, { put: { ...CHANNEL_PUT, chunk: new Uint8Array(0) } }, { decide: { u: 0, commit: false } }, { decide: { u: 7, commit: true, ack: true as const } }, { name: { u: 2, req: SOME_BYTES } }]
+    const encoded = VALID.map(r => codec.encodeRequest(r).subarray())
 
-  it('decodes what it encodes, the chunk as a view of the frame', () => {
-    VALID.forEach((r, i) => { expect(decodeChannelRequest(encoded[i] as Uint8Array, MAX_CONTROL_FRAME_BYTES)).toEqual(r) })
-    const frame = encoded[0] as Uint8Array
-    expect(decodeChannelRequest(frame, MAX_CONTROL_FRAME_BYTES).put?.chunk.buffer).toBe(frame.buffer)
-  })
-
-  it('a request, or InvalidMessageError / MessageTooLargeError, at once, for any bytes', () => {
-    const mutated = fc.tuple(fc.constantFrom(...encoded), fc.array(fc.tuple(fc.nat(), fc.nat(255)), { maxLength: 4 }), fc.nat()).map(([bytes, edits, cut]) => {
-      const b = bytes.slice(0, cut % (bytes.byteLength + 1) === 0 ? bytes.byteLength : cut % (bytes.byteLength + 1))
-      for (const [at, v] of edits) if (b.byteLength > 0) b[at % b.byteLength] = v
-      return b
+    it('decodes what it encodes, the chunk as a view of the frame', () => {
+      VALID.forEach((r, i) => { expect(codec.decodeRequest(encoded[i] as Uint8Array, MAX_CONTROL_FRAME_BYTES)).toEqual(r) })
+      const frame = encoded[0] as Uint8Array
+      expect(codec.decodeRequest(frame, MAX_CONTROL_FRAME_BYTES).put?.chunk.buffer).toBe(frame.buffer)
     })
-    const input = fc.oneof(mutated, fc.uint8Array({ maxLength: 300 }), fc.uint8Array({ maxLength: 8 }).map(head => Uint8Array.of(0x01, ...head)))
-    fc.assert(fc.property(input, fc.constantFrom(MAX_CONTROL_FRAME_BYTES, 64), (bytes, maxBytes) => {
-      const started = performance.now()
-      try {
-        const req = decodeChannelRequest(bytes, maxBytes)
-        // What we accept we can send on, and it means the same thing.
-        expect(decodeChannelRequest(encodeChannelRequest(req).subarray(), Number.MAX_SAFE_INTEGER)).toEqual(req)
-      } catch (err) {
-        expect(['InvalidMessageError', 'MessageTooLargeError']).toContain(errName(err))
-      }
-      expect(performance.now() - started).toBeLessThan(1000)
-    }), runs(500))
+
+    it('a request, or InvalidMessageError / MessageTooLargeError, at once, for any bytes', () => {
+      const mutated = fc.tuple(fc.constantFrom(...encoded), fc.array(fc.tuple(fc.nat(), fc.nat(255)), { maxLength: 4 }), fc.nat()).map(([bytes, edits, cut]) => {
+        const b = bytes.slice(0, cut % (bytes.byteLength + 1) === 0 ? bytes.byteLength : cut % (bytes.byteLength + 1))
+        for (const [at, v] of edits) if (b.byteLength > 0) b[at % b.byteLength] = v
+        return b
+      })
+      const input = fc.oneof(mutated, fc.uint8Array({ maxLength: 300 }), fc.uint8Array({ maxLength: 8 }).map(head => Uint8Array.of(0x01, ...head)))
+      fc.assert(fc.property(input, fc.constantFrom(MAX_CONTROL_FRAME_BYTES, 64), (bytes, maxBytes) => {
+        const started = performance.now()
+        try {
+          const req = codec.decodeRequest(bytes, maxBytes)
+          // What we accept we can send on, and it means the same thing.
+          expect(codec.decodeRequest(codec.encodeRequest(req).subarray(), Number.MAX_SAFE_INTEGER)).toEqual(req)
+        } catch (err) {
+          expect(['InvalidMessageError', 'MessageTooLargeError']).toContain(errName(err))
+        }
+        expect(performance.now() - started).toBeLessThan(1000)
+      }), runs(500))
+    })
   })
-})
+}
 
 describe('the channel\'s binary put fields (src/wire/put-fields.ts) against their schema', () => {
   // Field values a peer could send, valid or not (what the layout can carry: non-negative integers,

@@ -89,6 +89,12 @@ describe('a stranger without the cluster secret', () => {
       .put({ group: 'ga', chunkSize: 1024 * 1024, chunk, prepare: { manifest: new Uint8Array(10), createdAt: 1, ts: 1, origin: stranger.peerId, copies: 1, members: [] } }, { signal: AbortSignal.timeout(10_000) })
       .then(() => 'prepared', (err: unknown) => err)
     expect(channeled, String(channeled)).toMatchObject(unauthorized)
+    // Its previous version too (spoken while a group is upgraded node by node).
+    class ChannelV2 extends Channel { override get protocols (): string[] { return [PROTOCOLS.channelV2] } }
+    const channeledV2 = await new ChannelV2(dialer, member.toString())
+      .put({ group: 'ga', chunkSize: 1024 * 1024, chunk, prepare: { manifest: new Uint8Array(10), createdAt: 1, ts: 1, origin: stranger.peerId, copies: 1, members: [] } }, { signal: AbortSignal.timeout(10_000) })
+      .then(() => 'prepared', (err: unknown) => err)
+    expect(channeledV2, String(channeledV2)).toMatchObject(unauthorized)
     // Every protocol the table calls 'cluster' was tried above.
     expect(await ask(PROTOCOLS.outcome, OutcomeRequestSchema, { id, ts: 1, origin: stranger.peerId }, OutcomeResponseSchema)).toMatchObject(unauthorized)
     // A group's summary says which files it holds: for members only.
@@ -98,7 +104,7 @@ describe('a stranger without the cluster secret', () => {
     expect(await ask(PROTOCOLS.nameApply, NameApplyRequestSchema, { group: 'ga', op: { bucket: 'stolen', key: 'k', live: true, ts: Date.now(), origin: stranger.peerId } }, NameApplyResponseSchema)).toMatchObject(unauthorized)
     expect(await ask(PROTOCOLS.nameSync, NameSyncRequestSchema, { group: 'ga', since: 0, limit: 10 }, NameSyncResponseSchema)).toMatchObject(unauthorized)
     expect(Object.entries(PROTOCOL_ACCESS).filter(([, a]) => a === 'cluster').map(([p]) => p).sort())
-      .toEqual(['apply', 'channel', 'delete', 'leave', 'list', 'members', 'nameApply', 'nameSync', 'names', 'outcome', 'put', 'recruit', 'replicate', 'summary', 'sync'])
+      .toEqual(['apply', 'channel', 'channelV2', 'delete', 'leave', 'list', 'members', 'nameApply', 'nameSync', 'names', 'outcome', 'put', 'recruit', 'replicate', 'summary', 'sync'])
     // Nothing changed: the file is still on every member, nothing else arrived.
     for (const i of [0, 1, 2]) {
       expect(c.node(i).store.index.get(id)?.state).toBe('present')
