@@ -15,7 +15,8 @@
  *    the share of segment bytes served tab to tab, per rendition.
  *    `--trace`: where each P2P segment came from and why, and each tab's path to its
  *    first frame (its requests and media events); `--tab-profile`: each tab's main
- *    thread sampled from "play" to its first frame; `--think-ms`: time on the page
+ *    thread sampled from "play" to its first frame; `--tab-trace`: what Chromium's
+ *    threads ran in that window (./chrome-trace.ts); `--think-ms`: time on the page
  *    before "play".
  * Writes bench/results/hls.json.
  */
@@ -25,6 +26,7 @@ import { join } from 'node:path'
 import { findMediaTools, run as runTool } from '../src/media/tools.ts'
 import { MEDIA_DIR, chromiumUnavailable, launchChromium } from '../test/sim/browser.ts'
 import { dsm, eventually, startProcNode } from '../test/sim/proc.ts'
+import { TRACE_CATEGORIES, foldTrace } from './chrome-trace.ts'
 import { MiB, printTable, quiet, stats, writeResults } from './lib.ts'
 import { categorize } from './profile.ts'
 import type { ProcNode } from '../test/sim/proc.ts'
@@ -35,10 +37,12 @@ type Share = Record<string, { peers: number, storage: number }>
 interface Trace { rendition: string, sn: number, from: string, why: string, slackS: number, ms: number, at: number }
 /** A step on a tab's path to its first frame: ms after "play" when a request started and ended (resource timing), or a media event fired. */
 interface Mark { what: string, startMs: number, endMs: number }
-interface TabRun { tab: number, round?: number, firstFrameMs: number, firstPeerMs: number, stalls: number, stallS: number, share: Share, levels: string[], trace: Trace[], marks: Mark[], mainThread?: Record<string, number>, heapMiB?: { atPlay: number, atFirstFrame: number } }
+interface TabRun { chrome?: ReturnType<typeof foldTrace>, tab: number, round?: number, firstFrameMs: number, firstPeerMs: number, stalls: number, stallS: number, share: Share, levels: string[], trace: Trace[], marks: Mark[], mainThread?: Record<string, number>, heapMiB?: { atPlay: number, atFirstFrame: number } }
 
 /** --tab-profile: each tab's main thread sampled (CDP Profiler) from "play" to its first frame, folded by script. */
 let profileTabs = false
+/** --tab-trace: Chromium's trace from "play" to each tab's first frame, folded by thread and task (./chrome-trace.ts). */
+let traceTabs = false
 /** --think-ms: how long a viewer looks at the page before pressing "play" (default 0: at once). */
 let thinkMs = 0
 
@@ -159,7 +163,13 @@ async function watch (browser: Browser, url: string, p2p: boolean, name: string,
   }
   // ms after the bench's start mark at which the profiler started (its samples are cut at the first frame).
   const profiledFrom = cdp != null ? await page.evaluate(() => performance.now() - (window as unknown as { dsmBench: { start: number } }).dsmBench.start) : 0
+  if (traceTabs) await browser.startTracing(page, { categories: TRACE_CATEGORIES })
   await row.locator('button.play').click()
+  let chrome: ReturnType<typeof foldTrace> | undefined
+  if (traceTabs) {
+    await page.waitForFunction(() => (window as unknown as { dsmBench: { first: number } }).dsmBench.first >= 0, undefined, { timeout: 30_000, polling: 'raf' })
+    chrome = foldTrace((await browser.stopTracing()).toString())
+  }
   let mainThread: Record<string, number> | undefined
   if (cdp != null) {
     const first = await (await page.waitForFunction(() => {
@@ -193,7 +203,7 @@ async function watch (browser: Browser, url: string, p2p: boolean, name: string,
     const h = m as unknown as { heapAtPlay: number, heapAtFirst: number }
     return { firstFrameMs: m.first, firstPeerMs: m.peerAt ?? NaN, stalls: m.stalls, stallS: m.stallMs / 1000, share: JSON.parse(JSON.stringify((window as unknown as { dsmHlsShare: Share }).dsmHlsShare)) as Share, levels: [...new Set(p.switches.map(s => s.level))], trace: (window as unknown as { dsmHlsTrace?: Trace[] }).dsmHlsTrace ?? [], marks, heapMiB: { atPlay: h.heapAtPlay, atFirstFrame: h.heapAtFirst } }
   })
-  return { ...out, ...(mainThread != null ? { mainThread } : {}) }
+  return { ...out, ...(mainThread != null ? { mainThread } : {}), ...(chrome != null ? { chrome } : {}) }
 }
 
 /** `tabs` tabs, each starting `gapMs` after the previous, all watching to the end. */
@@ -249,6 +259,7 @@ export async function run (argv: string[]): Promise<void> {
   /** --single=0 skips the one-node transcoding run (playback only, faster); --trace lists each P2P segment taken from storage and why. */
   const withSingle = arg('single', 1) !== 0
   profileTabs = argv.includes('--tab-profile')
+  traceTabs = argv.includes('--tab-trace')
   thinkMs = arg('think-ms', 0)
   const why = chromiumUnavailable()
   const root = await mkdtemp(join(tmpdir(), 'dsm-bench-hls-'))
@@ -318,6 +329,10 @@ export async function run (argv: string[]): Promise<void> {
         }
         printTable('each tab\'s path to its first frame (ms after "play": a request\'s start → end, or a media event)', ['mode', 'round', 'tab', 'first frame (ms)', 'main thread busy (ms)', 'steps'],
           rows.map(([mode, r]) => [mode, r.round ?? 1, r.tab, r.firstFrameMs.toFixed(0), busy(r), r.marks.map(k => k.startMs === k.endMs ? `${k.what}@${k.startMs.toFixed(0)}` : `${k.what} ${k.startMs.toFixed(0)}→${k.endMs.toFixed(0)}`).join(', ')]))
+      }
+      if (traceTabs) {
+        printTable('what Chromium was busy with from "play" to each tab\'s first frame (top-level tasks, ms; --tab-trace)', ['mode', 'round', 'tab', 'first frame (ms)', 'threads', 'tasks'],
+          rows.map(([mode, r]) => [mode, r.round ?? 1, r.tab, r.firstFrameMs.toFixed(0), (r.chrome?.threads ?? []).map(([k, v]) => `${k} ${v.toFixed(0)}`).join('; '), (r.chrome?.tasks ?? []).slice(0, 4).map(([k, v]) => `${k} ${v.toFixed(0)}`).join('; ')]))
       }
       if (profileTabs) {
         // Summed over each mode's tabs: where the main threads went between "play" and the first frames.
