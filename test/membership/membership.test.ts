@@ -39,6 +39,13 @@ describe('membership', () => {
       // with its other test files took more than 30 s once.
       await c.waitFor(() => converged(c) && c.node(0).membership.view.members().every(m => m.state === 'ACTIVE') && sizes() === '[3,3,3,1]',
         { message: 'views converge on groups of 3, 3, 3 and 1', timeoutMs: 60_000 })
+        .catch((err: unknown) => {
+          // What it was stuck on (it has failed twice in CI under load, never alone): each node's own seat and
+          // state, and node 0's view of every member's.
+          const own = c.upIndexes().map(i => `${c.peerId(i).slice(-4)}:${c.node(i).status.group ?? '-'}/${c.node(i).status.state}`).join(' ')
+          const seen = c.node(0).membership.view.members().map(m => `${m.peerId.slice(-4)}:${m.group ?? '-'}/${m.state}/h${m.sync.head}`).join(' ')
+          throw new Error(`${String(err)}; converged ${String(converged(c))}, sizes ${sizes()}; own ${own}; node 0 sees ${seen}`)
+        })
       for (const i of c.upIndexes()) {
         expect(c.node(i).membership.view.members().map(m => m.peerId).sort()).toEqual(c.upIndexes().map(j => c.peerId(j)).sort())
       }
