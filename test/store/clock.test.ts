@@ -7,20 +7,16 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { openDb } from '../../src/store/db.ts'
+import { openTempStore } from '../helpers/temp-store.ts'
+import type { TempStore } from '../helpers/temp-store.ts'
 import { chunkDigest } from '../../src/content/chunk-hash.ts'
 import { createManifest } from '../../src/content/manifest.ts'
-import { openDb } from '../../src/store/db.ts'
-import { LocalStore } from '../../src/store/local-store.ts'
 
 const cleanup: Array<() => Promise<void>> = []
 afterEach(async () => { for (const f of cleanup.splice(0).reverse()) await f() })
 
-async function open (dir: string): Promise<{ store: LocalStore, close: () => Promise<void> }> {
-  const db = openDb(dir, { checkpoints: false })
-  const store = new LocalStore({ db, dataDir: dir, reserve: { bytes: 0 }, capacity: async () => ({ total: 2 ** 40, free: 2 ** 40 }) })
-  await store.start()
-  return { store, close: async () => { await store.stop(); await db.close() } }
-}
+const open = async (dir: string): Promise<TempStore> => await openTempStore(dir)
 
 describe('the store clock', () => {
   it('starts past every stamp in the index, a tombstone from a clock ahead of ours included', async () => {

@@ -4,27 +4,17 @@
  * newer one AND no prepared upload of the file waits to be decided — an
  * entry that could settle a prepared upload is never skipped.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { tempStore } from '../helpers/temp-store.ts'
+import type { LocalStore } from '../../src/store/local-store.ts'
 import { chunkDigest } from '../../src/content/chunk-hash.ts'
 import { createManifest } from '../../src/content/manifest.ts'
-import { openDb } from '../../src/store/db.ts'
-import { LocalStore } from '../../src/store/local-store.ts'
 import type { PreparedUpload } from '../../src/store/prepared.ts'
 
 const cleanup: Array<() => Promise<void>> = []
 afterEach(async () => { for (const f of cleanup.splice(0).reverse()) await f() })
 
-async function tempStore (): Promise<LocalStore> {
-  const dir = await mkdtemp(join(tmpdir(), 'dsm-settled-'))
-  const db = openDb(dir, { checkpoints: false })
-  const store = new LocalStore({ db, dataDir: dir, reserve: { bytes: 0 }, capacity: async () => ({ total: 2 ** 40, free: 2 ** 40 }) })
-  await store.start()
-  cleanup.push(async () => { await store.stop(); await db.close(); await rm(dir, { recursive: true, force: true }) })
-  return store
-}
+const newStore = async (): Promise<LocalStore> => await tempStore(cleanup)
 
 async function prepare (store: LocalStore, text: string, origin: string): Promise<PreparedUpload> {
   const data = new TextEncoder().encode(text)
@@ -38,7 +28,7 @@ async function prepare (store: LocalStore, text: string, origin: string): Promis
 
 describe('LocalStore.isSettled', () => {
   it('is true only for a stamp the index holds (or has moved past) with nothing prepared left to decide', async () => {
-    const store = await tempStore()
+    const store = await newStore()
     const u = await prepare(store, 'same bytes', 'coord')
     // Prepared, undecided: the entry that commits it must be applied.
     expect(store.isSettled(u)).toBe(false)

@@ -3,27 +3,17 @@
  * look-up, and its insert keeps the row that is there; a large one (in a volume) is not written twice.
  */
 import { createHash } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { tempStore } from '../helpers/temp-store.ts'
+import type { LocalStore } from '../../src/store/local-store.ts'
 import { chunkDigest } from '../../src/content/chunk-hash.ts'
 import { createManifest } from '../../src/content/manifest.ts'
 import { INLINE_CHUNK_BYTES } from '../../src/store/chunk-store.ts'
-import { openDb } from '../../src/store/db.ts'
-import { LocalStore } from '../../src/store/local-store.ts'
 
 const cleanup: Array<() => Promise<void>> = []
 afterEach(async () => { for (const f of cleanup.splice(0).reverse()) await f() })
 
-async function tempStore (): Promise<LocalStore> {
-  const dir = await mkdtemp(join(tmpdir(), 'dsm-stage-'))
-  const db = openDb(dir, { checkpoints: false })
-  const store = new LocalStore({ db, dataDir: dir, reserve: { bytes: 0 }, capacity: async () => ({ total: 2 ** 40, free: 2 ** 40 }) })
-  await store.start()
-  cleanup.push(async () => { await store.stop(); await db.close(); await rm(dir, { recursive: true, force: true }) })
-  return store
-}
+const newStore = async (): Promise<LocalStore> => await tempStore(cleanup)
 
 /** One upload of `data` named `name`, staged with stageChunk, prepared and committed; what was staged. */
 async function upload (store: LocalStore, data: Uint8Array, name: string): Promise<{ id: string, staged: number }> {
@@ -41,7 +31,7 @@ const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('he
 describe('LocalStore.stageChunk', () => {
   for (const [what, bytes] of [['an inline chunk', 4096], ['a chunk in a volume', INLINE_CHUNK_BYTES + 1]] as const) {
     it(`${what} already stored: both files read it, and it stays while either refers to it`, async () => {
-      const store = await tempStore()
+      const store = await newStore()
       const data = new Uint8Array(bytes).map((_, i) => (i * 7 + 3) & 0xff)
       const digest = await chunkDigest(data)
       const a = await upload(store, data, 'a.bin')
@@ -60,7 +50,7 @@ describe('LocalStore.stageChunk', () => {
 
 describe('LocalStore.commitPrepared', () => {
   it('a chunk dropped as damaged between prepare and commit leaves the file pending, never present', async () => {
-    const store = await tempStore()
+    const store = await newStore()
     const data = new Uint8Array(4096).fill(9)
     const digest = await chunkDigest(data)
     const manifest = await createManifest({ size: data.byteLength, chunkSize: 1 << 20, chunks: [digest], name: 'a.bin', mime: 'application/octet-stream' })
