@@ -14,8 +14,16 @@ import type { Socket } from 'node:net'
 export const HTTP_HEADERS_TIMEOUT_MS = 10_000
 /** An upload body that sends nothing for this long is answered 408 and its connection closed. */
 export const HTTP_BODY_IDLE_TIMEOUT_MS = 30_000
-/** A keep-alive connection with no request for this long is closed. */
-export const HTTP_KEEP_ALIVE_TIMEOUT_MS = 5_000
+/**
+ * A keep-alive connection with no request for this long is closed. Long, as
+ * nginx's 75 s: a client may send its next request on a pooled connection in
+ * the very turn the node closes it, and that request fails with ECONNRESET
+ * (the AWS SDK without retries failed 1 run in 4 so at Node's 5 s under load,
+ * none in 9 at 30 s). Clients expire pooled sockets a second before the
+ * `Keep-Alive: timeout` the node announces, so a long timeout leaves the close
+ * to them; idle connections still count against the connection caps.
+ */
+export const HTTP_KEEP_ALIVE_TIMEOUT_MS = 30_000
 /** A connection that moves no byte either way for this long (a client that stopped reading) is closed. */
 export const HTTP_SOCKET_IDLE_TIMEOUT_MS = 120_000
 /** Open connections a node accepts in all; more are refused at once. */
