@@ -40,6 +40,12 @@ export const SWARM_HAVE_ANNOUNCE_DELAY_MS = 200
 export const SWARM_MAX_PEER_CONNECTIONS = 8
 /** Longest a dial to another tab (relay, then WebRTC) may take; the next announce dials again. */
 export const PEER_DIAL_TIMEOUT_MS = 10_000
+/**
+ * Most often the `stats` event fires: a page redraws its counters on it, and
+ * one redraw per chunk (received or served) costs the tabs frames while a
+ * video starts.
+ */
+export const STATS_EVENT_MS = 250
 /** Default memory a browser node keeps for chunks (served to other browsers too). */
 export const BROWSER_CACHE_BYTES = 256 * 1024 * 1024
 /**
@@ -121,6 +127,7 @@ export class P2PEngine extends TypedEventEmitter<EngineEvents> {
   private readonly opened = new Map<string, Session>()
   /** Dials to other tabs: under way, and failed lately. */
   private readonly dials = new PeerDials()
+  private statsTimer?: ReturnType<typeof setTimeout>
 
   private constructor (libp2p: BrowserLibp2p, cacheBytes: number) {
     super()
@@ -137,8 +144,8 @@ export class P2PEngine extends TypedEventEmitter<EngineEvents> {
       await engine.stop()
       throw new UnavailableError('no storage node could be reached over WebSockets')
     }
-    engine.libp2p.addEventListener('connection:open', () => { engine.emitStats() })
-    engine.libp2p.addEventListener('connection:close', () => { engine.emitStats() })
+    engine.libp2p.addEventListener('connection:open', () => { engine.countConnections() })
+    engine.libp2p.addEventListener('connection:close', () => { engine.countConnections() })
     // Up means reachable: an announce before the relay reservation carries no address (no tab could dial
     // us), and the reservation's streams and identify pushes would otherwise run beside the first play.
     await engine.reachable(AbortSignal.timeout(RELAY_ADDRESS_WAIT_MS))
@@ -166,6 +173,7 @@ export class P2PEngine extends TypedEventEmitter<EngineEvents> {
   }
 
   async stop (): Promise<void> {
+    clearTimeout(this.statsTimer)
     for (const s of this.sessions.values()) void s.then(x => { clearInterval(x.timer); clearTimeout(x.soon) }, () => {})
     await this.libp2p.stop()
   }
@@ -304,6 +312,7 @@ export class P2PEngine extends TypedEventEmitter<EngineEvents> {
     if (ws.length === 0) throw new UnavailableError(`storage node ${peerId} has no WebSocket address`)
     await this.libp2p.dial(ws, { signal: AbortSignal.timeout(LOCATE_TIMEOUT_MS * 2) })
     this.storagePeers.add(peerId)
+    this.countConnections()
   }
 
   private async session (id: string, options: AbortOptions): Promise<Session> {
@@ -411,10 +420,18 @@ export class P2PEngine extends TypedEventEmitter<EngineEvents> {
     }, { maxInboundStreams: 64 })
   }
 
+  /** `stats` itself is always current; its event comes at most every STATS_EVENT_MS. */
   private emitStats (): void {
+    this.statsTimer ??= setTimeout(() => {
+      this.statsTimer = undefined
+      this.safeDispatchEvent('stats', { detail: { ...this.stats, bySource: { ...this.stats.bySource } } })
+    }, STATS_EVENT_MS)
+  }
+
+  private countConnections (): void {
     const conns = this.libp2p.getConnections().filter(c => c.status === 'open')
     this.stats.storageConnections = conns.filter(c => this.storagePeers.has(c.remotePeer.toString())).length
     this.stats.peerConnections = conns.filter(c => !this.storagePeers.has(c.remotePeer.toString()) && c.limits == null).length
-    this.safeDispatchEvent('stats', { detail: { ...this.stats, bySource: { ...this.stats.bySource } } })
+    this.emitStats()
   }
 }

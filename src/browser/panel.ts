@@ -22,25 +22,32 @@ export function renderPanel (root: HTMLElement, engine: P2PEngine): void {
     </div>
     <svg id="p2p-chart" viewBox="0 0 ${SECONDS * 10} 60" preserveAspectRatio="none" role="img" aria-label="bytes per second by source"></svg>`
   const $ = (id: string): HTMLElement => root.querySelector(`#${id}`) as HTMLElement
-  $('p2p-peer').textContent = `this tab: ${engine.libp2p.peerId.toString().slice(-10)}`
+  // A text is set only when it changes: each change costs the page a style and layout pass.
+  const set = (id: string, text: string): void => { const e = $(id); if (e.textContent !== text) e.textContent = text }
+  set('p2p-peer', `this tab: ${engine.libp2p.peerId.toString().slice(-10)}`)
   const history: Array<{ storage: number, peers: number }> = []
   let last: P2PStats = { ...engine.stats }
   const update = (s: P2PStats): void => {
     const total = s.fromStorage + s.fromPeers
-    $('p2p-storage').textContent = fmt(s.fromStorage)
-    $('p2p-peers').textContent = fmt(s.fromPeers)
-    $('p2p-share').textContent = `${total === 0 ? 0 : Math.round((100 * s.fromPeers) / total)}%`
-    $('p2p-served').textContent = fmt(s.servedToPeers)
-    $('p2p-conns').textContent = `${s.storageConnections} / ${s.peerConnections}`
-    $('p2p-rejected').textContent = String(s.rejected)
+    set('p2p-storage', fmt(s.fromStorage))
+    set('p2p-peers', fmt(s.fromPeers))
+    set('p2p-share', `${total === 0 ? 0 : Math.round((100 * s.fromPeers) / total)}%`)
+    set('p2p-served', fmt(s.servedToPeers))
+    set('p2p-conns', `${s.storageConnections} / ${s.peerConnections}`)
+    set('p2p-rejected', String(s.rejected))
   }
   engine.addEventListener('stats', (e) => { update(e.detail) })
   update(engine.stats)
+  /** The chart shows an idle history already. */
+  let idleDrawn = false
   setInterval(() => {
     const s = engine.stats
     history.push({ storage: s.fromStorage - last.fromStorage, peers: s.fromPeers - last.fromPeers })
     last = { ...s }
     if (history.length > SECONDS) history.shift()
+    // Drawn only when seen and when it changed (an idle chart is the same bars each second).
+    const idle = history.every(h => h.storage + h.peers === 0)
+    if (document.hidden || (idle && idleDrawn)) return
     const max = Math.max(1, ...history.map(h => h.storage + h.peers))
     $('p2p-chart').innerHTML = history.map((h, i) => {
       const x = (SECONDS - history.length + i) * 10
@@ -48,5 +55,6 @@ export function renderPanel (root: HTMLElement, engine: P2PEngine): void {
       const hp = (h.peers / max) * 58
       return `<rect class="storage" x="${x}" y="${60 - hs}" width="8" height="${hs}"/><rect class="peers" x="${x}" y="${60 - hs - hp}" width="8" height="${hp}"/>`
     }).join('')
+    idleDrawn = idle
   }, 1000)
 }

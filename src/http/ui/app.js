@@ -110,7 +110,8 @@ function formatBytes (n) {
 
 function ago (ms) {
   const s = Math.max(0, Math.round((Date.now() - ms) / 1000))
-  if (s < 60) return `${s}s ago`
+  // Not to the second: a label that changes on every refresh would redraw the whole list each time.
+  if (s < 60) return 'just now'
   if (s < 3600) return `${Math.round(s / 60)} min ago`
   if (s < 86400) return `${Math.round(s / 3600)} h ago`
   return new Date(ms).toLocaleDateString()
@@ -178,9 +179,18 @@ async function refreshNode () {
 
 // ---- cluster --------------------------------------------------------------
 
+function seen (m) {
+  return m.lastSeenMsAgo < 1000 ? 'now' : `${Math.round(m.lastSeenMsAgo / 1000)}s`
+}
+
 async function refreshCluster () {
   let groups
   try { groups = await api('/api/groups') } catch { return }
+  $('#cluster-updated').textContent = `updated ${new Date().toLocaleTimeString()}`
+  // Redrawn only when what it shows changed (see refreshFiles).
+  const shown = JSON.stringify(groups.map(g => ({ ...g, members: g.members.map(m => ({ ...m, lastSeenMsAgo: seen(m) })) })))
+  if (shown === shownGroups) return
+  shownGroups = shown
   const select = $('#group-select')
   const chosen = select.value
   select.replaceChildren(el('option', { value: '' }, 'automatic (most free space)'),
@@ -197,12 +207,12 @@ async function refreshCluster () {
         el('span', { class: 'mono', title: m.peerId }, `${m.peerId.slice(0, 8)}…${m.peerId.slice(-6)}`),
         el('span', { class: `badge ${m.state}` }, m.state),
         el('span', { class: 'small muted' }, `${formatBytes(m.free)} free of ${formatBytes(m.total)} · load ${m.load}${sync}`),
-        el('span', { class: 'small muted' }, m.lastSeenMsAgo < 1000 ? 'now' : `${Math.round(m.lastSeenMsAgo / 1000)}s`),
+        el('span', { class: 'small muted' }, seen(m)),
         el('div', { class: 'bar', title: `${Math.round(used * 100)}% used` }, el('span', { style: `width: ${Math.round(used * 100)}%` })))
     }))))
   if (groups.length === 0) $('#groups').replaceChildren(el('p', { class: 'muted' }, 'No groups yet: nodes are still joining.'))
-  $('#cluster-updated').textContent = `updated ${new Date().toLocaleTimeString()}`
 }
+let shownGroups = ''
 
 // ---- files ----------------------------------------------------------------
 
@@ -212,8 +222,13 @@ async function refreshFiles () {
     state.files = files
     if (jobs != null) state.packages = new Map(jobs.packages.map(p => [p.source, p]))
   } catch { return }
+  // Redrawn only when what it shows changed: a redraw every refresh costs frames while a video starts.
+  const shown = JSON.stringify([state.files, [...state.packages], state.files.map(f => ago(f.createdAt))])
+  if (shown === shownFiles) return
+  shownFiles = shown
   renderFiles()
 }
+let shownFiles = ''
 
 /** The HLS cell of a file: its package's state, or a button to make one of a video. */
 function hlsCell (f) {
