@@ -4,6 +4,10 @@
 
 const $ = (sel) => document.querySelector(sel)
 const REFRESH_MS = 2000
+// While a video starts (until its first frame, at most this long) the page does not refresh: four API
+// requests would queue beside the playlists and first segments (a browser opens six connections per
+// node) and their redraws would take the main thread the player needs.
+const START_QUIET_MS = 5000
 
 import { HlsPlayer, scrubBar } from '/ui/hls-player.js'
 
@@ -285,6 +289,7 @@ function renderRendition () {
 async function play (file) {
   state.current = file.id
   const video = $('#video')
+  quietUntil = performance.now() + START_QUIET_MS
   const pkg = state.packages.get(file.id)
   $('#screen').classList.add('playing')
   $('#now-playing').replaceChildren(el('strong', {}, file.name), el('span', { class: 'muted' }, ` · ${file.mime} · ${formatBytes(file.size)} · group ${file.group}${pkg?.playable ? ' · HLS' : ''}`))
@@ -394,7 +399,10 @@ $('#video').addEventListener('error', () => {
 // Not awaited: the page (and HLS playback, over HTTP until the engine is up) starts at once.
 if (P2P_WANTED) void startP2P()
 setupUpload()
+let quietUntil = 0
+for (const ev of ['playing', 'error']) $('#video').addEventListener(ev, () => { quietUntil = 0 })
 async function tick () {
+  if (performance.now() < quietUntil) return
   await Promise.all([refreshNode(), refreshCluster(), refreshFiles()])
   renderRendition()
 }
