@@ -284,7 +284,9 @@ export async function run (argv: string[]): Promise<void> {
     all.push(...nodes)
     const group = await transcode(nodes, source)
     printTable(`transcoding a ${seconds} s 720p source (ladder 720p/480p/360p/240p + audio + poster/storyboard)`, ['cluster', 'nodes making jobs', 'upload → first playable rendition (s)', 'upload → ready (s)', 'speed (× real time)'], [
-      ['one node makes every job', single.owners, single.firstPlayableMs / 1000, single.readyMs / 1000, seconds / (single.readyMs / 1000)],
+      withSingle
+        ? ['one node makes every job', single.owners, single.firstPlayableMs / 1000, single.readyMs / 1000, seconds / (single.readyMs / 1000)]
+        : ['one node makes every job', 'not run (--single=0)', '', '', ''],
       ['three nodes share the jobs', group.owners, group.firstPlayableMs / 1000, group.readyMs / 1000, seconds / (group.readyMs / 1000)]
     ])
 
