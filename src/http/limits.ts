@@ -18,7 +18,7 @@ export const HTTP_BODY_IDLE_TIMEOUT_MS = 30_000
  * A keep-alive connection with no request for this long is closed. Long, as
  * nginx's 75 s: a client may send its next request on a pooled connection as
  * the node closes it, and that request fails with ECONNRESET (the AWS SDK
- * without retries, both cores busy: 4 runs in ~12 failed at Node's 5 s, none
+ * without retries, both cores busy: 4 runs in 15 failed at Node's 5 s, none
  * in 9 at 30 s). Clients expire pooled sockets a second before the
  * `Keep-Alive: timeout` the node announces, so a long timeout leaves the close
  * to them; idle connections still count against the connection caps.
