@@ -18,9 +18,9 @@ export async function openTempStore (dir?: string, init: Partial<LocalStoreInit>
   return { store, db, dir: at, close: async () => { await store.stop(); await db.close() } }
 }
 
-/** `openTempStore` in a new directory, stopped and removed by `cleanup`. */
-export async function tempStore (cleanup: Array<() => Promise<void>>): Promise<LocalStore> {
-  const t = await openTempStore()
+/** `openTempStore` in a new directory (or `dir`), stopped and removed by `cleanup`. */
+export async function tempStore (cleanup: Array<() => Promise<void>>, init: Partial<LocalStoreInit> = {}, dir?: string): Promise<TempStore> {
+  const t = await openTempStore(dir, init)
   cleanup.push(async () => { await t.close(); await rm(t.dir, { recursive: true, force: true }) })
-  return t.store
+  return t
 }

@@ -5,15 +5,13 @@
  * replaced value owned); dropped with an abort; and a store that restarts
  * with such an upload undecided answers no name read until it is decided.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { rm } from 'node:fs/promises'
+import { openTempStore } from '../helpers/temp-store.ts'
+import type { TempStore } from '../helpers/temp-store.ts'
 import { chunkDigest } from '../../src/content/chunk-hash.ts'
 import { createManifest } from '../../src/content/manifest.ts'
-import { openDb } from '../../src/store/db.ts'
 import { LocalStore } from '../../src/store/local-store.ts'
-import type { Db } from '../../src/store/db.ts'
 import type { PreparedName, PreparedUpload } from '../../src/store/prepared.ts'
 
 const cleanup: Array<() => Promise<void>> = []
@@ -23,18 +21,11 @@ afterEach(async () => { for (const f of cleanup.splice(0).reverse()) await f() }
 const ownedFile = (v: Uint8Array | undefined): string | undefined => v == null ? undefined : new TextDecoder().decode(v)
 const value = (file: string): Uint8Array => new TextEncoder().encode(file)
 
-async function openStore (dir: string): Promise<{ store: LocalStore, db: Db }> {
-  const db = openDb(dir, { checkpoints: false })
-  const store = new LocalStore({ db, dataDir: dir, reserve: { bytes: 0 }, capacity: async () => ({ total: 2 ** 40, free: 2 ** 40 }), ownedFile })
-  await store.start()
-  return { store, db }
-}
-
-async function tempStore (): Promise<{ store: LocalStore, db: Db, dir: string }> {
-  const dir = await mkdtemp(join(tmpdir(), 'dsm-carried-'))
-  const opened = await openStore(dir)
-  cleanup.push(async () => { await rm(dir, { recursive: true, force: true }) })
-  return { ...opened, dir }
+/** A started store on `dir` (a new one if none); the tests stop it (and restart on the same directory). */
+async function openStore (dir?: string): Promise<TempStore> {
+  const t = await openTempStore(dir, { ownedFile })
+  if (dir == null) cleanup.push(async () => { await rm(t.dir, { recursive: true, force: true }) })
+  return t
 }
 
 /** Prepare a one-chunk upload carrying `name`; returns its key. */
@@ -53,7 +44,7 @@ const carried = (store: LocalStore, key: string, file: string, reclaims: boolean
 
 describe('a key record carried by an upload', () => {
   it('is invisible while prepared, applied with the commit (queueing the replaced value\'s file), gone with an abort', async () => {
-    const { store, db } = await tempStore()
+    const { store, db } = await openStore()
     cleanup.push(async () => { await store.stop(); await db.close() })
     await store.applyName({ bucket: 'media', key: '', group: 'g1', live: true, ts: store.clock.next(), origin: 'coord', value: value('bucket') })
     await store.applyName({ bucket: 'media', key: 'a.mp4', group: 'g1', live: true, ts: store.clock.next(), origin: 'coord', value: value('old-file') })
@@ -77,7 +68,7 @@ describe('a key record carried by an upload', () => {
   })
 
   it('an older carried record loses to the newer one the table holds', async () => {
-    const { store, db } = await tempStore()
+    const { store, db } = await openStore()
     cleanup.push(async () => { await store.stop(); await db.close() })
     const stale = carried(store, 'k', 'stale', true)
     await store.applyName({ bucket: 'media', key: 'k', group: 'g1', live: true, ts: store.clock.next(), origin: 'other', value: value('newer') })
@@ -88,7 +79,7 @@ describe('a key record carried by an upload', () => {
   })
 
   it('after a restart with one undecided, name reads wait until it is decided', async () => {
-    const { store, db, dir } = await tempStore()
+    const { store, db, dir } = await openStore()
     const u = await prepareWith(store, 'bytes', carried(store, 'k', 'file', false))
     expect(store.namesSettled()).toBe(true) // prepared in this run: the protocol accounts for it
     await store.stop()

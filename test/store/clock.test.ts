@@ -9,14 +9,11 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { openDb } from '../../src/store/db.ts'
 import { openTempStore } from '../helpers/temp-store.ts'
-import type { TempStore } from '../helpers/temp-store.ts'
 import { chunkDigest } from '../../src/content/chunk-hash.ts'
 import { createManifest } from '../../src/content/manifest.ts'
 
 const cleanup: Array<() => Promise<void>> = []
 afterEach(async () => { for (const f of cleanup.splice(0).reverse()) await f() })
-
-const open = async (dir: string): Promise<TempStore> => await openTempStore(dir)
 
 describe('the store clock', () => {
   it('starts past every stamp in the index, a tombstone from a clock ahead of ours included', async () => {
@@ -27,13 +24,13 @@ describe('the store clock', () => {
     const digest = await chunkDigest(data)
     const manifest = await createManifest({ size: data.byteLength, chunkSize: 1024, chunks: [digest], name: 'a.bin', mime: 'application/octet-stream' })
     const id = manifest.id.toString()
-    let s = await open(dir)
+    let s = await openTempStore(dir)
     // A file added here, then another one, then the first deleted by a peer whose clock is an hour ahead.
     const add = { kind: 'add' as const, id, group: 'g1', ts: s.store.clock.next(), origin: 'me', manifest: manifest.bytes, size: data.byteLength, name: 'a.bin', mime: 'application/octet-stream', createdAt: 1, chunks: [digest] }
     await s.store.commitAdd(add, [await s.store.putChunk(digest, data)])
     await s.store.applyDelete({ kind: 'delete', id, group: 'g1', ts: ahead, origin: 'peer' })
     await s.close()
-    s = await open(dir)
+    s = await openTempStore(dir)
     cleanup.push(s.close)
     const ts = s.store.clock.next()
     expect(ts).toBeGreaterThan(ahead)

@@ -3,26 +3,18 @@
  * (reads through other nodes), or held by a read for as long as it lasts (a
  * holder's own reads); then they go like any unused chunk.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
+import { rm } from 'node:fs/promises'
+import { openTempStore, tempStore } from '../helpers/temp-store.ts'
+import type { LocalStore } from '../../src/store/local-store.ts'
 import { chunkDigest } from '../../src/content/chunk-hash.ts'
 import { createManifest } from '../../src/content/manifest.ts'
-import { openDb } from '../../src/store/db.ts'
-import { LocalStore } from '../../src/store/local-store.ts'
 
 const cleanup: Array<() => Promise<void>> = []
 afterEach(async () => { for (const f of cleanup.splice(0).reverse()) await f() })
 
 async function openStore (deletedReadGraceMs: number, dir?: string): Promise<LocalStore> {
-  dir ??= await mkdtemp(join(tmpdir(), 'dsm-linger-'))
-  const db = openDb(dir, { checkpoints: false })
-  const store = new LocalStore({ db, dataDir: dir, reserve: { bytes: 0 }, capacity: async () => ({ total: 2 ** 40, free: 2 ** 40 }), deletedReadGraceMs })
-  await store.start()
-  const at = dir
-  cleanup.push(async () => { await store.stop(); await db.close(); await rm(at, { recursive: true, force: true }) })
-  return store
+  return (await tempStore(cleanup, { deletedReadGraceMs }, dir)).store
 }
 
 /** A file of `parts` one-chunk parts, added; returns its id and chunk digests. */
@@ -89,11 +81,9 @@ describe('a deleted file\'s chunks', () => {
   })
 
   it('of a grace a crash cut short are collected at the next start', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'dsm-linger-'))
+    // Never stopped: the crash is that its database is closed under it.
+    const { store: crashed, db, dir } = await openTempStore(undefined, { deletedReadGraceMs: 60_000 })
     cleanup.push(async () => { await rm(dir, { recursive: true, force: true }) })
-    const db = openDb(dir, { checkpoints: false })
-    const crashed = new LocalStore({ db, dataDir: dir, reserve: { bytes: 0 }, capacity: async () => ({ total: 2 ** 40, free: 2 ** 40 }), deletedReadGraceMs: 60_000 })
-    await crashed.start()
     const f = await addFile(crashed, ['s', 't'], 'f')
     const kept = await addFile(crashed, ['t', 'u'], 'kept')
     // The grace's timer is a fake one that never fires: the crash takes it (and the pins) away; its row stays.

@@ -3,14 +3,11 @@
  * it stopped, a node never scrubbed starts a pass at once, and one scrubbed
  * lately waits out the pause.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { tempStore } from '../helpers/temp-store.ts'
+import type { LocalStore } from '../../src/store/local-store.ts'
 import { chunkDigest } from '../../src/content/chunk-hash.ts'
 import { silentLogger } from '../../src/logger.ts'
-import { openDb } from '../../src/store/db.ts'
-import { LocalStore } from '../../src/store/local-store.ts'
 import { Scrub, scrubProgress } from '../../src/store/scrub.ts'
 import type { StagedChunk } from '../../src/store/chunk-store.ts'
 import type { Db } from '../../src/store/db.ts'
@@ -19,11 +16,7 @@ const cleanup: Array<() => Promise<void>> = []
 afterEach(async () => { for (const f of cleanup.splice(0).reverse()) await f() })
 
 async function storeWithChunks (n: number): Promise<{ db: Db, store: LocalStore }> {
-  const dir = await mkdtemp(join(tmpdir(), 'dsm-scrub-'))
-  const db = openDb(dir, { checkpoints: false })
-  const store = new LocalStore({ db, dataDir: dir, reserve: { bytes: 0 }, capacity: async () => ({ total: 2 ** 40, free: 2 ** 40 }) })
-  await store.start()
-  cleanup.push(async () => { await store.stop(); await db.close(); await rm(dir, { recursive: true, force: true }) })
+  const { db, store } = await tempStore(cleanup)
   const staged: StagedChunk[] = []
   for (let i = 0; i < n; i++) {
     const data = new TextEncoder().encode(`chunk ${i}`)

@@ -14,8 +14,6 @@ import type { PreparedUpload } from '../../src/store/prepared.ts'
 const cleanup: Array<() => Promise<void>> = []
 afterEach(async () => { for (const f of cleanup.splice(0).reverse()) await f() })
 
-const newStore = async (): Promise<LocalStore> => await tempStore(cleanup)
-
 async function prepare (store: LocalStore, text: string, origin: string): Promise<PreparedUpload> {
   const data = new TextEncoder().encode(text)
   const digest = await chunkDigest(data)
@@ -28,7 +26,7 @@ async function prepare (store: LocalStore, text: string, origin: string): Promis
 
 describe('LocalStore.isSettled', () => {
   it('is true only for a stamp the index holds (or has moved past) with nothing prepared left to decide', async () => {
-    const store = await newStore()
+    const { store } = await tempStore(cleanup)
     const u = await prepare(store, 'same bytes', 'coord')
     // Prepared, undecided: the entry that commits it must be applied.
     expect(store.isSettled(u)).toBe(false)

@@ -13,8 +13,6 @@ import { INLINE_CHUNK_BYTES } from '../../src/store/chunk-store.ts'
 const cleanup: Array<() => Promise<void>> = []
 afterEach(async () => { for (const f of cleanup.splice(0).reverse()) await f() })
 
-const newStore = async (): Promise<LocalStore> => await tempStore(cleanup)
-
 /** One upload of `data` named `name`, staged with stageChunk, prepared and committed; what was staged. */
 async function upload (store: LocalStore, data: Uint8Array, name: string): Promise<{ id: string, staged: number }> {
   const digest = await chunkDigest(data)
@@ -31,7 +29,7 @@ const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('he
 describe('LocalStore.stageChunk', () => {
   for (const [what, bytes] of [['an inline chunk', 4096], ['a chunk in a volume', INLINE_CHUNK_BYTES + 1]] as const) {
     it(`${what} already stored: both files read it, and it stays while either refers to it`, async () => {
-      const store = await newStore()
+      const { store } = await tempStore(cleanup)
       const data = new Uint8Array(bytes).map((_, i) => (i * 7 + 3) & 0xff)
       const digest = await chunkDigest(data)
       const a = await upload(store, data, 'a.bin')
@@ -50,7 +48,7 @@ describe('LocalStore.stageChunk', () => {
 
 describe('LocalStore.commitPrepared', () => {
   it('a chunk dropped as damaged between prepare and commit leaves the file pending, never present', async () => {
-    const store = await newStore()
+    const { store } = await tempStore(cleanup)
     const data = new Uint8Array(4096).fill(9)
     const digest = await chunkDigest(data)
     const manifest = await createManifest({ size: data.byteLength, chunkSize: 1 << 20, chunks: [digest], name: 'a.bin', mime: 'application/octet-stream' })
