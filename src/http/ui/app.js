@@ -12,6 +12,11 @@ const START_QUIET_MS = 5000
 import { HlsPlayer, scrubBar } from '/ui/hls-player.js'
 
 const state = { files: [], filter: '', current: null, p2p: null, packages: new Map() }
+// What the file list and the cluster last drew (redrawn only when it changes), and until when a starting
+// video keeps the page from refreshing (performance.now() ms).
+let shownFiles = ''
+let shownGroups = ''
+let quietUntil = 0
 
 // P2P mode (?p2p=1): the page runs a libp2p node and the player reads through it.
 const P2P_WANTED = new URLSearchParams(location.search).get('p2p') === '1'
@@ -216,7 +221,6 @@ async function refreshCluster () {
     }))))
   if (groups.length === 0) $('#groups').replaceChildren(el('p', { class: 'muted' }, 'No groups yet: nodes are still joining.'))
 }
-let shownGroups = ''
 
 // ---- files ----------------------------------------------------------------
 
@@ -232,7 +236,6 @@ async function refreshFiles () {
   shownFiles = shown
   renderFiles()
 }
-let shownFiles = ''
 
 /** The HLS cell of a file: its package's state, or a button to make one of a video. */
 function hlsCell (f) {
@@ -399,7 +402,6 @@ $('#video').addEventListener('error', () => {
 // Not awaited: the page (and HLS playback, over HTTP until the engine is up) starts at once.
 if (P2P_WANTED) void startP2P()
 setupUpload()
-let quietUntil = 0
 for (const ev of ['playing', 'error']) $('#video').addEventListener(ev, () => { quietUntil = 0 })
 async function tick () {
   if (performance.now() < quietUntil) return
