@@ -42,7 +42,7 @@ interface Host {
   reachable: boolean
 }
 
-interface PeerJson { peerId: string, state: string, group: string | null }
+interface PeerJson { peerId: string, state: string, group: string | null, connected?: boolean, lastSeenMsAgo?: number }
 
 interface FileCase {
   name: string
@@ -100,9 +100,19 @@ describe.skipIf(skip != null)('five dsm nodes in five network namespaces (real T
   /** Each host in `observers` sees the hosts named in `expected` in that state (name → state), in their groups. */
   async function viewsAre (observers: Host[], expected: Record<string, string>, what: string, timeoutMs = 30_000): Promise<void> {
     const want = Object.entries(expected).map(([name, state]) => ({ peerId: host(name).peerId, group: host(name).group, state }))
+    // On a timeout, say what each host was seen as (state/group, connected or not, heard from how long ago), not a truncated JSON dump.
+    const seen = (view: PeerJson[]): string => hosts.map(o => {
+      const p = view.find(v => v.peerId === o.peerId)
+      return `${o.name}=${p == null ? 'absent' : `${p.state}/${p.group ?? '-'}/${p.connected === true ? 'conn' : 'noconn'}/${p.lastSeenMsAgo ?? '?'}ms`}`
+    }).join(' ')
     for (const h of observers) {
-      await eventually(async () => peers(h), view => want.every(w => view.some(p => p.peerId === w.peerId && p.group === w.group && p.state === w.state)),
-        timeoutMs, `${what}: ${h.name} sees ${JSON.stringify(expected)}`)
+      let last = 'no answer'
+      await eventually(async () => peers(h), view => {
+        last = seen(view)
+        return want.every(w => view.some(p => p.peerId === w.peerId && p.group === w.group && p.state === w.state))
+      }, timeoutMs, `${what}: ${h.name} sees ${JSON.stringify(expected)}`).catch((err: Error) => {
+        throw new Error(`${err.message.split('; last value')[0]}; it saw ${last}`)
+      })
     }
   }
 
