@@ -388,7 +388,8 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
     const files = {
       upload: async (req: FileUpload, source: AsyncIterable<Uint8Array>, options: AbortOptions) => this.uploadFile(req, source, options),
       open: async (id: string, options: AbortOptions) => this.r.replica.open(id, options),
-      read: (located: Located, offset: number, length: number, options: AbortOptions) => this.metrics.countSent(this.r.replica.read(located, offset, length, options)),
+      read: (located: Located, offset: number, length: number, options: AbortOptions & { recycled?: boolean }) => this.metrics.countSent(this.r.replica.read(located, offset, length, options)),
+      recycle: (bytes: Uint8Array) => { this.r.replica.recycle(bytes) },
       stat: async (id: string, options: AbortOptions) => {
         const stat = await this.r.replica.stat(id, options)
         // The package's status is part of the file's: without it (its group cannot answer now) the rest still is.

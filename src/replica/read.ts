@@ -42,6 +42,11 @@ export interface FileReaderInit {
   readSources: number
 }
 
+export interface ReadOptions extends AbortOptions {
+  /** The caller gives every piece back through FileReader.recycle once done with it. */
+  recycled?: boolean
+}
+
 export class FileReader {
   /** Chunks this node streamed for files it does not hold. */
   readonly cache: ChunkCache
@@ -58,15 +63,24 @@ export class FileReader {
     this.cache = new ChunkCache(init.cacheBytes)
   }
 
-  /** Verified bytes of [offset, offset + length). */
-  async * read (located: Located, offset: number, length: number, options: AbortOptions = {}): AsyncGenerator<Uint8Array> {
+  /**
+   * Verified bytes of [offset, offset + length). `recycled`: the caller gives
+   * every piece back through `recycle` once nothing refers to it (a holder
+   * then reads into reusable buffers).
+   */
+  async * read (located: Located, offset: number, length: number, options: ReadOptions = {}): AsyncGenerator<Uint8Array> {
     // A file of a group this node has no live member of in view (it was located through one member): ask the DHT first.
     const held = this.c.store.index.get(located.manifest.id.toString())?.state === 'present'
     if (!held && !this.c.view.groupMembers(located.group).some(m => !m.self && m.state === 'ACTIVE')) await this.c.findGroup?.(located.group, options)
     yield * this.notFoundIfDeleted(located, this.bytes(located, offset, length, held, options), options)
   }
 
-  private bytes (located: Located, offset: number, length: number, held: boolean, options: AbortOptions): AsyncIterable<Uint8Array> {
+  /** Done with bytes a `recycled` read yielded: a reusable buffer goes back to the store, anything else is ignored. */
+  recycle (bytes: Uint8Array): void {
+    this.c.store.readBuffers.give(bytes)
+  }
+
+  private bytes (located: Located, offset: number, length: number, held: boolean, options: ReadOptions): AsyncIterable<Uint8Array> {
     const { manifest } = located
     const avoided = (peer: string): boolean => this.scores.avoided(peer)
     const connected = this.c.connectedPeers()
@@ -82,7 +96,8 @@ export class FileReader {
       }
       this.c.logger.info({ source: source.id.slice(-8), err: err.message }, 'replica failed mid-read; moving on')
     }
-    if (held) return this.holding(manifest, offset, length, readRange(manifest, offset, length, [localSource(this.c.store), ...remote], { ...options, stallTimeoutMs: this.init.stallTimeoutMs, onSourceFailed }))
+    const local = localSource(this.c.store, { pooled: options.recycled === true })
+    if (held) return this.holding(manifest, offset, length, readRange(manifest, offset, length, [local, ...remote], { ...options, stallTimeoutMs: this.init.stallTimeoutMs, onSourceFailed }))
     // Replicas in parallel, through the cache (each chunk verified as it arrives) → the bytes of the range.
     return pipe(readRemoteChunks(manifest, offset, length, remote, {
       ...options,

@@ -20,6 +20,7 @@ import { validateFileName } from '../content/names.ts'
 import { PlacementPolicy, coordinators, copyFloor, wantedCopies } from './placement.ts'
 import { putHandler, putRemote } from './put.ts'
 import { FileReader } from './read.ts'
+import type { ReadOptions } from './read.ts'
 import { Repair, recruitHandler } from './repair.ts'
 import { Resolver, outcomeHandler } from './resolve.ts'
 import { replicateHandler } from './replicate.ts'
@@ -285,8 +286,13 @@ export class ReplicaService implements Startable {
   }
 
   /** Verified bytes of [offset, offset + length) of a located file (./read.ts). */
-  read (located: Located, offset: number, length: number, options: AbortOptions = {}): AsyncIterable<Uint8Array> {
+  read (located: Located, offset: number, length: number, options: ReadOptions = {}): AsyncIterable<Uint8Array> {
     return this.reader.read(located, offset, length, options)
+  }
+
+  /** Done with a piece of a `recycled` read (./read.ts). */
+  recycle (bytes: Uint8Array): void {
+    this.reader.recycle(bytes)
   }
 
   async stat (id: string, options: AbortOptions = {}): Promise<FileStat> {

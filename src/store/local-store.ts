@@ -21,6 +21,7 @@ import { FileIndex, isNewer } from './file-index.ts'
 import { NameIndex } from './name-index.ts'
 import type { NameOp } from './name-index.ts'
 import { Lingering } from './lingering.ts'
+import { BufferPool } from './buffer-pool.ts'
 import { PreparedLog } from './prepared.ts'
 import { RECLAIM_DELAY_MS, ReclaimQueue } from './reclaim-queue.ts'
 import { WriteBatch } from './write-batch.ts'
@@ -530,13 +531,20 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
   corruptChunks = 0
 
   /**
+   * Buffers for reads whose consumer gives them back (`pooled` reads; see
+   * ./buffer-pool.ts for the contract): a holder's HTTP GET.
+   */
+  readonly readBuffers = new BufferPool()
+
+  /**
    * Read a chunk (or the leaves covering [from, to) of it), checked against
    * its stored CRCs. A corrupt chunk is dropped from the index (so a good copy
-   * can take its place), reported (event) and the error rethrown.
+   * can take its place), reported (event) and the error rethrown. `pooled`:
+   * into a buffer of `readBuffers`, which the caller gives back once done.
    */
-  async readChunk (digest: Uint8Array, range?: { from: number, to: number }): Promise<ChunkBytes> {
+  async readChunk (digest: Uint8Array, range?: { from: number, to: number }, options: { pooled?: boolean } = {}): Promise<ChunkBytes> {
     try {
-      return await this.chunks.read(digest, range)
+      return await this.chunks.read(digest, range, options.pooled === true ? this.readBuffers : undefined)
     } catch (err) {
       if (err instanceof CorruptChunkError && err.at != null) this.chunkCorrupt(digest, err.at)
       throw err

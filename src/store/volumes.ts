@@ -29,6 +29,7 @@ import { DiskSyncError, StoreStoppedError } from '../errors.ts'
 import { GroupCommit } from './group-commit.ts'
 import { ReadHandles } from './read-handles.ts'
 import { nodeVolumeFiles } from './volume-files.ts'
+import type { BufferPool } from './buffer-pool.ts'
 import type { VolumeFile, VolumeFiles } from './volume-files.ts'
 
 /** A volume is closed for appends past this size (compaction then rewrites whole volumes). */
@@ -208,10 +209,10 @@ export class VolumeSet {
     return volume === this.active?.id || this.writable.has(volume) || this.holds.has(volume)
   }
 
-  /** Read `length` bytes at `offset` of a volume (a needle's bytes, or part of them). */
-  async read (volume: number, offset: number, length: number): Promise<Uint8Array> {
+  /** Read `length` bytes at `offset` of a volume (a needle's bytes, or part of them); into a buffer of `pool` when one is given. */
+  async read (volume: number, offset: number, length: number, pool?: BufferPool): Promise<Uint8Array> {
     return this.readers.with(volume, async file => {
-      const buf = Buffer.allocUnsafe(length)
+      const buf = pool != null ? pool.take(length) : Buffer.allocUnsafe(length)
       let done = 0
       while (done < length) {
         const n = await file.read(buf, done, length - done, offset + done)

@@ -13,8 +13,12 @@ export const LOCAL_SOURCE_ID = 'local'
 /** Chunks read from the local disk ahead of the one being sent. */
 const LOCAL_READ_AHEAD_CHUNKS = 3
 
-/** Chunks from the local store, verified as they are read (a corrupt one throws and is reported). */
-export function localSource (store: LocalStore): ChunkSource {
+/**
+ * Chunks from the local store, verified as they are read (a corrupt one
+ * throws and is reported). `pooled`: read into the store's reusable buffers,
+ * for a consumer that gives each chunk back (LocalStore.readBuffers).
+ */
+export function localSource (store: LocalStore, init: { pooled?: boolean } = {}): ChunkSource {
   return {
     id: LOCAL_SOURCE_ID,
     async * fetch (manifest: Manifest, offset: number, length: number, options: AbortOptions): AsyncIterable<Chunk> {
@@ -25,7 +29,7 @@ export function localSource (store: LocalStore): ChunkSource {
         const chunkStart = index * manifest.chunkSize
         const from = Math.max(0, offset - chunkStart)
         const to = Math.min(chunkLength(manifest, index), offset + length - chunkStart)
-        const bytes = await store.readChunk(manifest.chunks[index] as Uint8Array, { from, to })
+        const bytes = await store.readChunk(manifest.chunks[index] as Uint8Array, { from, to }, init)
         return { index, data: bytes.data, start: bytes.start }
       }
       // The next chunks are read while this one is sent: the disk and the socket work at once.

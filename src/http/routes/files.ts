@@ -5,6 +5,7 @@
  * (GET /api/files) and delete (DELETE /files/:id). Any node serves any file.
  */
 import { started } from '../../util/started.ts'
+import { sendBody } from '../send-body.ts'
 import { randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { create as contentDisposition, parse as parseContentDisposition } from 'content-disposition'
@@ -35,7 +36,10 @@ export interface FileUpload extends UploadRequest {
 export interface FilesApi {
   upload(req: FileUpload, source: AsyncIterable<Uint8Array>, options: AbortOptions): Promise<UploadResult>
   open(id: string, options: AbortOptions): Promise<Located>
-  read(located: Located, offset: number, length: number, options: AbortOptions): AsyncIterable<Uint8Array>
+  /** `recycled`: every piece is given back through `recycle` once the response's write of it completed. */
+  read(located: Located, offset: number, length: number, options: AbortOptions & { recycled?: boolean }): AsyncIterable<Uint8Array>
+  /** Done with a piece of a `recycled` read (its buffer may be reused). */
+  recycle(bytes: Uint8Array): void
   stat(id: string, options: AbortOptions): Promise<FileStat>
   delete(id: string, options: AbortOptions): Promise<DeleteResult>
   list(options: AbortOptions): Promise<FileListing[]>
@@ -131,7 +135,7 @@ async function serveFile (api: FilesApi, auth: HttpAuth, req: FastifyRequest<{ P
 }
 
 /** A file's bytes as GET/HEAD asked (Range, conditional requests): the caller checked the client may read it. */
-export async function sendFile (api: Pick<FilesApi, 'open' | 'read'>, id: string, req: FastifyRequest<{ Querystring: Record<string, string | undefined> }>, reply: FastifyReply): Promise<unknown> {
+export async function sendFile (api: Pick<FilesApi, 'open' | 'read' | 'recycle'>, id: string, req: FastifyRequest<{ Querystring: Record<string, string | undefined> }>, reply: FastifyReply): Promise<unknown> {
   const signal = clientSignal(req, reply)
   const located = await api.open(id, { signal })
   const { manifest } = located
@@ -156,18 +160,23 @@ export async function sendFile (api: Pick<FilesApi, 'open' | 'read'>, id: string
       .send({ code: 'ERR_RANGE_NOT_SATISFIABLE', message: `no satisfiable range in "${h.range ?? ''}" for ${manifest.size} bytes` })
   }
   const body = (it: AsyncIterable<Uint8Array>): Readable => Readable.from(it, { objectMode: false, highWaterMark: 4 * 1024 * 1024 })
+  // The first bytes before the status line: a read that cannot start (no replica answers) is a clean 503.
+  const read = async (offset: number, length: number): Promise<AsyncIterable<Uint8Array>> => started(api.read(located, offset, length, { signal, recycled: true }))
   if (decision.kind === 'full') {
-    // The first bytes before the status line: a read that cannot start (no replica answers) is a clean 503.
-    const bytes = head ? undefined : await started(api.read(located, 0, manifest.size, { signal }))
-    void reply.status(200).type(manifest.mime).header('Content-Length', manifest.size)
-    return bytes == null ? reply.send() : reply.send(body(bytes))
+    const bytes = head ? undefined : await read(0, manifest.size)
+    void reply.type(manifest.mime).header('Content-Length', manifest.size)
+    if (bytes == null) return reply.status(200).send()
+    await sendBody(reply, 200, bytes, (b) => { api.recycle(b) }, signal)
+    return reply
   }
   const [only] = decision.ranges
   if (decision.ranges.length === 1 && only != null) {
-    const bytes = head ? undefined : await started(api.read(located, only.start, only.end - only.start + 1, { signal }))
-    void reply.status(206).type(manifest.mime).header('Content-Range', `bytes ${only.start}-${only.end}/${manifest.size}`)
+    const bytes = head ? undefined : await read(only.start, only.end - only.start + 1)
+    void reply.type(manifest.mime).header('Content-Range', `bytes ${only.start}-${only.end}/${manifest.size}`)
       .header('Content-Length', only.end - only.start + 1)
-    return bytes == null ? reply.send() : reply.send(body(bytes))
+    if (bytes == null) return reply.status(206).send()
+    await sendBody(reply, 206, bytes, (b) => { api.recycle(b) }, signal)
+    return reply
   }
   const boundary = randomBytes(12).toString('hex')
   void reply.status(206).type(`multipart/byteranges; boundary=${boundary}`)
