@@ -24,9 +24,6 @@ import { FileNotFoundError, UnavailableError, UndecidedError } from '../errors.t
 import { anySignal } from '../util/abort.ts'
 import { decodeManifest } from '../content/manifest.ts'
 import type { Manifest } from '../content/manifest.ts'
-
-/** Decoded manifests of local files kept for reads (a 256 MiB file's manifest is ~8 KiB). */
-const LOCAL_MANIFEST_CACHE_BYTES = 16 * 1024 * 1024
 import type { GroupSummaries, Verdict } from './summaries.ts'
 import type { Logger } from '../logger.ts'
 import type { MembershipView } from '../membership/view.ts'
@@ -35,6 +32,12 @@ import type { LocateResponse } from '../wire/messages.ts'
 import type { Dialer } from '../wire/rpc.ts'
 import type { AbortOptions } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
+
+/** What a read needs of a file this node holds, by (id, stamp). */
+interface LocalFile { manifest: Manifest, group: string, createdAt: number }
+
+/** Decoded manifests of local files kept for reads (a 256 MiB file's manifest is ~8 KiB). */
+const LOCAL_MANIFEST_CACHE_BYTES = 16 * 1024 * 1024
 
 /** Manifests of remote files kept by the locator (bytes of manifest data). */
 export const LOCATE_CACHE_BYTES = 64 * 1024 * 1024
@@ -99,7 +102,7 @@ export class Locator {
   })
 
   /** Decoded manifests of files held here, by file and stamp (bytes of manifest data). */
-  private readonly local = new LRUCache<string, Manifest>({ maxSize: LOCAL_MANIFEST_CACHE_BYTES, sizeCalculation: (m) => m.bytes.byteLength + 256 })
+  private readonly local = new LRUCache<string, LocalFile>({ maxSize: LOCAL_MANIFEST_CACHE_BYTES, sizeCalculation: (f) => f.manifest.bytes.byteLength + 256 })
 
   constructor (components: LocatorComponents) {
     this.c = components
@@ -129,20 +132,20 @@ export class Locator {
   /** The file from this node's index; undefined if it has no row here; FileNotFoundError if it was deleted. */
   private async fromIndex (id: CID): Promise<Located | undefined> {
     const key = id.toString()
+    // The stamp first (no manifest blob copied out of SQLite): a file read again is found in the cache by it.
+    const stamp = this.c.index.stamp(key)
+    if (stamp == null) return undefined
+    if (stamp.state === 'deleted') throw new FileNotFoundError(`file ${key} was deleted`)
+    const cached = this.local.get(`${key}/${stamp.ts}/${stamp.origin}`)
+    if (cached != null) return { ...cached, via: 'local' }
     const row = this.c.index.get(key)
-    if (row?.manifest != null && row.state !== 'deleted') {
-      // Decoded once per (file, stamp): a manifest is checked against its ID when decoded, and a big one costs
-      // a hash and a canonical re-encode every time — most of a small Range's time to first byte.
-      const stamp = `${key}/${row.ts}/${row.origin}`
-      let manifest = this.local.get(stamp)
-      if (manifest == null) {
-        manifest = await decodeManifest(row.manifest, id)
-        this.local.set(stamp, manifest)
-      }
-      return { manifest, group: row.group, createdAt: row.createdAt, via: 'local' }
-    }
     if (row?.state === 'deleted') throw new FileNotFoundError(`file ${key} was deleted`)
-    return undefined
+    if (row?.manifest == null) return undefined
+    // Decoded once per (file, stamp): a manifest is checked against its ID when decoded, and a big one costs
+    // a hash and a canonical re-encode every time — most of a small Range's time to first byte.
+    const file: LocalFile = { manifest: await decodeManifest(row.manifest, id), group: row.group, createdAt: row.createdAt }
+    this.local.set(`${key}/${row.ts}/${row.origin}`, file)
+    return { ...file, via: 'local' }
   }
 
   /**

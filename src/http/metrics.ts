@@ -118,6 +118,12 @@ export class NodeMetrics {
     return counted(source, (n) => { this.httpSent.inc(n) })
   }
 
+  /** Bytes handed to an HTTP response in one piece (counted as they pass). */
+  countSentBytes<T extends { byteLength: number } | undefined> (bytes: T): T {
+    if (bytes != null) this.httpSent.inc(bytes.byteLength)
+    return bytes
+  }
+
   /** `source`, counting the upload bytes that pass through it. */
   countReceived<T extends { byteLength: number }> (source: AsyncIterable<T>): AsyncIterable<T> {
     return counted(source, (n) => { this.httpReceived.inc(n) })

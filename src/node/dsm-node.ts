@@ -390,6 +390,7 @@ export class DsmNode extends TypedEventEmitter<DsmNodeEvents> {
       open: async (id: string, options: AbortOptions) => this.r.replica.open(id, options),
       read: (located: Located, offset: number, length: number, options: AbortOptions & { recycled?: boolean }) => this.metrics.countSent(this.r.replica.read(located, offset, length, options)),
       recycle: (bytes: Uint8Array) => { this.r.replica.recycle(bytes) },
+      readSmall: async (located: Located, offset: number, length: number) => this.metrics.countSentBytes(await this.r.replica.readSmall(located, offset, length)),
       stat: async (id: string, options: AbortOptions) => {
         const stat = await this.r.replica.stat(id, options)
         // The package's status is part of the file's: without it (its group cannot answer now) the rest still is.

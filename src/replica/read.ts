@@ -70,9 +70,28 @@ export class FileReader {
    */
   async * read (located: Located, offset: number, length: number, options: ReadOptions = {}): AsyncGenerator<Uint8Array> {
     // A file of a group this node has no live member of in view (it was located through one member): ask the DHT first.
-    const held = this.c.store.index.get(located.manifest.id.toString())?.state === 'present'
+    const held = this.c.store.index.stamp(located.manifest.id.toString())?.state === 'present'
     if (!held && !this.c.view.groupMembers(located.group).some(m => !m.self && m.state === 'ACTIVE')) await this.c.findGroup?.(located.group, options)
     yield * this.notFoundIfDeleted(located, this.bytes(located, offset, length, held, options), options)
+  }
+
+  /**
+   * A range inside one chunk of a file this node holds (a player's seek):
+   * one index lookup and one read, checked against the stored CRCs, without
+   * the streaming pipeline. Undefined when that does not apply — or when the
+   * local read fails: the caller then takes read(), whose failover handles
+   * the same failure (a corrupt chunk is reported by the store either way).
+   */
+  async readSmall (located: Located, offset: number, length: number): Promise<Uint8Array | undefined> {
+    const { manifest } = located
+    if (length <= 0) return undefined
+    const { first, last } = chunksForRange(manifest, offset, length)
+    const digest = manifest.chunks[first]
+    if (first !== last || digest == null || this.c.store.index.stamp(manifest.id.toString())?.state !== 'present') return undefined
+    const from = offset - first * manifest.chunkSize
+    const bytes = await this.c.store.readChunk(digest, { from, to: from + length }).catch(() => undefined)
+    if (bytes == null || bytes.start + bytes.data.byteLength < from + length) return undefined
+    return bytes.data.subarray(from - bytes.start, from - bytes.start + length)
   }
 
   /** Done with bytes a `recycled` read yielded: a reusable buffer goes back to the store, anything else is ignored. */

@@ -290,6 +290,11 @@ export class ReplicaService implements Startable {
     return this.reader.read(located, offset, length, options)
   }
 
+  /** A range inside one chunk of a file this node holds, in one read; undefined otherwise (./read.ts). */
+  async readSmall (located: Located, offset: number, length: number): Promise<Uint8Array | undefined> {
+    return this.reader.readSmall(located, offset, length)
+  }
+
   /** Done with a piece of a `recycled` read (./read.ts). */
   recycle (bytes: Uint8Array): void {
     this.reader.recycle(bytes)

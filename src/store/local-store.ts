@@ -94,6 +94,8 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
   readonly clock = new HybridClock()
   private readonly init: LocalStoreInit
   private readonly pins = new Map<string, number>()
+  /** Chunks a collection passed over because they were pinned: checked again when a read's hold lets go. */
+  private readonly deferred = new Set<string>()
   /**
    * The uploads prepared by this process and not decided yet, with their manifests (their chunks are
    * pinned) and `corruptChunks` as it was when each was prepared.
@@ -217,10 +219,17 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
     }
   }
 
-  /** Unpin and drop what no file uses and nothing else pins any more. */
+  /**
+   * Unpin and drop what no file uses and nothing else pins any more. Only
+   * chunks a collection passed over while they were pinned can have become
+   * unused: the others are not looked up (a read's release used to cost a
+   * query per chunk, a fifth of a small Range's CPU).
+   */
   private release (digests: Uint8Array[]): void {
     this.unpin(digests)
-    this.dropUnused(digests)
+    if (this.deferred.size === 0) return
+    const due = digests.filter(d => this.deferred.has(digestKey(d)))
+    if (due.length > 0) this.dropUnused(due)
   }
 
   unpin (digests: Iterable<Uint8Array>): void {
@@ -578,7 +587,16 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
 
   /** collect, in this turn (the check and the removal cannot be separated by an await). */
   private dropUnused (digests: Iterable<Uint8Array>): void {
-    const unused = [...digests].filter(d => !this.pins.has(digestKey(d)) && !this.index.isReferenced(d))
+    const unused: Uint8Array[] = []
+    for (const d of digests) {
+      const key = digestKey(d)
+      // Pinned: looked at again when a read holding it lets go (release).
+      if (this.pins.has(key)) this.deferred.add(key)
+      else {
+        this.deferred.delete(key)
+        if (!this.index.isReferenced(d)) unused.push(d)
+      }
+    }
     if (unused.length > 0) this.init.db.transaction(() => { this.chunks.remove(unused) })
   }
 

@@ -22,7 +22,7 @@ export function localSource (store: LocalStore, init: { pooled?: boolean } = {})
   return {
     id: LOCAL_SOURCE_ID,
     async * fetch (manifest: Manifest, offset: number, length: number, options: AbortOptions): AsyncIterable<Chunk> {
-      if (store.index.get(manifest.id.toString())?.state !== 'present') throw new FileNotFoundError('not present locally')
+      if (store.index.stamp(manifest.id.toString())?.state !== 'present') throw new FileNotFoundError('not present locally')
       const { first, last } = chunksForRange(manifest, offset, length)
       // Only the leaves the range covers (a seek reads 64 KiB, not the whole chunk).
       const read = async (index: number): Promise<Chunk> => {

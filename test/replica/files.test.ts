@@ -212,7 +212,13 @@ describe('integrity', () => {
       const good = Uint8Array.from(await storedChunkBytes(bad.store, bad.db, digest))
       await alterStoredChunk(bad.store, bad.db, digest, 1000)
       const corrupt = new Promise<void>(resolve => { bad.store.addEventListener('chunk:corrupt', () => { resolve() }, { once: true }) })
-      // The damaged replica itself serves the read: it detects the bad chunk and reads a good copy elsewhere.
+      // A seek into the altered leaf on the damaged replica (the one-read path for a small Range): it
+      // detects the bad chunk and the range comes from a good copy elsewhere.
+      const from = 2 * 1024 * 1024 + 900
+      const seek = await download(url(c, 1), id, { range: `bytes=${from}-${from + 65_535}` })
+      expect(seek.status).toBe(206)
+      expect(sha256hex(seek.bytes)).toBe(sha256hex(data.subarray(from, from + 65_536)))
+      // The damaged replica itself serves the read: it reads a good copy of the chunk elsewhere.
       const d = await download(url(c, 1), id)
       expect(d.status).toBe(200)
       expect(sha256hex(d.bytes)).toBe(sha256hex(data))

@@ -40,6 +40,8 @@ export interface FilesApi {
   read(located: Located, offset: number, length: number, options: AbortOptions & { recycled?: boolean }): AsyncIterable<Uint8Array>
   /** Done with a piece of a `recycled` read (its buffer may be reused). */
   recycle(bytes: Uint8Array): void
+  /** A small range of a file this node holds, in one read; undefined when that does not apply (then `read`). */
+  readSmall(located: Located, offset: number, length: number): Promise<Uint8Array | undefined>
   stat(id: string, options: AbortOptions): Promise<FileStat>
   delete(id: string, options: AbortOptions): Promise<DeleteResult>
   list(options: AbortOptions): Promise<FileListing[]>
@@ -135,7 +137,7 @@ async function serveFile (api: FilesApi, auth: HttpAuth, req: FastifyRequest<{ P
 }
 
 /** A file's bytes as GET/HEAD asked (Range, conditional requests): the caller checked the client may read it. */
-export async function sendFile (api: Pick<FilesApi, 'open' | 'read' | 'recycle'>, id: string, req: FastifyRequest<{ Querystring: Record<string, string | undefined> }>, reply: FastifyReply): Promise<unknown> {
+export async function sendFile (api: Pick<FilesApi, 'open' | 'read' | 'recycle' | 'readSmall'>, id: string, req: FastifyRequest<{ Querystring: Record<string, string | undefined> }>, reply: FastifyReply): Promise<unknown> {
   const signal = clientSignal(req, reply)
   const located = await api.open(id, { signal })
   const { manifest } = located
@@ -171,10 +173,13 @@ export async function sendFile (api: Pick<FilesApi, 'open' | 'read' | 'recycle'>
   }
   const [only] = decision.ranges
   if (decision.ranges.length === 1 && only != null) {
-    const bytes = head ? undefined : await read(only.start, only.end - only.start + 1)
-    void reply.type(manifest.mime).header('Content-Range', `bytes ${only.start}-${only.end}/${manifest.size}`)
-      .header('Content-Length', only.end - only.start + 1)
-    if (bytes == null) return reply.status(206).send()
+    const length = only.end - only.start + 1
+    void reply.type(manifest.mime).header('Content-Range', `bytes ${only.start}-${only.end}/${manifest.size}`).header('Content-Length', length)
+    if (head) return reply.status(206).send()
+    // A seek on a holder: one read, no streaming pipeline (most of a small Range's time to first byte).
+    const small = await api.readSmall(located, only.start, length)
+    if (small != null) return reply.status(206).send(small)
+    const bytes = await read(only.start, length)
     await sendBody(reply, 206, bytes, (b) => { api.recycle(b) }, signal)
     return reply
   }

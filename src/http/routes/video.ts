@@ -48,7 +48,7 @@ function cors (reply: FastifyReply): FastifyReply {
 
 const PREVIEWS: Record<string, PreviewPart> = { 'poster.jpg': 'poster', 'storyboard.jpg': 'sprite', 'storyboard.vtt': 'vtt' }
 
-export function videoRoutes (video: () => VideoApi, files: Pick<FilesApi, 'open' | 'read' | 'recycle'>, auth: HttpAuth): RouteRegistrar {
+export function videoRoutes (video: () => VideoApi, files: Pick<FilesApi, 'open' | 'read' | 'recycle' | 'readSmall'>, auth: HttpAuth): RouteRegistrar {
   /** The source ID, once the client may read the source (and so its package); the signature to pass on. */
   const allowed = (req: Req): { id: string, query: string } => {
     const id = parseFileId(req.params.id).toString()
