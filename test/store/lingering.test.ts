@@ -69,6 +69,20 @@ describe('a deleted file\'s chunks', () => {
     expect(held(store, g.digests)).toEqual([true])
   })
 
+  it('held by two reads through the end of the grace go when the last read lets go', async () => {
+    const store = await openStore(60_000)
+    const f = await addFile(store, ['h', 'i'], 'f')
+    const first = store.holdChunks(f.digests)
+    const second = store.holdChunks(f.digests.slice(1))
+    await remove(store, f.id)
+    store.lingering.clear()
+    expect(held(store, f.digests)).toEqual([true, true])
+    first()
+    expect(held(store, f.digests)).toEqual([false, true])
+    second()
+    expect(held(store, f.digests)).toEqual([false, false])
+  })
+
   it('stay for a file added again within the grace, after the grace ends', async () => {
     const store = await openStore(60_000)
     const f = await addFile(store, ['m', 'n'], 'f')
