@@ -1,7 +1,7 @@
 /**
  * A file's body written straight to the response socket, each piece given
  * back (`recycle`) once the socket's write of it completed — so a holder can
- * read its chunks into reusable buffers (store/buffer-pool.ts). fastify's
+ * read its chunks into reusable buffers (util/buffer-pool.ts). fastify's
  * stream path pipes a Readable into the response and never says when a piece
  * is written; here the route takes the response over (`reply.hijack()`,
  * after which fastify's onResponse hooks still run, on 'finish').

@@ -60,7 +60,7 @@ export class FileReader {
   constructor (components: FileReaderComponents, init: FileReaderInit) {
     this.c = components
     this.init = init
-    this.cache = new ChunkCache(init.cacheBytes)
+    this.cache = new ChunkCache(init.cacheBytes, { pool: components.store.readBuffers })
   }
 
   /**
@@ -104,7 +104,9 @@ export class FileReader {
     const avoided = (peer: string): boolean => this.scores.avoided(peer)
     const connected = this.c.connectedPeers()
     const ordered = orderReplicas(this.c.view.groupMembers(located.group), { rttOf: this.c.rttOf, avoided, connected: (peer) => connected.has(peer) })
-    const remote = ordered.map(m => remoteSource(this.c.dialer, m.peerId))
+    // A recycled read takes big chunks into reusable buffers (given back by its consumer, or claimed by the cache).
+    const pool = options.recycled === true ? { pool: this.c.store.readBuffers } : {}
+    const remote = ordered.map(m => remoteSource(this.c.dialer, m.peerId, pool))
     // Avoided replicas are for failover only: never part of the parallel window while others are left.
     const trusted = ordered.filter(m => !avoided(m.peerId)).length
     const onSourceFailed = (source: ChunkSource, err: Error): void => {

@@ -21,7 +21,7 @@ import { FileIndex, isNewer } from './file-index.ts'
 import { NameIndex } from './name-index.ts'
 import type { NameOp } from './name-index.ts'
 import { Lingering } from './lingering.ts'
-import { BufferPool } from './buffer-pool.ts'
+import { BufferPool } from '../util/buffer-pool.ts'
 import { PreparedLog } from './prepared.ts'
 import { RECLAIM_DELAY_MS, ReclaimQueue } from './reclaim-queue.ts'
 import { WriteBatch } from './write-batch.ts'
@@ -541,7 +541,7 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
 
   /**
    * Buffers for reads whose consumer gives them back (`pooled` reads; see
-   * ./buffer-pool.ts for the contract): a holder's HTTP GET.
+   * ../util/buffer-pool.ts for the contract): a holder's HTTP GET.
    */
   readonly readBuffers = new BufferPool()
 

@@ -29,7 +29,7 @@ import { DiskSyncError, StoreStoppedError } from '../errors.ts'
 import { GroupCommit } from './group-commit.ts'
 import { ReadHandles } from './read-handles.ts'
 import { nodeVolumeFiles } from './volume-files.ts'
-import type { BufferPool } from './buffer-pool.ts'
+import type { BufferPool } from '../util/buffer-pool.ts'
 import type { VolumeFile, VolumeFiles } from './volume-files.ts'
 
 /** A volume is closed for appends past this size (compaction then rewrites whole volumes). */

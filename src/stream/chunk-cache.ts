@@ -7,6 +7,7 @@
  */
 import { LRUCache } from 'lru-cache'
 import { toString as toHex } from 'uint8arrays'
+import type { BufferPool } from '../util/buffer-pool.ts'
 
 export class ChunkCache {
   /** Chunks served without a fetch of their own: from the cache, or by joining a fetch already under way. */
@@ -15,9 +16,15 @@ export class ChunkCache {
   misses = 0
   private readonly lru?: LRUCache<string, Uint8Array>
   private readonly inflight = new Map<string, Promise<Uint8Array>>()
+  /**
+   * The pool reads may fetch into: a chunk kept here or shared with a second
+   * reader is claimed from it, so no reader's give-back can reuse its bytes.
+   */
+  private readonly pool?: BufferPool
 
-  constructor (maxBytes: number) {
+  constructor (maxBytes: number, init: { pool?: BufferPool } = {}) {
     if (maxBytes > 0) this.lru = new LRUCache({ maxSize: maxBytes, sizeCalculation: (v) => Math.max(1, v.byteLength) })
+    if (init.pool != null) this.pool = init.pool
   }
 
   get (digest: Uint8Array): Uint8Array | undefined {
@@ -32,14 +39,24 @@ export class ChunkCache {
   }
 
   set (digest: Uint8Array, data: Uint8Array): void {
-    this.lru?.set(toHex(digest, 'base16'), data)
+    if (this.lru == null) return
+    this.pool?.claim(data)
+    this.lru.set(toHex(digest, 'base16'), data)
   }
 
-  /** A fetch of this chunk already under way, if any (joining it is a hit: the replicas are not asked again). */
+  /**
+   * A fetch of this chunk already under way, if any (joining it is a hit: the
+   * replicas are not asked again). Its bytes now have two readers: claimed
+   * from the pool as they arrive — in the same run of promise callbacks that
+   * hands them to the first reader, before any socket write of theirs can
+   * complete and give them back.
+   */
   pending (digest: Uint8Array): Promise<Uint8Array> | undefined {
     const fetch = this.inflight.get(toHex(digest, 'base16'))
-    if (fetch != null) this.hits++
-    return fetch
+    if (fetch == null) return undefined
+    this.hits++
+    const pool = this.pool
+    return pool == null ? fetch : fetch.then(data => { pool.claim(data); return data })
   }
 
   /** Register a fetch so others can share it; it unregisters itself when settled. */

@@ -36,6 +36,7 @@ import type { Manifest } from '../content/manifest.ts'
 import type { ChunkBytes } from '../store/chunk-store.ts'
 import type { Logger } from '../logger.ts'
 import type { LocalStatus } from '../membership/local-status.ts'
+import type { BufferPool } from '../util/buffer-pool.ts'
 import type { Dialer } from '../wire/rpc.ts'
 import type { AbortOptions, Stream } from '@libp2p/interface'
 
@@ -170,9 +171,10 @@ async function * readFrames (reader: FrameReader, first: number, last: number, o
  * verified against the manifest before it is yielded; the first and last may
  * come as leaves only.
  */
-export async function * fetchChunks (dialer: Dialer, peer: string, manifest: Manifest, offset: number, length: number, options: AbortOptions & { resume?: boolean }): AsyncGenerator<Chunk> {
+export async function * fetchChunks (dialer: Dialer, peer: string, manifest: Manifest, offset: number, length: number, options: AbortOptions & { resume?: boolean, pool?: BufferPool }): AsyncGenerator<Chunk> {
   const stream = await dialStream(dialer, peerIdFromString(peer), PROTOCOLS.get, options)
-  const reader = new FrameReader(stream, { maxFrameBytes: frameBytesFor(MAX_CHUNK_SIZE_BYTES) })
+  // With a pool, a chunk's bytes are joined into one of its buffers: the consumer gives them back or claims them.
+  const reader = new FrameReader(stream, { maxFrameBytes: frameBytesFor(MAX_CHUNK_SIZE_BYTES), ...(options.pool != null ? { pool: options.pool } : {}) })
   let done = false
   try {
     await writeFrame(stream, encodeMessage(GetRequestSchema, { id: manifest.id.toString(), offset, length, ...(options.resume === true ? { resume: true } : {}) }), options)

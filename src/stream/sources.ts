@@ -6,6 +6,7 @@ import type { Chunk } from './get.ts'
 import type { ChunkSource } from './failover.ts'
 import type { Manifest } from '../content/manifest.ts'
 import type { LocalStore } from '../store/local-store.ts'
+import type { BufferPool } from '../util/buffer-pool.ts'
 import type { Dialer } from '../wire/rpc.ts'
 import type { AbortOptions } from '@libp2p/interface'
 
@@ -51,10 +52,14 @@ export function localSource (store: LocalStore, init: { pooled?: boolean } = {})
   }
 }
 
-/** Chunks from a replica; fetchChunks verifies each against the manifest. */
-export function remoteSource (dialer: Dialer, peer: string): ChunkSource {
+/**
+ * Chunks from a replica; fetchChunks verifies each against the manifest.
+ * `pool`: big chunks arrive in its buffers, for a consumer that gives each
+ * back or claims it (../util/buffer-pool.ts).
+ */
+export function remoteSource (dialer: Dialer, peer: string, init: { pool?: BufferPool } = {}): ChunkSource {
   return {
     id: peer,
-    fetch: (manifest, offset, length, options) => fetchChunks(dialer, peer, manifest, offset, length, options)
+    fetch: (manifest, offset, length, options) => fetchChunks(dialer, peer, manifest, offset, length, { ...options, ...init })
   }
 }

@@ -12,6 +12,7 @@
 import { Uint8ArrayList } from 'uint8arraylist'
 import { encode as encodeVarint } from 'uint8-varint'
 import { InvalidMessageError, MessageTooLargeError, toError } from '../errors.ts'
+import type { BufferPool } from '../util/buffer-pool.ts'
 import type { AbortOptions, MessageStream, StreamCloseEvent, StreamMessageEvent } from '@libp2p/interface'
 
 /** yamux's largest stream window (its default; dsm sets less): data already in flight when we pause. */
@@ -21,7 +22,16 @@ export interface FrameReaderInit {
   maxFrameBytes: number
   /** Pause the stream above this many buffered bytes (default: two max frames). */
   highWaterBytes?: number
+  /**
+   * Join big frames (a chunk arrives as many TLS records) into buffers of this
+   * pool rather than fresh ones; whoever ends up with a frame gives it back or
+   * claims it (../util/buffer-pool.ts).
+   */
+  pool?: BufferPool
 }
+
+/** Frames at least this big are joined into a pooled buffer (smaller ones are not worth one). */
+const POOLED_FRAME_MIN_BYTES = 256 * 1024
 
 /** Decode a varint at the start of `buf`: [value, length] or undefined if incomplete. */
 function readVarint (buf: Uint8ArrayList): [number, number] | undefined {
@@ -39,6 +49,7 @@ export class FrameReader {
   private readonly stream: MessageStream
   private readonly maxFrameBytes: number
   private readonly highWater: number
+  private readonly pool?: BufferPool
   private readonly buf = new Uint8ArrayList()
   private ended = false
   private paused = false
@@ -50,6 +61,7 @@ export class FrameReader {
     this.stream = stream
     this.maxFrameBytes = init.maxFrameBytes
     this.highWater = init.highWaterBytes ?? 2 * init.maxFrameBytes + 64 * 1024
+    if (init.pool != null) this.pool = init.pool
     // While paused, up to one yamux window may still arrive: let it queue rather than reset.
     stream.maxReadBufferLength = Math.max(stream.maxReadBufferLength, MAX_IN_FLIGHT_BYTES + this.highWater)
     stream.addEventListener('message', this.onMessage)
@@ -118,7 +130,9 @@ export class FrameReader {
       throw err
     }
     if (this.buf.byteLength < headerBytes + length) return undefined
-    const frame = this.buf.subarray(headerBytes, headerBytes + length)
+    const frame = this.pool != null && length >= POOLED_FRAME_MIN_BYTES && length <= this.pool.bufferBytes
+      ? copyOut(this.buf, headerBytes, length, this.pool.take(length))
+      : this.buf.subarray(headerBytes, headerBytes + length)
     this.buf.consume(headerBytes + length)
     this.resumeIfLow()
     return frame
@@ -179,6 +193,24 @@ export class FrameReader {
     if (evt.error != null || this.stream.readBufferLength === 0) this.ended = true
     this.wake?.resolve()
   }
+}
+
+/** Copy `length` bytes at `offset` of a list into `into` (no intermediate join). */
+function copyOut (list: Uint8ArrayList, offset: number, length: number, into: Uint8Array): Uint8Array {
+  let skip = offset
+  let at = 0
+  for (const piece of list) {
+    if (at === length) break
+    if (skip >= piece.byteLength) {
+      skip -= piece.byteLength
+      continue
+    }
+    const part = piece.subarray(skip, skip + Math.min(piece.byteLength - skip, length - at))
+    into.set(part, at)
+    at += part.byteLength
+    skip = 0
+  }
+  return into
 }
 
 /**

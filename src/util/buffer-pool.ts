@@ -14,8 +14,8 @@
  * strong reference to what is out.
  */
 
-/** Size of each pooled buffer: a whole chunk at the default chunk size. */
-export const READ_BUFFER_BYTES = 1024 * 1024
+/** Size of each pooled buffer: a whole chunk at the default chunk size, with room for its frame's header and leaf hashes. */
+export const READ_BUFFER_BYTES = 1024 * 1024 + 4096
 /** Buffers kept for reuse (idle memory: this × READ_BUFFER_BYTES); a GET in flight holds ~5. */
 export const READ_BUFFERS_KEPT = 16
 
@@ -55,6 +55,15 @@ export class BufferPool {
     if (!this.out.has(backing)) return
     this.out.delete(backing)
     if (this.free.length < this.kept) this.free.push(Buffer.from(backing, 0, this.bufferBytes))
+  }
+
+  /**
+   * Take bytes out of the pool's care: a consumer that keeps them (a cache)
+   * or shares them (another reader) claims them, and a later `give` of them
+   * is ignored. They are garbage-collected like any buffer.
+   */
+  claim (bytes: Uint8Array): void {
+    this.out.delete(bytes.buffer)
   }
 
   /** Buffers kept for reuse right now. */
