@@ -56,7 +56,12 @@ export class ChunkCache {
     if (fetch == null) return undefined
     this.hits++
     const pool = this.pool
-    return pool == null ? fetch : fetch.then(data => { pool.claim(data); return data })
+    if (pool == null) return fetch
+    const joined = fetch.then(data => { pool.claim(data); return data })
+    // A failed fetch is seen by whoever awaits `joined`; a caller that only looked (is it in flight?) never
+    // awaits it, and its rejection must not go unhandled (that ends the process).
+    joined.catch(() => {})
+    return joined
   }
 
   /** Register a fetch so others can share it; it unregisters itself when settled. */
