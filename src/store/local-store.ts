@@ -22,6 +22,7 @@ import { NameIndex } from './name-index.ts'
 import type { NameOp } from './name-index.ts'
 import { Lingering } from './lingering.ts'
 import { BufferPool } from '../util/buffer-pool.ts'
+import { ChunkPins } from './chunk-pins.ts'
 import { PreparedLog } from './prepared.ts'
 import { RECLAIM_DELAY_MS, ReclaimQueue } from './reclaim-queue.ts'
 import { WriteBatch } from './write-batch.ts'
@@ -93,9 +94,8 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
   readonly lingering: Lingering
   readonly clock = new HybridClock()
   private readonly init: LocalStoreInit
-  private readonly pins = new Map<string, number>()
-  /** Chunks a collection passed over because they were pinned: checked again when a read's hold lets go. */
-  private readonly deferred = new Set<string>()
+  /** Which chunks may go (./chunk-pins.ts). */
+  private readonly pins: ChunkPins
   /**
    * The uploads prepared by this process and not decided yet, with their manifests (their chunks are
    * pinned) and `corruptChunks` as it was when each was prepared.
@@ -117,11 +117,12 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
     this.prepared = new PreparedLog(init.db)
     this.reclaims = new ReclaimQueue(init.db)
     this.space = new SpaceAccount(init.reserve, init.capacity)
+    this.pins = new ChunkPins({ db: init.db, index: this.index, chunks: this.chunks })
     this.lingering = new Lingering({
       db: init.db,
-      pin: (d) => { this.pin(d) },
-      release: (ds) => { this.release(ds) },
-      collect: (ds) => { this.dropUnused(ds) }
+      pin: (d) => { this.pins.pin(d) },
+      release: (ds) => { this.pins.release(ds) },
+      collect: (ds) => { this.pins.collect(ds) }
     }, init.deletedReadGraceMs)
   }
 
@@ -200,8 +201,7 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
 
   /** Keep chunks from being collected while an upload or fetch still needs them. */
   pin (digest: Uint8Array): void {
-    const key = digestKey(digest)
-    this.pins.set(key, (this.pins.get(key) ?? 0) + 1)
+    this.pins.pin(digest)
   }
 
   /**
@@ -210,35 +210,11 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
    * calls do nothing). Chunks that became unused meanwhile go then.
    */
   holdChunks (digests: Uint8Array[]): () => void {
-    for (const d of digests) this.pin(d)
-    let held = true
-    return () => {
-      if (!held) return
-      held = false
-      this.release(digests)
-    }
-  }
-
-  /**
-   * Unpin and drop what no file uses and nothing else pins any more. Only
-   * chunks a collection passed over while they were pinned can have become
-   * unused: the others are not looked up (a read's release used to cost a
-   * query per chunk, a fifth of a small Range's CPU).
-   */
-  private release (digests: Uint8Array[]): void {
-    this.unpin(digests)
-    if (this.deferred.size === 0) return
-    const due = digests.filter(d => this.deferred.has(digestKey(d)))
-    if (due.length > 0) this.dropUnused(due)
+    return this.pins.hold(digests)
   }
 
   unpin (digests: Iterable<Uint8Array>): void {
-    for (const d of digests) {
-      const key = digestKey(d)
-      const n = (this.pins.get(key) ?? 0) - 1
-      if (n <= 0) this.pins.delete(key)
-      else this.pins.set(key, n)
-    }
+    this.pins.unpin(digests)
   }
 
   /**
@@ -357,7 +333,7 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
       this.settled(key, manifest)
       if (applied != null) this.announce(u.id, applied.effect, applied.whole, true)
       // A newer operation (a delete) won: the chunks the prepared copy held are garbage unless another file uses them.
-      if (applied?.effect === 'ignored') this.dropUnused(manifest.chunks)
+      if (applied?.effect === 'ignored') this.pins.collect(manifest.chunks)
     })
     return applied?.effect
   }
@@ -582,30 +558,12 @@ export class LocalStore extends TypedEventEmitter<LocalStoreEvents> {
 
   /** Drop chunks that no live file references and nothing pins (their volume bytes become garbage). */
   async collect (digests: Iterable<Uint8Array>): Promise<void> {
-    this.dropUnused(digests)
-  }
-
-  /** collect, in this turn (the check and the removal cannot be separated by an await). */
-  private dropUnused (digests: Iterable<Uint8Array>): void {
-    const unused: Uint8Array[] = []
-    for (const d of digests) {
-      const key = digestKey(d)
-      // Pinned: looked at again when a read holding it lets go (release).
-      if (this.pins.has(key)) this.deferred.add(key)
-      else {
-        this.deferred.delete(key)
-        if (!this.index.isReferenced(d)) unused.push(d)
-      }
-    }
-    if (unused.length > 0) this.init.db.transaction(() => { this.chunks.remove(unused) })
+    this.pins.collect(digests)
   }
 
   /** Drop every indexed chunk that no live file refers to and nothing pins; returns how many. */
   async collectOrphans (): Promise<number> {
-    const live = new Set(this.index.liveDigests().map(d => digestKey(d)))
-    const orphans = this.chunks.digests().filter(d => { const key = digestKey(d); return !live.has(key) && !this.pins.has(key) })
-    if (orphans.length > 0) this.init.db.transaction(() => { this.chunks.remove(orphans) })
-    return orphans.length
+    return this.pins.collectOrphans()
   }
 
   /**
