@@ -178,11 +178,14 @@ describe.skipIf(skip != null)('HLS segments shared between tabs (P2P mode)', () 
     await fourth.evaluate(() => { (document.querySelector('video') as HTMLVideoElement).playbackRate = 2 })
     await playedPast(fourth, 29)
     const got = await share(fourth)
-    const trace = await fourth.evaluate(() => (window as unknown as { dsmHlsTrace: Array<{ from: string }> }).dsmHlsTrace.filter(t => t.from !== 'loading'))
+    const trace = await fourth.evaluate(() => (window as unknown as { dsmHlsTrace: Array<{ from: string, rendition: string, sn: number }> }).dsmHlsTrace.filter(t => t.from !== 'loading'))
     const detail = JSON.stringify({ got, trace })
-    // It went up for a 360p segment a connected tab held, and took 360p from the tabs.
+    // It went up for a 360p segment a connected tab held, and took 360p media segments (not only the init
+    // segment) from the tabs. How many depends on when the link to them formed: under a loaded CI host it
+    // formed 14 s in and one segment came that way (350 KB; a byte count of 500 KB failed there).
     expect(trace.some(t => t.from === 'switch'), detail).toBe(true)
-    expect(got['360p']?.peers ?? 0, detail).toBeGreaterThan(500_000)
+    expect(trace.some(t => t.rendition === '360p' && t.sn >= 0 && t.from === 'peers'), detail).toBe(true)
+    expect(got['360p']?.peers ?? 0, detail).toBeGreaterThan(100_000)
     expect(await fourth.evaluate(() => (document.querySelector('video') as HTMLVideoElement).error)).toBeNull()
     expect(errors).toEqual([])
   }, 150_000)
